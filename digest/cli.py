@@ -1,0 +1,238 @@
+"""The ``digest`` command line."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from digest.config import Settings, get_settings
+from digest.db import session_scope, utcnow
+from digest.errors import InputError, InvalidInput
+from digest.subscribers.models import Cadence, Edition
+
+app = typer.Typer(help="digest: per-specialty digests of clinical-research evidence summaries.", no_args_is_help=True)
+subscribers_app = typer.Typer(help="Manage subscribers.", no_args_is_help=True)
+app.add_typer(subscribers_app, name="subscribers")
+
+console = Console(width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True)
+
+
+def _settings() -> Settings:
+    try:
+        return get_settings()
+    except Exception as exc:  # pydantic's ValidationError, with the variable named
+        err.print(f"[red]configuration error:[/red] {exc}")
+        raise typer.Exit(2) from None
+
+
+def _reject(errors: list[InputError], what: str) -> NoReturn:
+    err.print(f"[red]rejected:[/red] {len(errors)} error(s) in {what}; nothing was written")
+    for e in errors:
+        err.print(f"  {e}", markup=False, highlight=False)
+    raise typer.Exit(2)
+
+
+def _services(settings: Settings):  # type: ignore[no-untyped-def]
+    from digest.schema import is_current
+    from digest.wiring import build_services
+
+    services = build_services(settings)
+    if not is_current(services.engine):
+        err.print("[red]the database is not initialised or not migrated:[/red] run `digest init` first")
+        raise typer.Exit(2)
+    return services
+
+
+@app.command()
+def init() -> None:
+    """Create or migrate the database (Alembic upgrade head) and seed the specialty list."""
+    from digest.ingest.specialties import seed_specialties
+    from digest.schema import upgrade
+    from digest.wiring import build_services
+
+    services = build_services(_settings())
+    upgrade(services.engine)
+    with session_scope(services.sessions) as session:
+        added = seed_specialties(session)
+    console.print(f"database ready at {services.engine.url.render_as_string(hide_password=True)}; {added} specialties added")
+
+
+@app.command("import")
+def import_(
+    source: Annotated[str, typer.Argument(help="a .json or .jsonl file")],
+    skip_invalid: Annotated[bool, typer.Option("--skip-invalid", help="import the valid records, list the rest")] = False,
+) -> None:
+    """Import summaries; upserts by id. A file with invalid records is rejected whole (exit 2)."""
+    from digest.ingest.service import import_summaries
+    from digest.ingest.sources import read_records
+
+    services = _services(_settings())
+    raw = read_records(Path(source))
+    try:
+        with session_scope(services.sessions) as session:
+            report = import_summaries(
+                session, raw.records, source=raw.source, skip_invalid=skip_invalid, prior_errors=raw.errors
+            )
+    except InvalidInput as exc:
+        _reject(exc.errors, source)
+    console.print(
+        f"imported {report.imported} summaries from {source}: "
+        f"{report.created} new, {report.updated} updated, {report.unchanged} unchanged"
+    )
+    if report.skipped:
+        err.print(f"[yellow]skipped {len(report.skipped)} invalid:[/yellow]")
+        for e in report.skipped:
+            err.print(f"  {e}", markup=False, highlight=False)
+
+
+@subscribers_app.command("add")
+def subscribers_add(
+    email: str,
+    specialty: Annotated[list[str], typer.Option("--specialty", "-s", help="a specialty slug; repeat for more")],
+    cadence: Annotated[Cadence, typer.Option(help="daily or weekly")] = Cadence.DAILY,
+    tz: Annotated[str, typer.Option("--tz", help="IANA time zone, e.g. Europe/Berlin")] = "UTC",
+    edition: Annotated[Edition, typer.Option(help="clinician or patient")] = Edition.CLINICIAN,
+    name: Annotated[str, typer.Option(help="display name")] = "",
+    hour: Annotated[int, typer.Option(help="local hour to receive the digest (0-23)")] = 7,
+) -> None:
+    """Add (or update) a confirmed subscriber: an operator action, no confirmation email."""
+    from digest.subscribers.service import add_subscriber
+
+    services = _services(_settings())
+    raw = {"email": email, "specialties": specialty, "cadence": cadence, "timezone": tz, "edition": edition, "name": name, "send_hour": hour}
+    try:
+        with session_scope(services.sessions) as session:
+            row, created = add_subscriber(session, raw)
+            summary = f"{'added' if created else 'updated'} {row.email} ({row.cadence}, {row.timezone}): {', '.join(s.slug for s in row.specialties)}"
+    except InvalidInput as exc:
+        _reject(exc.errors, "the subscriber")
+    console.print(summary)
+
+
+@subscribers_app.command("import")
+def subscribers_import(
+    path: Path,
+    skip_invalid: Annotated[bool, typer.Option("--skip-invalid", help="import the valid rows, list the rest")] = False,
+) -> None:
+    """Bulk import from CSV: email, specialties (separated by ;), cadence, timezone, name, edition."""
+    from digest.subscribers.service import import_subscribers
+
+    services = _services(_settings())
+    try:
+        with session_scope(services.sessions) as session:
+            report = import_subscribers(session, path, skip_invalid=skip_invalid)
+    except InvalidInput as exc:
+        _reject(exc.errors, str(path))
+    console.print(f"imported subscribers from {path}: {report.created} new, {report.updated} updated")
+    for e in report.skipped:
+        err.print(f"  skipped: {e}", markup=False, highlight=False)
+
+
+@app.command()
+def send(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="plan, show, and roll back: nothing is sent")] = False,
+) -> None:
+    """Plan and send the digests due now (what the beat schedule also triggers every minute)."""
+    from sqlalchemy import func, select
+
+    from digest.delivery.models import Delivery, DeliveryStatus
+    from digest.selection.service import plan_digests
+    from workers import app as worker_app
+    from workers import tasks
+
+    settings = _settings()
+    services = _services(settings)
+    if dry_run:
+        session = services.sessions()
+        try:
+            plan = plan_digests(session, utcnow(), services.plan_options())
+            console.print(f"dry run: {plan.deliveries} digest(s) with {plan.items} item(s) would be sent; nothing was sent")
+        finally:
+            session.rollback()
+            session.close()
+        return
+    worker_app.configure(settings)
+    tasks.use_settings(settings, services)
+    run = tasks.send_due()
+    if run.plan.issue_id is None:
+        console.print("nothing due: no subscriber has new summaries in a period not yet served")
+        return
+    with session_scope(services.sessions) as session:
+        counts = dict(
+            session.execute(
+                select(Delivery.status, func.count()).where(Delivery.issue_id == run.plan.issue_id).group_by(Delivery.status)
+            ).all()
+        )
+    where = "sent" if settings.eager else f"queued in {run.chunks} chunk(s) for the workers"
+    console.print(
+        f"issue {run.plan.issue_id}: {run.plan.deliveries} digest(s) planned, {where}; "
+        + ", ".join(f"{k}={v}" for k, v in sorted(counts.items()))
+    )
+    if counts.get(DeliveryStatus.PENDING) and settings.eager:
+        raise typer.Exit(1)
+
+
+@app.command()
+def demo() -> None:
+    """The main job on embedded defaults: SQLite, in-process tasks, a real local SMTP server, sample data."""
+    from digest.demo import run_demo
+
+    settings = _settings()
+    with console.status("sending digests through the local SMTP server..."):
+        result = run_demo(settings)
+    if result.seeded:
+        console.print(f"loaded the sample data: {result.summaries} summaries, {result.subscribers} subscribers")
+    if not result.rows:
+        console.print(
+            "[bold]nothing new to send:[/bold] every subscriber has had this period's digest "
+            f"(the messages from earlier runs are in {result.outbox}/)"
+        )
+        return
+    table = Table(title=f"Issue {result.issue_id}: digests sent", show_lines=False)
+    table.add_column("subscriber", no_wrap=True)
+    table.add_column("specialties", max_width=34)
+    table.add_column("cadence", no_wrap=True)
+    table.add_column("items", justify="right", no_wrap=True)
+    table.add_column("subject", no_wrap=True, overflow="ellipsis", max_width=70)
+    for row in result.rows:
+        table.add_row(row.email, row.specialties, row.cadence, str(row.items), row.subject)
+    console.print(table)
+    items = sum(r.items for r in result.rows)
+    console.print(
+        f"[bold]{len(result.rows)} digests[/bold] with {items} summaries sent to {len(result.rows)} of "
+        f"{result.subscribers} subscribers ({result.subscribers - len(result.rows)} had nothing new); "
+        f"the SMTP server received {result.received} message(s)."
+    )
+    console.print(f"open {result.outbox.resolve()}/index.html to read them")
+
+
+@app.command()
+def worker(concurrency: Annotated[int, typer.Option(help="worker processes")] = 2, loglevel: str = "info") -> None:
+    """Run a Celery worker (same as `celery -A workers worker`)."""
+    from workers.app import celery_app
+
+    if not _settings().broker_url:
+        err.print("[red]DIGEST_BROKER_URL is not set:[/red] without a broker, tasks run in-process and no worker is needed")
+        raise typer.Exit(2)
+    celery_app.worker_main(["worker", f"--concurrency={concurrency}", f"--loglevel={loglevel}"])
+
+
+@app.command()
+def beat(loglevel: str = "info") -> None:
+    """Run Celery beat, which triggers `dispatch_due` every minute (same as `celery -A workers beat`)."""
+    from workers.app import celery_app
+
+    if not _settings().broker_url:
+        err.print("[red]DIGEST_BROKER_URL is not set:[/red] beat needs a broker")
+        raise typer.Exit(2)
+    celery_app.start(["beat", f"--loglevel={loglevel}", f"--schedule={_settings().var_dir / 'celerybeat-schedule'}"])
+
+
+def main() -> None:  # pragma: no cover
+    sys.exit(app())

@@ -1,0 +1,96 @@
+"""Issues and the delivery ledger: one row per (issue, subscriber), with the summaries it carried."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from digest.db import Base, UTCDateTime, utcnow
+
+
+class IssueKind(StrEnum):
+    DIGEST = "digest"  # a cadence digest: planned by the scheduler for whoever is due
+    CAMPAIGN = "campaign"  # composed by an editor
+
+
+class IssueStatus(StrEnum):
+    DRAFT = "draft"
+    SCHEDULED = "scheduled"
+    SENDING = "sending"
+    PAUSED = "paused"
+    SENT = "sent"
+    CANCELLED = "cancelled"
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"  # planned, not yet claimed
+    SENDING = "sending"  # claimed by a worker under a lease
+    SENT = "sent"  # accepted by the transport; provider id stored
+    FAILED = "failed"  # permanent failure (hard bounce, rejected)
+    CANCELLED = "cancelled"  # subscriber opted out or was suppressed before it went out
+
+
+def _in(values: type[StrEnum]) -> str:
+    return ", ".join(f"'{v.value}'" for v in values)
+
+
+class Issue(Base):
+    __tablename__ = "issues"
+    __table_args__ = (
+        CheckConstraint(f"kind IN ({_in(IssueKind)})", name="kind"),
+        CheckConstraint(f"status IN ({_in(IssueStatus)})", name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), default=IssueKind.DIGEST)
+    status: Mapped[str] = mapped_column(String(16), default=IssueStatus.DRAFT, index=True)
+    subject: Mapped[str] = mapped_column(String(300))
+    preheader: Mapped[str] = mapped_column(String(300), default="")
+    intro: Mapped[str] = mapped_column(Text, default="")
+    scheduled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    planned_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Delivery(Base):
+    """One message to one subscriber for one issue; its state machine is the exactly-once ledger."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("issue_id", "subscriber_id"),
+        UniqueConstraint("subscriber_id", "period_key"),
+        CheckConstraint(f"status IN ({_in(DeliveryStatus)})", name="status"),
+        Index("ix_deliveries_issue_status", "issue_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    issue_id: Mapped[int] = mapped_column(ForeignKey("issues.id", ondelete="CASCADE"))
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"), index=True)
+    # Cadence period served ("daily:2026-11-27", "weekly:2026-W48"); NULL for editor campaigns.
+    period_key: Mapped[str | None] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default=DeliveryStatus.PENDING)
+    variant_key: Mapped[str] = mapped_column(String(64), default="")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Random per claim: a worker whose lease ran out (and whose rows another worker reclaimed)
+    # finds its token gone and sends nothing.
+    claim_token: Mapped[str | None] = mapped_column(String(32))
+    message_id: Mapped[str | None] = mapped_column(String(255))
+    provider_message_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class DeliveryItem(Base):
+    """A summary carried by a delivery, in the order it appears in the message."""
+
+    __tablename__ = "delivery_items"
+
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("deliveries.id", ondelete="CASCADE"), primary_key=True)
+    summary_id: Mapped[str] = mapped_column(ForeignKey("summaries.id", ondelete="CASCADE"), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer)

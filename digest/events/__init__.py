@@ -1,0 +1,1 @@
+"""Events back: unsubscribes, bounces and complaints, and the suppression list they feed."""

@@ -1,0 +1,28 @@
+"""The suppression list: checked at planning time and again at send time."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from digest.events.models import Suppression, SuppressionReason
+
+
+def suppression_keys(email: str) -> list[str]:
+    """The list entries that would block ``email``: the address itself and its domain."""
+    email = email.lower()
+    return [email, "@" + email.rsplit("@", 1)[-1]]
+
+
+def is_suppressed(session: Session, email: str) -> bool:
+    return session.scalar(select(Suppression.id).where(Suppression.value.in_(suppression_keys(email)))) is not None
+
+
+def suppress(session: Session, value: str, reason: SuppressionReason, detail: str | None = None) -> bool:
+    """Add an address (or ``@domain``) to the list; return False if it was already there."""
+    value = value.strip().lower()
+    if session.scalar(select(Suppression.id).where(Suppression.value == value)) is not None:
+        return False
+    with session.begin_nested():
+        session.add(Suppression(value=value, reason=reason, detail=detail))
+    return True

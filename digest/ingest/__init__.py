@@ -1,0 +1,1 @@
+"""Summaries in: validation, sources (files and feeds) and the upsert into the database."""

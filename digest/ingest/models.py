@@ -1,0 +1,58 @@
+"""Specialties and evidence summaries."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, ForeignKey, Integer, String, Table, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from digest.db import Base, UTCDateTime, utcnow
+
+summary_specialties = Table(
+    "summary_specialties",
+    Base.metadata,
+    Column("summary_id", ForeignKey("summaries.id", ondelete="CASCADE"), primary_key=True),
+    Column("specialty_id", ForeignKey("specialties.id", ondelete="CASCADE"), primary_key=True, index=True),
+)
+
+
+class Specialty(Base):
+    __tablename__ = "specialties"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(128))
+
+    def __repr__(self) -> str:
+        return f"Specialty({self.slug!r})"
+
+
+class Summary(Base):
+    """One evidence summary of a published study, as written upstream."""
+
+    __tablename__ = "summaries"
+
+    id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    title: Mapped[str] = mapped_column(String(500))
+    key_takeaway: Mapped[str] = mapped_column(Text)
+    summary: Mapped[str | None] = mapped_column(Text)
+    patient_summary: Mapped[str | None] = mapped_column(Text)
+    study_type: Mapped[str | None] = mapped_column(String(100))
+    sample_size: Mapped[int | None] = mapped_column(Integer)
+    evidence_level: Mapped[int | None] = mapped_column(Integer)
+    study_published: Mapped[str | None] = mapped_column(String(32))
+    outcomes: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    safety: Mapped[str | None] = mapped_column(Text)
+    source_url: Mapped[str | None] = mapped_column(String(2000))
+    published_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+    specialties: Mapped[list[Specialty]] = relationship(
+        secondary=summary_specialties, lazy="selectin", order_by=Specialty.slug
+    )
+
+    def __repr__(self) -> str:
+        return f"Summary({self.id!r})"

@@ -1,0 +1,93 @@
+"""Validate raw summary records and upsert them by ``id``, all or nothing unless told to skip."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
+
+from digest.errors import InputError, InvalidInput, from_validation_error
+from digest.ingest.models import Summary
+from digest.ingest.schema import SummaryIn
+from digest.ingest.specialties import specialty_map
+
+
+@dataclass
+class ImportReport:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    skipped: list[InputError] = field(default_factory=list)
+
+    @property
+    def imported(self) -> int:
+        return self.created + self.updated + self.unchanged
+
+
+def validate_records(
+    session: Session, records: list[tuple[int, dict[str, Any]]], source: str = ""
+) -> tuple[list[SummaryIn], list[InputError]]:
+    """Validate every record; return the valid ones and every error (never stops at the first)."""
+    known = set(specialty_map(session))
+    valid: list[SummaryIn] = []
+    errors: list[InputError] = []
+    first_seen: dict[str, int] = {}
+    for number, raw in records:
+        try:
+            item = SummaryIn.model_validate(raw, context={"specialties": known})
+        except ValidationError as exc:
+            errors.extend(from_validation_error(number, exc, source))
+            continue
+        if item.id in first_seen:
+            errors.append(InputError(number, "id", f"duplicate id {item.id!r} (also record {first_seen[item.id]})", source))
+            continue
+        first_seen[item.id] = number
+        valid.append(item)
+    return valid, errors
+
+
+def import_summaries(
+    session: Session,
+    records: list[tuple[int, dict[str, Any]]],
+    *,
+    source: str = "",
+    skip_invalid: bool = False,
+    prior_errors: list[InputError] | None = None,
+) -> ImportReport:
+    """Upsert summaries by id.
+
+    With any invalid record (including ``prior_errors`` from reading the source) nothing is
+    written and ``InvalidInput`` lists every error, unless ``skip_invalid`` is set.
+    """
+    valid, errors = validate_records(session, records, source)
+    errors = list(prior_errors or []) + errors
+    if errors and not skip_invalid:
+        raise InvalidInput(errors)
+    report = ImportReport(skipped=errors)
+    specialties = specialty_map(session)
+    for item in valid:
+        upsert_summary(session, item, specialties, report)
+    session.flush()
+    return report
+
+
+def upsert_summary(session: Session, item: SummaryIn, specialties: dict[str, Any], report: ImportReport) -> None:
+    values = item.columns()
+    wanted = [specialties[s] for s in item.specialties]
+    row = session.get(Summary, item.id)
+    if row is None:
+        session.add(Summary(id=item.id, specialties=wanted, **values))
+        report.created += 1
+        return
+    changed = any(getattr(row, k) != v for k, v in values.items()) or {s.slug for s in row.specialties} != set(
+        item.specialties
+    )
+    if not changed:
+        report.unchanged += 1
+        return
+    for key, value in values.items():
+        setattr(row, key, value)
+    row.specialties = wanted
+    report.updated += 1

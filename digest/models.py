@@ -1,0 +1,9 @@
+"""Every mapped table, imported in one place so that Alembic and ``create_all`` see the whole schema."""
+
+from digest.db import Base
+from digest.delivery.models import Delivery, DeliveryItem, Issue
+from digest.events.models import Suppression
+from digest.ingest.models import Specialty, Summary
+from digest.subscribers.models import Subscriber
+
+__all__ = ["Base", "Delivery", "DeliveryItem", "Issue", "Specialty", "Subscriber", "Summary", "Suppression"]

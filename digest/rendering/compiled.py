@@ -1,0 +1,226 @@
+"""Templates compiled once, rendered and CSS-inlined once per variant, personalised per recipient.
+
+A *variant* is what subscribers with the same digest share: the same summaries in the same order,
+the same edition and the same "why you got this" specialties. The expensive part (Jinja2 plus
+premailer) runs once per variant; per-recipient values (greeting, token links) are then put in
+place of markers by plain string replacement, HTML-escaped for the HTML part. The markers carry a
+per-process random nonce, so that no summary text can forge one.
+"""
+
+from __future__ import annotations
+
+import calendar
+import hashlib
+import json
+import logging
+import secrets
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from premailer import Premailer
+
+from digest.rendering.headers import one_line
+
+RECIPIENT_FIELDS = ("greeting", "unsubscribe_url", "preferences_url", "email")
+# URL fields only ever appear inside attributes (href), the others only in text. Each is escaped the
+# way lxml serialises that context, so a personalised body is byte-identical to a direct render.
+ATTRIBUTE_FIELDS = frozenset({"unsubscribe_url", "preferences_url"})
+EVIDENCE_LEVELS = {
+    1: "Level 1: systematic review or meta-analysis of randomised trials",
+    2: "Level 2: randomised controlled trial",
+    3: "Level 3: cohort or non-randomised controlled study",
+    4: "Level 4: case-control, cross-sectional or case series",
+    5: "Level 5: expert opinion or mechanistic reasoning",
+}
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """The per-subscriber parts of a message."""
+
+    email: str
+    name: str
+    unsubscribe_url: str
+    preferences_url: str
+
+    def values(self) -> dict[str, str]:
+        first = self.name.split()[0] if self.name.split() else ""
+        return {
+            "greeting": f"Hi {first}," if first else "Hello,",
+            "unsubscribe_url": self.unsubscribe_url,
+            "preferences_url": self.preferences_url,
+            "email": self.email,
+        }
+
+
+@dataclass(frozen=True)
+class Variant:
+    """Everything that shapes a digest body except the recipient."""
+
+    edition: str
+    items: tuple[dict[str, Any], ...]  # item views, in order (see ``item_view``)
+    specialties: tuple[str, ...]  # display names of the recipient's specialties these items serve
+    issue: dict[str, Any] = field(default_factory=dict)  # subject/preheader/intro/web_url/date
+
+    @property
+    def key(self) -> str:
+        """A stable digest of the variant, stored on each delivery it served."""
+        payload = json.dumps(
+            [self.edition, [i["id"] for i in self.items], self.specialties, self.issue], sort_keys=True, default=str
+        )
+        return hashlib.sha256(payload.encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class VariantBody:
+    subject: str
+    preheader: str
+    html: str  # inlined, with recipient markers
+    text: str  # with recipient markers
+
+
+@dataclass(frozen=True)
+class RenderedEmail:
+    subject: str
+    html: str
+    text: str
+
+
+def item_view(summary: Any, why: list[str]) -> dict[str, Any]:
+    """The template's view of a Summary row (plain data, hashable into a variant key)."""
+    return {
+        "id": summary.id,
+        "title": summary.title,
+        "key_takeaway": summary.key_takeaway,
+        "summary": summary.summary,
+        "patient_summary": summary.patient_summary,
+        "study_type": summary.study_type,
+        "sample_size": summary.sample_size,
+        "evidence_level": summary.evidence_level,
+        "study_published": summary.study_published,
+        "outcomes": list(summary.outcomes or []),
+        "safety": summary.safety,
+        "source_url": summary.source_url,
+        "published_at": summary.published_at,
+        "why": why,
+    }
+
+
+class EmailRenderer:
+    """Compiles the email templates once; renders variants and personalises them."""
+
+    def __init__(self, templates_dir: Path, *, base_url: str, list_name: str, cache_size: int = 512):
+        self.env = Environment(
+            loader=FileSystemLoader(templates_dir),
+            autoescape=select_autoescape(enabled_extensions=("html", "html.j2")),
+            undefined=StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        self.env.filters.update(thousands=_thousands, month=_month, join_and=_join_and)
+        self._templates = {
+            name: self.env.get_template(f"email/digest.{name}.j2") for name in ("subject.txt", "html", "txt")
+        }
+        self.base_url = base_url.rstrip("/")
+        self.list_name = list_name
+        self._nonce = secrets.token_hex(6)
+        self._markers = {f: f"%%{self._nonce}:{f}%%" for f in RECIPIENT_FIELDS}
+        self._cache: OrderedDict[str, VariantBody] = OrderedDict()
+        self._cache_size = cache_size
+        self.passes = 0  # render + inline passes so far: one per distinct variant
+
+    def _context(self, variant: Variant, recipient: dict[str, str]) -> dict[str, Any]:
+        return {
+            "variant": variant,
+            "items": variant.items,
+            "edition": variant.edition,
+            "issue": variant.issue,
+            "specialties": variant.specialties,
+            "recipient": recipient,
+            "list_name": self.list_name,
+            "base_url": self.base_url,
+            "evidence_levels": EVIDENCE_LEVELS,
+        }
+
+    def _render(self, variant: Variant, recipient: dict[str, str]) -> VariantBody:
+        ctx = self._context(variant, recipient)
+        subject = one_line(self._templates["subject.txt"].render(ctx), 998)
+        raw_html = self._templates["html"].render(ctx, subject=subject)
+        text = self._templates["txt"].render(ctx, subject=subject)
+        self.passes += 1
+        return VariantBody(subject=subject, preheader=str(variant.issue.get("preheader", "")), html=inline_css(raw_html), text=text)
+
+    def variant_body(self, variant: Variant) -> VariantBody:
+        """The inlined body of a variant with recipient markers; rendered once, then cached."""
+        key = variant.key
+        body = self._cache.get(key)
+        if body is None:
+            body = self._render(variant, self._markers)
+            self._cache[key] = body
+            if len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        else:
+            self._cache.move_to_end(key)
+        return body
+
+    def personalise(self, body: VariantBody, recipient: Recipient) -> RenderedEmail:
+        html_out, text_out = body.html, body.text
+        for name, value in recipient.values().items():
+            marker = self._markers[name]
+            escaped = _escape_attribute(value) if name in ATTRIBUTE_FIELDS else _escape_text(value)
+            html_out = html_out.replace(marker, escaped)
+            text_out = text_out.replace(marker, value)
+        return RenderedEmail(subject=body.subject, html=html_out, text=text_out)
+
+    def render(self, variant: Variant, recipient: Recipient) -> RenderedEmail:
+        """The email for one recipient (through the shared variant body)."""
+        return self.personalise(self.variant_body(variant), recipient)
+
+    def render_alone(self, variant: Variant, recipient: Recipient) -> RenderedEmail:
+        """Reference path: render this recipient's values straight through Jinja2 and premailer.
+
+        Used by previews and by the test that proves the shared-variant path gives the same bytes.
+        """
+        body = self._render(variant, recipient.values())
+        return RenderedEmail(subject=body.subject, html=body.html, text=body.text)
+
+
+def inline_css(raw_html: str) -> str:
+    """Inline the CSS; media queries and the dark-mode block stay in a <style> element."""
+    return Premailer(
+        raw_html,
+        keep_style_tags=False,
+        strip_important=False,
+        remove_classes=False,
+        disable_validation=True,
+        allow_network=False,
+        cssutils_logging_level=logging.CRITICAL,
+    ).transform(pretty_print=False)
+
+
+def _thousands(value: object) -> object:
+    return f"{value:,}" if isinstance(value, int) else value
+
+
+def _month(value: str | None) -> str:
+    """"2026-01" -> "Jan 2026"; other shapes pass through."""
+    if value and len(value) >= 7 and value[4] == "-" and value[5:7].isdigit() and 1 <= int(value[5:7]) <= 12:
+        return f"{calendar.month_abbr[int(value[5:7])]} {value[:4]}"
+    return value or ""
+
+
+def _join_and(values: Sequence[str]) -> str:
+    values = list(values)
+    return values[0] if len(values) == 1 else ", ".join(values[:-1]) + " and " + values[-1] if values else ""
+
+
+def _escape_text(value: str) -> str:
+    return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _escape_attribute(value: str) -> str:
+    return _escape_text(value).replace('"', "&quot;")

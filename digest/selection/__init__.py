@@ -1,0 +1,1 @@
+"""Selection: who is due (cadence, time zone) and which summaries each of them gets."""

@@ -1,0 +1,57 @@
+"""Who is due: cadence periods in each subscriber's own time zone.
+
+A period starts at the subscriber's slot (their ``send_hour`` local time; weekly on ``send_weekday``)
+and lasts until the next slot. A subscriber is due when the most recent slot has passed and that
+period has not been served; the ledger's unique (subscriber, period_key) makes "never two in one
+period" a database guarantee. Slots are computed per distinct schedule, not per subscriber, so the
+cost does not grow with the list.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from digest.subscribers.models import Cadence
+
+
+@dataclass(frozen=True)
+class Schedule:
+    cadence: str
+    timezone: str
+    send_hour: int
+    send_weekday: int
+
+
+@dataclass(frozen=True)
+class Period:
+    key: str  # "daily:2026-11-27" or "weekly:2026-11-23" (local date of the slot)
+    slot: datetime  # the slot as an aware UTC datetime
+
+
+def current_period(schedule: Schedule, now: datetime) -> Period:
+    """The period that contains ``now``: the one whose slot is the most recent at or before ``now``."""
+    tz = ZoneInfo(schedule.timezone)
+    local_now = now.astimezone(tz)
+    day = local_now.date()
+    if schedule.cadence == Cadence.WEEKLY:
+        day -= timedelta(days=(day.weekday() - schedule.send_weekday) % 7)
+        step = timedelta(days=7)
+    else:
+        step = timedelta(days=1)
+    slot = _local_slot(day, schedule.send_hour, tz)
+    if slot > now:
+        day -= step
+        slot = _local_slot(day, schedule.send_hour, tz)
+    return Period(key=f"{schedule.cadence}:{day.isoformat()}", slot=slot)
+
+
+def _local_slot(day: object, hour: int, tz: ZoneInfo) -> datetime:
+    """The instant of ``hour``:00 local time on ``day``; in a DST gap, the instant after the gap."""
+    local = datetime.combine(day, time(hour), tzinfo=tz)  # type: ignore[arg-type]
+    utc = local.astimezone(UTC)
+    if utc.astimezone(tz).replace(tzinfo=None) != local.replace(tzinfo=None):
+        # Non-existent wall time (spring forward): zoneinfo used the pre-gap offset; fold=1 gives the post-gap one.
+        utc = local.replace(fold=1).astimezone(UTC)
+    return utc

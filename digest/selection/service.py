@@ -1,0 +1,139 @@
+"""Planning: write the ledger for every due subscriber in a few set-based statements.
+
+One planning run creates one digest Issue, one pending Delivery per due subscriber who has something
+new, and the DeliveryItems each of them will carry. Nothing is rendered or sent here; the ledger is
+the hand-off to delivery. A subscriber with nothing new gets no row, hence no email.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Select, delete, exists, func, insert, literal, select, update
+from sqlalchemy.orm import Session
+
+from digest.delivery.models import Delivery, DeliveryItem, DeliveryStatus, Issue, IssueKind, IssueStatus
+from digest.events.models import Suppression
+from digest.selection.picker import has_candidate, ranked_candidates
+from digest.selection.planner import Period, Schedule, current_period
+from digest.subscribers.models import Subscriber, SubscriberStatus
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    max_items: int = 8
+    lookback_days: int = 7
+    # Demo and operator catch-up: serve the current period to everyone active, even those who
+    # joined after its slot. Normal runs only serve periods that began after the subscriber joined.
+    include_new_subscribers: bool = False
+
+
+@dataclass(frozen=True)
+class PlanResult:
+    issue_id: int | None
+    deliveries: int
+    items: int
+
+
+def due_periods(session: Session, now: datetime) -> list[tuple[Schedule, Period]]:
+    """The current period of every distinct schedule among active subscribers."""
+    rows = session.execute(
+        select(Subscriber.cadence, Subscriber.timezone, Subscriber.send_hour, Subscriber.send_weekday)
+        .where(Subscriber.status == SubscriberStatus.ACTIVE)
+        .distinct()
+    )
+    return [(sched, current_period(sched, now)) for sched in (Schedule(*row) for row in rows)]
+
+
+def _due_subscribers(schedule: Schedule, period: Period, now: datetime, options: PlanOptions) -> Select[tuple[int]]:
+    lookback = timedelta(days=options.lookback_days)
+    served = select(Delivery.id).where(Delivery.subscriber_id == Subscriber.id, Delivery.period_key == period.key)
+    suppressed = select(Suppression.id).where(Suppression.value == func.lower(Subscriber.email))
+    stmt = select(Subscriber.id).where(
+        Subscriber.status == SubscriberStatus.ACTIVE,
+        Subscriber.cadence == schedule.cadence,
+        Subscriber.timezone == schedule.timezone,
+        Subscriber.send_hour == schedule.send_hour,
+        Subscriber.send_weekday == schedule.send_weekday,
+        ~exists(served),
+        ~exists(suppressed),
+        has_candidate(now, lookback),
+    )
+    if not options.include_new_subscribers:
+        stmt = stmt.where(func.coalesce(Subscriber.confirmed_at, Subscriber.created_at) <= period.slot)
+    return stmt
+
+
+def plan_digests(session: Session, now: datetime, options: PlanOptions) -> PlanResult:
+    """Plan the cadence digest for everyone due at ``now``; returns the new issue (or None)."""
+    issue = Issue(
+        kind=IssueKind.DIGEST,
+        status=IssueStatus.SENDING,
+        subject=f"Evidence digest {now:%Y-%m-%d %H:%M} UTC",
+        planned_at=now,
+    )
+    session.add(issue)
+    session.flush()
+    for schedule, period in due_periods(session, now):
+        due = _due_subscribers(schedule, period, now, options)
+        session.execute(
+            insert(Delivery).from_select(
+                ["issue_id", "subscriber_id", "period_key", "status", "variant_key", "attempts", "created_at"],
+                select(
+                    literal(issue.id),
+                    due.subquery().c.id,
+                    literal(period.key),
+                    literal(DeliveryStatus.PENDING.value),
+                    literal(""),
+                    literal(0),
+                    literal(now, Delivery.created_at.type),
+                ),
+            )
+        )
+    return _finish_plan(session, issue, now, options)
+
+
+def _finish_plan(session: Session, issue: Issue, now: datetime, options: PlanOptions) -> PlanResult:
+    """Attach the ranked items to the issue's deliveries and stamp the subscribers' last digest."""
+    planned = select(Delivery.subscriber_id).where(Delivery.issue_id == issue.id)
+    count = session.scalar(select(func.count()).select_from(planned.subquery())) or 0
+    if not count:
+        session.execute(delete(Issue).where(Issue.id == issue.id))
+        session.flush()
+        return PlanResult(issue_id=None, deliveries=0, items=0)
+    ranked = ranked_candidates(now, timedelta(days=options.lookback_days), planned)
+    items = session.execute(
+        insert(DeliveryItem).from_select(
+            ["delivery_id", "summary_id", "position"],
+            select(Delivery.id, ranked.c.summary_id, ranked.c.rank)
+            .join(ranked, ranked.c.subscriber_id == Delivery.subscriber_id)
+            .where(Delivery.issue_id == issue.id, ranked.c.rank <= options.max_items),
+        )
+    ).rowcount
+    session.execute(
+        update(Subscriber).where(Subscriber.id.in_(planned)).values(last_digest_at=now).execution_options(
+            synchronize_session=False
+        )
+    )
+    session.flush()
+    return PlanResult(issue_id=issue.id, deliveries=count, items=items)
+
+
+def pending_chunks(session: Session, issue_id: int, size: int) -> Iterator[list[int]]:
+    """The issue's unsent delivery ids in chunks, streamed (memory stays flat for any list size)."""
+    stmt = (
+        select(Delivery.id)
+        .where(Delivery.issue_id == issue_id, Delivery.status.in_((DeliveryStatus.PENDING, DeliveryStatus.SENDING)))
+        .order_by(Delivery.id)
+        .execution_options(yield_per=size)
+    )
+    chunk: list[int] = []
+    for delivery_id in session.scalars(stmt):
+        chunk.append(delivery_id)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk

@@ -1,0 +1,73 @@
+"""Subscribers and their chosen specialties."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import CheckConstraint, Column, ForeignKey, Integer, String, Table
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from digest.db import Base, UTCDateTime, utcnow
+from digest.ingest.models import Specialty
+
+
+class Cadence(StrEnum):
+    DAILY = "daily"
+    WEEKLY = "weekly"
+
+
+class Edition(StrEnum):
+    CLINICIAN = "clinician"
+    PATIENT = "patient"
+
+
+class SubscriberStatus(StrEnum):
+    PENDING = "pending"
+    ACTIVE = "active"
+    PAUSED = "paused"
+    UNSUBSCRIBED = "unsubscribed"
+
+
+subscriber_specialties = Table(
+    "subscriber_specialties",
+    Base.metadata,
+    Column("subscriber_id", ForeignKey("subscribers.id", ondelete="CASCADE"), primary_key=True),
+    Column("specialty_id", ForeignKey("specialties.id", ondelete="CASCADE"), primary_key=True, index=True),
+)
+
+
+def _in(values: type[StrEnum]) -> str:
+    return ", ".join(f"'{v.value}'" for v in values)
+
+
+class Subscriber(Base):
+    __tablename__ = "subscribers"
+    __table_args__ = (
+        CheckConstraint(f"cadence IN ({_in(Cadence)})", name="cadence"),
+        CheckConstraint(f"edition IN ({_in(Edition)})", name="edition"),
+        CheckConstraint(f"status IN ({_in(SubscriberStatus)})", name="status"),
+        CheckConstraint("send_hour BETWEEN 0 AND 23", name="send_hour"),
+        CheckConstraint("send_weekday BETWEEN 0 AND 6", name="send_weekday"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    cadence: Mapped[str] = mapped_column(String(16), default=Cadence.DAILY)
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    send_hour: Mapped[int] = mapped_column(Integer, default=7)
+    send_weekday: Mapped[int] = mapped_column(Integer, default=0)
+    edition: Mapped[str] = mapped_column(String(16), default=Edition.CLINICIAN)
+    status: Mapped[str] = mapped_column(String(16), default=SubscriberStatus.PENDING, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    unsubscribed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_digest_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    specialties: Mapped[list[Specialty]] = relationship(
+        secondary=subscriber_specialties, lazy="selectin", order_by=Specialty.slug
+    )
+
+    def __repr__(self) -> str:
+        return f"Subscriber({self.email!r})"

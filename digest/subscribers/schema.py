@@ -1,0 +1,71 @@
+"""A subscriber as an operator or a sign-up form gives it, validated (email, specialties, time zone)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Annotated
+
+from email_validator import EmailNotValidError, validate_email
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
+from zoneinfo import available_timezones
+
+from digest.subscribers.models import Cadence, Edition
+
+
+@lru_cache(maxsize=1)
+def iana_timezones() -> frozenset[str]:
+    return frozenset(available_timezones())
+
+
+def normalize_email(value: str) -> str:
+    """Validate syntax (no DNS lookups) and return the normalized address, lower-cased."""
+    try:
+        result = validate_email(value.strip(), check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise ValueError(f"invalid email address {value!r}: {exc}") from None
+    return result.normalized.lower()
+
+
+class SubscriberIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: str
+    name: Annotated[str, StringConstraints(max_length=200)] = ""
+    specialties: list[str] = Field(min_length=1)
+    cadence: Cadence = Cadence.DAILY
+    timezone: str = "UTC"
+    edition: Edition = Edition.CLINICIAN
+    send_hour: int = Field(default=7, ge=0, le=23)
+    send_weekday: int = Field(default=0, ge=0, le=6)
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        return normalize_email(value)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        # Names end up in the To header: collapse every line break and run of whitespace.
+        return " ".join(value.split())
+
+    @field_validator("specialties")
+    @classmethod
+    def _specialties(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        slugs = [s.strip().lower() for s in value if s.strip()]
+        if not slugs:
+            raise ValueError("choose at least one specialty")
+        known: set[str] | None = (info.context or {}).get("specialties")
+        if known is not None:
+            unknown = [s for s in slugs if s not in known]
+            if unknown:
+                raise ValueError(f"unknown specialty {', '.join(map(repr, unknown))}")
+        return list(dict.fromkeys(slugs))
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        value = value.strip() or "UTC"
+        if value not in iana_timezones():
+            raise ValueError(f"unknown time zone {value!r}: use an IANA name such as Europe/Berlin")
+        return value

@@ -1,0 +1,139 @@
+"""Subscriber operations: operator adds and imports (confirmed at once)."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from digest.db import utcnow
+from digest.errors import InputError, InvalidInput, from_validation_error
+from digest.events.suppression import is_suppressed
+from digest.ingest.specialties import specialty_map
+from digest.subscribers.models import Subscriber, SubscriberStatus
+from digest.subscribers.schema import SubscriberIn
+
+CSV_COLUMNS = ("email", "specialties", "cadence", "timezone", "name", "edition")
+REQUIRED_CSV_COLUMNS = {"email", "specialties"}
+
+
+@dataclass
+class SubscriberReport:
+    created: int = 0
+    updated: int = 0
+    skipped: list[InputError] = field(default_factory=list)
+
+
+def upsert_subscriber(
+    session: Session, data: SubscriberIn, *, confirmed: bool, now: datetime | None = None
+) -> tuple[Subscriber, bool]:
+    """Create or update a subscriber; return it and whether it was created.
+
+    An address that unsubscribed or is suppressed is never re-activated by an operator: the person
+    has to sign up again themselves.
+    """
+    now = now or utcnow()
+    if is_suppressed(session, data.email):
+        raise ValueError(f"{data.email} is on the suppression list")
+    specialties = specialty_map(session)
+    row = session.scalar(select(Subscriber).where(Subscriber.email == data.email))
+    created = row is None
+    if row is None:
+        row = Subscriber(email=data.email, status=SubscriberStatus.PENDING, created_at=now)
+        session.add(row)
+    elif row.status == SubscriberStatus.UNSUBSCRIBED:
+        raise ValueError(f"{data.email} unsubscribed; only they can subscribe again")
+    row.name = data.name or row.name or ""
+    row.cadence = data.cadence
+    row.timezone = data.timezone
+    row.edition = data.edition
+    row.send_hour = data.send_hour
+    row.send_weekday = data.send_weekday
+    row.specialties = [specialties[s] for s in data.specialties]
+    if confirmed and row.status == SubscriberStatus.PENDING:
+        row.status = SubscriberStatus.ACTIVE
+        row.confirmed_at = now
+    session.flush()
+    return row, created
+
+
+def validate_subscriber(session: Session, raw: dict[str, object], record: int = 1, source: str = "") -> SubscriberIn:
+    """Validate one subscriber; raise InvalidInput with located errors."""
+    try:
+        return SubscriberIn.model_validate(raw, context={"specialties": set(specialty_map(session))})
+    except ValidationError as exc:
+        raise InvalidInput(from_validation_error(record, exc, source)) from None
+
+
+def add_subscriber(session: Session, raw: dict[str, object]) -> tuple[Subscriber, bool]:
+    """The operator's ``subscribers add``: validated, confirmed at once."""
+    data = validate_subscriber(session, raw)
+    try:
+        return upsert_subscriber(session, data, confirmed=True)
+    except ValueError as exc:
+        raise InvalidInput([InputError(1, "email", str(exc))]) from None
+
+
+def read_subscriber_csv(path: Path) -> tuple[list[tuple[int, dict[str, object]]], list[InputError]]:
+    """Read the CSV into raw rows numbered by line (the header is line 1)."""
+    source = str(path)
+    try:
+        handle = path.open(newline="", encoding="utf-8-sig")
+    except OSError as exc:
+        return [], [InputError(0, "", f"cannot read file: {exc}", source)]
+    with handle:
+        reader = csv.DictReader(handle)
+        columns = {c.strip().lower() for c in reader.fieldnames or []}
+        missing = REQUIRED_CSV_COLUMNS - columns
+        if missing:
+            return [], [InputError(1, ",".join(sorted(missing)), "missing column(s) in the header", source)]
+        unknown = columns - set(CSV_COLUMNS)
+        if unknown:
+            return [], [InputError(1, ",".join(sorted(unknown)), f"unknown column(s); expected {', '.join(CSV_COLUMNS)}", source)]
+        rows: list[tuple[int, dict[str, object]]] = []
+        for row in reader:
+            raw = {k.strip().lower(): (v or "").strip() for k, v in row.items() if k}
+            raw["specialties"] = [s for s in str(raw.get("specialties", "")).split(";") if s.strip()]
+            for optional in ("cadence", "timezone", "edition", "name"):
+                if raw.get(optional) == "":
+                    raw.pop(optional)
+            rows.append((reader.line_num, raw))
+    return rows, []
+
+
+def import_subscribers(session: Session, path: Path, *, skip_invalid: bool = False) -> SubscriberReport:
+    """Bulk import from CSV, all or nothing unless ``skip_invalid``."""
+    source = str(path)
+    rows, errors = read_subscriber_csv(path)
+    valid: list[tuple[int, SubscriberIn]] = []
+    seen: dict[str, int] = {}
+    for number, raw in rows:
+        try:
+            data = validate_subscriber(session, raw, number, source)
+        except InvalidInput as exc:
+            errors.extend(exc.errors)
+            continue
+        if data.email in seen:
+            errors.append(InputError(number, "email", f"duplicate address (also line {seen[data.email]})", source))
+            continue
+        seen[data.email] = number
+        valid.append((number, data))
+    report = SubscriberReport()
+    for number, data in valid:
+        try:
+            with session.begin_nested():
+                _, created = upsert_subscriber(session, data, confirmed=True)
+        except ValueError as exc:
+            errors.append(InputError(number, "email", str(exc), source))
+            continue
+        report.created += created
+        report.updated += not created
+    if errors and not skip_invalid:
+        raise InvalidInput(errors)
+    report.skipped = errors
+    return report

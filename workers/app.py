@@ -1,0 +1,46 @@
+"""The Celery app, configured from Settings.
+
+With ``DIGEST_BROKER_URL`` unset, tasks run eagerly in the calling process through exactly the same
+task code; with it set, a real worker does the work. Settings that fit the ledger protocol: late
+acks, reject on worker lost, prefetch 1, and a visibility timeout longer than any task. Send times
+are polled by ``dispatch_due`` every minute, never queued as ETA/countdown tasks.
+"""
+
+from __future__ import annotations
+
+from celery import Celery
+
+from digest.config import Settings, get_settings
+
+VISIBILITY_TIMEOUT = 3600  # seconds; longer than any task (a chunk takes seconds) and any retry countdown
+DISPATCH_EVERY = 60.0
+
+celery_app = Celery("digest", include=["workers.tasks"])
+
+
+def configure(settings: Settings) -> Celery:
+    """Apply Settings to the app (called at import for worker processes, and by the CLI and tests)."""
+    celery_app.conf.update(
+        broker_url=settings.broker_url or "memory://",
+        task_always_eager=settings.eager,
+        task_eager_propagates=True,
+        task_ignore_result=True,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT},
+        broker_connection_retry_on_startup=True,
+        task_serializer="json",
+        accept_content=["json"],
+        worker_hijack_root_logger=False,
+        beat_schedule={
+            "dispatch-due": {"task": "workers.tasks.dispatch_due", "schedule": DISPATCH_EVERY},
+        },
+    )
+    from workers import tasks
+
+    tasks.use_settings(settings)
+    return celery_app
+
+
+configure(get_settings())
