@@ -43,9 +43,14 @@ def list_unsubscribe(https_url: str, mailto_address: str) -> tuple[tuple[str, st
     )
 
 
+# Long header lines are allowed up to RFC 5322's 998 characters: folding a long URL token would make
+# the email package fall back to RFC 2047 encoded-words, which breaks List-Unsubscribe.
+WIRE_POLICY = SMTP.clone(max_line_length=998)
+
+
 def build_mime(msg: OutgoingMessage, date: datetime) -> EmailMessage:
     """multipart/alternative with the plain-text part first and the HTML part last (preferred)."""
-    mime = EmailMessage(policy=SMTP)
+    mime = EmailMessage(policy=WIRE_POLICY)
     from_name, from_addr = parseaddr(msg.from_header)
     mime["From"] = formataddr((one_line(from_name), from_addr))
     mime["To"] = Address(display_name=one_line(msg.to_name), addr_spec=msg.to_email)

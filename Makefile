@@ -1,0 +1,38 @@
+# digest: the two commands of the quick start are `make demo` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
+
+.PHONY: demo test bench chaos install clean
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "digest needs Python 3.11 or newer")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/pip install --quiet -e .
+	@touch $@
+
+$(TEST_STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/pip install --quiet -e '.[test]'
+	@touch $@ $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/digest demo
+
+test: $(TEST_STAMP)
+	$(BIN)/python -m pytest
+
+bench: $(TEST_STAMP)
+	$(BIN)/python -m bench
+
+chaos: $(TEST_STAMP)
+	$(BIN)/python -m pytest tests/chaos -m chaos
+
+clean:
+	rm -rf var .pytest_cache

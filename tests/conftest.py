@@ -1,0 +1,144 @@
+"""Shared fixtures: a migrated database (SQLite, and PostgreSQL where DIGEST_TEST_DATABASE_URL is set),
+a real SMTP server on loopback, settings, services with a controllable clock, and the CLI."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+from typer.testing import CliRunner
+
+from digest.config import Settings, get_settings
+from digest.db import make_engine, session_scope
+from digest.delivery.sink import SMTPSink
+from digest.ingest.specialties import seed_specialties
+from digest.models import Base
+from digest.schema import upgrade
+from digest.wiring import Services, build_services
+
+PG_URL = os.environ.get("DIGEST_TEST_DATABASE_URL")
+REDIS_URL = os.environ.get("DIGEST_TEST_REDIS_URL")
+BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
+
+
+def _fresh_postgres(url: str) -> Engine:
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    return engine
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A database migrated to head once per session and backend."""
+    if request.param == "postgresql":
+        assert PG_URL
+        engine = _fresh_postgres(PG_URL)  # a missing server fails here: no skip
+        url = PG_URL
+    else:
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+        engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    yield url
+
+
+@pytest.fixture
+def clean_db(database_url: str) -> Iterator[str]:
+    """Every table emptied and the specialties seeded, before each test."""
+    engine = make_engine(database_url)
+    with engine.begin() as conn:
+        for table in reversed(Base.metadata.sorted_tables):
+            conn.execute(table.delete())
+    from sqlalchemy.orm import sessionmaker
+
+    with session_scope(sessionmaker(engine)) as session:
+        seed_specialties(session)
+    engine.dispose()
+    yield database_url
+
+
+class Clock:
+    """A settable clock injected into services, so schedules and leases are testable."""
+
+    def __init__(self, now: datetime):
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> datetime:
+        self.now += timedelta(**delta)
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(datetime(2026, 11, 27, 12, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def smtp_sink() -> Iterator[SMTPSink]:
+    with SMTPSink() as sink:
+        yield sink
+
+
+@pytest.fixture
+def settings(clean_db: str, tmp_path: Path, smtp_sink: SMTPSink) -> Settings:
+    return Settings(
+        var_dir=tmp_path / "var",
+        database_url=clean_db,
+        secret_key="test-secret-key",
+        base_url="https://digest.example.org",
+        from_="Evidence Digest <digest@news.example.org>",
+        transport="smtp",
+        smtp_url=smtp_sink.url,
+        broker_url=None,
+    )
+
+
+@pytest.fixture
+def services(settings: Settings, clock: Clock) -> Iterator[Services]:
+    svc = build_services(settings, clock=clock)
+    from workers import app as worker_app
+    from workers import tasks
+
+    worker_app.configure(settings)
+    tasks.use_settings(settings, svc)
+    yield svc
+    tasks.use_settings(settings)
+    svc.close()
+
+
+@pytest.fixture
+def cli(settings: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """Run ``digest ...`` in-process with the test settings in the environment."""
+    from digest.cli import app
+
+    env = {
+        "DIGEST_VAR_DIR": str(settings.var_dir),
+        "DIGEST_DATABASE_URL": settings.database_url,
+        "DIGEST_SECRET_KEY": settings.secret_key,
+        "DIGEST_BASE_URL": settings.base_url,
+        "DIGEST_FROM": settings.from_,
+        "DIGEST_TRANSPORT": settings.transport,
+        "DIGEST_SMTP_URL": settings.smtp_url,
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("DIGEST_BROKER_URL", raising=False)
+    monkeypatch.chdir(tmp_path)
+    get_settings.cache_clear()
+    runner = CliRunner()
+
+    def run(*args: str, input: str | None = None):  # type: ignore[no-untyped-def]
+        get_settings.cache_clear()
+        return runner.invoke(app, list(args), input=input, catch_exceptions=False)
+
+    yield run
+    get_settings.cache_clear()
