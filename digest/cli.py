@@ -19,8 +19,8 @@ app = typer.Typer(help="digest: per-specialty digests of clinical-research evide
 subscribers_app = typer.Typer(help="Manage subscribers.", no_args_is_help=True)
 app.add_typer(subscribers_app, name="subscribers")
 
-console = Console(width=None if sys.stdout.isatty() else 160)
-err = Console(stderr=True)
+console = Console(width=None if sys.stdout.isatty() else 160, soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 def _settings() -> Settings:

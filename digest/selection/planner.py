@@ -10,7 +10,7 @@ cost does not grow with the list.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from digest.subscribers.models import Cadence
@@ -47,11 +47,10 @@ def current_period(schedule: Schedule, now: datetime) -> Period:
     return Period(key=f"{schedule.cadence}:{day.isoformat()}", slot=slot)
 
 
-def _local_slot(day: object, hour: int, tz: ZoneInfo) -> datetime:
-    """The instant of ``hour``:00 local time on ``day``; in a DST gap, the instant after the gap."""
-    local = datetime.combine(day, time(hour), tzinfo=tz)  # type: ignore[arg-type]
-    utc = local.astimezone(UTC)
-    if utc.astimezone(tz).replace(tzinfo=None) != local.replace(tzinfo=None):
-        # Non-existent wall time (spring forward): zoneinfo used the pre-gap offset; fold=1 gives the post-gap one.
-        utc = local.replace(fold=1).astimezone(UTC)
-    return utc
+def _local_slot(day: date, hour: int, tz: ZoneInfo) -> datetime:
+    """The instant of ``hour``:00 local time on ``day``.
+
+    With fold=0 (PEP 495) a wall time in a spring-forward gap maps to the instant just after the gap,
+    and an ambiguous fall-back time to its first occurrence: one slot per day either way.
+    """
+    return datetime.combine(day, time(hour), tzinfo=tz).astimezone(UTC)

@@ -1,0 +1,91 @@
+"""Planning: who gets a digest, which summaries, in what order, and never twice."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from digest.db import session_scope
+from digest.delivery.models import Delivery, DeliveryItem, DeliveryStatus
+from digest.selection.service import PlanOptions, plan_digests
+from digest.subscribers.models import Subscriber
+from digest.wiring import Services
+from tests.conftest import Clock
+from tests.factories import add_subscriber, add_summaries, days_before, summary_record
+
+
+def _items(services: Services, email: str) -> list[list[str]]:
+    with session_scope(services.sessions) as s:
+        deliveries = s.scalars(
+            select(Delivery.id).join(Subscriber, Subscriber.id == Delivery.subscriber_id).where(Subscriber.email == email).order_by(Delivery.id)
+        ).all()
+        return [
+            list(s.scalars(select(DeliveryItem.summary_id).where(DeliveryItem.delivery_id == d).order_by(DeliveryItem.position)))
+            for d in deliveries
+        ]
+
+
+def test_ranking_by_evidence_then_size_then_recency_capped(services: Services, clock: Clock) -> None:
+    now = clock()
+    study = lambda level, n: {"type": "x", "evidence_level": level, "sample_size": n}  # noqa: E731
+    with session_scope(services.sessions) as s:
+        add_summaries(
+            s,
+            summary_record(id="l3", study=study(3, 50_000), published_at=days_before(now, 1)),
+            summary_record(id="l1-small", study=study(1, 100), published_at=days_before(now, 1)),
+            summary_record(id="l1-big", study=study(1, 9_000), published_at=days_before(now, 2)),
+            summary_record(id="l2-new", study=study(2, 500), published_at=days_before(now, 0.5)),
+            summary_record(id="l2-old", study=study(2, 500), published_at=days_before(now, 3)),
+            summary_record(id="none", study=None, published_at=days_before(now, 0.2)),
+        )
+        add_subscriber(s, "r@example.org", ["cardiology"], created_at=now - timedelta(days=5))
+        plan_digests(s, now, PlanOptions(max_items=5))
+    assert _items(services, "r@example.org") == [["l1-big", "l1-small", "l2-new", "l2-old", "l3"]]
+
+
+def test_new_subscriber_waits_for_their_first_slot(services: Services, clock: Clock) -> None:
+    now = clock()  # 12:00 UTC
+    with session_scope(services.sessions) as s:
+        add_summaries(s, summary_record(published_at=days_before(now, 1)))
+        add_subscriber(s, "late@example.org", ["cardiology"], timezone="UTC", created_at=now - timedelta(hours=1))
+        assert plan_digests(s, now, PlanOptions()).deliveries == 0  # joined after today's 07:00 slot
+        assert plan_digests(s, now, PlanOptions(include_new_subscribers=True)).deliveries == 1
+
+
+def test_nothing_twice_and_no_empty_digest(services: Services, clock: Clock) -> None:
+    now = clock()
+    with session_scope(services.sessions) as s:
+        add_summaries(s, summary_record(id="s1", published_at=days_before(now, 1)))
+        add_subscriber(s, "a@example.org", ["cardiology"], created_at=now - timedelta(days=3))
+        assert plan_digests(s, now, PlanOptions()).deliveries == 1
+    # Next day: the only summary was already carried; no new digest.
+    later = clock.advance(days=1)
+    with session_scope(services.sessions) as s:
+        assert plan_digests(s, later, PlanOptions()).issue_id is None
+    # A failed delivery frees its summaries for a later digest; a sent one never does.
+    with session_scope(services.sessions) as s:
+        s.execute(Delivery.__table__.update().values(status=DeliveryStatus.FAILED))
+        add_summaries(s, summary_record(id="s2", published_at=days_before(later, 0.1)))
+    later = clock.advance(days=1)
+    with session_scope(services.sessions) as s:
+        plan_digests(s, later, PlanOptions())
+    assert _items(services, "a@example.org")[-1] == ["s2", "s1"] or _items(services, "a@example.org")[-1] == ["s1", "s2"]
+
+
+def test_opted_out_and_suppressed_get_nothing(services: Services, clock: Clock) -> None:
+    from digest.events.models import SuppressionReason
+    from digest.events.suppression import suppress
+
+    now = clock()
+    with session_scope(services.sessions) as s:
+        add_summaries(s, summary_record(published_at=days_before(now, 1)))
+        past = now - timedelta(days=3)
+        add_subscriber(s, "paused@example.org", ["cardiology"], created_at=past).status = "paused"
+        add_subscriber(s, "gone@example.org", ["cardiology"], created_at=past).status = "unsubscribed"
+        add_subscriber(s, "bounced@example.org", ["cardiology"], created_at=past)
+        suppress(s, "bounced@example.org", SuppressionReason.HARD_BOUNCE)
+        add_subscriber(s, "ok@example.org", ["cardiology"], created_at=past)
+        result = plan_digests(s, now, PlanOptions())
+    assert result.deliveries == 1
+    assert _items(services, "ok@example.org") and not _items(services, "paused@example.org")
