@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from digest.errors import from_validation_error
 from digest.ingest.schema import SummaryIn
 
-EXAMPLE = Path(__file__).resolve().parents[4] / "shared" / "design" / "example-summary.json"
+EXAMPLE = Path(__file__).resolve().parents[2] / "data" / "example-summary.json"  # copy of shared/design
 KNOWN = {"cardiology", "hematology", "oncology"}
 
 
