@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 from itertools import count
 from typing import Any
 
 from sqlalchemy.orm import Session
 
+from digest.config import SAMPLE_DATA_DIR
+from digest.ingest.models import Specialty, Summary
+from digest.ingest.schema import SummaryIn
 from digest.ingest.service import import_summaries
+from digest.ingest.specialties import SPECIALTIES
+from digest.rendering.compiled import Recipient, Variant
+from digest.rendering.compose import build_variant
 from digest.subscribers.models import Subscriber
 from digest.subscribers.schema import SubscriberIn
 from digest.subscribers.service import upsert_subscriber
@@ -57,3 +64,36 @@ def add_subscriber(
 
 def days_before(now: datetime, days: float) -> str:
     return (now - timedelta(days=days)).isoformat()
+
+
+def sample_summaries(count: int = 8, *, with_patient_summary: bool = True) -> list[Summary]:
+    """Transient Summary rows (no session) from the shipped sample data, for rendering tests."""
+    records = json.loads((SAMPLE_DATA_DIR / "summaries.json").read_text(encoding="utf-8"))
+    names = dict(SPECIALTIES)
+    rows = []
+    for record in records:
+        if with_patient_summary and not record.get("patient_summary"):
+            continue
+        data = SummaryIn.model_validate(record)
+        rows.append(
+            Summary(id=data.id, **data.columns(), specialties=[Specialty(slug=s, name=names[s]) for s in data.specialties])
+        )
+    return rows[:count]
+
+
+SAMPLE_ISSUE: dict[str, Any] = {"id": 1, "subject": "", "preheader": "", "intro_html": "", "intro_text": "", "web_url": ""}
+
+
+def sample_variant(edition: str, count: int = 8, issue: dict[str, Any] | None = None) -> Variant:
+    """A variant over ``count`` sample summaries, for a reader who follows all their specialties."""
+    summaries = sample_summaries(count)
+    specialties = {s.slug: s.name for row in summaries for s in row.specialties}
+    return build_variant(edition, summaries, specialties, issue or SAMPLE_ISSUE)
+
+
+SAMPLE_RECIPIENT = Recipient(
+    email="reader@example.org",
+    name="Ada Reader",
+    unsubscribe_url="https://digest.example.org/unsubscribe/TOKEN",
+    preferences_url="https://digest.example.org/preferences/TOKEN",
+)

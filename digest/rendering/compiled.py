@@ -17,6 +17,7 @@ import secrets
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -121,7 +122,7 @@ class EmailRenderer:
             trim_blocks=True,
             lstrip_blocks=True,
         )
-        self.env.filters.update(thousands=_thousands, month=_month, join_and=_join_and)
+        self.env.filters.update(thousands=_thousands, month=_month, join_and=_join_and, sentence=_sentence, same_places=_same_places)
         self._templates = {
             name: self.env.get_template(f"email/digest.{name}.j2") for name in ("subject.txt", "html", "txt")
         }
@@ -204,6 +205,26 @@ def inline_css(raw_html: str) -> str:
 
 def _thousands(value: object) -> object:
     return f"{value:,}" if isinstance(value, int) else value
+
+
+def _sentence(value: str) -> str:
+    """Upper-case the first letter only ("capitalize" would turn "RCT" into "Rct")."""
+    return value[:1].upper() + value[1:]
+
+
+def _same_places(values: Sequence[float | int | None]) -> list[str]:
+    """An estimate and its CI bounds to the same number of decimals, with a true minus sign.
+
+    Floats drop trailing zeros (0.10 arrives as 0.1), so "0.1 to 0.32" would misreport precision;
+    the most precise of the three sets the places. None stays "" (no bound reported).
+    """
+    places = max((_places(v) for v in values if v is not None), default=0)
+    return ["" if v is None else f"{v:.{places}f}".replace("-", "\u2212") for v in values]
+
+
+def _places(value: float | int) -> int:
+    exponent = Decimal(repr(float(value))).normalize().as_tuple().exponent
+    return max(0, -exponent) if isinstance(exponent, int) else 0
 
 
 def _month(value: str | None) -> str:

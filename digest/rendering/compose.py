@@ -10,6 +10,7 @@ from typing import Any
 from digest.rendering.compiled import EmailRenderer, Recipient, Variant, item_view
 from digest.rendering.headers import build_mime, list_id, list_unsubscribe, make_message_id
 from digest.rendering.message import OutgoingMessage
+from digest.subscribers.models import Edition
 from digest.subscribers.tokens import Purpose, Tokens
 
 
@@ -23,10 +24,16 @@ class Addressee:
 
 
 def build_variant(edition: str, summaries: Sequence[Any], addressee_specialties: dict[str, str], issue: dict[str, Any]) -> Variant:
-    """The variant for one subscriber: their summaries, edition and the specialties that explain each item."""
+    """The variant for one subscriber: their summaries, edition and the specialties that explain each item.
+
+    Planning already leaves summaries without a patient section out of patient digests; this drops
+    any that lost it since (an edit between planning and sending), so no item is shown half-empty.
+    """
     items = []
     served: dict[str, str] = {}
     for summary in summaries:
+        if edition == Edition.PATIENT and not (summary.patient_summary or "").strip():
+            continue
         why = [addressee_specialties[s.slug] for s in summary.specialties if s.slug in addressee_specialties]
         served.update({s.slug: addressee_specialties[s.slug] for s in summary.specialties if s.slug in addressee_specialties})
         items.append(item_view(summary, why))

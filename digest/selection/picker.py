@@ -3,18 +3,23 @@
 For each subscriber: summaries in any of their specialties, published within the lookback window
 and after their last digest (or imported since), never carried by an earlier delivery to them that
 is pending, sending or sent; ranked by evidence level, then sample size, then recency.
+
+Patient-edition subscribers only get summaries that have a plain-language patient section: a
+summary without one is left out of their digest (not shown half-empty), so a patient subscriber
+whose only new summaries lack it gets no email at all.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, case, exists, func, or_, select
 from sqlalchemy.sql.selectable import Subquery
 
 from digest.delivery.models import Delivery, DeliveryItem, DeliveryStatus
 from digest.ingest.models import Summary, summary_specialties
-from digest.subscribers.models import Subscriber, subscriber_specialties
+from digest.subscribers.models import Edition, Subscriber, subscriber_specialties
 
 LIVE_STATUSES = (DeliveryStatus.PENDING, DeliveryStatus.SENDING, DeliveryStatus.SENT)
 
@@ -35,6 +40,15 @@ def _eligible(now: datetime, lookback: timedelta) -> ColumnElement[bool]:
         Summary.published_at > now - lookback,
         or_(Summary.published_at > since, Summary.created_at > since),
         ~exists(already),
+        _fits_edition(),
+    )
+
+
+def _fits_edition() -> ColumnElement[bool]:
+    """The summary has what the subscriber's edition leads with (patients: a patient section)."""
+    return or_(
+        Subscriber.edition != Edition.PATIENT.value,
+        func.length(func.trim(func.coalesce(Summary.patient_summary, ""))) > 0,
     )
 
 
@@ -64,22 +78,25 @@ def has_candidate(now: datetime, lookback: timedelta) -> ColumnElement[bool]:
     )
 
 
-def ranked_candidates(now: datetime, lookback: timedelta, subscriber_ids: Select[tuple[int]]) -> Subquery:
-    """Candidates of the given subscribers with their rank (1 = first in the digest)."""
+def ranked_candidates(
+    now: datetime, lookback: timedelta, subscriber_ids: Select[tuple[int]], pinned: Sequence[str] = ()
+) -> Subquery:
+    """Candidates of the given subscribers with their rank (1 = first in the digest).
+
+    ``pinned`` summary ids (an editor's choice) come first, in the given order, for the subscribers
+    they are candidates of; everything else follows the evidence ranking.
+    """
     pairs = candidate_pairs(now, lookback).where(Subscriber.id.in_(subscriber_ids)).subquery("pairs")
-    rank = (
-        func.row_number()
-        .over(
-            partition_by=pairs.c.subscriber_id,
-            order_by=(
-                Summary.evidence_level.asc().nulls_last(),
-                Summary.sample_size.desc().nulls_last(),
-                Summary.published_at.desc(),
-                Summary.id,
-            ),
-        )
-        .label("rank")
-    )
+    order_by: list[ColumnElement[object]] = []
+    if pinned:
+        order_by.append(case({sid: i for i, sid in enumerate(pinned)}, value=Summary.id, else_=len(pinned)))
+    order_by += [
+        Summary.evidence_level.asc().nulls_last(),
+        Summary.sample_size.desc().nulls_last(),
+        Summary.published_at.desc(),
+        Summary.id,
+    ]
+    rank = func.row_number().over(partition_by=pairs.c.subscriber_id, order_by=order_by).label("rank")
     return (
         select(pairs.c.subscriber_id, pairs.c.summary_id, rank)
         .join(Summary, Summary.id == pairs.c.summary_id)

@@ -28,6 +28,8 @@ class PlanOptions:
     # Demo and operator catch-up: serve the current period to everyone active, even those who
     # joined after its slot. Normal runs only serve periods that began after the subscriber joined.
     include_new_subscribers: bool = False
+    # Summary ids an editor pinned: first in every digest that carries them, in this order.
+    pinned: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -103,7 +105,7 @@ def _finish_plan(session: Session, issue: Issue, now: datetime, options: PlanOpt
         session.execute(delete(Issue).where(Issue.id == issue.id))
         session.flush()
         return PlanResult(issue_id=None, deliveries=0, items=0)
-    ranked = ranked_candidates(now, timedelta(days=options.lookback_days), planned)
+    ranked = ranked_candidates(now, timedelta(days=options.lookback_days), planned, options.pinned)
     items = session.execute(
         insert(DeliveryItem).from_select(
             ["delivery_id", "summary_id", "position"],
