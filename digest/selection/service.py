@@ -121,19 +121,46 @@ def _finish_plan(session: Session, issue: Issue, now: datetime, options: PlanOpt
     return PlanResult(issue_id=issue.id, deliveries=count, items=items)
 
 
-def pending_chunks(session: Session, issue_id: int, size: int) -> Iterator[list[int]]:
-    """The issue's unsent delivery ids in chunks, streamed (memory stays flat for any list size)."""
-    stmt = (
-        select(Delivery.id)
-        .where(Delivery.issue_id == issue_id, Delivery.status.in_((DeliveryStatus.PENDING, DeliveryStatus.SENDING)))
-        .order_by(Delivery.id)
-        .execution_options(yield_per=size)
-    )
+def _chunked(ids: Iterator[int], size: int) -> Iterator[list[int]]:
     chunk: list[int] = []
-    for delivery_id in session.scalars(stmt):
+    for delivery_id in ids:
         chunk.append(delivery_id)
         if len(chunk) == size:
             yield chunk
             chunk = []
     if chunk:
         yield chunk
+
+
+def pending_chunks(session: Session, issue_id: int, size: int, *, after: int = 0) -> Iterator[list[int]]:
+    """The issue's unsent delivery ids above ``after``, in id order and in chunks, streamed.
+
+    ``yield_per`` makes SQLAlchemy stream the result: a server-side (named) cursor on PostgreSQL,
+    SQLite's own row-by-row stepping; memory stays flat for any list size.
+    """
+    stmt = (
+        select(Delivery.id)
+        .where(
+            Delivery.issue_id == issue_id,
+            Delivery.id > after,
+            Delivery.status.in_((DeliveryStatus.PENDING, DeliveryStatus.SENDING)),
+        )
+        .order_by(Delivery.id)
+        .execution_options(yield_per=size)
+    )
+    return _chunked(iter(session.scalars(stmt)), size)
+
+
+def expired_chunks(session: Session, now: datetime, size: int) -> Iterator[list[int]]:
+    """Rows claimed by a worker whose lease ran out (it crashed or hung), streamed in chunks."""
+    stmt = (
+        select(Delivery.id)
+        .where(
+            Delivery.issue_id.in_(select(Issue.id).where(Issue.status == IssueStatus.SENDING)),
+            Delivery.status == DeliveryStatus.SENDING,
+            Delivery.lease_until < now,
+        )
+        .order_by(Delivery.id)
+        .execution_options(yield_per=size)
+    )
+    return _chunked(iter(session.scalars(stmt)), size)
