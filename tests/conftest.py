@@ -23,6 +23,30 @@ from digest.wiring import Services, build_services
 PG_URL = os.environ.get("DIGEST_TEST_DATABASE_URL")
 REDIS_URL = os.environ.get("DIGEST_TEST_REDIS_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
+REDIS_DB = 3  # this branch's Redis database number: broker queues and rate buckets of the tests
+
+
+def redis_test_url() -> str | None:
+    """DIGEST_TEST_REDIS_URL's server with this branch's database number, or None when unset."""
+    if not REDIS_URL:
+        return None
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(REDIS_URL)
+    return urlunsplit((parts.scheme, parts.netloc, f"/{REDIS_DB}", "", ""))
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """A flushed Redis database; a missing server fails here. Skipped only where DIGEST_TEST_REDIS_URL
+    is unset (local runs without Redis)."""
+    url = redis_test_url()
+    if url is None:
+        pytest.skip("DIGEST_TEST_REDIS_URL is not set: no Redis to test against")
+    import redis
+
+    redis.Redis.from_url(url).flushdb()
+    return url
 
 
 def _fresh_postgres(url: str) -> Engine:
