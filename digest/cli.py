@@ -158,6 +158,13 @@ def send(
             session.close()
         return
     worker_app.configure(settings)
+    if not settings.eager:
+        # With a broker, the workers plan and send: the planning task writes the ledger, commits,
+        # then queues the chunks. This command only hands it over.
+        services.close()
+        result = tasks.dispatch_due.delay()
+        console.print(f"queued the planning task {result.id}: the workers plan what is due and send it")
+        return
     tasks.use_settings(settings, services)
     run = tasks.send_due()
     if run.plan.issue_id is None:
@@ -169,12 +176,11 @@ def send(
                 select(Delivery.status, func.count()).where(Delivery.issue_id == run.plan.issue_id).group_by(Delivery.status)
             ).all()
         )
-    where = "sent" if settings.eager else f"queued in {run.chunks} chunk(s) for the workers"
     console.print(
-        f"issue {run.plan.issue_id}: {run.plan.deliveries} digest(s) planned, {where}; "
+        f"issue {run.plan.issue_id}: {run.plan.deliveries} digest(s) planned and sent; "
         + ", ".join(f"{k}={v}" for k, v in sorted(counts.items()))
     )
-    if counts.get(DeliveryStatus.PENDING) and settings.eager:
+    if counts.get(DeliveryStatus.PENDING):
         raise typer.Exit(1)
 
 

@@ -27,6 +27,7 @@ class Settings(BaseSettings):
     var_dir: Path = Path("var")
     database_url: str = ""
     broker_url: str | None = None
+    redis_url: str | None = None  # for the global send rate; defaults to a redis:// broker URL
     transport: str = "smtp"
     smtp_url: str = "smtp://127.0.0.1:25"
     api_token: str | None = None
@@ -39,7 +40,7 @@ class Settings(BaseSettings):
     dkim_domain: str | None = None
     dkim_selector: str | None = None
     dkim_key_file: Path | None = None
-    send_rate: float | None = None
+    send_rate: float | None = Field(None, gt=0)
     max_items: int = 8
     lookback_days: int = 7
     chunk_size: int = 250
@@ -77,6 +78,15 @@ class Settings(BaseSettings):
     @property
     def public_host(self) -> str:
         return urlsplit(self.base_url).hostname or "localhost"
+
+    @property
+    def rate_limit_redis_url(self) -> str | None:
+        """Where the send-rate bucket lives: ``DIGEST_REDIS_URL``, else a Redis broker's URL."""
+        if self.redis_url:
+            return self.redis_url
+        if self.broker_url and self.broker_url.startswith(("redis://", "rediss://")):
+            return self.broker_url
+        return None
 
     @property
     def eager(self) -> bool:

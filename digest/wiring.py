@@ -15,6 +15,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from digest.config import TEMPLATES_DIR, Settings
 from digest.db import make_engine, make_session_factory, utcnow
 from digest.delivery.outbox import OutboxTransport
+from digest.delivery.postmark import POSTMARK_API_URL, PostmarkTransport
+from digest.delivery.ratelimit import RedisTokenBucket
+from digest.delivery.sendgrid import SENDGRID_API_URL, SendGridTransport
 from digest.delivery.service import DeliveryService, RateLimiter, Unlimited
 from digest.delivery.smtp import SMTPConfig, SMTPTransport
 from digest.delivery.transport import Transport
@@ -59,11 +62,26 @@ def make_transport(settings: Settings) -> Transport:
     if settings.transport == "outbox":
         assert settings.outbox_dir is not None
         return OutboxTransport(settings.outbox_dir)
+    if settings.transport in ("postmark", "sendgrid"):
+        if not settings.api_token:
+            raise ConfigError(f"DIGEST_TRANSPORT={settings.transport} needs DIGEST_API_TOKEN (the provider's API key)")
+        if settings.transport == "postmark":
+            return PostmarkTransport(settings.api_token, api_url=settings.api_url or POSTMARK_API_URL)
+        return SendGridTransport(settings.api_token, api_url=settings.api_url or SENDGRID_API_URL)
     raise ConfigError(f"DIGEST_TRANSPORT={settings.transport!r} is not available in this build")
 
 
 def make_rate_limiter(settings: Settings) -> RateLimiter:
-    return Unlimited()
+    """``DIGEST_SEND_RATE`` set: a token bucket in Redis shared by every worker; unset: no limit."""
+    if settings.send_rate is None:
+        return Unlimited()
+    url = settings.rate_limit_redis_url
+    if url is None:
+        raise ConfigError(
+            "DIGEST_SEND_RATE needs Redis to share the rate across workers: "
+            "set DIGEST_REDIS_URL, or a redis:// DIGEST_BROKER_URL"
+        )
+    return RedisTokenBucket.from_url(url, settings.send_rate)
 
 
 def build_services(

@@ -23,6 +23,34 @@ from digest.wiring import Services, build_services
 PG_URL = os.environ.get("DIGEST_TEST_DATABASE_URL")
 REDIS_URL = os.environ.get("DIGEST_TEST_REDIS_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
+IN_CI = bool(os.environ.get("CI"))
+
+
+def require(available: bool, what: str, how: str) -> None:
+    """A test that needs something this machine lacks fails in CI, and is skipped (saying how to get
+    it) only on a developer machine, so that ``make test`` works on a fresh clone with only Python."""
+    if available:
+        return
+    if IN_CI:
+        pytest.fail(f"{what} is not available in CI: {how}", pytrace=False)
+    pytest.skip(f"{what} is not available: {how}")
+
+
+def redis_test_url() -> str | None:
+    """DIGEST_TEST_REDIS_URL (its database is flushed by the tests), or None when unset."""
+    return REDIS_URL
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """A flushed Redis database; a missing server fails here."""
+    url = redis_test_url()
+    require(url is not None, "Redis (DIGEST_TEST_REDIS_URL)", "set DIGEST_TEST_REDIS_URL=redis://127.0.0.1:6379/0")
+    assert url is not None
+    import redis
+
+    redis.Redis.from_url(url).flushdb()
+    return url
 
 
 def _fresh_postgres(url: str) -> Engine:

@@ -16,6 +16,7 @@ from digest.ingest.service import import_summaries
 from digest.ingest.specialties import SPECIALTIES
 from digest.rendering.compiled import Recipient, Variant
 from digest.rendering.compose import build_variant
+from digest.rendering.message import OutgoingMessage
 from digest.subscribers.models import Subscriber
 from digest.subscribers.schema import SubscriberIn
 from digest.subscribers.service import upsert_subscriber
@@ -97,3 +98,72 @@ SAMPLE_RECIPIENT = Recipient(
     unsubscribe_url="https://digest.example.org/unsubscribe/TOKEN",
     preferences_url="https://digest.example.org/preferences/TOKEN",
 )
+
+
+def bulk_subscribers(session: Session, people: list[tuple[str, str, list[str]]], *, created_at: datetime, status: str = "active") -> None:
+    """Insert many confirmed subscribers in a few statements: (email, name, specialty slugs) each."""
+    from sqlalchemy import insert, select
+
+    from digest.ingest.specialties import specialty_map
+    from digest.subscribers.models import subscriber_specialties
+
+    session.execute(
+        insert(Subscriber),
+        [
+            {"email": email, "name": name, "status": status, "created_at": created_at, "confirmed_at": created_at}
+            for email, name, _ in people
+        ],
+    )
+    ids = dict(session.execute(select(Subscriber.email, Subscriber.id).where(Subscriber.email.in_([p[0] for p in people]))).all())
+    slugs = {slug: s.id for slug, s in specialty_map(session).items()}
+    session.execute(
+        insert(subscriber_specialties),
+        [{"subscriber_id": ids[email], "specialty_id": slugs[slug]} for email, _, chosen in people for slug in chosen],
+    )
+
+
+def outgoing(delivery_id: int, to_email: str, name: str = "", *, subject: str = "Your evidence digest") -> OutgoingMessage:
+    """A fully rendered message as the composer hands it to a transport (for transport tests)."""
+    from datetime import UTC
+
+    from digest.rendering.headers import build_mime, list_unsubscribe
+
+    msg = OutgoingMessage(
+        delivery_id=delivery_id,
+        message_id=f"<digest.1.{delivery_id}.abc@news.example.org>",
+        from_header="Evidence Digest <digest@news.example.org>",
+        to_email=to_email,
+        to_name=name,
+        subject=subject,
+        text=f"Hello {name or 'reader'},\nKey takeaway: treatment A helps.\n",
+        html=f"<html><body><p>Hello {name or 'reader'},</p><p>Key takeaway: treatment A helps.</p></body></html>",
+        headers=(
+            ("List-Id", "Clinical evidence digest <clinical-evidence-digest.news.example.org>"),
+            *list_unsubscribe(f"https://digest.example.org/unsubscribe/tok{delivery_id}", f"unsubscribe+m{delivery_id}@news.example.org"),
+        ),
+    )
+    raw = build_mime(msg, datetime(2026, 11, 27, 12, 0, tzinfo=UTC)).as_bytes()
+    return OutgoingMessage(**{**msg.__dict__, "raw": raw})
+
+
+def planned_issue(services: Any, now: datetime, people: list[tuple[str, str, list[str]]]) -> list[int]:
+    """Summaries in cardiology, oncology and dermatology, these subscribers (joined three days ago),
+    and one planned digest issue; returns its delivery ids in id order."""
+    from sqlalchemy import select
+
+    from digest.db import session_scope
+    from digest.delivery.models import Delivery
+    from digest.selection.service import plan_digests
+
+    with session_scope(services.sessions) as s:
+        add_summaries(
+            s,
+            summary_record(id="cardio-a", specialties=["cardiology"], published_at=days_before(now, 1)),
+            summary_record(id="onc-a", specialties=["oncology"], published_at=days_before(now, 1)),
+            summary_record(id="derm-a", specialties=["dermatology"], published_at=days_before(now, 2)),
+        )
+        bulk_subscribers(s, people, created_at=now - timedelta(days=3))
+    with session_scope(services.sessions) as s:
+        plan = plan_digests(s, now, services.plan_options())
+    with session_scope(services.sessions) as s:
+        return list(s.scalars(select(Delivery.id).where(Delivery.issue_id == plan.issue_id).order_by(Delivery.id)))

@@ -54,6 +54,9 @@ class Issue(Base):
     planned_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # The highest delivery id already queued as a chunk task: a planning task that is redelivered
+    # (or the next beat tick) carries on from here instead of queueing the whole list again.
+    dispatched_through: Mapped[int | None] = mapped_column(Integer)
 
 
 class Delivery(Base):

@@ -1,13 +1,15 @@
 """SMTP transport on smtplib: one connection per process, reused across batches, reconnected on drops.
 
-Replies map onto results: 2xx accepted; 4xx (and dropped connections) transient; 5xx at RCPT is a
-hard bounce (the address is bad); 5xx elsewhere is a permanent failure of that message only.
+The transaction runs step by step (MAIL, RCPT, DATA). A pooled connection found dead before DATA is
+reopened and the message sent at once (nothing had been handed over); a drop during DATA is reported
+as transient, since the server may or may not have the message. Replies map onto results: 2xx
+accepted; 4xx transient; 5xx at RCPT a hard bounce (the address is bad); 5xx elsewhere a permanent
+failure of that message only.
 """
 
 from __future__ import annotations
 
 import smtplib
-import socket
 import ssl
 import time
 from collections.abc import Sequence
@@ -108,33 +110,60 @@ class SMTPTransport:
         self._conn = None
 
     def send(self, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
-        results = []
-        for msg in messages:
-            results.append(self._send_one(msg))
-        return results
+        return [self._send_one(msg) for msg in messages]
 
     def _send_one(self, msg: OutgoingMessage) -> SendResult:
+        reused = self._conn is not None
         conn = self._connection()
         try:
-            refused = conn.sendmail(msg.envelope_from, [msg.to_email], msg.raw)
-        except smtplib.SMTPRecipientsRefused as exc:
-            code, reply = next(iter(exc.recipients.values()))
-            self._reset(conn)
-            return _reply_result(msg, code, reply, at_rcpt=True)
-        except (smtplib.SMTPDataError, smtplib.SMTPSenderRefused) as exc:
+            self._envelope(conn, msg)
+        except _Dropped as exc:
+            if not reused:
+                return SendResult.failed(msg.delivery_id, f"connection lost: {exc}", permanent=False)
+            # A pooled connection the server had closed: nothing was handed over, so reconnect once.
+            conn = self._connection()
+            try:
+                self._envelope(conn, msg)
+            except _Dropped as again:
+                return SendResult.failed(msg.delivery_id, f"connection lost: {again}", permanent=False)
+            except _Refused as refused:
+                return refused.result(msg)
+        except _Refused as refused:
+            return refused.result(msg)
+        try:
+            code, reply = conn.data(msg.raw)
+        except smtplib.SMTPResponseException as exc:  # an unexpected reply to DATA itself
             self._reset(conn)
             return _reply_result(msg, exc.smtp_code, exc.smtp_error, at_rcpt=False)
-        except smtplib.SMTPResponseException as exc:
+        except (smtplib.SMTPServerDisconnected, OSError) as exc:
+            # The one window no protocol closes: the server may have accepted the message.
             self._drop()
-            return _reply_result(msg, exc.smtp_code, exc.smtp_error, at_rcpt=False)
-        except (smtplib.SMTPServerDisconnected, OSError, socket.timeout) as exc:
-            self._drop()
-            return SendResult.failed(msg.delivery_id, f"connection lost: {exc}", permanent=False)
+            return SendResult.failed(msg.delivery_id, f"connection lost during DATA: {exc}", permanent=False)
         self._last_used = time.monotonic()
-        if refused:  # only possible with several recipients; kept for completeness
-            code, reply = refused[msg.to_email]
-            return _reply_result(msg, code, reply, at_rcpt=True)
+        if code != 250:
+            self._reset(conn)
+            return _reply_result(msg, code, reply, at_rcpt=False)
         return SendResult.ok(msg.delivery_id, provider_id=msg.message_id)
+
+    def _envelope(self, conn: smtplib.SMTP, msg: OutgoingMessage) -> None:
+        """MAIL FROM and RCPT TO, step by step, so that a drop here is known to have sent nothing."""
+        try:
+            code, reply = conn.mail(msg.envelope_from)
+            if code != 250:
+                self._reset(conn)
+                raise _Refused(code, reply, at_rcpt=False)
+            code, reply = conn.rcpt(msg.to_email)
+            if code not in (250, 251):
+                # The recipient was refused inside an otherwise accepted transaction: RSET and keep
+                # the connection for the next message.
+                self._reset(conn)
+                raise _Refused(code, reply, at_rcpt=True)
+        except smtplib.SMTPServerDisconnected as exc:
+            self._drop()
+            raise _Dropped(str(exc) or "server closed the connection") from exc
+        except OSError as exc:
+            self._drop()
+            raise _Dropped(str(exc)) from exc
 
     def _reset(self, conn: smtplib.SMTP) -> None:
         """After a refused transaction, RSET so the connection can carry the next message."""
@@ -153,9 +182,31 @@ class SMTPTransport:
         self._drop()
 
 
+class _Dropped(Exception):
+    """The connection went away before DATA: the server has not got the message."""
+
+
+class _Refused(Exception):
+    """A reply other than 2xx to MAIL FROM or RCPT TO."""
+
+    def __init__(self, code: int, reply: bytes, *, at_rcpt: bool):
+        super().__init__(code, reply)
+        self.code, self.reply, self.at_rcpt = code, reply, at_rcpt
+
+    def result(self, msg: OutgoingMessage) -> SendResult:
+        return _reply_result(msg, self.code, self.reply, at_rcpt=self.at_rcpt)
+
+
+# Enhanced status codes (RFC 3463) that say the address itself is bad, when given after DATA.
+_BAD_ADDRESS = ("5.1.", "5.2.1")
+
+
 def _reply_result(msg: OutgoingMessage, code: int, reply: bytes | str, *, at_rcpt: bool) -> SendResult:
+    """4xx: try again later. 5xx to RCPT (or an enhanced 5.1.x / 5.2.1 later): a hard bounce, the
+    address is suppressed. Any other 5xx: this message failed, the address is kept."""
     text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
     error = f"{code} {text}".strip()
     if 400 <= code < 500:
         return SendResult.failed(msg.delivery_id, error, permanent=False)
-    return SendResult.failed(msg.delivery_id, error, permanent=True, bounce=at_rcpt)
+    bad_address = at_rcpt or text.lstrip().startswith(_BAD_ADDRESS)
+    return SendResult.failed(msg.delivery_id, error, permanent=True, bounce=bad_address)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from premailer import Premailer
@@ -52,8 +53,8 @@ class Recipient:
         first = self.name.split()[0] if self.name.split() else ""
         return {
             "greeting": f"Hi {first}," if first else "Hello,",
-            "unsubscribe_url": self.unsubscribe_url,
-            "preferences_url": self.preferences_url,
+            "unsubscribe_url": safe_url(self.unsubscribe_url),
+            "preferences_url": safe_url(self.preferences_url),
             "email": self.email,
         }
 
@@ -188,6 +189,12 @@ class EmailRenderer:
         """
         body = self._render(variant, recipient.values())
         return RenderedEmail(subject=body.subject, html=body.html, text=body.text)
+
+
+def safe_url(url: str) -> str:
+    """Percent-encode what lxml would rewrite in an href (non-ASCII, quotes, angle brackets,
+    spaces), so that a URL put in after inlining is byte-identical to one rendered through it."""
+    return quote(url, safe=":/?#[]@!$&'()*+,;=%~")
 
 
 def inline_css(raw_html: str) -> str:

@@ -7,7 +7,6 @@ the hand-off to delivery. A subscriber with nothing new gets no row, hence no em
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -123,19 +122,38 @@ def _finish_plan(session: Session, issue: Issue, now: datetime, options: PlanOpt
     return PlanResult(issue_id=issue.id, deliveries=count, items=items)
 
 
-def pending_chunks(session: Session, issue_id: int, size: int) -> Iterator[list[int]]:
-    """The issue's unsent delivery ids in chunks, streamed (memory stays flat for any list size)."""
-    stmt = (
-        select(Delivery.id)
-        .where(Delivery.issue_id == issue_id, Delivery.status.in_((DeliveryStatus.PENDING, DeliveryStatus.SENDING)))
-        .order_by(Delivery.id)
-        .execution_options(yield_per=size)
+def pending_page(session: Session, issue_id: int, size: int, *, after: int = 0) -> list[int]:
+    """One page of the issue's unsent delivery ids above ``after``, in id order.
+
+    Keyset pagination: each page is a short query in its own transaction, so memory stays flat for any
+    list size and no transaction stays open while chunks are queued (or run in-process).
+    """
+    return list(
+        session.scalars(
+            select(Delivery.id)
+            .where(
+                Delivery.issue_id == issue_id,
+                Delivery.id > after,
+                Delivery.status.in_((DeliveryStatus.PENDING, DeliveryStatus.SENDING)),
+            )
+            .order_by(Delivery.id)
+            .limit(size)
+        )
     )
-    chunk: list[int] = []
-    for delivery_id in session.scalars(stmt):
-        chunk.append(delivery_id)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
+
+
+def expired_page(session: Session, now: datetime, size: int, *, after: int = 0) -> list[int]:
+    """One page of rows claimed by a worker whose lease ran out (it crashed or hung)."""
+    return list(
+        session.scalars(
+            select(Delivery.id)
+            .where(
+                Delivery.id > after,
+                Delivery.issue_id.in_(select(Issue.id).where(Issue.status == IssueStatus.SENDING)),
+                Delivery.status == DeliveryStatus.SENDING,
+                Delivery.lease_until < now,
+            )
+            .order_by(Delivery.id)
+            .limit(size)
+        )
+    )

@@ -1,7 +1,7 @@
 """Browser fixtures: Playwright driving the system's Chromium (Debian's /usr/bin/chromium).
 
 Never `playwright install`: the browser is the one on the machine. If it is missing the browser
-tests fail with a message that says how to install it; they never skip.
+tests fail in CI with a message that says how to install it (on a developer machine they are skipped).
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from typing import Literal
 
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
+
+from tests.conftest import require
 
 CHROMIUM = os.environ.get("DIGEST_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -30,12 +32,11 @@ Scheme = Literal["light", "dark"]
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).is_file():
-        pytest.fail(
-            f"Chromium not found at {CHROMIUM}: install it (apt-get install -y chromium) "
-            "or point DIGEST_TEST_CHROMIUM at a Chromium binary",
-            pytrace=False,
-        )
+    require(
+        Path(CHROMIUM).is_file(),
+        f"Chromium at {CHROMIUM}",
+        "apt-get install -y chromium, or point DIGEST_TEST_CHROMIUM at a Chromium binary",
+    )
     with sync_playwright() as pw:
         chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         yield chromium

@@ -1,0 +1,24 @@
+"""issues.dispatched_through: the checkpoint of the planning task's dispatch
+
+Revision ID: 0003
+Revises: 0001
+"""
+
+from alembic import op
+import sqlalchemy as sa
+
+
+revision = "0003"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("issues", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("dispatched_through", sa.Integer(), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("issues", schema=None) as batch_op:
+        batch_op.drop_column("dispatched_through")
