@@ -9,6 +9,7 @@ from __future__ import annotations
 import smtplib
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -60,6 +61,8 @@ class SMTPTransport:
         self._conn: smtplib.SMTP | None = None
         self._last_used = 0.0
         self.connections_opened = 0
+        # One pooled connection per process; the web app's threads (confirmation emails) share it.
+        self._lock = threading.Lock()
 
     def _tls_context(self) -> ssl.SSLContext:
         ctx = ssl.create_default_context()
@@ -108,10 +111,8 @@ class SMTPTransport:
         self._conn = None
 
     def send(self, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
-        results = []
-        for msg in messages:
-            results.append(self._send_one(msg))
-        return results
+        with self._lock:
+            return [self._send_one(msg) for msg in messages]
 
     def _send_one(self, msg: OutgoingMessage) -> SendResult:
         conn = self._connection()
@@ -145,12 +146,13 @@ class SMTPTransport:
             self._drop()
 
     def close(self) -> None:
-        if self._conn is not None:
-            try:
-                self._conn.quit()
-            except (OSError, smtplib.SMTPException):
-                pass
-        self._drop()
+        with self._lock:
+            if self._conn is not None:
+                try:
+                    self._conn.quit()
+                except (OSError, smtplib.SMTPException):
+                    pass
+            self._drop()
 
 
 def _reply_result(msg: OutgoingMessage, code: int, reply: bytes | str, *, at_rcpt: bool) -> SendResult:
