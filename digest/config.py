@@ -98,11 +98,6 @@ class Settings(BaseSettings):
         return None
 
     @property
-    def dkim_configured(self) -> bool:
-        """DKIM signing is on when all three DIGEST_DKIM_* variables are set."""
-        return bool(self.dkim_domain and self.dkim_selector and self.dkim_key_file)
-
-    @property
     def eager(self) -> bool:
         """Without a broker, Celery tasks run in-process through the same code path."""
         return not self.broker_url

@@ -73,7 +73,11 @@ def make_rate_limiter(settings: Settings) -> RateLimiter:
 
 def make_signer(settings: Settings) -> Callable[[bytes], bytes] | None:
     """DKIM when all of DIGEST_DKIM_DOMAIN, _SELECTOR and _KEY_FILE are set; none when none is."""
-    given = {"DIGEST_DKIM_DOMAIN": settings.dkim_domain, "DIGEST_DKIM_SELECTOR": settings.dkim_selector, "DIGEST_DKIM_KEY_FILE": settings.dkim_key_file}
+    given = {
+        "DIGEST_DKIM_DOMAIN": settings.dkim_domain,
+        "DIGEST_DKIM_SELECTOR": settings.dkim_selector,
+        "DIGEST_DKIM_KEY_FILE": settings.dkim_key_file,
+    }
     if not any(given.values()):
         return None
     missing = [name for name, value in given.items() if not value]

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from digest.events.models import SuppressionReason
@@ -90,8 +91,12 @@ def request_signup(session: Session, data: SubscriberIn, client: str, now: datet
         return None
     row = session.scalar(select(Subscriber).where(Subscriber.email == data.email))
     if row is None:
-        row = Subscriber(email=data.email, name=data.name, status=SubscriberStatus.PENDING, created_at=now)
-        session.add(row)
+        try:
+            with session.begin_nested():
+                row = Subscriber(email=data.email, name=data.name, status=SubscriberStatus.PENDING, created_at=now)
+                session.add(row)
+        except IntegrityError:  # the same address signed up in a concurrent request a moment ago
+            row = session.scalars(select(Subscriber).where(Subscriber.email == data.email)).one()
     if row.status in (SubscriberStatus.PENDING, SubscriberStatus.UNSUBSCRIBED):
         apply_preferences(session, row, data)
     session.flush()
