@@ -18,6 +18,8 @@ from digest.subscribers.models import Cadence, Edition
 app = typer.Typer(help="digest: per-specialty digests of clinical-research evidence summaries.", no_args_is_help=True)
 subscribers_app = typer.Typer(help="Manage subscribers.", no_args_is_help=True)
 app.add_typer(subscribers_app, name="subscribers")
+suppress_app = typer.Typer(help="The suppression list: addresses and domains that are never sent to.", no_args_is_help=True)
+app.add_typer(suppress_app, name="suppress")
 
 console = Console(width=None if sys.stdout.isatty() else 160, soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -132,6 +134,74 @@ def subscribers_import(
     console.print(f"imported subscribers from {path}: {report.created} new, {report.updated} updated")
     for e in report.skipped:
         err.print(f"  skipped: {e}", markup=False, highlight=False)
+
+
+@suppress_app.command("add")
+def suppress_add(
+    value: Annotated[str, typer.Argument(help="an address (a@b.org) or a whole domain (@b.org)")],
+    reason: Annotated[str, typer.Option(help="operator, unsubscribed, hard_bounce or complaint")] = "operator",
+    detail: Annotated[str, typer.Option(help="a note kept with the entry")] = "",
+) -> None:
+    """Block an address or a domain: no send goes to it, from the next message on."""
+    from digest.events.models import SuppressionReason
+    from digest.events.suppression import suppress
+    from digest.subscribers.schema import normalize_email
+
+    try:
+        why = SuppressionReason(reason)
+    except ValueError:
+        err.print(f"[red]unknown reason {reason!r}:[/red] use one of {', '.join(r.value for r in SuppressionReason)}")
+        raise typer.Exit(2) from None
+    try:
+        entry = "@" + normalize_email("x" + value.strip()).split("@", 1)[1] if value.strip().startswith("@") else normalize_email(value)
+    except ValueError as exc:
+        err.print(f"[red]not an address or @domain:[/red] {exc}", markup=False)
+        raise typer.Exit(2) from None
+    services = _services(_settings())
+    with session_scope(services.sessions) as session:
+        added = suppress(session, entry, why, detail or None)
+    console.print(f"{entry} {'suppressed' if added else 'was already suppressed'} ({why.value})")
+
+
+@suppress_app.command("list")
+def suppress_list() -> None:
+    """Show every suppressed address and domain, newest first."""
+    from sqlalchemy import select
+
+    from digest.events.models import Suppression
+
+    services = _services(_settings())
+    table = Table(title="Suppression list")
+    for column in ("address or domain", "reason", "since", "detail"):
+        table.add_column(column)
+    with session_scope(services.sessions) as session:
+        rows = session.scalars(select(Suppression).order_by(Suppression.created_at.desc(), Suppression.id.desc())).all()
+        for row in rows:
+            table.add_row(row.value, row.reason, f"{row.created_at:%Y-%m-%d %H:%M}", row.detail or "")
+    console.print(table)
+    console.print(f"{len(rows)} entr{'y' if len(rows) == 1 else 'ies'}")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+) -> None:
+    """Run the web app (sign-up, preferences, unsubscribe, webhooks) with uvicorn."""
+    import uvicorn
+
+    from digest.web.app import create_app
+    from workers import app as worker_app
+    from workers import tasks
+
+    settings = _settings()
+    services = _services(settings)
+    worker_app.configure(settings)
+    tasks.use_settings(settings, services)
+    try:
+        uvicorn.run(create_app(services), host=host, port=port, proxy_headers=True)
+    finally:
+        services.close()
 
 
 @app.command()

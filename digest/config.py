@@ -46,6 +46,16 @@ class Settings(BaseSettings):
     chunk_size: int = 250
     lease_seconds: int = 600
     outbox_dir: Path | None = None
+    # Sign-up abuse limits: confirmation emails per address per day, sign-up posts per client address.
+    confirmations_per_address_per_day: int = 3
+    signups_per_client: int = 10
+    signup_window_seconds: int = 3600
+    # Where the per-client sign-up counter lives; defaults to the broker when that is Redis.
+    redis_url: str | None = None
+    # Provider webhooks: Postmark sends basic-auth credentials, SendGrid signs with ECDSA P-256.
+    postmark_webhook_user: str | None = None
+    postmark_webhook_password: str | None = None
+    sendgrid_webhook_public_key: str | None = None
 
     @field_validator("transport")
     @classmethod
@@ -80,8 +90,8 @@ class Settings(BaseSettings):
         return urlsplit(self.base_url).hostname or "localhost"
 
     @property
-    def rate_limit_redis_url(self) -> str | None:
-        """Where the send-rate bucket lives: ``DIGEST_REDIS_URL``, else a Redis broker's URL."""
+    def shared_redis_url(self) -> str | None:
+        """The Redis for the send-rate bucket and sign-up counters: DIGEST_REDIS_URL, else a Redis broker."""
         if self.redis_url:
             return self.redis_url
         if self.broker_url and self.broker_url.startswith(("redis://", "rediss://")):

@@ -62,9 +62,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-            # Take transaction control from pysqlite (which would otherwise defer BEGIN and break
-            # SAVEPOINTs) and begin IMMEDIATE: a writer waits for the lock up front instead of failing
-            # with SQLITE_BUSY when it upgrades from reading to writing.
+            # Take transaction control from pysqlite, which would otherwise start transactions only
+            # before DML and so break SAVEPOINTs (a RELEASE would commit). SQLite is for development
+            # and demos: PostgreSQL is the production database (concurrent writers, row locks).
             dbapi_conn.isolation_level = None
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA foreign_keys=ON")
@@ -74,7 +74,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            conn.exec_driver_sql("BEGIN")
 
         return engine
     return create_engine(url, pool_pre_ping=True, **kwargs)

@@ -2,8 +2,19 @@
 
 from digest.db import Base
 from digest.delivery.models import Delivery, DeliveryItem, Issue
-from digest.events.models import Suppression
+from digest.events.models import Suppression, WebhookEvent
 from digest.ingest.models import Specialty, Summary
-from digest.subscribers.models import Subscriber
+from digest.subscribers.models import SignupAttempt, Subscriber
 
-__all__ = ["Base", "Delivery", "DeliveryItem", "Issue", "Specialty", "Subscriber", "Summary", "Suppression"]
+__all__ = [
+    "Base",
+    "Delivery",
+    "DeliveryItem",
+    "Issue",
+    "SignupAttempt",
+    "Specialty",
+    "Subscriber",
+    "Summary",
+    "Suppression",
+    "WebhookEvent",
+]

@@ -23,7 +23,10 @@ from digest.delivery.smtp import SMTPConfig, SMTPTransport
 from digest.delivery.transport import Transport
 from digest.rendering.compiled import EmailRenderer
 from digest.rendering.compose import MessageComposer
+from digest.rendering.dkim import DKIMSigner
 from digest.selection.service import PlanOptions
+from digest.subscribers.confirmation import ConfirmationMailer
+from digest.subscribers.signup import ClientLimiter, DatabaseClientLimiter, RedisClientLimiter
 from digest.subscribers.tokens import Tokens
 
 
@@ -42,6 +45,8 @@ class Services:
     transport: Transport
     delivery: DeliveryService
     clock: Callable[[], datetime]
+    confirmations: ConfirmationMailer
+    client_limiter: ClientLimiter
 
     def plan_options(self, *, include_new_subscribers: bool = False) -> PlanOptions:
         return PlanOptions(
@@ -75,13 +80,40 @@ def make_rate_limiter(settings: Settings) -> RateLimiter:
     """``DIGEST_SEND_RATE`` set: a token bucket in Redis shared by every worker; unset: no limit."""
     if settings.send_rate is None:
         return Unlimited()
-    url = settings.rate_limit_redis_url
+    url = settings.shared_redis_url
     if url is None:
         raise ConfigError(
             "DIGEST_SEND_RATE needs Redis to share the rate across workers: "
             "set DIGEST_REDIS_URL, or a redis:// DIGEST_BROKER_URL"
         )
     return RedisTokenBucket.from_url(url, settings.send_rate)
+
+
+def make_signer(settings: Settings) -> Callable[[bytes], bytes] | None:
+    """DKIM when all of DIGEST_DKIM_DOMAIN, _SELECTOR and _KEY_FILE are set; none when none is."""
+    given = {
+        "DIGEST_DKIM_DOMAIN": settings.dkim_domain,
+        "DIGEST_DKIM_SELECTOR": settings.dkim_selector,
+        "DIGEST_DKIM_KEY_FILE": settings.dkim_key_file,
+    }
+    if not any(given.values()):
+        return None
+    missing = [name for name, value in given.items() if not value]
+    if missing:
+        raise ConfigError(f"DKIM is half configured: set {', '.join(missing)} too (or unset all DIGEST_DKIM_* variables)")
+    assert settings.dkim_domain and settings.dkim_selector and settings.dkim_key_file
+    try:
+        return DKIMSigner.from_file(settings.dkim_domain, settings.dkim_selector, settings.dkim_key_file)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def make_client_limiter(settings: Settings) -> ClientLimiter:
+    """Sign-up posts per client address: in Redis when there is one, else counted in the database."""
+    window = timedelta(seconds=settings.signup_window_seconds)
+    if settings.shared_redis_url:
+        return RedisClientLimiter(settings.shared_redis_url, settings.signups_per_client, window)
+    return DatabaseClientLimiter(settings.signups_per_client, window)
 
 
 def build_services(
@@ -103,6 +135,7 @@ def build_services(
         list_name=settings.list_name,
         domain=settings.from_domain,
         secret=settings.secret_key,
+        sign=make_signer(settings),
     )
     transport = transport or make_transport(settings)
     delivery = DeliveryService(
@@ -113,4 +146,19 @@ def build_services(
         lease=timedelta(seconds=settings.lease_seconds),
         limiter=make_rate_limiter(settings),
     )
-    return Services(settings, engine, sessions, tokens, renderer, composer, transport, delivery, clock)
+    confirmations = ConfirmationMailer(
+        sessions, renderer, composer, transport, tokens, base_url=settings.base_url, clock=clock
+    )
+    return Services(
+        settings,
+        engine,
+        sessions,
+        tokens,
+        renderer,
+        composer,
+        transport,
+        delivery,
+        clock,
+        confirmations=confirmations,
+        client_limiter=make_client_limiter(settings),
+    )

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, text
+from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from digest.config import Settings, get_settings
@@ -170,3 +171,12 @@ def cli(settings: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):  #
 
     yield run
     get_settings.cache_clear()
+
+
+@pytest.fixture
+def web(services: Services) -> Iterator[TestClient]:
+    """The web app over the test services, through FastAPI's TestClient (redirects not followed)."""
+    from digest.web.app import create_app
+
+    with TestClient(create_app(services), follow_redirects=False) as client:
+        yield client

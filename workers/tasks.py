@@ -21,6 +21,7 @@ from digest.config import Settings
 from digest.db import session_scope
 from digest.delivery.models import Issue, IssueStatus
 from digest.delivery.service import MAX_ATTEMPTS, DeliverReport
+from digest.delivery.transport import TransientError
 from digest.schema import upgrade
 from digest.selection.service import PlanResult, expired_page, pending_page, plan_digests
 from digest.wiring import Services, build_services
@@ -71,6 +72,18 @@ def deliver_chunk(self, delivery_ids: list[int]) -> dict[str, int]:  # type: ign
         else:
             raise self.retry(args=[report.retry], countdown=backoff(self.request.retries))
     return {"sent": report.sent, "failed": report.failed, "cancelled": report.cancelled, "skipped": report.skipped}
+
+
+@celery_app.task(bind=True, acks_late=True, max_retries=MAX_RETRIES)
+def send_confirmation(self, subscriber_id: int) -> bool:  # type: ignore[no-untyped-def]
+    """The double opt-in email for one subscriber (queued by the sign-up page after its commit)."""
+    try:
+        return services().confirmations.send(subscriber_id)
+    except TransientError as exc:
+        if self.request.is_eager:
+            log.warning("confirmation for subscriber %d not sent: %s", subscriber_id, exc)
+            return False
+        raise self.retry(exc=exc, countdown=backoff(self.request.retries)) from exc
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import smtplib
 import ssl
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -62,6 +63,8 @@ class SMTPTransport:
         self._conn: smtplib.SMTP | None = None
         self._last_used = 0.0
         self.connections_opened = 0
+        # One pooled connection per process; the web app's threads (confirmation emails) share it.
+        self._lock = threading.Lock()
 
     def _tls_context(self) -> ssl.SSLContext:
         ctx = ssl.create_default_context()
@@ -110,7 +113,8 @@ class SMTPTransport:
         self._conn = None
 
     def send(self, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
-        return [self._send_one(msg) for msg in messages]
+        with self._lock:
+            return [self._send_one(msg) for msg in messages]
 
     def _send_one(self, msg: OutgoingMessage) -> SendResult:
         reused = self._conn is not None
@@ -174,12 +178,13 @@ class SMTPTransport:
             self._drop()
 
     def close(self) -> None:
-        if self._conn is not None:
-            try:
-                self._conn.quit()
-            except (OSError, smtplib.SMTPException):
-                pass
-        self._drop()
+        with self._lock:
+            if self._conn is not None:
+                try:
+                    self._conn.quit()
+                except (OSError, smtplib.SMTPException):
+                    pass
+            self._drop()
 
 
 class _Dropped(Exception):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from digest.events.models import Suppression, SuppressionReason
@@ -18,6 +18,11 @@ def is_suppressed(session: Session, email: str) -> bool:
     return session.scalar(select(Suppression.id).where(Suppression.value.in_(suppression_keys(email)))) is not None
 
 
+def suppression_reasons(session: Session, email: str) -> set[str]:
+    """The reasons of every entry that blocks ``email`` (empty when it is not suppressed)."""
+    return set(session.scalars(select(Suppression.reason).where(Suppression.value.in_(suppression_keys(email)))))
+
+
 def suppress(session: Session, value: str, reason: SuppressionReason, detail: str | None = None) -> bool:
     """Add an address (or ``@domain``) to the list; return False if it was already there."""
     value = value.strip().lower()
@@ -26,3 +31,14 @@ def suppress(session: Session, value: str, reason: SuppressionReason, detail: st
     with session.begin_nested():
         session.add(Suppression(value=value, reason=reason, detail=detail))
     return True
+
+
+def lift_unsubscribe(session: Session, email: str) -> bool:
+    """Remove the entry an unsubscribe left for this exact address (never a bounce, complaint or
+    operator entry); True if there was one. Only a confirmed new sign-up may call this."""
+    result = session.execute(
+        delete(Suppression)
+        .where(Suppression.value == email.lower(), Suppression.reason == SuppressionReason.UNSUBSCRIBED)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)

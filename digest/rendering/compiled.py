@@ -182,6 +182,14 @@ class EmailRenderer:
         """The email for one recipient (through the shared variant body)."""
         return self.personalise(self.variant_body(variant), recipient)
 
+    def render_email(self, name: str, context: dict[str, Any]) -> RenderedEmail:
+        """A one-off email (e.g. ``confirm``) from ``email/<name>.{subject.txt,html,txt}.j2``."""
+        ctx = {"list_name": self.list_name, "base_url": self.base_url, **context}
+        subject = one_line(self.env.get_template(f"email/{name}.subject.txt.j2").render(ctx), 998)
+        html = inline_css(self.env.get_template(f"email/{name}.html.j2").render(ctx, subject=subject))
+        text = self.env.get_template(f"email/{name}.txt.j2").render(ctx, subject=subject)
+        return RenderedEmail(subject=subject, html=html, text=text)
+
     def render_alone(self, variant: Variant, recipient: Recipient) -> RenderedEmail:
         """Reference path: render this recipient's values straight through Jinja2 and premailer.
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from email.utils import make_msgid
 from typing import Any
 
-from digest.rendering.compiled import EmailRenderer, Recipient, Variant, item_view
+from digest.rendering.compiled import EmailRenderer, Recipient, RenderedEmail, Variant, item_view
 from digest.rendering.headers import build_mime, list_id, list_unsubscribe, make_message_id
 from digest.rendering.message import OutgoingMessage
 from digest.subscribers.models import Edition
@@ -89,6 +90,24 @@ class MessageComposer:
             html=rendered.html,
             headers=headers,
         )
+        return self._finish(msg, date)
+
+    def compose_transactional(self, to_email: str, to_name: str, rendered: RenderedEmail, date: datetime) -> OutgoingMessage:
+        """A one-off message (a sign-up confirmation): no list headers, a fresh Message-ID, signed too."""
+        msg = OutgoingMessage(
+            delivery_id=0,
+            message_id=make_msgid("digest", domain=self.domain),
+            from_header=self.from_header,
+            to_email=to_email,
+            to_name=to_name,
+            subject=rendered.subject,
+            text=rendered.text,
+            html=rendered.html,
+        )
+        return self._finish(msg, date)
+
+    def _finish(self, msg: OutgoingMessage, date: datetime) -> OutgoingMessage:
+        """Assemble the wire bytes, DKIM-signed when a signer is configured."""
         raw = build_mime(msg, date).as_bytes()
         if self.sign is not None:
             raw = self.sign(raw)

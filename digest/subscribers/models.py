@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import CheckConstraint, Column, ForeignKey, Integer, String, Table
+from sqlalchemy import Boolean, CheckConstraint, Column, ForeignKey, Index, Integer, String, Table
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from digest.db import Base, UTCDateTime, utcnow
@@ -71,3 +71,19 @@ class Subscriber(Base):
 
     def __repr__(self) -> str:
         return f"Subscriber({self.email!r})"
+
+
+class SignupAttempt(Base):
+    """One sign-up form post: the ledger behind the per-address and per-client rate limits."""
+
+    __tablename__ = "signup_attempts"
+    __table_args__ = (
+        Index("ix_signup_attempts_email_created_at", "email", "created_at"),
+        Index("ix_signup_attempts_client_created_at", "client", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(320))
+    client: Mapped[str] = mapped_column(String(64))  # the client's IP address
+    confirmation_sent: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -26,28 +26,14 @@ def normalize_email(value: str) -> str:
     return result.normalized.lower()
 
 
-class SubscriberIn(BaseModel):
+class PreferencesIn(BaseModel):
+    """What a subscriber chooses for themselves: on the sign-up form and in the preference centre."""
+
     model_config = ConfigDict(extra="forbid")
 
-    email: str
-    name: Annotated[str, StringConstraints(max_length=200)] = ""
     specialties: list[str] = Field(min_length=1)
     cadence: Cadence = Cadence.DAILY
     timezone: str = "UTC"
-    edition: Edition = Edition.CLINICIAN
-    send_hour: int = Field(default=7, ge=0, le=23)
-    send_weekday: int = Field(default=0, ge=0, le=6)
-
-    @field_validator("email")
-    @classmethod
-    def _email(cls, value: str) -> str:
-        return normalize_email(value)
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        # Names end up in the To header: collapse every line break and run of whitespace.
-        return " ".join(value.split())
 
     @field_validator("specialties")
     @classmethod
@@ -69,3 +55,22 @@ class SubscriberIn(BaseModel):
         if value not in iana_timezones():
             raise ValueError(f"unknown time zone {value!r}: use an IANA name such as Europe/Berlin")
         return value
+
+
+class SubscriberIn(PreferencesIn):
+    email: str
+    name: Annotated[str, StringConstraints(max_length=200)] = ""
+    edition: Edition = Edition.CLINICIAN
+    send_hour: int = Field(default=7, ge=0, le=23)
+    send_weekday: int = Field(default=0, ge=0, le=6)
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        return normalize_email(value)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        # Names end up in the To header: collapse every line break and run of whitespace.
+        return " ".join(value.split())

@@ -15,6 +15,7 @@ from digest.db import utcnow
 from digest.errors import InputError, InvalidInput, from_validation_error
 from digest.events.suppression import is_suppressed
 from digest.ingest.specialties import specialty_map
+from digest.subscribers.lifecycle import apply_preferences
 from digest.subscribers.models import Subscriber, SubscriberStatus
 from digest.subscribers.schema import SubscriberIn
 
@@ -40,7 +41,6 @@ def upsert_subscriber(
     now = now or utcnow()
     if is_suppressed(session, data.email):
         raise ValueError(f"{data.email} is on the suppression list")
-    specialties = specialty_map(session)
     row = session.scalar(select(Subscriber).where(Subscriber.email == data.email))
     created = row is None
     if row is None:
@@ -49,12 +49,10 @@ def upsert_subscriber(
     elif row.status == SubscriberStatus.UNSUBSCRIBED:
         raise ValueError(f"{data.email} unsubscribed; only they can subscribe again")
     row.name = data.name or row.name or ""
-    row.cadence = data.cadence
-    row.timezone = data.timezone
+    apply_preferences(session, row, data)
     row.edition = data.edition
     row.send_hour = data.send_hour
     row.send_weekday = data.send_weekday
-    row.specialties = [specialties[s] for s in data.specialties]
     if confirmed and row.status == SubscriberStatus.PENDING:
         row.status = SubscriberStatus.ACTIVE
         row.confirmed_at = now

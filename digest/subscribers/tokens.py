@@ -2,6 +2,8 @@
 
 Unsubscribe and preference tokens never expire (an email from years ago must still work); after a
 key rotation the old keys in ``DIGEST_OLD_SECRET_KEYS`` keep verifying while new tokens use the new key.
+Confirmation tokens carry the time they were issued: they expire, and one issued before an
+unsubscribe cannot undo it.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from itsdangerous import BadData, URLSafeSerializer
@@ -44,6 +47,22 @@ class Tokens:
         if not isinstance(value, int) or isinstance(value, bool):
             raise BadToken(str(purpose))
         return value
+
+    def make_confirm(self, subscriber_id: int, issued_at: datetime) -> str:
+        return str(self._serializer(Purpose.CONFIRM).dumps([subscriber_id, int(issued_at.timestamp())]))
+
+    def read_confirm(self, token: str, now: datetime, max_age: timedelta) -> tuple[int, datetime]:
+        """Return (subscriber id, issue time), or raise BadToken if invalid or older than ``max_age``."""
+        try:
+            value = self._serializer(Purpose.CONFIRM).loads(token)
+        except (BadData, UnicodeError, ValueError) as exc:
+            raise BadToken("confirm") from exc
+        if not (isinstance(value, list) and len(value) == 2 and all(type(v) is int for v in value)):
+            raise BadToken("confirm")
+        issued_at = datetime.fromtimestamp(value[1], UTC)
+        if now - issued_at > max_age:
+            raise BadToken("confirm: expired")
+        return value[0], issued_at
 
     def _mailbox_mac(self, key: str, subscriber_id: int) -> str:
         digest = hmac.new(key.encode(), f"mailto-unsubscribe:{subscriber_id}".encode(), hashlib.sha256).digest()

@@ -1,0 +1,114 @@
+"""A subscriber's own state changes: confirm, preferences, pause, unsubscribe.
+
+Unsubscribing takes effect at once, even while a send is running. Its transaction starts by
+cancelling the subscriber's pending and sending deliveries. The send path locks each batch's rows
+while it sends them (see ``digest.delivery.service``), so this UPDATE waits for a batch that
+holds one of them. The unsubscribe therefore commits either before that message is sent (the row is
+cancelled and the worker skips it) or after it was recorded as sent. No message can leave after
+the unsubscribe commits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from digest.delivery.models import Delivery, DeliveryStatus
+from digest.events.models import SuppressionReason
+from digest.events.suppression import lift_unsubscribe, suppress
+from digest.ingest.specialties import specialty_map
+from digest.subscribers.models import Subscriber, SubscriberStatus
+from digest.subscribers.schema import PreferencesIn
+
+
+def cancel_open_deliveries(session: Session, subscriber_id: int, reason: str) -> int:
+    """Cancel every delivery of the subscriber that has not gone out; returns how many."""
+    result = session.execute(
+        update(Delivery)
+        .where(
+            Delivery.subscriber_id == subscriber_id,
+            Delivery.status.in_((DeliveryStatus.PENDING, DeliveryStatus.SENDING)),
+        )
+        .values(status=DeliveryStatus.CANCELLED, error=reason, lease_until=None, claim_token=None)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)
+
+
+def unsubscribe(session: Session, subscriber_id: int, now: datetime, *, source: str) -> Subscriber | None:
+    """Unsubscribe at once (see the module docstring); repeating it changes nothing.
+
+    Call it at the start of a transaction: the cancelling UPDATE must be its first statement, so
+    that on SQLite it takes the write lock before reading anything (no stale read snapshot).
+    """
+    cancel_open_deliveries(session, subscriber_id, f"unsubscribed ({source})")
+    row = session.get(Subscriber, subscriber_id)
+    if row is None:
+        return None
+    if row.status != SubscriberStatus.UNSUBSCRIBED:
+        row.status = SubscriberStatus.UNSUBSCRIBED
+        row.unsubscribed_at = now
+    suppress(session, row.email, SuppressionReason.UNSUBSCRIBED, detail=source)
+    session.flush()
+    return row
+
+
+class ConfirmOutcome(StrEnum):
+    CONFIRMED = "confirmed"
+    ALREADY = "already"  # active or paused already: nothing to do
+    STALE = "stale"  # the link was issued before the subscriber unsubscribed
+    MISSING = "missing"
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    outcome: ConfirmOutcome
+    subscriber: Subscriber | None
+
+
+def confirm(session: Session, subscriber_id: int, issued_at: datetime, now: datetime) -> Confirmation:
+    """Activate a pending (or re-subscribing) subscriber from their confirmation link.
+
+    A re-subscription lifts the suppression entry their unsubscribe left; entries for bounces,
+    complaints or operator blocks stay, so such an address still receives nothing.
+    """
+    row = session.get(Subscriber, subscriber_id)
+    if row is None:
+        return Confirmation(ConfirmOutcome.MISSING, None)
+    if row.status in (SubscriberStatus.ACTIVE, SubscriberStatus.PAUSED):
+        return Confirmation(ConfirmOutcome.ALREADY, row)
+    if (
+        row.status == SubscriberStatus.UNSUBSCRIBED
+        and row.unsubscribed_at is not None
+        and issued_at < row.unsubscribed_at.replace(microsecond=0)
+    ):
+        return Confirmation(ConfirmOutcome.STALE, row)
+    lift_unsubscribe(session, row.email)
+    row.status = SubscriberStatus.ACTIVE
+    row.confirmed_at = now
+    row.unsubscribed_at = None
+    session.flush()
+    return Confirmation(ConfirmOutcome.CONFIRMED, row)
+
+
+def apply_preferences(session: Session, row: Subscriber, prefs: PreferencesIn) -> None:
+    """Write the subscriber's choices (specialties already validated against the known list)."""
+    specialties = specialty_map(session)
+    row.specialties = [specialties[s] for s in prefs.specialties]
+    row.cadence = prefs.cadence
+    row.timezone = prefs.timezone
+
+
+def update_preferences(session: Session, row: Subscriber, prefs: PreferencesIn, *, paused: bool) -> None:
+    """The preference centre's save: choices plus pause/resume (only for active or paused subscribers)."""
+    if row.status not in (SubscriberStatus.ACTIVE, SubscriberStatus.PAUSED):
+        raise ValueError(f"subscriber {row.id} is {row.status}; only active or paused subscribers have preferences")
+    apply_preferences(session, row, prefs)
+    row.status = SubscriberStatus.PAUSED if paused else SubscriberStatus.ACTIVE
+    if paused:
+        cancel_open_deliveries(session, row.id, "paused by the subscriber")
+    session.flush()

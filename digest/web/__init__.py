@@ -1,0 +1,1 @@
+"""The web app (``digest serve``): public subscriber pages and provider webhooks."""

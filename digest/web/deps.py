@@ -1,0 +1,39 @@
+"""What the routers share: the services, the page templates, the client address, error pages."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+
+from digest.config import TEMPLATES_DIR
+from digest.wiring import Services
+
+templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def client_address(request: Request) -> str:
+    """The client's IP (uvicorn resolves X-Forwarded-For from trusted proxies before this)."""
+    return request.client.host if request.client else "unknown"
+
+
+def page(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    """Render ``templates/web/<name>.html`` with the list name and base URL available."""
+    services = get_services(request)
+    context.setdefault("list_name", services.settings.list_name)
+    return templates.TemplateResponse(request, f"web/{name}.html", context, status_code=status_code)
+
+
+def invalid_link(request: Request, status_code: int = 400) -> HTMLResponse:
+    """The one page for every forged, garbled, expired or dangling link: it says nothing more."""
+    return page(request, "invalid_link", status_code=status_code, title="This link is not valid")

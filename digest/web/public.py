@@ -1,0 +1,221 @@
+"""Public subscriber pages: sign-up with double opt-in, confirmation, preference centre, unsubscribe.
+
+Every personal page is reached through a signed token bound to one subscriber and one purpose.
+``GET /unsubscribe/{token}`` only shows a button, because link scanners follow GETs;
+``POST /unsubscribe/{token}`` is RFC 8058 one-click: no cookie, login or CSRF token, 200 without
+a redirect, harmless to repeat, effective as soon as the response is sent.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse
+from pydantic import ValidationError
+from sqlalchemy import select
+
+from digest.db import session_scope
+from digest.ingest.models import Specialty
+from digest.subscribers.confirmation import CONFIRM_MAX_AGE
+from digest.subscribers.lifecycle import ConfirmOutcome, confirm, unsubscribe, update_preferences
+from digest.subscribers.models import Cadence, Subscriber, SubscriberStatus
+from digest.subscribers.schema import PreferencesIn, SubscriberIn
+from digest.subscribers.signup import request_signup
+from digest.subscribers.tokens import BadToken, Purpose
+from digest.web.deps import ServicesDep, client_address, invalid_link, page
+from digest.wiring import Services
+
+router = APIRouter(tags=["subscribers"], default_response_class=HTMLResponse)
+
+FormText = Annotated[str, Form()]
+FormList = Annotated[list[str], Form()]
+
+
+def _specialty_choices(services: Services) -> list[tuple[str, str]]:
+    with session_scope(services.sessions) as session:
+        return [(s.slug, s.name) for s in session.scalars(select(Specialty).order_by(Specialty.name))]
+
+
+def _errors(exc: ValidationError) -> dict[str, str]:
+    """Field -> message, for showing next to each form field."""
+    out: dict[str, str] = {}
+    for err in exc.errors():
+        field = str(err["loc"][0]) if err["loc"] else "form"
+        out.setdefault(field, str(err["msg"]).removeprefix("Value error, "))
+    return out
+
+
+def _signup_form(request: Request, services: Services, values: dict[str, Any], errors: dict[str, str], status: int = 200) -> HTMLResponse:
+    return page(
+        request,
+        "signup",
+        status_code=status,
+        title=f"Subscribe to {services.settings.list_name}",
+        specialties=_specialty_choices(services),
+        cadences=list(Cadence),
+        values=values,
+        errors=errors,
+    )
+
+
+@router.get("/", summary="Sign-up form")
+def signup_form(request: Request, services: ServicesDep) -> HTMLResponse:
+    return _signup_form(request, services, {"specialties": [], "cadence": Cadence.DAILY, "timezone": ""}, {})
+
+
+@router.post("/subscribe", summary="Sign up (sends a confirmation email: double opt-in)")
+def subscribe(
+    request: Request,
+    services: ServicesDep,
+    email: FormText = "",
+    specialties: FormList = [],  # noqa: B006 (FastAPI copies defaults)
+    cadence: FormText = Cadence.DAILY.value,
+    timezone: FormText = "UTC",
+    website: FormText = "",  # a honeypot field hidden from people; bots fill it in
+) -> HTMLResponse:
+    from workers.tasks import send_confirmation
+
+    values = {"email": email, "specialties": specialties, "cadence": cadence, "timezone": timezone}
+    now = services.clock()
+    settings = services.settings
+    with session_scope(services.sessions) as session:
+        if not services.client_limiter.allow(session, client_address(request), now):
+            return page(request, "too_many", status_code=429, title="Too many sign-ups")
+        known = set(session.scalars(select(Specialty.slug)))
+        try:
+            data = SubscriberIn.model_validate(
+                {"email": email, "specialties": specialties, "cadence": cadence, "timezone": timezone},
+                context={"specialties": known},
+            )
+        except ValidationError as exc:
+            session.rollback()
+            return _signup_form(request, services, values, _errors(exc), status=400)
+        subscriber_id = None
+        if not website:
+            subscriber_id = request_signup(
+                session, data, client_address(request), now, per_address_per_day=settings.confirmations_per_address_per_day
+            )
+    if subscriber_id is not None:
+        send_confirmation.delay(subscriber_id)  # queued only after the commit above
+    return page(request, "check_inbox", title="Check your inbox", email=data.email, valid_days=CONFIRM_MAX_AGE.days)
+
+
+@router.get("/confirm/{token}", summary="Confirm a subscription (the link in the confirmation email)")
+def confirm_subscription(request: Request, token: str, services: ServicesDep) -> HTMLResponse:
+    now = services.clock()
+    try:
+        subscriber_id, issued_at = services.tokens.read_confirm(token, now, CONFIRM_MAX_AGE)
+    except BadToken:
+        return invalid_link(request)
+    with session_scope(services.sessions) as session:
+        result = confirm(session, subscriber_id, issued_at, now)
+    if result.outcome == ConfirmOutcome.MISSING:
+        return invalid_link(request, 404)
+    if result.outcome == ConfirmOutcome.STALE:
+        return page(request, "stale_confirmation", title="This confirmation link is out of date")
+    preferences = f"/preferences/{services.tokens.make(Purpose.PREFERENCES, subscriber_id)}"
+    return page(request, "confirmed", title="You are subscribed", preferences_url=preferences)
+
+
+def _preferences_page(request: Request, services: Services, row: Subscriber, values: dict[str, Any], errors: dict[str, str], *, saved: bool = False, status: int = 200) -> HTMLResponse:
+    return page(
+        request,
+        "preferences",
+        status_code=status,
+        title="Your preferences",
+        email=row.email,
+        specialties=_specialty_choices(services),
+        cadences=list(Cadence),
+        values=values,
+        errors=errors,
+        saved=saved,
+        unsubscribe_url=f"/unsubscribe/{services.tokens.make(Purpose.UNSUBSCRIBE, row.id)}",
+    )
+
+
+def _current(row: Subscriber) -> dict[str, Any]:
+    return {
+        "specialties": [s.slug for s in row.specialties],
+        "cadence": row.cadence,
+        "timezone": row.timezone,
+        "paused": row.status == SubscriberStatus.PAUSED,
+    }
+
+
+@router.get("/preferences/{token}", summary="Preference centre")
+def preferences_form(request: Request, token: str, services: ServicesDep) -> HTMLResponse:
+    try:
+        subscriber_id = services.tokens.read(Purpose.PREFERENCES, token)
+    except BadToken:
+        return invalid_link(request)
+    with session_scope(services.sessions) as session:
+        row = session.get(Subscriber, subscriber_id)
+        if row is None:
+            return invalid_link(request, 404)
+        if row.status not in (SubscriberStatus.ACTIVE, SubscriberStatus.PAUSED):
+            return page(request, "not_subscribed", title="You are not subscribed", status=row.status)
+        return _preferences_page(request, services, row, _current(row), {})
+
+
+@router.post("/preferences/{token}", summary="Save preferences: specialties, cadence, time zone, pause")
+def preferences_save(
+    request: Request,
+    token: str,
+    services: ServicesDep,
+    specialties: FormList = [],  # noqa: B006
+    cadence: FormText = Cadence.DAILY.value,
+    timezone: FormText = "UTC",
+    paused: FormText = "",
+) -> HTMLResponse:
+    try:
+        subscriber_id = services.tokens.read(Purpose.PREFERENCES, token)
+    except BadToken:
+        return invalid_link(request)
+    values = {"specialties": specialties, "cadence": cadence, "timezone": timezone, "paused": bool(paused)}
+    with session_scope(services.sessions) as session:
+        row = session.get(Subscriber, subscriber_id)
+        if row is None:
+            return invalid_link(request, 404)
+        if row.status not in (SubscriberStatus.ACTIVE, SubscriberStatus.PAUSED):
+            return page(request, "not_subscribed", title="You are not subscribed", status=row.status)
+        known = set(session.scalars(select(Specialty.slug)))
+        try:
+            prefs = PreferencesIn.model_validate(
+                {"specialties": specialties, "cadence": cadence, "timezone": timezone}, context={"specialties": known}
+            )
+        except ValidationError as exc:
+            return _preferences_page(request, services, row, values, _errors(exc), status=400)
+        update_preferences(session, row, prefs, paused=bool(paused))
+        return _preferences_page(request, services, row, _current(row), {}, saved=True)
+
+
+@router.get("/unsubscribe/{token}", summary="Unsubscribe page: one button, changes nothing")
+def unsubscribe_page(request: Request, token: str, services: ServicesDep) -> HTMLResponse:
+    try:
+        subscriber_id = services.tokens.read(Purpose.UNSUBSCRIBE, token)
+    except BadToken:
+        return invalid_link(request)
+    with session_scope(services.sessions) as session:
+        row = session.get(Subscriber, subscriber_id)
+        email = row.email if row else None
+        already = row is None or row.status == SubscriberStatus.UNSUBSCRIBED
+    return page(request, "unsubscribe", title="Unsubscribe", email=email, already=already)
+
+
+@router.post("/unsubscribe/{token}", summary="Unsubscribe (RFC 8058 one-click)")
+def unsubscribe_now(
+    request: Request,
+    token: str,
+    services: ServicesDep,
+    list_unsubscribe: Annotated[str | None, Form(alias="List-Unsubscribe")] = None,
+) -> HTMLResponse:
+    """Accepts ``List-Unsubscribe=One-Click`` urlencoded or multipart (or no body at all, as the
+    page's button may send); 200 with no redirect; committed before the response is sent."""
+    try:
+        subscriber_id = services.tokens.read(Purpose.UNSUBSCRIBE, token)
+    except BadToken:
+        return invalid_link(request)
+    with session_scope(services.sessions) as session:
+        unsubscribe(session, subscriber_id, services.clock(), source="one-click" if list_unsubscribe else "unsubscribe page")
+    return page(request, "unsubscribed", title="You are unsubscribed")

@@ -1,0 +1,38 @@
+"""``digest suppress add|list``: operator suppressions of addresses and whole domains, enforced at send time."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from digest.db import session_scope
+from digest.delivery.sink import SMTPSink
+from digest.wiring import Services
+from tests.conftest import Clock
+from tests.factories import add_subscriber, add_summaries, days_before, summary_record
+from workers import tasks
+
+
+def test_suppress_add_and_list(cli, services: Services) -> None:  # type: ignore[no-untyped-def]
+    assert cli("suppress", "add", "Someone@Example.org").exit_code == 0
+    added = cli("suppress", "add", "@spam.example", "--reason", "operator", "--detail", "abuse desk")
+    assert added.exit_code == 0 and "@spam.example suppressed" in added.stdout
+    assert "already suppressed" in cli("suppress", "add", "someone@example.org").stdout
+    listing = cli("suppress", "list")
+    assert "someone@example.org" in listing.stdout and "@spam.example" in listing.stdout and "2 entries" in listing.stdout
+
+
+def test_suppress_add_rejects_bad_input(cli, services: Services) -> None:  # type: ignore[no-untyped-def]
+    bad_reason = cli("suppress", "add", "a@example.org", "--reason", "because")
+    assert bad_reason.exit_code == 2 and "unknown reason" in bad_reason.stderr
+    assert cli("suppress", "add", "not an address").exit_code == 2
+
+
+def test_no_send_reaches_a_suppressed_address_or_domain(cli, services: Services, smtp_sink: SMTPSink, clock: Clock) -> None:  # type: ignore[no-untyped-def]
+    with session_scope(services.sessions) as s:
+        add_summaries(s, summary_record(id="c1", specialties=["cardiology"], published_at=days_before(clock(), 1)))
+        for email in ("ok@example.org", "blocked@example.org", "x@spam.example"):
+            add_subscriber(s, email, ["cardiology"], created_at=clock() - timedelta(days=3))
+    cli("suppress", "add", "blocked@example.org")
+    cli("suppress", "add", "@spam.example")
+    tasks.send_due(clock())
+    assert [r.rcpt_tos for r in smtp_sink.received] == [("ok@example.org",)]
