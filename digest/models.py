@@ -3,7 +3,17 @@
 from digest.db import Base
 from digest.delivery.models import Delivery, DeliveryItem, Issue
 from digest.events.models import Suppression
-from digest.ingest.models import Specialty, Summary
+from digest.ingest.models import FeedSource, Specialty, Summary
 from digest.subscribers.models import Subscriber
 
-__all__ = ["Base", "Delivery", "DeliveryItem", "Issue", "Specialty", "Subscriber", "Summary", "Suppression"]
+__all__ = [
+    "Base",
+    "Delivery",
+    "DeliveryItem",
+    "FeedSource",
+    "Issue",
+    "Specialty",
+    "Subscriber",
+    "Summary",
+    "Suppression",
+]

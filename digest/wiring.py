@@ -18,6 +18,7 @@ from digest.delivery.outbox import OutboxTransport
 from digest.delivery.service import DeliveryService, RateLimiter, Unlimited
 from digest.delivery.smtp import SMTPConfig, SMTPTransport
 from digest.delivery.transport import Transport
+from digest.observability import SendMetrics, send_metrics
 from digest.rendering.compiled import EmailRenderer
 from digest.rendering.compose import MessageComposer
 from digest.selection.service import PlanOptions
@@ -39,6 +40,7 @@ class Services:
     transport: Transport
     delivery: DeliveryService
     clock: Callable[[], datetime]
+    metrics: SendMetrics
 
     def plan_options(self, *, include_new_subscribers: bool = False) -> PlanOptions:
         return PlanOptions(
@@ -87,6 +89,8 @@ def build_services(
         secret=settings.secret_key,
     )
     transport = transport or make_transport(settings)
+    assert settings.metrics_dir is not None
+    metrics = send_metrics(settings.metrics_dir)
     delivery = DeliveryService(
         sessions,
         composer,
@@ -94,5 +98,6 @@ def build_services(
         clock=clock,
         lease=timedelta(seconds=settings.lease_seconds),
         limiter=make_rate_limiter(settings),
+        recorder=metrics,
     )
-    return Services(settings, engine, sessions, tokens, renderer, composer, transport, delivery, clock)
+    return Services(settings, engine, sessions, tokens, renderer, composer, transport, delivery, clock, metrics)

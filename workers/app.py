@@ -3,17 +3,22 @@
 With ``DIGEST_BROKER_URL`` unset, tasks run eagerly in the calling process through exactly the same
 task code; with it set, a real worker does the work. Settings that fit the ledger protocol: late
 acks, reject on worker lost, prefetch 1, and a visibility timeout longer than any task. Send times
-are polled by ``dispatch_due`` every minute, never queued as ETA/countdown tasks.
+are polled by ``dispatch_due`` every minute, never queued as ETA/countdown tasks; summary feeds are
+polled by ``poll_feeds`` every 15 minutes.
 """
 
 from __future__ import annotations
 
-from celery import Celery
+from typing import Any
+
+from celery import Celery, signals
 
 from digest.config import Settings, get_settings
+from digest.observability import setup_logging
 
 VISIBILITY_TIMEOUT = 3600  # seconds; longer than any task (a chunk takes seconds) and any retry countdown
 DISPATCH_EVERY = 60.0
+POLL_FEEDS_EVERY = 15 * 60.0
 
 celery_app = Celery("digest", include=["workers.tasks"])
 
@@ -35,12 +40,19 @@ def configure(settings: Settings) -> Celery:
         worker_hijack_root_logger=False,
         beat_schedule={
             "dispatch-due": {"task": "workers.tasks.dispatch_due", "schedule": DISPATCH_EVERY},
+            "poll-feeds": {"task": "workers.tasks.poll_feeds", "schedule": POLL_FEEDS_EVERY},
         },
     )
     from workers import tasks
 
     tasks.use_settings(settings)
     return celery_app
+
+
+@signals.setup_logging.connect
+def _setup_logging(**_kwargs: Any) -> None:
+    """Worker and beat processes log like the rest of digest (DIGEST_LOG_FORMAT, DIGEST_LOG_LEVEL)."""
+    setup_logging(get_settings())
 
 
 configure(get_settings())

@@ -10,6 +10,7 @@ from datetime import datetime
 from digest.config import Settings
 from digest.db import session_scope
 from digest.delivery.service import DeliverReport
+from digest.ingest.feeds import poll_feeds as poll_all_feeds
 from digest.schema import upgrade
 from digest.selection.service import PlanResult, pending_chunks, plan_digests
 from digest.wiring import Services, build_services
@@ -92,6 +93,19 @@ def dispatch_due() -> dict[str, int | None]:
     """Run by beat every minute: plan and queue whatever is due now."""
     run = send_due()
     return {"issue_id": run.plan.issue_id, "deliveries": run.plan.deliveries, "chunks": run.chunks}
+
+
+@celery_app.task(acks_late=True)
+def poll_feeds() -> dict[str, int]:
+    """Run by beat every 15 minutes: poll every registered feed (conditional GET) and import new entries."""
+    svc = services()
+    results = poll_all_feeds(svc.sessions, svc.clock())
+    return {
+        "feeds": len(results),
+        "not_modified": sum(r.not_modified for r in results),
+        "failed": sum(r.error is not None for r in results),
+        "imported": sum(r.imported for r in results),
+    }
 
 
 def ensure_schema(settings: Settings) -> None:

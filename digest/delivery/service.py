@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -53,6 +54,16 @@ class Unlimited:
         return None
 
 
+class SendRecorder(Protocol):
+    def record(self, transport: str, seconds: float, results: Sequence[SendResult]) -> None:
+        """Count one transport call: how long it took and what became of each message."""
+
+
+class NotRecorded:
+    def record(self, transport: str, seconds: float, results: Sequence[SendResult]) -> None:
+        return None
+
+
 @dataclass
 class DeliverReport:
     sent: int = 0
@@ -81,6 +92,7 @@ class DeliveryService:
         clock: Callable[[], datetime],
         lease: timedelta = timedelta(minutes=10),
         limiter: RateLimiter | None = None,
+        recorder: SendRecorder | None = None,
         keep_messages: bool = False,
     ):
         self.sessions = session_factory
@@ -89,6 +101,7 @@ class DeliveryService:
         self.clock = clock
         self.lease = lease
         self.limiter = limiter or Unlimited()
+        self.recorder = recorder or NotRecorded()
         self.keep_messages = keep_messages
 
     # -- 1. claim -------------------------------------------------------------------------------
@@ -219,11 +232,13 @@ class DeliveryService:
             if not sendable:
                 return
             self.limiter.acquire(len(sendable))
+            started = time.perf_counter()
             try:
                 results = self.transport.send(sendable)
             except TransportError as exc:
                 log.warning("transport %s failed for a batch of %d: %s", self.transport.name, len(sendable), exc)
                 results = [SendResult.failed(m.delivery_id, str(exc), permanent=False) for m in sendable]
+            self.recorder.record(self.transport.name, time.perf_counter() - started, results)
             by_id = {m.delivery_id: m for m in sendable}
             for result in results:
                 msg = by_id[result.delivery_id]

@@ -1,0 +1,1 @@
+"""The web app (FastAPI): subscriber pages, editor dashboard, JSON API and operations routes."""
