@@ -33,12 +33,22 @@ def _settings() -> Settings:
         raise typer.Exit(2) from None
 
 
+LONG_RUNNING = frozenset({"worker", "beat", "serve"})
+
+
 @app.callback()
-def _main() -> None:
-    """Every command logs the same way (DIGEST_LOG_FORMAT, DIGEST_LOG_LEVEL)."""
+def _main(ctx: typer.Context) -> None:
+    """Logging for every command (DIGEST_LOG_FORMAT). Services log at DIGEST_LOG_LEVEL; one-shot
+    commands print their outcome on the console and log only warnings and errors."""
+    import logging
+
     from digest.observability import setup_logging
 
-    setup_logging(_settings())
+    settings = _settings()
+    level = logging.getLevelName(settings.log_level)
+    if ctx.invoked_subcommand not in LONG_RUNNING:
+        level = max(level, logging.WARNING)
+    setup_logging(settings, level)
 
 
 def _reject(errors: list[InputError], what: str) -> NoReturn:

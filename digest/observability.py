@@ -75,8 +75,11 @@ class _StderrHandler(logging.StreamHandler[TextIO]):
         return None
 
 
-def setup_logging(settings: Settings) -> None:
-    """Install (or replace) digest's handler on the root logger; safe to call more than once."""
+def setup_logging(settings: Settings, level: int | str | None = None) -> None:
+    """Install (or replace) digest's handler on the root logger; safe to call more than once.
+
+    ``level`` overrides ``DIGEST_LOG_LEVEL`` (the CLI raises it for one-shot commands).
+    """
     root = logging.getLogger()
     for handler in [h for h in root.handlers if h.get_name() == _HANDLER_NAME]:
         root.removeHandler(handler)
@@ -84,7 +87,7 @@ def setup_logging(settings: Settings) -> None:
     handler.set_name(_HANDLER_NAME)
     handler.setFormatter(JsonFormatter() if settings.log_format == "json" else logging.Formatter(TEXT_FORMAT))
     root.addHandler(handler)
-    root.setLevel(settings.log_level)
+    root.setLevel(level if level is not None else settings.log_level)
 
 
 # -- metrics ----------------------------------------------------------------------------------------

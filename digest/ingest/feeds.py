@@ -356,7 +356,7 @@ def poll_feed(
     log.info(
         "feed polled: %s: %d new, %d updated, %d unchanged, %d skipped",
         url, report.created, report.updated, report.unchanged, len(report.skipped),
-        extra={"feed": url, "created": report.created, "updated": report.updated, "skipped": len(report.skipped)},
+        extra={"feed": url, "new": report.created, "updated": report.updated, "skipped": len(report.skipped)},
     )
     return PollResult(url, status, report=report)
 
