@@ -9,12 +9,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST
 
 from digest.observability import exposition, health
 from digest.wiring import Services
 
 router = APIRouter(tags=["operations"])
+
+# What ``generate_latest`` writes, and what every Prometheus version reads.
+PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
 
 
 def get_services(request: Request) -> Services:
@@ -35,4 +37,4 @@ def healthz(services: ServicesDep) -> JSONResponse:
 @router.get("/metrics")
 def metrics(services: ServicesDep) -> Response:
     """Prometheus text format: what every process of this host counted, and the queue depth."""
-    return Response(exposition(services.metrics.directory, services.settings.broker_url), media_type=CONTENT_TYPE_LATEST)
+    return Response(exposition(services.metrics.directory, services.settings.broker_url), media_type=PROMETHEUS_TEXT)
