@@ -25,8 +25,11 @@ celery_app = Celery("digest", include=["workers.tasks"])
 
 def configure(settings: Settings) -> Celery:
     """Apply Settings to the app (called at import for worker processes, and by the CLI and tests)."""
+    broker_url = settings.broker_url or "memory://"
+    if celery_app.conf.broker_url not in (None, broker_url):
+        _forget_connections()
     celery_app.conf.update(
-        broker_url=settings.broker_url or "memory://",
+        broker_url=broker_url,
         task_always_eager=settings.eager,
         task_eager_propagates=True,
         task_ignore_result=True,
@@ -47,6 +50,16 @@ def configure(settings: Settings) -> Celery:
 
     tasks.use_settings(settings)
     return celery_app
+
+
+def _forget_connections() -> None:
+    """Drop the producer pools made for the previous broker URL, which Celery would otherwise keep
+    using (it has no public call for this; these are the attributes its own after-fork hook resets).
+    They are not closed: kombu shares them process-wide by URL, and they are reused if it comes back."""
+    celery_app._pool = None
+    amqp = celery_app.__dict__.get("amqp")
+    if amqp is not None:
+        amqp._producer_pool = None
 
 
 @signals.setup_logging.connect
