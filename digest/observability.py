@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 import sys
 import threading
 from collections.abc import Iterator, Sequence
@@ -116,6 +117,12 @@ class SendMetrics:
                 self.failed.labels(transport, kind).inc()
 
 
+def _process_identifier() -> str:
+    """Names this process's metric files: host name and pid, because containers on one host share
+    the directory (a volume) and each has its own pid 1, 2, ... (no ``_``: it separates file name parts)."""
+    return f"{socket.gethostname()}-{os.getpid()}".replace("_", "-")
+
+
 _metrics: SendMetrics | None = None
 _metrics_lock = threading.Lock()
 
@@ -136,7 +143,7 @@ def send_metrics(directory: Path) -> SendMetrics:
         directory = directory.resolve()
         directory.mkdir(parents=True, exist_ok=True)
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
-        values.ValueClass = values.MultiProcessValue()
+        values.ValueClass = values.MultiProcessValue(process_identifier=_process_identifier)
         _metrics = SendMetrics(
             directory=directory,
             sent=Counter("digest_messages_sent", "Messages accepted by the transport", ["transport"], registry=None),

@@ -69,6 +69,15 @@ def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
 
 
 @pytest.fixture
+def redis_url() -> str:
+    """The test Redis (a db number of its own). Without DIGEST_TEST_REDIS_URL (outside CI) the test is
+    skipped; CI sets it, and there a Redis that does not answer fails the test."""
+    if not REDIS_URL:
+        pytest.skip("DIGEST_TEST_REDIS_URL is not set")
+    return REDIS_URL
+
+
+@pytest.fixture
 def clean_db(database_url: str) -> Iterator[str]:
     """Every table emptied and the specialties seeded, before each test."""
     engine = make_engine(database_url)

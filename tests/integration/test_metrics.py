@@ -9,21 +9,23 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import redis
+import requests
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from digest.config import Settings
 from digest.db import session_scope
-from digest.delivery.sink import SMTPSink
+from digest.delivery.sink import SMTPSink, free_port
 from digest.web.ops import router
 from digest.wiring import Services
-from tests.conftest import REDIS_URL, Clock
+from tests.conftest import Clock
 from tests.factories import add_subscriber, add_summaries, days_before, summary_record
 from tests.unit.test_observability import sample
 from workers import app as worker_app
@@ -94,18 +96,23 @@ def test_metrics_count_sends_and_bounces(settings: Settings, clock: Clock) -> No
 
 
 @pytest.fixture
-def broker_url() -> Iterator[str]:
-    if not REDIS_URL:
-        pytest.skip("DIGEST_TEST_REDIS_URL is not set")
-    client = redis.Redis.from_url(REDIS_URL)
+def broker_url(redis_url: str) -> Iterator[str]:
+    client = redis.Redis.from_url(redis_url)
     client.flushdb()  # our own db number: no queued tasks from earlier runs
-    yield REDIS_URL
+    yield redis_url
     client.flushdb()
     client.close()
 
 
+@dataclass(frozen=True)
+class Worker:
+    process: subprocess.Popen[bytes]
+    metrics_url: str
+    log: Path
+
+
 @pytest.fixture
-def worker(settings: Settings, broker_url: str, tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+def worker(settings: Settings, broker_url: str, tmp_path: Path) -> Iterator[Worker]:
     """`digest worker` in its own process (prefork, one child), with the test's database and SMTP server."""
     env = dict(os.environ)
     env.update(
@@ -119,20 +126,23 @@ def worker(settings: Settings, broker_url: str, tmp_path: Path) -> Iterator[subp
         DIGEST_LOG_LEVEL="WARNING",
     )
     digest = Path(sys.executable).with_name("digest")
-    log = (tmp_path / "worker.log").open("wb")
-    proc = subprocess.Popen([str(digest), "worker", "--concurrency", "1"], env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    yield proc
+    log = tmp_path / "worker.log"
+    out = log.open("wb")
+    port = free_port()
+    command = [str(digest), "worker", "--concurrency", "1", "--metrics-port", str(port)]
+    proc = subprocess.Popen(command, env=env, cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    yield Worker(proc, f"http://127.0.0.1:{port}/metrics", log)
     os.killpg(proc.pid, signal.SIGTERM)
     try:
         proc.wait(timeout=30)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-    log.close()
+    out.close()
 
 
 def test_metrics_count_what_a_worker_process_sent(
-    services: Services, settings: Settings, smtp_sink: SMTPSink, clock: Clock, broker_url: str, worker: subprocess.Popen[bytes], tmp_path: Path
+    services: Services, settings: Settings, smtp_sink: SMTPSink, clock: Clock, broker_url: str, worker: Worker
 ) -> None:
     _seed(services, clock, "one@example.org", "two@example.org")
     before = _scrape(services)
@@ -147,8 +157,8 @@ def test_metrics_count_what_a_worker_process_sent(
     assert run.chunks == 1
     deadline = time.monotonic() + 60
     while len(smtp_sink.received) < 2:
-        assert worker.poll() is None, (tmp_path / "worker.log").read_text()
-        assert time.monotonic() < deadline, "the worker sent nothing within 60 s:\n" + (tmp_path / "worker.log").read_text()
+        assert worker.process.poll() is None, worker.log.read_text()
+        assert time.monotonic() < deadline, "the worker sent nothing within 60 s:\n" + worker.log.read_text()
         time.sleep(0.1)
 
     with_broker = services.settings.model_copy(update={"broker_url": broker_url})
@@ -156,3 +166,7 @@ def test_metrics_count_what_a_worker_process_sent(
     after = _scrape(services)
     assert sample(after, "digest_messages_sent_total", transport="smtp") - sample(before, "digest_messages_sent_total", transport="smtp") == 2
     assert sample(after, "digest_queue_depth", queue="celery") == 0
+
+    # A worker-only host exports the same figures itself (`digest worker --metrics-port`).
+    exported = requests.get(worker.metrics_url, timeout=10).text
+    assert sample(exported, "digest_messages_sent_total", transport="smtp") == sample(after, "digest_messages_sent_total", transport="smtp")

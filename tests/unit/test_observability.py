@@ -14,7 +14,6 @@ from prometheus_client.parser import text_string_to_metric_families
 from digest.config import Settings
 from digest.delivery.transport import SendResult
 from digest.observability import QueueDepthCollector, exposition, send_metrics, setup_logging
-from tests.conftest import REDIS_URL
 
 
 def sample(text: str, name: str, **labels: str) -> float:
@@ -89,16 +88,14 @@ def test_send_metrics_count_per_transport_and_failure_kind(metrics_dir: Path) ->
     assert "digest_queue_depth" not in text  # no broker configured
 
 
-def test_queue_depth_is_read_from_redis_at_scrape_time() -> None:
-    if not REDIS_URL:
-        pytest.skip("DIGEST_TEST_REDIS_URL is not set")
-    client = redis.Redis.from_url(REDIS_URL)
+def test_queue_depth_is_read_from_redis_at_scrape_time(redis_url: str) -> None:
+    client = redis.Redis.from_url(redis_url)
     queue = "digest-test-queue-depth"
     client.delete(queue, queue + "\x06\x163")
     try:
         client.rpush(queue, "a", "b", "c")
         client.rpush(queue + "\x06\x163", "d")  # kombu's key for a priority step
-        (family,) = QueueDepthCollector(REDIS_URL, queues=[queue]).collect()
+        (family,) = QueueDepthCollector(redis_url, queues=[queue]).collect()
         assert [(s.name, s.labels, s.value) for s in family.samples] == [("digest_queue_depth", {"queue": queue}, 4)]
     finally:
         client.delete(queue, queue + "\x06\x163")

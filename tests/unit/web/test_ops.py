@@ -11,7 +11,6 @@ from fastapi.testclient import TestClient
 from digest.config import Settings
 from digest.web.ops import router
 from digest.wiring import Services, build_services
-from tests.conftest import REDIS_URL
 
 
 def client_for(services: Services) -> TestClient:
@@ -42,10 +41,8 @@ def test_healthy_without_a_broker(services: Services) -> None:
     assert response.json() == {"database": "ok", "broker": "not configured"}
 
 
-def test_healthy_with_the_redis_broker(built: list[Services], settings: Settings) -> None:
-    if not REDIS_URL:
-        pytest.skip("DIGEST_TEST_REDIS_URL is not set")
-    response = client_for(_services(built, settings, broker_url=REDIS_URL)).get("/healthz")
+def test_healthy_with_the_redis_broker(built: list[Services], settings: Settings, redis_url: str) -> None:
+    response = client_for(_services(built, settings, broker_url=redis_url)).get("/healthz")
     assert (response.status_code, response.json()) == (200, {"database": "ok", "broker": "ok"})
 
 
