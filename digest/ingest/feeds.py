@@ -19,6 +19,7 @@ Mapping of an entry to a record:
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 import re
@@ -129,7 +130,8 @@ def parse(fetched: Fetched, source: str) -> list[FeedEntry]:
     assert fetched.content is not None
     if "json" in fetched.content_type.lower() or fetched.content.lstrip()[:1] == b"{":
         return _parse_json_feed(fetched.content, source)
-    parsed = feedparser.parse(fetched.content)
+    # A stream, never bytes: feedparser would treat bytes that name a local file as that file.
+    parsed = feedparser.parse(io.BytesIO(fetched.content))
     if not parsed.get("version"):
         reason = parsed.get("bozo_exception") or "no RSS or Atom root element"
         raise FeedError(f"{source}: not an RSS, Atom or JSON feed: {reason}")

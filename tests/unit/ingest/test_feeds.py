@@ -117,6 +117,13 @@ def test_documents_that_are_not_feeds_are_refused(body: bytes, message: str) -> 
         parse(Fetched(body), "https://example.org/feed")
 
 
+def test_a_body_that_names_a_local_file_is_not_read_as_that_file(tmp_path: Any) -> None:
+    local = tmp_path / "secret.xml"
+    local.write_text(rss_feed(feed_entry(1)))
+    with pytest.raises(FeedError, match="not an RSS, Atom or JSON feed"):
+        parse(Fetched(str(local).encode()), "https://example.org/feed")
+
+
 def test_is_feed_source() -> None:
     assert is_feed_source("https://example.org/feed.json")
     assert is_feed_source("feeds/cardiology.RSS") and is_feed_source("x.atom") and is_feed_source("x.xml")
