@@ -20,6 +20,8 @@ subscribers_app = typer.Typer(help="Manage subscribers.", no_args_is_help=True)
 app.add_typer(subscribers_app, name="subscribers")
 suppress_app = typer.Typer(help="The suppression list: addresses and domains that are never sent to.", no_args_is_help=True)
 app.add_typer(suppress_app, name="suppress")
+feeds_app = typer.Typer(help="Manage the RSS/Atom/JSON feeds polled for summaries.", no_args_is_help=True)
+app.add_typer(feeds_app, name="feeds")
 
 console = Console(width=None if sys.stdout.isatty() else 160, soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -31,6 +33,24 @@ def _settings() -> Settings:
     except Exception as exc:  # pydantic's ValidationError, with the variable named
         err.print(f"[red]configuration error:[/red] {exc}")
         raise typer.Exit(2) from None
+
+
+LONG_RUNNING = frozenset({"worker", "beat", "serve"})
+
+
+@app.callback()
+def _main(ctx: typer.Context) -> None:
+    """Logging for every command (DIGEST_LOG_FORMAT). Services log at DIGEST_LOG_LEVEL; one-shot
+    commands print their outcome on the console and log only warnings and errors."""
+    import logging
+
+    from digest.observability import setup_logging
+
+    settings = _settings()
+    level = logging.getLevelName(settings.log_level)
+    if ctx.invoked_subcommand not in LONG_RUNNING:
+        level = max(level, logging.WARNING)
+    setup_logging(settings, level)
 
 
 def _reject(errors: list[InputError], what: str) -> NoReturn:
@@ -67,17 +87,25 @@ def init() -> None:
 
 @app.command("import")
 def import_(
-    source: Annotated[str, typer.Argument(help="a .json or .jsonl file")],
+    source: Annotated[str, typer.Argument(help="a .json or .jsonl file, or an RSS/Atom/JSON feed (http(s) URL or .xml/.rss/.atom file)")],
     skip_invalid: Annotated[bool, typer.Option("--skip-invalid", help="import the valid records, list the rest")] = False,
+    specialty: Annotated[
+        list[str], typer.Option("--specialty", "-s", help="feeds only: specialty for entries whose categories name none; repeat for more")
+    ] = [],  # noqa: B006 (typer reads the default, never mutates it)
 ) -> None:
-    """Import summaries; upserts by id. A file with invalid records is rejected whole (exit 2)."""
+    """Import summaries; upserts by id. A source with invalid records is rejected whole (exit 2)."""
+    from digest.ingest.feeds import is_feed_source, read_feed
     from digest.ingest.service import import_summaries
     from digest.ingest.sources import read_records
 
+    feed = is_feed_source(source)
+    if specialty and not feed:
+        err.print("[red]--specialty applies to feeds only:[/red] summary records name their own specialties")
+        raise typer.Exit(2)
     services = _services(_settings())
-    raw = read_records(Path(source))
     try:
         with session_scope(services.sessions) as session:
+            raw = read_feed(session, source, specialty) if feed else read_records(Path(source))
             report = import_summaries(
                 session, raw.records, source=raw.source, skip_invalid=skip_invalid, prior_errors=raw.errors
             )
@@ -204,6 +232,75 @@ def serve(
         services.close()
 
 
+@feeds_app.command("add")
+def feeds_add(
+    url: str,
+    specialty: Annotated[
+        list[str], typer.Option("--specialty", "-s", help="specialty for entries whose categories name none; repeat for more")
+    ] = [],  # noqa: B006 (typer reads the default, never mutates it)
+) -> None:
+    """Register a feed to poll (or change its default specialties). Entries map to specialties by category."""
+    from digest.ingest.feeds import add_feed
+
+    services = _services(_settings())
+    try:
+        with session_scope(services.sessions) as session:
+            row, created = add_feed(session, url, specialty)
+            summary = f"{'added' if created else 'updated'} feed {row.id}: {row.url} ({', '.join(row.specialties) or 'specialties from categories only'})"
+    except InvalidInput as exc:
+        _reject(exc.errors, "the feed")
+    console.print(summary)
+
+
+@feeds_app.command("list")
+def feeds_list() -> None:
+    """The registered feeds with the outcome of their last poll."""
+    from sqlalchemy import select
+
+    from digest.ingest.models import FeedSource
+
+    services = _services(_settings())
+    with session_scope(services.sessions) as session:
+        feeds = list(session.scalars(select(FeedSource).order_by(FeedSource.id)))
+    if not feeds:
+        console.print("no feeds: add one with `digest feeds add URL --specialty SLUG`")
+        return
+    table = Table(title="Feeds")
+    for column in ("id", "url", "specialties", "status", "last polled", "last error"):
+        table.add_column(column, overflow="fold")
+    for f in feeds:
+        polled = f.last_polled_at.strftime("%Y-%m-%d %H:%M UTC") if f.last_polled_at else "never"
+        table.add_row(str(f.id), f.url, ", ".join(f.specialties), f.status, polled, (f.last_error or "").splitlines()[0] if f.last_error else "")
+    console.print(table)
+
+
+@feeds_app.command("poll")
+def feeds_poll() -> None:
+    """Poll every feed now (what beat does every 15 minutes); exit 1 if any feed failed."""
+    from digest.ingest.feeds import poll_feeds
+
+    services = _services(_settings())
+    results = poll_feeds(services.sessions, services.clock())
+    if not results:
+        console.print("no feeds to poll")
+    for r in results:
+        if r.error:
+            err.print(f"[red]{r.url}: failed:[/red] {r.error}", highlight=False)
+        elif r.not_modified:
+            console.print(f"{r.url}: not modified", highlight=False)
+        else:
+            assert r.report is not None
+            console.print(
+                f"{r.url}: {r.report.created} new, {r.report.updated} updated, {r.report.unchanged} unchanged"
+                + (f", {len(r.report.skipped)} invalid skipped" if r.report.skipped else ""),
+                highlight=False,
+            )
+            for e in r.report.skipped:
+                err.print(f"  skipped: {e}", markup=False, highlight=False)
+    if any(r.error for r in results):
+        raise typer.Exit(1)
+
+
 @app.command()
 def send(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="plan, show, and roll back: nothing is sent")] = False,
@@ -289,25 +386,40 @@ def demo() -> None:
 
 
 @app.command()
-def worker(concurrency: Annotated[int, typer.Option(help="worker processes")] = 2, loglevel: str = "info") -> None:
+def worker(
+    concurrency: Annotated[int, typer.Option(help="worker processes")] = 2,
+    metrics_port: Annotated[
+        int | None, typer.Option(help="serve this host's Prometheus metrics on this port (for hosts without `digest serve`)")
+    ] = None,
+) -> None:
     """Run a Celery worker (same as `celery -A workers worker`)."""
     from workers.app import celery_app
 
-    if not _settings().broker_url:
+    settings = _settings()
+    if not settings.broker_url:
         err.print("[red]DIGEST_BROKER_URL is not set:[/red] without a broker, tasks run in-process and no worker is needed")
         raise typer.Exit(2)
-    celery_app.worker_main(["worker", f"--concurrency={concurrency}", f"--loglevel={loglevel}"])
+    if metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        from digest.observability import scrape_registry
+
+        assert settings.metrics_dir is not None
+        start_http_server(metrics_port, registry=scrape_registry(settings.metrics_dir, settings.broker_url))
+    celery_app.worker_main(["worker", f"--concurrency={concurrency}", f"--loglevel={settings.log_level}"])
 
 
 @app.command()
-def beat(loglevel: str = "info") -> None:
-    """Run Celery beat, which triggers `dispatch_due` every minute (same as `celery -A workers beat`)."""
+def beat() -> None:
+    """Run Celery beat: `dispatch_due` every minute, `poll_feeds` every 15 minutes (same as `celery -A workers beat`)."""
     from workers.app import celery_app
 
-    if not _settings().broker_url:
+    settings = _settings()
+    if not settings.broker_url:
         err.print("[red]DIGEST_BROKER_URL is not set:[/red] beat needs a broker")
         raise typer.Exit(2)
-    celery_app.start(["beat", f"--loglevel={loglevel}", f"--schedule={_settings().var_dir / 'celerybeat-schedule'}"])
+    schedule = settings.var_dir / "celerybeat-schedule"
+    celery_app.start(["beat", f"--loglevel={settings.log_level}", f"--schedule={schedule}"])
 
 
 def main() -> None:  # pragma: no cover

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
@@ -56,6 +57,11 @@ class Settings(BaseSettings):
     postmark_webhook_user: str | None = None
     postmark_webhook_password: str | None = None
     sendgrid_webhook_public_key: str | None = None
+    log_format: Literal["text", "json"] = "text"
+    log_level: str = "INFO"
+    # Prometheus multiprocess files: every process of one host (web, worker children) writes here and
+    # the exporter (``/metrics``, ``digest worker --metrics-port``) adds them up.
+    metrics_dir: Path | None = None
 
     @field_validator("transport")
     @classmethod
@@ -63,6 +69,14 @@ class Settings(BaseSettings):
         if value not in TRANSPORTS:
             raise ValueError(f"DIGEST_TRANSPORT must be one of {', '.join(TRANSPORTS)}, not {value!r}")
         return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+            raise ValueError(f"DIGEST_LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, not {value!r}")
+        return level
 
     @field_validator("old_secret_keys", mode="before")
     @classmethod
@@ -76,6 +90,8 @@ class Settings(BaseSettings):
             self.database_url = f"sqlite:///{self.var_dir / 'digest.db'}"
         if self.outbox_dir is None:
             self.outbox_dir = self.var_dir / "outbox"
+        if self.metrics_dir is None:
+            self.metrics_dir = self.var_dir / "metrics"
         if not self.secret_key:
             self.secret_key = _stored_secret(self.var_dir / "secret")
 

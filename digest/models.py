@@ -3,13 +3,14 @@
 from digest.db import Base
 from digest.delivery.models import Delivery, DeliveryItem, Issue
 from digest.events.models import Suppression, WebhookEvent
-from digest.ingest.models import Specialty, Summary
+from digest.ingest.models import FeedSource, Specialty, Summary
 from digest.subscribers.models import SignupAttempt, Subscriber
 
 __all__ = [
     "Base",
     "Delivery",
     "DeliveryItem",
+    "FeedSource",
     "Issue",
     "SignupAttempt",
     "Specialty",

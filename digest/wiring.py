@@ -21,6 +21,7 @@ from digest.delivery.sendgrid import SENDGRID_API_URL, SendGridTransport
 from digest.delivery.service import DeliveryService, RateLimiter, Unlimited
 from digest.delivery.smtp import SMTPConfig, SMTPTransport
 from digest.delivery.transport import Transport
+from digest.observability import SendMetrics, send_metrics
 from digest.rendering.compiled import EmailRenderer
 from digest.rendering.compose import MessageComposer
 from digest.rendering.dkim import DKIMSigner
@@ -45,6 +46,7 @@ class Services:
     transport: Transport
     delivery: DeliveryService
     clock: Callable[[], datetime]
+    metrics: SendMetrics
     confirmations: ConfirmationMailer
     client_limiter: ClientLimiter
 
@@ -138,6 +140,8 @@ def build_services(
         sign=make_signer(settings),
     )
     transport = transport or make_transport(settings)
+    assert settings.metrics_dir is not None
+    metrics = send_metrics(settings.metrics_dir)
     delivery = DeliveryService(
         sessions,
         composer,
@@ -145,6 +149,7 @@ def build_services(
         clock=clock,
         lease=timedelta(seconds=settings.lease_seconds),
         limiter=make_rate_limiter(settings),
+        recorder=metrics,
     )
     confirmations = ConfirmationMailer(
         sessions, renderer, composer, transport, tokens, base_url=settings.base_url, clock=clock
@@ -159,6 +164,7 @@ def build_services(
         transport,
         delivery,
         clock,
+        metrics=metrics,
         confirmations=confirmations,
         client_limiter=make_client_limiter(settings),
     )

@@ -1,11 +1,17 @@
 """Shared fixtures: a migrated database (SQLite, and PostgreSQL where DIGEST_TEST_DATABASE_URL is set),
-a real SMTP server on loopback, settings, services with a controllable clock, and the CLI."""
+a real SMTP server on loopback, a local HTTP server for feeds, settings, services with a controllable
+clock, and the CLI."""
 
 from __future__ import annotations
 
+import hashlib
 import os
+import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from email.utils import formatdate
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -52,6 +58,20 @@ def redis_url() -> str:
 
     redis.Redis.from_url(url).flushdb()
     return url
+
+
+@pytest.fixture(scope="session", autouse=True)
+def metrics_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One Prometheus multiprocess directory for the whole run, as on one host: a process writes its
+    metrics to one directory for its lifetime, and worker subprocesses inherit the variable."""
+    path = tmp_path_factory.mktemp("metrics")
+    previous = os.environ.get("DIGEST_METRICS_DIR")
+    os.environ["DIGEST_METRICS_DIR"] = str(path)
+    yield path
+    if previous is None:
+        os.environ.pop("DIGEST_METRICS_DIR", None)
+    else:
+        os.environ["DIGEST_METRICS_DIR"] = previous
 
 
 def _fresh_postgres(url: str) -> Engine:
@@ -180,3 +200,83 @@ def web(services: Services) -> Iterator[TestClient]:
 
     with TestClient(create_app(services), follow_redirects=False) as client:
         yield client
+
+
+@dataclass(frozen=True)
+class FeedRequest:
+    path: str
+    if_none_match: str | None
+    if_modified_since: str | None
+    status: int
+
+
+class FeedServer:
+    """A local HTTP server publishing feed documents, answering conditional GETs like a real one:
+    304 when ``If-None-Match`` names the current ETag (or, without it, ``If-Modified-Since`` the
+    current Last-Modified). Every request is recorded."""
+
+    def __init__(self) -> None:
+        self.documents: dict[str, tuple[bytes, str, str]] = {}  # path -> (body, content type, last modified)
+        self.requests: list[FeedRequest] = []
+        self._published = 0
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}{path}"
+
+    def publish(self, path: str, body: str, content_type: str = "application/rss+xml", last_modified: str | None = None) -> str:
+        self._published += 1  # each publication is a minute newer than the last
+        stamp = last_modified or formatdate(1_795_000_000 + 60 * self._published, usegmt=True)
+        self.documents[path] = (body.encode(), content_type, stamp)
+        return self.url(path)
+
+    @staticmethod
+    def etag(body: bytes) -> str:
+        return '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+                inm, ims = self.headers.get("If-None-Match"), self.headers.get("If-Modified-Since")
+                doc = server.documents.get(self.path)
+                if doc is None:
+                    status = 404
+                else:
+                    body, content_type, modified = doc
+                    fresh = inm == server.etag(body) if inm else ims == modified if ims else False
+                    status = 304 if fresh else 200
+                server.requests.append(FeedRequest(self.path, inm, ims, status))
+                self.send_response(status)
+                if doc is not None:
+                    self.send_header("ETag", server.etag(body))
+                    self.send_header("Last-Modified", modified)
+                if status == 200:
+                    self.send_header("Content-Type", content_type)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                else:
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+
+            def log_message(self, format: str, *args: object) -> None:
+                return None
+
+        return Handler
+
+    def __enter__(self) -> FeedServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def feed_server() -> Iterator[FeedServer]:
+    with FeedServer() as server:
+        yield server

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from itertools import count
 from typing import Any
 
@@ -167,3 +167,88 @@ def planned_issue(services: Any, now: datetime, people: list[tuple[str, str, lis
         plan = plan_digests(s, now, services.plan_options())
     with session_scope(services.sessions) as s:
         return list(s.scalars(select(Delivery.id).where(Delivery.issue_id == plan.issue_id).order_by(Delivery.id)))
+
+
+# -- feeds ------------------------------------------------------------------------------------------
+def feed_entry(n: int, **overrides: Any) -> dict[str, Any]:
+    """One feed item: guid, title, html description, link, categories, published (aware datetime)."""
+    entry: dict[str, Any] = {
+        "guid": f"https://evidence.example.org/summaries/{n}",
+        "title": f"Trial {n} reports its primary outcome",
+        "description": f"<p>Drug {n} cut admissions by a fifth vs. placebo. The trial enrolled 1,200 adults.</p>",
+        "link": f"https://evidence.example.org/summaries/{n}",
+        "categories": ["Cardiology"],
+        "published": datetime(2026, 11, 25, 9, 0, tzinfo=UTC) - timedelta(hours=n),
+        "key_takeaway": None,
+    }
+    entry.update(overrides)
+    return entry
+
+
+def rss_feed(*entries: dict[str, Any]) -> str:
+    from email.utils import format_datetime
+    from xml.sax.saxutils import escape
+
+    from digest.ingest.feeds import DIGEST_NS
+
+    items = []
+    for e in entries:
+        parts = [f"<title>{escape(e['title'])}</title>"] if e.get("title") else []
+        if e.get("guid"):
+            parts.append(f"<guid isPermaLink=\"false\">{escape(e['guid'])}</guid>")
+        if e.get("link"):
+            parts.append(f"<link>{escape(e['link'])}</link>")
+        if e.get("description"):
+            parts.append(f"<description>{escape(e['description'])}</description>")
+        parts += [f"<category>{escape(c)}</category>" for c in e.get("categories", [])]
+        if e.get("published"):
+            parts.append(f"<pubDate>{format_datetime(e['published'])}</pubDate>")
+        if e.get("key_takeaway"):
+            parts.append(f"<ev:key_takeaway>{escape(e['key_takeaway'])}</ev:key_takeaway>")
+        items.append("<item>" + "".join(parts) + "</item>")
+    return (
+        f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0" xmlns:ev="{DIGEST_NS}"><channel>'
+        "<title>Evidence summaries</title><link>https://evidence.example.org/</link><description>x</description>"
+        + "".join(items)
+        + "</channel></rss>"
+    )
+
+
+def atom_feed(*entries: dict[str, Any]) -> str:
+    from xml.sax.saxutils import escape
+
+    items = []
+    for e in entries:
+        items.append(
+            f"<entry><id>{escape(e['guid'])}</id><title>{escape(e['title'])}</title>"
+            f'<link rel="alternate" href="{escape(e["link"])}"/>'
+            f"<updated>{e['published'].isoformat()}</updated>"
+            f'<summary type="html">{escape(e["description"])}</summary>'
+            + "".join(f'<category term="{escape(c)}"/>' for c in e.get("categories", []))
+            + "</entry>"
+        )
+    return (
+        '<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom">'
+        "<title>Evidence summaries</title><id>urn:x-test:feed</id><updated>2026-11-25T09:00:00Z</updated>"
+        + "".join(items)
+        + "</feed>"
+    )
+
+
+def json_feed(*entries: dict[str, Any]) -> str:
+    import json
+
+    items = []
+    for e in entries:
+        item: dict[str, Any] = {
+            "id": e["guid"],
+            "url": e["link"],
+            "title": e["title"],
+            "content_html": e["description"],
+            "date_published": e["published"].isoformat(),
+            "tags": e.get("categories", []),
+        }
+        if e.get("key_takeaway"):
+            item["_digest"] = {"key_takeaway": e["key_takeaway"]}
+        items.append(item)
+    return json.dumps({"version": "https://jsonfeed.org/version/1.1", "title": "Evidence summaries", "items": items})

@@ -3,25 +3,33 @@
 With ``DIGEST_BROKER_URL`` unset, tasks run eagerly in the calling process through exactly the same
 task code; with it set, a real worker does the work. Settings that fit the ledger protocol: late
 acks, reject on worker lost, prefetch 1, and a visibility timeout longer than any task. Send times
-are polled by ``dispatch_due`` every minute, never queued as ETA/countdown tasks.
+are polled by ``dispatch_due`` every minute, never queued as ETA/countdown tasks; summary feeds are
+polled by ``poll_feeds`` every 15 minutes.
 """
 
 from __future__ import annotations
 
-from celery import Celery
+from typing import Any
+
+from celery import Celery, signals
 
 from digest.config import Settings, get_settings
+from digest.observability import setup_logging
 
 VISIBILITY_TIMEOUT = 3600  # seconds; longer than any task (a chunk takes seconds) and any retry countdown
 DISPATCH_EVERY = 60.0
+POLL_FEEDS_EVERY = 15 * 60.0
 
 celery_app = Celery("digest", include=["workers.tasks"])
 
 
 def configure(settings: Settings) -> Celery:
     """Apply Settings to the app (called at import for worker processes, and by the CLI and tests)."""
+    broker_url = settings.broker_url or "memory://"
+    if celery_app.conf.broker_url not in (None, broker_url):
+        _forget_connections()
     celery_app.conf.update(
-        broker_url=settings.broker_url or "memory://",
+        broker_url=broker_url,
         task_always_eager=settings.eager,
         task_eager_propagates=True,
         task_ignore_result=True,
@@ -35,12 +43,29 @@ def configure(settings: Settings) -> Celery:
         worker_hijack_root_logger=False,
         beat_schedule={
             "dispatch-due": {"task": "workers.tasks.dispatch_due", "schedule": DISPATCH_EVERY},
+            "poll-feeds": {"task": "workers.tasks.poll_feeds", "schedule": POLL_FEEDS_EVERY},
         },
     )
     from workers import tasks
 
     tasks.use_settings(settings)
     return celery_app
+
+
+def _forget_connections() -> None:
+    """Drop the producer pools made for the previous broker URL, which Celery would otherwise keep
+    using (it has no public call for this; these are the attributes its own after-fork hook resets).
+    They are not closed: kombu shares them process-wide by URL, and they are reused if it comes back."""
+    celery_app._pool = None
+    amqp = celery_app.__dict__.get("amqp")
+    if amqp is not None:
+        amqp._producer_pool = None
+
+
+@signals.setup_logging.connect
+def _setup_logging(**_kwargs: Any) -> None:
+    """Worker and beat processes log like the rest of digest (DIGEST_LOG_FORMAT, DIGEST_LOG_LEVEL)."""
+    setup_logging(get_settings())
 
 
 configure(get_settings())

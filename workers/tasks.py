@@ -22,6 +22,7 @@ from digest.db import session_scope
 from digest.delivery.models import Issue, IssueStatus
 from digest.delivery.service import MAX_ATTEMPTS, DeliverReport
 from digest.delivery.transport import TransientError
+from digest.ingest.feeds import poll_feeds as poll_all_feeds
 from digest.schema import upgrade
 from digest.selection.service import PlanResult, expired_page, pending_page, plan_digests
 from digest.wiring import Services, build_services
@@ -162,6 +163,19 @@ def dispatch_due() -> dict[str, int | None]:
     """
     run = send_due()
     return {"issue_id": run.plan.issue_id, "deliveries": run.plan.deliveries, "chunks": run.chunks}
+
+
+@celery_app.task(acks_late=True)
+def poll_feeds() -> dict[str, int]:
+    """Run by beat every 15 minutes: poll every registered feed (conditional GET) and import new entries."""
+    svc = services()
+    results = poll_all_feeds(svc.sessions, svc.clock())
+    return {
+        "feeds": len(results),
+        "not_modified": sum(r.not_modified for r in results),
+        "failed": sum(r.error is not None for r in results),
+        "imported": sum(r.imported for r in results),
+    }
 
 
 def ensure_schema(settings: Settings) -> None:

@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import exists, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from digest.db import session_scope
@@ -50,6 +51,16 @@ class RateLimiter(Protocol):
 
 class Unlimited:
     def acquire(self, count: int) -> None:
+        return None
+
+
+class SendRecorder(Protocol):
+    def record(self, transport: str, seconds: float, results: Sequence[SendResult]) -> None:
+        """Count one transport call: how long it took and what became of each message."""
+
+
+class NotRecorded:
+    def record(self, transport: str, seconds: float, results: Sequence[SendResult]) -> None:
         return None
 
 
@@ -81,6 +92,7 @@ class DeliveryService:
         clock: Callable[[], datetime],
         lease: timedelta = timedelta(minutes=10),
         limiter: RateLimiter | None = None,
+        recorder: SendRecorder | None = None,
         keep_messages: bool = False,
     ):
         self.sessions = session_factory
@@ -89,6 +101,7 @@ class DeliveryService:
         self.clock = clock
         self.lease = lease
         self.limiter = limiter or Unlimited()
+        self.recorder = recorder or NotRecorded()
         self.keep_messages = keep_messages
 
     # -- 1. claim -------------------------------------------------------------------------------
@@ -219,11 +232,13 @@ class DeliveryService:
             if not sendable:
                 return
             self.limiter.acquire(len(sendable))
+            started = time.perf_counter()
             try:
                 results = self.transport.send(sendable)
             except TransportError as exc:
                 log.warning("transport %s failed for a batch of %d: %s", self.transport.name, len(sendable), exc)
                 results = [SendResult.failed(m.delivery_id, str(exc), permanent=False) for m in sendable]
+            self.recorder.record(self.transport.name, time.perf_counter() - started, results)
             by_id = {m.delivery_id: m for m in sendable}
             for result in results:
                 msg = by_id[result.delivery_id]
@@ -298,19 +313,19 @@ def issue_context(issue: Issue, base_url: str) -> dict[str, Any]:
 
 
 def finish_issue_if_done(factory: sessionmaker[Session], issue_id: int, now: datetime) -> bool:
-    """Mark a sending issue sent once no row is pending or sending; True if it is (now) sent."""
+    """Mark a sending issue sent once no row is pending or sending; True if it is (now) sent.
+
+    One conditional UPDATE: it writes before it reads, so on SQLite it never has to upgrade a stale
+    read snapshot to a write (which fails at once instead of waiting for the lock).
+    """
+    still_open = exists().where(
+        Delivery.issue_id == issue_id, Delivery.status.in_((DeliveryStatus.PENDING, DeliveryStatus.SENDING))
+    )
     with session_scope(factory) as session:
-        open_rows = session.scalar(
-            select(func.count())
-            .select_from(Delivery)
-            .where(Delivery.issue_id == issue_id, Delivery.status.in_((DeliveryStatus.PENDING, DeliveryStatus.SENDING)))
-        )
-        if open_rows:
-            return False
-        result = session.execute(
+        session.execute(
             update(Issue)
-            .where(Issue.id == issue_id, Issue.status == IssueStatus.SENDING)
+            .where(Issue.id == issue_id, Issue.status == IssueStatus.SENDING, ~still_open)
             .values(status=IssueStatus.SENT, sent_at=now)
             .execution_options(synchronize_session=False)
         )
-        return result.rowcount > 0 or session.get(Issue, issue_id) is not None
+        return session.scalar(select(Issue.status).where(Issue.id == issue_id)) == IssueStatus.SENT

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, ForeignKey, Integer, String, Table, Text
+from sqlalchemy import JSON, CheckConstraint, Column, ForeignKey, Integer, String, Table, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from digest.db import Base, UTCDateTime, utcnow
@@ -56,3 +57,33 @@ class Summary(Base):
 
     def __repr__(self) -> str:
         return f"Summary({self.id!r})"
+
+
+class FeedStatus(StrEnum):
+    NEW = "new"  # added, never polled
+    OK = "ok"  # last poll fetched (or was told nothing changed) and imported every entry
+    PARTIAL = "partial"  # last poll imported the valid entries; ``last_error`` lists the others
+    ERROR = "error"  # last poll failed (network, HTTP status, unparseable); nothing was imported
+
+
+class FeedSource(Base):
+    """An RSS, Atom or JSON Feed URL polled for summaries, with what conditional GET needs."""
+
+    __tablename__ = "feed_sources"
+    __table_args__ = (
+        CheckConstraint(f"status IN ({', '.join(repr(s.value) for s in FeedStatus)})", name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    url: Mapped[str] = mapped_column(String(2000), unique=True)
+    # Specialty slugs for entries whose categories name none of the known specialties.
+    specialties: Mapped[list[str]] = mapped_column(JSON, default=list)
+    etag: Mapped[str | None] = mapped_column(String(500))
+    last_modified: Mapped[str | None] = mapped_column(String(100))
+    last_polled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    status: Mapped[str] = mapped_column(String(16), default=FeedStatus.NEW)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    def __repr__(self) -> str:
+        return f"FeedSource({self.url!r})"

@@ -1,1 +1,1 @@
-"""The web app (``digest serve``): public subscriber pages and provider webhooks."""
+"""The web app (FastAPI): subscriber pages, editor dashboard, JSON API and operations routes."""

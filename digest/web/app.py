@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI, Request, Response
 
-from digest.web import public, webhooks
+from digest.web import ops, public, webhooks
 from digest.wiring import Services
 
 SECURITY_HEADERS = {
@@ -21,12 +21,13 @@ SECURITY_HEADERS = {
 def create_app(services: Services) -> FastAPI:
     app = FastAPI(
         title="digest",
-        summary="Subscriber pages and provider webhooks of the clinical evidence digest",
+        summary="Subscriber pages, provider webhooks and operations routes of the clinical evidence digest",
         version="0.1.0",
     )
     app.state.services = services
     app.include_router(public.router)
     app.include_router(webhooks.router)
+    app.include_router(ops.router)
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:

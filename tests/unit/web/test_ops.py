@@ -1,0 +1,65 @@
+"""GET /healthz and GET /metrics on a minimal app that mounts the operations router."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from digest.config import Settings
+from digest.web.ops import router
+from digest.wiring import Services, build_services
+
+
+def client_for(services: Services) -> TestClient:
+    app = FastAPI()
+    app.include_router(router)
+    app.state.services = services
+    return TestClient(app)
+
+
+@pytest.fixture
+def built(settings: Settings) -> Iterator[list[Services]]:
+    """Services built from variations of the test settings, closed afterwards."""
+    made: list[Services] = []
+    yield made
+    for svc in made:
+        svc.close()
+
+
+def _services(built: list[Services], settings: Settings, **changes: object) -> Services:
+    svc = build_services(settings.model_copy(update=changes))
+    built.append(svc)
+    return svc
+
+
+def test_healthy_without_a_broker(services: Services) -> None:
+    response = client_for(services).get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"database": "ok", "broker": "not configured"}
+
+
+def test_healthy_with_the_redis_broker(built: list[Services], settings: Settings, redis_url: str) -> None:
+    response = client_for(_services(built, settings, broker_url=redis_url)).get("/healthz")
+    assert (response.status_code, response.json()) == (200, {"database": "ok", "broker": "ok"})
+
+
+def test_unreachable_broker_is_named(built: list[Services], settings: Settings) -> None:
+    response = client_for(_services(built, settings, broker_url="redis://127.0.0.1:1/0")).get("/healthz")
+    assert response.status_code == 503
+    assert response.json() == {"database": "ok", "broker": "unavailable: ConnectionError"}
+
+
+def test_unreachable_database_is_named(built: list[Services], settings: Settings) -> None:
+    svc = _services(built, settings, database_url="postgresql+psycopg://digest@127.0.0.1:1/digest")
+    response = client_for(svc).get("/healthz")
+    assert response.status_code == 503
+    assert response.json() == {"database": "unavailable: OperationalError", "broker": "not configured"}
+
+
+def test_metrics_speaks_the_prometheus_text_format(services: Services) -> None:
+    response = client_for(services).get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
