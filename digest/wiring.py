@@ -18,6 +18,7 @@ from digest.delivery.outbox import OutboxTransport
 from digest.delivery.service import DeliveryService, RateLimiter, Unlimited
 from digest.delivery.smtp import SMTPConfig, SMTPTransport
 from digest.delivery.transport import Transport
+from digest.issues.links import ClickLinks
 from digest.rendering.compiled import EmailRenderer
 from digest.rendering.compose import MessageComposer
 from digest.selection.service import PlanOptions
@@ -34,6 +35,7 @@ class Services:
     engine: Engine
     sessions: sessionmaker[Session]
     tokens: Tokens
+    links: ClickLinks
     renderer: EmailRenderer
     composer: MessageComposer
     transport: Transport
@@ -76,7 +78,10 @@ def build_services(
     engine = make_engine(settings.database_url)
     sessions = make_session_factory(engine)
     tokens = Tokens(settings.secret_key, settings.old_secret_keys)
-    renderer = EmailRenderer(TEMPLATES_DIR, base_url=settings.base_url, list_name=settings.list_name)
+    links = ClickLinks(settings.secret_key, settings.old_secret_keys, settings.base_url)
+    renderer = EmailRenderer(
+        TEMPLATES_DIR, base_url=settings.base_url, list_name=settings.list_name, link_signer=links.sign_url
+    )
     composer = MessageComposer(
         renderer,
         tokens,
@@ -85,6 +90,7 @@ def build_services(
         list_name=settings.list_name,
         domain=settings.from_domain,
         secret=settings.secret_key,
+        click_base=links.click_base,
     )
     transport = transport or make_transport(settings)
     delivery = DeliveryService(
@@ -95,4 +101,4 @@ def build_services(
         lease=timedelta(seconds=settings.lease_seconds),
         limiter=make_rate_limiter(settings),
     )
-    return Services(settings, engine, sessions, tokens, renderer, composer, transport, delivery, clock)
+    return Services(settings, engine, sessions, tokens, links, renderer, composer, transport, delivery, clock)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from digest.db import Base, UTCDateTime, utcnow
@@ -54,6 +54,14 @@ class Issue(Base):
     planned_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Campaigns (digest/issues): who composed it, the zone its send time was given in, and its
+    # audience (all active subscribers, or those in the specialties of ``issue_specialties``).
+    editor_id: Mapped[int | None] = mapped_column(ForeignKey("editors.id", ondelete="SET NULL"))
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
+    audience_all: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    # When the issue's open rows were last queued as chunk tasks; dispatch_due queues them again
+    # only after a lease has passed (lost tasks), not every minute.
+    dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class Delivery(Base):
