@@ -17,6 +17,13 @@ from digest.ingest.models import Summary, summary_specialties
 from digest.subscribers.models import Subscriber, subscriber_specialties
 
 LIVE_STATUSES = (DeliveryStatus.PENDING, DeliveryStatus.SENDING, DeliveryStatus.SENT)
+# The order of summaries in a digest: strongest evidence, then largest study, then newest.
+RANKING = (
+    Summary.evidence_level.asc().nulls_last(),
+    Summary.sample_size.desc().nulls_last(),
+    Summary.published_at.desc(),
+    Summary.id,
+)
 
 
 def _eligible(now: datetime, lookback: timedelta) -> ColumnElement[bool]:
@@ -67,19 +74,7 @@ def has_candidate(now: datetime, lookback: timedelta) -> ColumnElement[bool]:
 def ranked_candidates(now: datetime, lookback: timedelta, subscriber_ids: Select[tuple[int]]) -> Subquery:
     """Candidates of the given subscribers with their rank (1 = first in the digest)."""
     pairs = candidate_pairs(now, lookback).where(Subscriber.id.in_(subscriber_ids)).subquery("pairs")
-    rank = (
-        func.row_number()
-        .over(
-            partition_by=pairs.c.subscriber_id,
-            order_by=(
-                Summary.evidence_level.asc().nulls_last(),
-                Summary.sample_size.desc().nulls_last(),
-                Summary.published_at.desc(),
-                Summary.id,
-            ),
-        )
-        .label("rank")
-    )
+    rank = func.row_number().over(partition_by=pairs.c.subscriber_id, order_by=RANKING).label("rank")
     return (
         select(pairs.c.subscriber_id, pairs.c.summary_id, rank)
         .join(Summary, Summary.id == pairs.c.summary_id)

@@ -137,3 +137,26 @@ def pending_chunks(session: Session, issue_id: int, size: int) -> Iterator[list[
             chunk = []
     if chunk:
         yield chunk
+
+
+def stalled_issues(session: Session, now: datetime, lease: timedelta) -> list[int]:
+    """Sending issues with rows still to send whose chunks were last queued over a lease ago.
+
+    Their tasks were lost (or their rows went back to pending after a pause); queueing them again is
+    safe because delivery claims each row once. Recently dispatched issues are left alone, so a long
+    send is not queued again every minute.
+    """
+    open_rows = select(Delivery.id).where(
+        Delivery.issue_id == Issue.id,
+        (Delivery.status == DeliveryStatus.PENDING)
+        | ((Delivery.status == DeliveryStatus.SENDING) & (Delivery.lease_until < now)),
+    )
+    return list(
+        session.scalars(
+            select(Issue.id).where(
+                Issue.status == IssueStatus.SENDING,
+                (Issue.dispatched_at.is_(None)) | (Issue.dispatched_at < now - lease),
+                exists(open_rows),
+            )
+        )
+    )
