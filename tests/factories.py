@@ -57,3 +57,13 @@ def add_subscriber(
 
 def days_before(now: datetime, days: float) -> str:
     return (now - timedelta(days=days)).isoformat()
+
+
+def add_campaign(session: Session, now: datetime, subject: str = "Editor's picks", **draft: Any) -> int:
+    """A draft campaign issue (digest/issues) with the given IssueDraft fields; returns its id."""
+    from digest.issues.service import IssueDraft, create_issue
+
+    for key in ("specialties", "pinned"):
+        if key in draft:
+            draft[key] = tuple(draft[key])
+    return create_issue(session, IssueDraft(subject=subject, **draft), None, now).id
