@@ -36,6 +36,9 @@ def _eligible(now: datetime, lookback: timedelta) -> ColumnElement[bool]:
             DeliveryItem.summary_id == Summary.id,
             Delivery.status.in_(LIVE_STATUSES),
         )
+        # Explicitly: inside has_candidate the subscriber is two queries up, out of auto-correlation's
+        # reach, and "carried to anyone" would stand in for "carried to this subscriber".
+        .correlate_except(DeliveryItem, Delivery)
     )
     return and_(
         Summary.published_at <= now,
