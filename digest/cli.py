@@ -22,6 +22,8 @@ suppress_app = typer.Typer(help="The suppression list: addresses and domains tha
 app.add_typer(suppress_app, name="suppress")
 feeds_app = typer.Typer(help="Manage the RSS/Atom/JSON feeds polled for summaries.", no_args_is_help=True)
 app.add_typer(feeds_app, name="feeds")
+editors_app = typer.Typer(help="Manage editor accounts.", no_args_is_help=True)
+app.add_typer(editors_app, name="editors")
 
 console = Console(width=None if sys.stdout.isatty() else 160, soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -301,8 +303,33 @@ def feeds_poll() -> None:
         raise typer.Exit(1)
 
 
+@editors_app.command("add")
+def editors_add(
+    email: str,
+    tz: Annotated[str, typer.Option("--tz", help="the editor's IANA time zone; send times are typed in it")] = "UTC",
+    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="read the password from standard input (for scripts)")] = False,
+) -> None:
+    """Create an editor account; prompts for the password twice (hidden)."""
+    from digest.editors.service import EditorError, EditorIn, create_editor
+
+    services = _services(_settings())
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        with session_scope(services.sessions) as session:
+            editor = create_editor(session, EditorIn(email=email, password=password, timezone=tz))
+            created = f"editor {editor.email} added (time zone {editor.timezone})"
+    except EditorError as exc:
+        err.print(f"[red]not added:[/red] {exc}")
+        raise typer.Exit(2) from None
+    console.print(created)
+
+
 @app.command()
 def send(
+    issue: Annotated[int | None, typer.Option("--issue", help="send this campaign issue now")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="plan, show, and roll back: nothing is sent")] = False,
 ) -> None:
     """Plan and send the digests due now (what the beat schedule also triggers every minute)."""
@@ -315,6 +342,9 @@ def send(
 
     settings = _settings()
     services = _services(settings)
+    if issue is not None:
+        _send_issue(services, issue, dry_run)
+        return
     if dry_run:
         session = services.sessions()
         try:
@@ -349,6 +379,44 @@ def send(
     )
     if counts.get(DeliveryStatus.PENDING):
         raise typer.Exit(1)
+
+
+def _send_issue(services, issue_id: int, dry_run: bool) -> None:  # type: ignore[no-untyped-def]
+    """``digest send --issue ID``: a campaign now (or its open rows queued again if it is sending)."""
+    from sqlalchemy import func, select
+
+    from digest.delivery.models import Delivery
+    from digest.issues.service import IssueError, start_sending
+    from workers import app as worker_app
+    from workers import tasks
+
+    settings = services.settings
+    if dry_run:
+        session = services.sessions()
+        try:
+            plan = start_sending(session, issue_id, utcnow(), services.plan_options())
+            console.print(f"dry run: issue {issue_id} would go to {plan.deliveries} subscriber(s) with {plan.items} item(s); nothing was sent")
+        except IssueError as exc:
+            err.print(f"[red]cannot send:[/red] {exc}")
+            raise typer.Exit(2) from None
+        finally:
+            session.rollback()
+            session.close()
+        return
+    worker_app.configure(settings)
+    tasks.use_settings(settings, services)
+    try:
+        plan, chunks = tasks.send_issue(issue_id)
+    except IssueError as exc:
+        err.print(f"[red]cannot send:[/red] {exc}")
+        raise typer.Exit(2) from None
+    with session_scope(services.sessions) as session:
+        counts = dict(
+            session.execute(select(Delivery.status, func.count()).where(Delivery.issue_id == issue_id).group_by(Delivery.status)).all()
+        )
+    planned = f"{plan.deliveries} message(s) planned" if plan else "already sending"
+    where = "sent" if settings.eager else f"queued in {chunks} chunk(s) for the workers"
+    console.print(f"issue {issue_id}: {planned}, {where}; " + ", ".join(f"{k}={v}" for k, v in sorted(counts.items())))
 
 
 @app.command()

@@ -2,20 +2,26 @@
 
 from digest.db import Base
 from digest.delivery.models import Delivery, DeliveryItem, Issue
+from digest.editors.models import Editor
 from digest.events.models import Suppression, WebhookEvent
 from digest.ingest.models import FeedSource, Specialty, Summary
+from digest.issues.models import Click, IssuePin, issue_specialties
 from digest.subscribers.models import SignupAttempt, Subscriber
 
 __all__ = [
     "Base",
+    "Click",
     "Delivery",
     "DeliveryItem",
+    "Editor",
     "FeedSource",
     "Issue",
+    "IssuePin",
     "SignupAttempt",
     "Specialty",
     "Subscriber",
     "Summary",
     "Suppression",
     "WebhookEvent",
+    "issue_specialties",
 ]

@@ -22,6 +22,7 @@ from digest.delivery.service import DeliveryService, RateLimiter, Unlimited
 from digest.delivery.smtp import SMTPConfig, SMTPTransport
 from digest.delivery.transport import Transport
 from digest.observability import SendMetrics, send_metrics
+from digest.issues.links import ClickLinks
 from digest.rendering.compiled import EmailRenderer
 from digest.rendering.compose import MessageComposer
 from digest.rendering.dkim import DKIMSigner
@@ -41,6 +42,7 @@ class Services:
     engine: Engine
     sessions: sessionmaker[Session]
     tokens: Tokens
+    links: ClickLinks
     renderer: EmailRenderer
     composer: MessageComposer
     transport: Transport
@@ -128,7 +130,10 @@ def build_services(
     engine = make_engine(settings.database_url)
     sessions = make_session_factory(engine)
     tokens = Tokens(settings.secret_key, settings.old_secret_keys)
-    renderer = EmailRenderer(TEMPLATES_DIR, base_url=settings.base_url, list_name=settings.list_name)
+    links = ClickLinks(settings.secret_key, settings.old_secret_keys, settings.base_url)
+    renderer = EmailRenderer(
+        TEMPLATES_DIR, base_url=settings.base_url, list_name=settings.list_name, link_signer=links.sign_url
+    )
     composer = MessageComposer(
         renderer,
         tokens,
@@ -138,6 +143,7 @@ def build_services(
         domain=settings.from_domain,
         secret=settings.secret_key,
         sign=make_signer(settings),
+        click_base=links.click_base,
     )
     transport = transport or make_transport(settings)
     assert settings.metrics_dir is not None
@@ -159,6 +165,7 @@ def build_services(
         engine,
         sessions,
         tokens,
+        links,
         renderer,
         composer,
         transport,

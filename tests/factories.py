@@ -252,3 +252,13 @@ def json_feed(*entries: dict[str, Any]) -> str:
             item["_digest"] = {"key_takeaway": e["key_takeaway"]}
         items.append(item)
     return json.dumps({"version": "https://jsonfeed.org/version/1.1", "title": "Evidence summaries", "items": items})
+
+
+def add_campaign(session: Session, now: datetime, subject: str = "Editor's picks", **draft: Any) -> int:
+    """A draft campaign issue (digest/issues) with the given IssueDraft fields; returns its id."""
+    from digest.issues.service import IssueDraft, create_issue
+
+    for key in ("specialties", "pinned"):
+        if key in draft:
+            draft[key] = tuple(draft[key])
+    return create_issue(session, IssueDraft(subject=subject, **draft), None, now).id

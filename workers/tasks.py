@@ -11,8 +11,8 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -20,11 +20,13 @@ from sqlalchemy.orm import Session
 from digest.config import Settings
 from digest.db import session_scope
 from digest.delivery.models import Issue, IssueStatus
-from digest.delivery.service import MAX_ATTEMPTS, DeliverReport
+from digest.delivery.service import MAX_ATTEMPTS, DeliverReport, finish_issue_if_done
 from digest.delivery.transport import TransientError
 from digest.ingest.feeds import poll_feeds as poll_all_feeds
+from digest.issues.planning import CampaignPlan
+from digest.issues.service import IllegalTransition, get_campaign, resume_issue, start_due_campaigns, start_sending
 from digest.schema import upgrade
-from digest.selection.service import PlanResult, expired_page, pending_page, plan_digests
+from digest.selection.service import PlanResult, pending_page, plan_digests, stalled_issues
 from digest.wiring import Services, build_services
 from workers.app import VISIBILITY_TIMEOUT, celery_app
 
@@ -91,66 +93,88 @@ def send_confirmation(self, subscriber_id: int) -> bool:  # type: ignore[no-unty
 class SendRun:
     plan: PlanResult
     chunks: int
+    campaigns: list[CampaignPlan] = field(default_factory=list)  # scheduled campaigns started now
+    redispatched: list[int] = field(default_factory=list)  # sending issues whose open rows were queued again
 
 
-def _queue_pages(fetch: Callable[[Session, int], list[int]], *, after: int = 0, checkpoint: Callable[[list[int]], None] | None = None) -> int:
-    """Queue chunk tasks page by page (keyset pagination); returns how many were queued."""
-    svc = services()
-    queued = 0
-    while True:
-        with session_scope(svc.sessions) as session:
-            ids = fetch(session, after)
-        if not ids:
-            return queued
-        deliver_chunk.delay(ids)
-        queued += 1
-        if checkpoint is not None:
-            checkpoint(ids)
-        after = ids[-1]
+def dispatch_issue(issue_id: int, *, restart: bool = False) -> int:
+    """Queue the issue's unsent rows as chunk tasks (after the commit); returns the number queued.
 
-
-def dispatch_issue(issue_id: int) -> int:
-    """Queue the issue's rows that were not queued yet, as chunk tasks; returns the number queued.
-
-    Ids are read a page at a time (the list is never held in memory, and no transaction stays open);
-    after each chunk is queued, the issue's ``dispatched_through`` is committed, so a redelivered
-    planning task carries on where this one stopped. A crash between the two re-queues one chunk,
-    which the claims make harmless. In-process (no broker) every open row is dispatched again:
-    transient failures have no retry task there, and wait for the next run.
+    Ids are read a page at a time (keyset pagination: the list is never held in memory and no
+    transaction stays open). After each chunk is queued, ``dispatched_through`` is committed, so a
+    redelivered planning task carries on where this one stopped; ``restart`` queues every open row
+    again (stalled issues, resumed campaigns). In-process (no broker) every open row is queued:
+    transient failures have no retry task there and wait for the next run. A crash between queueing
+    and the checkpoint queues one chunk twice, which the claims make harmless. An issue with nothing
+    left to queue is marked sent once no row is still open.
     """
     svc = services()
     size = svc.settings.chunk_size
-
-    def checkpoint(ids: list[int]) -> None:
+    with session_scope(svc.sessions) as session:
+        session.execute(
+            update(Issue).where(Issue.id == issue_id).values(dispatched_at=svc.clock()).execution_options(synchronize_session=False)
+        )
+        checkpoint = session.scalar(select(Issue.dispatched_through).where(Issue.id == issue_id)) or 0
+    after = 0 if restart or svc.settings.eager else checkpoint
+    queued = 0
+    while True:
+        with session_scope(svc.sessions) as session:
+            ids = pending_page(session, issue_id, size, after=after)
+        if not ids:
+            break
+        deliver_chunk.delay(ids)
+        queued += 1
+        after = ids[-1]
         with session_scope(svc.sessions) as session:
             session.execute(
-                update(Issue).where(Issue.id == issue_id).values(dispatched_through=ids[-1]).execution_options(
-                    synchronize_session=False
-                )
+                update(Issue).where(Issue.id == issue_id).values(dispatched_through=after).execution_options(synchronize_session=False)
             )
-
-    with session_scope(svc.sessions) as session:
-        after = 0 if svc.settings.eager else session.scalar(select(Issue.dispatched_through).where(Issue.id == issue_id)) or 0
-    return _queue_pages(lambda s, a: pending_page(s, issue_id, size, after=a), after=after, checkpoint=checkpoint)
-
-
-def requeue_expired(now: datetime) -> int:
-    """Queue again the rows whose worker died mid-chunk: claimed, and the lease ran out."""
-    size = services().settings.chunk_size
-    return _queue_pages(lambda s, a: expired_page(s, now, size, after=a))
+    if not queued:
+        finish_issue_if_done(svc.sessions, issue_id, svc.clock())
+    return queued
 
 
 def send_due(now: datetime | None = None, *, include_new_subscribers: bool = False) -> SendRun:
-    """Plan the cadence digests due at ``now`` (committed), then queue every open issue's chunks."""
+    """Plan the cadence digests due at ``now`` and start the campaigns scheduled before it (each
+    committed), queue their chunks, and queue again the open rows of stalled sending issues."""
     svc = services()
     now = now or svc.clock()
     with session_scope(svc.sessions) as session:
         plan = plan_digests(session, now, svc.plan_options(include_new_subscribers=include_new_subscribers))
+    chunks = dispatch_issue(plan.issue_id) if plan.issue_id else 0
     with session_scope(svc.sessions) as session:
-        open_issues = list(session.scalars(select(Issue.id).where(Issue.status == IssueStatus.SENDING).order_by(Issue.id)))
-    chunks = sum(dispatch_issue(issue_id) for issue_id in open_issues)
-    chunks += requeue_expired(now)
-    return SendRun(plan=plan, chunks=chunks)
+        campaigns = start_due_campaigns(session, now, svc.plan_options())
+    for campaign in campaigns:
+        chunks += dispatch_issue(campaign.issue_id)
+    with session_scope(svc.sessions) as session:
+        stalled = stalled_issues(session, now, timedelta(seconds=svc.settings.lease_seconds))
+    for issue_id in stalled:
+        chunks += dispatch_issue(issue_id, restart=True)
+    return SendRun(plan=plan, chunks=chunks, campaigns=campaigns, redispatched=stalled)
+
+
+def send_issue(issue_id: int) -> tuple[CampaignPlan | None, int]:
+    """``digest send --issue ID``: start a draft or scheduled campaign now, or queue again the open
+    rows of one that is sending. Returns the plan (None if it was already sending) and chunks queued."""
+    svc = services()
+    now = svc.clock()
+    with session_scope(svc.sessions) as session:
+        status = get_campaign(session, issue_id).status
+        if status in (IssueStatus.DRAFT, IssueStatus.SCHEDULED):
+            plan: CampaignPlan | None = start_sending(session, issue_id, now, svc.plan_options())
+        elif status == IssueStatus.SENDING:
+            plan = None
+        else:
+            raise IllegalTransition(f"cannot send issue {issue_id}: it is {status} (a paused issue is resumed, not sent)")
+    return plan, dispatch_issue(issue_id, restart=plan is None)
+
+
+def resume_campaign(issue_id: int) -> int:
+    """Resume a paused campaign and queue its open rows; returns the number of chunks queued."""
+    svc = services()
+    with session_scope(svc.sessions) as session:
+        resume_issue(session, issue_id)
+    return dispatch_issue(issue_id, restart=True)
 
 
 @celery_app.task(acks_late=True)
@@ -162,7 +186,13 @@ def dispatch_due() -> dict[str, int | None]:
     harmless.
     """
     run = send_due()
-    return {"issue_id": run.plan.issue_id, "deliveries": run.plan.deliveries, "chunks": run.chunks}
+    return {
+        "issue_id": run.plan.issue_id,
+        "deliveries": run.plan.deliveries,
+        "chunks": run.chunks,
+        "campaigns": len(run.campaigns),
+        "redispatched": len(run.redispatched),
+    }
 
 
 @celery_app.task(acks_late=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from digest.db import Base, UTCDateTime, utcnow
@@ -57,6 +57,14 @@ class Issue(Base):
     # The highest delivery id already queued as a chunk task: a planning task that is redelivered
     # (or the next beat tick) carries on from here instead of queueing the whole list again.
     dispatched_through: Mapped[int | None] = mapped_column(Integer)
+    # Campaigns (digest/issues): who composed it, the zone its send time was given in, and its
+    # audience (all active subscribers, or those in the specialties of ``issue_specialties``).
+    editor_id: Mapped[int | None] = mapped_column(ForeignKey("editors.id", ondelete="SET NULL"))
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
+    audience_all: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    # When the issue's open rows were last queued as chunk tasks; dispatch_due queues them again
+    # only after a lease has passed (lost tasks), not every minute.
+    dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class Delivery(Base):

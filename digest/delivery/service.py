@@ -3,11 +3,14 @@
 The protocol, per chunk of delivery ids:
 1. *Claim* (one short transaction): pending rows, and sending rows whose lease ran out, become
    ``sending`` with a fresh lease and this run's claim token. Rows already sent, failed, cancelled
-   or claimed by a live lease are skipped, so a redelivered task sends nothing twice.
+   or claimed by a live lease are skipped, so a redelivered task sends nothing twice; so are rows
+   of an issue that is not ``sending`` (paused or cancelled by an editor).
 2. For each transport batch (one message for SMTP), in one transaction: touch the rows (``UPDATE ...
    WHERE claim_token = mine AND status = 'sending'``), which locks them, so an unsubscribe that
    cancels them either commits first (the message is not sent) or waits until this batch is
    recorded; re-check subscriber status and the suppression list; send; record the outcome; commit.
+   The touch also requires the issue to be ``sending``: after a pause commits, no further batch
+   goes out, and the claimed rows that did not go out are released back to ``pending`` for resume.
 
 The one window no protocol closes: the server accepted a message and the process died (or the
 database went away) before the commit. The row is still ``sending``; after the lease it is sent
@@ -30,11 +33,12 @@ from sqlalchemy import exists, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from digest.db import session_scope
-from digest.delivery.models import Delivery, DeliveryItem, DeliveryStatus, Issue, IssueStatus
+from digest.delivery.models import Delivery, DeliveryItem, DeliveryStatus, Issue, IssueKind, IssueStatus
 from digest.delivery.transport import SendResult, Transport, TransportError
 from digest.events.models import Suppression, SuppressionReason
 from digest.events.suppression import suppress, suppression_keys
 from digest.ingest.models import Specialty, Summary
+from digest.issues.intro import render_intro
 from digest.rendering.compose import Addressee, MessageComposer, build_variant
 from digest.rendering.message import OutgoingMessage
 from digest.subscribers.models import Subscriber, SubscriberStatus, subscriber_specialties
@@ -42,6 +46,7 @@ from digest.subscribers.models import Subscriber, SubscriberStatus, subscriber_s
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
+_SENDING_ISSUES = select(Issue.id).where(Issue.status == IssueStatus.SENDING)
 
 
 class RateLimiter(Protocol):
@@ -112,6 +117,7 @@ class DeliveryService:
                 select(Delivery.id)
                 .where(
                     Delivery.id.in_(ids),
+                    Delivery.issue_id.in_(_SENDING_ISSUES),
                     or_(
                         Delivery.status == DeliveryStatus.PENDING,
                         (Delivery.status == DeliveryStatus.SENDING) & (Delivery.lease_until < now),
@@ -193,6 +199,7 @@ class DeliveryService:
         size = max(1, self.transport.batch_size)
         for start in range(0, len(messages), size):
             self._send_batch(messages[start : start + size], token, variant_keys, report)
+        self._release(token)
         for issue_id in {r.issue_id for r in rows}:
             finish_issue_if_done(self.sessions, issue_id, self.clock())
         return report
@@ -203,6 +210,16 @@ class DeliveryService:
                 update(Delivery)
                 .where(Delivery.id.in_(ids), Delivery.status == DeliveryStatus.SENDING)
                 .values(status=DeliveryStatus.CANCELLED, error=reason, lease_until=None, claim_token=None)
+                .execution_options(synchronize_session=False)
+            )
+
+    def _release(self, token: str) -> None:
+        """Rows this run claimed but did not send (their issue was paused meanwhile) go back to pending."""
+        with session_scope(self.sessions) as session:
+            session.execute(
+                update(Delivery)
+                .where(Delivery.claim_token == token, Delivery.status == DeliveryStatus.SENDING)
+                .values(status=DeliveryStatus.PENDING, lease_until=None, claim_token=None)
                 .execution_options(synchronize_session=False)
             )
 
@@ -217,6 +234,7 @@ class DeliveryService:
                         Delivery.id.in_([m.delivery_id for m in batch]),
                         Delivery.claim_token == token,
                         Delivery.status == DeliveryStatus.SENDING,
+                        Delivery.issue_id.in_(_SENDING_ISSUES),
                     )
                     .values(lease_until=now + self.lease)
                     .returning(Delivery.id)
@@ -301,14 +319,21 @@ class DeliveryService:
 
 
 def issue_context(issue: Issue, base_url: str) -> dict[str, Any]:
-    """What the templates need of an issue (plain data, part of the variant key)."""
+    """What the templates need of an issue (plain data, part of the variant key).
+
+    Campaigns carry their sanitised intro, a "view in browser" link to the public archive and
+    tracked item links; cadence digests are personal mixes with none of these.
+    """
+    campaign = issue.kind == IssueKind.CAMPAIGN
+    intro_html, intro_text = render_intro(issue.intro) if campaign else ("", "")
     return {
         "id": issue.id,
-        "subject": issue.subject if issue.kind == "campaign" else "",
+        "subject": issue.subject if campaign else "",
         "preheader": issue.preheader,
-        "intro_html": "",
-        "intro_text": "",
-        "web_url": "",
+        "intro_html": intro_html,
+        "intro_text": intro_text,
+        "web_url": f"{base_url.rstrip('/')}/issues/{issue.id}" if campaign else "",
+        "track_clicks": campaign,
     }
 
 

@@ -15,7 +15,7 @@ import json
 import logging
 import secrets
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -27,10 +27,10 @@ from premailer import Premailer
 
 from digest.rendering.headers import one_line
 
-RECIPIENT_FIELDS = ("greeting", "unsubscribe_url", "preferences_url", "email")
+RECIPIENT_FIELDS = ("greeting", "unsubscribe_url", "preferences_url", "email", "click_base")
 # URL fields only ever appear inside attributes (href), the others only in text. Each is escaped the
 # way lxml serialises that context, so a personalised body is byte-identical to a direct render.
-ATTRIBUTE_FIELDS = frozenset({"unsubscribe_url", "preferences_url"})
+ATTRIBUTE_FIELDS = frozenset({"unsubscribe_url", "preferences_url", "click_base"})
 EVIDENCE_LEVELS = {
     1: "Level 1: systematic review or meta-analysis of randomised trials",
     2: "Level 2: randomised controlled trial",
@@ -48,6 +48,7 @@ class Recipient:
     name: str
     unsubscribe_url: str
     preferences_url: str
+    click_base: str = ""  # start of this message's tracked links (digest/issues/links.py)
 
     def values(self) -> dict[str, str]:
         first = self.name.split()[0] if self.name.split() else ""
@@ -56,6 +57,7 @@ class Recipient:
             "unsubscribe_url": safe_url(self.unsubscribe_url),
             "preferences_url": safe_url(self.preferences_url),
             "email": self.email,
+            "click_base": self.click_base,
         }
 
 
@@ -115,7 +117,15 @@ def item_view(summary: Any, why: list[str]) -> dict[str, Any]:
 class EmailRenderer:
     """Compiles the email templates once; renders variants and personalises them."""
 
-    def __init__(self, templates_dir: Path, *, base_url: str, list_name: str, cache_size: int = 512):
+    def __init__(
+        self,
+        templates_dir: Path,
+        *,
+        base_url: str,
+        list_name: str,
+        cache_size: int = 512,
+        link_signer: Callable[[str], str] | None = None,
+    ):
         self.env = Environment(
             loader=FileSystemLoader(templates_dir),
             autoescape=select_autoescape(enabled_extensions=("html", "html.j2")),
@@ -129,6 +139,7 @@ class EmailRenderer:
         }
         self.base_url = base_url.rstrip("/")
         self.list_name = list_name
+        self.link_signer = link_signer
         self._nonce = secrets.token_hex(6)
         self._markers = {f: f"%%{self._nonce}:{f}%%" for f in RECIPIENT_FIELDS}
         self._cache: OrderedDict[str, VariantBody] = OrderedDict()
@@ -146,7 +157,16 @@ class EmailRenderer:
             "list_name": self.list_name,
             "base_url": self.base_url,
             "evidence_levels": EVIDENCE_LEVELS,
+            "link": self._linker(variant, recipient),
         }
+
+    def _linker(self, variant: Variant, recipient: dict[str, str]) -> Callable[[str], str]:
+        """Item links: through ``/r/`` when the issue tracks clicks (the URL signed once per variant,
+        the recipient's part a marker), otherwise the plain URL."""
+        signer = self.link_signer
+        if signer is None or not variant.issue.get("track_clicks"):
+            return lambda url: url
+        return lambda url: recipient["click_base"] + signer(url)
 
     def _render(self, variant: Variant, recipient: dict[str, str]) -> VariantBody:
         ctx = self._context(variant, recipient)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from email.utils import make_msgid
 from typing import Any
@@ -54,6 +54,7 @@ class MessageComposer:
         domain: str,
         secret: str,
         sign: Callable[[bytes], bytes] | None = None,
+        click_base: Callable[[int], str] | None = None,
     ):
         self.renderer = renderer
         self.tokens = tokens
@@ -63,6 +64,7 @@ class MessageComposer:
         self.domain = domain
         self.secret = secret
         self.sign = sign
+        self.click_base = click_base  # delivery id -> start of its tracked links
 
     def recipient(self, who: Addressee) -> Recipient:
         return Recipient(
@@ -76,7 +78,10 @@ class MessageComposer:
         return f"{self.base_url}/unsubscribe/{self.tokens.make(Purpose.UNSUBSCRIBE, subscriber_id)}"
 
     def compose(self, delivery_id: int, issue_id: int, who: Addressee, variant: Variant, date: datetime) -> OutgoingMessage:
-        rendered = self.renderer.render(variant, self.recipient(who))
+        recipient = self.recipient(who)
+        if self.click_base is not None and variant.issue.get("track_clicks"):
+            recipient = replace(recipient, click_base=self.click_base(delivery_id))
+        rendered = self.renderer.render(variant, recipient)
         mailto = f"unsubscribe+{self.tokens.mailbox(who.subscriber_id)}@{self.domain}"
         headers = (("List-Id", self.list_id), *list_unsubscribe(self.unsubscribe_url(who.subscriber_id), mailto))
         msg = OutgoingMessage(

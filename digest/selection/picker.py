@@ -22,6 +22,13 @@ from digest.ingest.models import Summary, summary_specialties
 from digest.subscribers.models import Edition, Subscriber, subscriber_specialties
 
 LIVE_STATUSES = (DeliveryStatus.PENDING, DeliveryStatus.SENDING, DeliveryStatus.SENT)
+# The order of summaries in a digest: strongest evidence, then largest study, then newest.
+RANKING = (
+    Summary.evidence_level.asc().nulls_last(),
+    Summary.sample_size.desc().nulls_last(),
+    Summary.published_at.desc(),
+    Summary.id,
+)
 
 
 def _eligible(now: datetime, lookback: timedelta) -> ColumnElement[bool]:
@@ -34,6 +41,9 @@ def _eligible(now: datetime, lookback: timedelta) -> ColumnElement[bool]:
             DeliveryItem.summary_id == Summary.id,
             Delivery.status.in_(LIVE_STATUSES),
         )
+        # Explicitly: inside has_candidate the subscriber is two queries up, out of auto-correlation's
+        # reach, and "carried to anyone" would stand in for "carried to this subscriber".
+        .correlate_except(DeliveryItem, Delivery)
     )
     return and_(
         Summary.published_at <= now,
@@ -90,12 +100,7 @@ def ranked_candidates(
     order_by: list[ColumnElement[object]] = []
     if pinned:
         order_by.append(case({sid: i for i, sid in enumerate(pinned)}, value=Summary.id, else_=len(pinned)))
-    order_by += [
-        Summary.evidence_level.asc().nulls_last(),
-        Summary.sample_size.desc().nulls_last(),
-        Summary.published_at.desc(),
-        Summary.id,
-    ]
+    order_by += list(RANKING)
     rank = func.row_number().over(partition_by=pairs.c.subscriber_id, order_by=order_by).label("rank")
     return (
         select(pairs.c.subscriber_id, pairs.c.summary_id, rank)

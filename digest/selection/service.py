@@ -142,18 +142,24 @@ def pending_page(session: Session, issue_id: int, size: int, *, after: int = 0) 
     )
 
 
-def expired_page(session: Session, now: datetime, size: int, *, after: int = 0) -> list[int]:
-    """One page of rows claimed by a worker whose lease ran out (it crashed or hung)."""
+def stalled_issues(session: Session, now: datetime, lease: timedelta) -> list[int]:
+    """Sending issues with rows still to send whose chunks were last queued over a lease ago.
+
+    Their tasks were lost (or their rows went back to pending after a pause); queueing them again is
+    safe because delivery claims each row once. Recently dispatched issues are left alone, so a long
+    send is not queued again every minute.
+    """
+    open_rows = select(Delivery.id).where(
+        Delivery.issue_id == Issue.id,
+        (Delivery.status == DeliveryStatus.PENDING)
+        | ((Delivery.status == DeliveryStatus.SENDING) & (Delivery.lease_until < now)),
+    )
     return list(
         session.scalars(
-            select(Delivery.id)
-            .where(
-                Delivery.id > after,
-                Delivery.issue_id.in_(select(Issue.id).where(Issue.status == IssueStatus.SENDING)),
-                Delivery.status == DeliveryStatus.SENDING,
-                Delivery.lease_until < now,
+            select(Issue.id).where(
+                Issue.status == IssueStatus.SENDING,
+                (Issue.dispatched_at.is_(None)) | (Issue.dispatched_at < now - lease),
+                exists(open_rows),
             )
-            .order_by(Delivery.id)
-            .limit(size)
         )
     )

@@ -89,3 +89,14 @@ def test_opted_out_and_suppressed_get_nothing(services: Services, clock: Clock) 
         result = plan_digests(s, now, PlanOptions())
     assert result.deliveries == 1
     assert _items(services, "ok@example.org") and not _items(services, "paused@example.org")
+
+
+def test_a_summary_sent_to_one_subscriber_is_still_new_for_another(services: Services, clock: Clock) -> None:
+    now = clock()  # 12:00 UTC: Berlin's 07:00 slot has passed, New York's (12:00 UTC) just now
+    with session_scope(services.sessions) as s:
+        add_summaries(s, summary_record(id="s1", published_at=days_before(now, 1)))
+        add_subscriber(s, "berlin@example.org", ["cardiology"], timezone="Europe/Berlin", created_at=now - timedelta(days=3))
+        assert plan_digests(s, now - timedelta(hours=5), PlanOptions()).deliveries == 1
+        add_subscriber(s, "ny@example.org", ["cardiology"], timezone="America/New_York", created_at=now - timedelta(days=3))
+        assert plan_digests(s, now, PlanOptions()).deliveries == 1  # New York, with the summary Berlin got
+    assert _items(services, "ny@example.org") == [["s1"]]

@@ -1,0 +1,1 @@
+"""Editor accounts: the people who compose and schedule issues."""

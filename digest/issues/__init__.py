@@ -1,0 +1,1 @@
+"""Editor campaigns: compose, preview, schedule, pause; click-throughs, figures and the public archive."""

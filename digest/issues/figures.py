@@ -1,0 +1,153 @@
+"""Figures per issue, and over time for the dashboard chart.
+
+Attribution (last touch): a bounce, complaint or unsubscribe belongs to the issue of the most
+recent message that went to that subscriber before it happened.
+- bounced / complaints: the address is on the suppression list for a hard bounce / complaint, and
+  this issue's delivery is the last one sent (or failed) to them. Suppression stops every later
+  send, so the last delivery is the one that provoked it.
+- unsubscribes: the subscriber unsubscribed within ``ATTRIBUTION_WINDOW`` after this issue's message
+  reached them, and no later message was sent to them before they did.
+- clicks: follows of this issue's tracked links (``/r/``); unique_clicks counts recipients.
+There is no open tracking.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import ColumnElement, and_, exists, func, select
+from sqlalchemy.orm import Session, aliased
+
+from digest.delivery.models import Delivery, DeliveryStatus, Issue, IssueKind
+from digest.events.models import Suppression, SuppressionReason
+from digest.issues.models import Click
+from digest.subscribers.models import Subscriber, SubscriberStatus
+
+ATTRIBUTION_WINDOW = timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class Point:
+    start: datetime  # start of the bucket (UTC)
+    sent: int
+    clicks: int
+
+
+@dataclass(frozen=True)
+class Figures:
+    issue_id: int
+    subject: str
+    status: str
+    sent_at: datetime | None
+    recipients: int  # rows planned (everyone the issue was addressed to with something to read)
+    sent: int
+    failed: int
+    cancelled: int
+    pending: int
+    bounced: int
+    complaints: int
+    unsubscribes: int
+    clicks: int
+    unique_clicks: int
+    timeline: tuple[Point, ...] = ()
+
+    @property
+    def click_rate(self) -> float:
+        return self.unique_clicks / self.sent if self.sent else 0.0
+
+
+def _last_touch(reached: tuple[DeliveryStatus, ...]) -> ColumnElement[bool]:
+    """This delivery is the latest one in ``reached`` states to its subscriber."""
+    later = aliased(Delivery)
+    return ~exists(
+        select(later.id).where(
+            later.subscriber_id == Delivery.subscriber_id,
+            later.status.in_(reached),
+            func.coalesce(later.sent_at, later.created_at) > func.coalesce(Delivery.sent_at, Delivery.created_at),
+        )
+    )
+
+
+def issue_figures(session: Session, issue_id: int, bucket: timedelta = timedelta(hours=1)) -> Figures:
+    issue = session.get(Issue, issue_id)
+    if issue is None:
+        raise LookupError(f"there is no issue {issue_id}")
+    counts = Counter(
+        dict(session.execute(select(Delivery.status, func.count()).where(Delivery.issue_id == issue_id).group_by(Delivery.status)).all())
+    )
+    mine = Delivery.issue_id == issue_id
+    touched = (DeliveryStatus.SENT, DeliveryStatus.FAILED)
+
+    def suppressed_for(reason: SuppressionReason) -> int:
+        return session.scalar(
+            select(func.count(Delivery.id))
+            .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
+            .join(Suppression, and_(Suppression.value == func.lower(Subscriber.email), Suppression.reason == reason))
+            .where(mine, Delivery.status.in_(touched), _last_touch(touched))
+        ) or 0
+
+    # The window is checked in Python: date arithmetic in SQL differs per backend.
+    unsubscribes = sum(
+        1
+        for sent_at, gone_at in session.execute(
+            select(Delivery.sent_at, Subscriber.unsubscribed_at)
+            .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
+            .where(
+                mine,
+                Delivery.status == DeliveryStatus.SENT,
+                Subscriber.status == SubscriberStatus.UNSUBSCRIBED,
+                Subscriber.unsubscribed_at >= Delivery.sent_at,
+                _last_touch((DeliveryStatus.SENT,)),
+            )
+        )
+        if gone_at - sent_at <= ATTRIBUTION_WINDOW
+    )
+    clicks, unique_clicks = session.execute(
+        select(func.count(Click.id), func.count(func.distinct(Click.delivery_id)))
+        .join(Delivery, Delivery.id == Click.delivery_id)
+        .where(mine)
+    ).one()
+    return Figures(
+        issue_id=issue.id,
+        subject=issue.subject,
+        status=issue.status,
+        sent_at=issue.sent_at,
+        recipients=sum(counts.values()),
+        sent=counts[DeliveryStatus.SENT],
+        failed=counts[DeliveryStatus.FAILED],
+        cancelled=counts[DeliveryStatus.CANCELLED],
+        pending=counts[DeliveryStatus.PENDING] + counts[DeliveryStatus.SENDING],
+        bounced=suppressed_for(SuppressionReason.HARD_BOUNCE),
+        complaints=suppressed_for(SuppressionReason.COMPLAINT),
+        unsubscribes=unsubscribes,
+        clicks=clicks,
+        unique_clicks=unique_clicks,
+        timeline=_timeline(session, issue_id, bucket),
+    )
+
+
+def _timeline(session: Session, issue_id: int, bucket: timedelta) -> tuple[Point, ...]:
+    """Messages sent and clicks per time bucket, from the first send to the last event."""
+    sent = session.scalars(select(Delivery.sent_at).where(Delivery.issue_id == issue_id, Delivery.sent_at.is_not(None)))
+    clicks = session.scalars(select(Click.at).join(Delivery, Delivery.id == Click.delivery_id).where(Delivery.issue_id == issue_id))
+    epoch = datetime(2000, 1, 1, tzinfo=UTC)
+    width = bucket.total_seconds()
+
+    def floor(at: datetime) -> datetime:
+        return epoch + timedelta(seconds=(at - epoch).total_seconds() // width * width)
+
+    sent_by, clicks_by = Counter(floor(t) for t in sent), Counter(floor(t) for t in clicks)
+    return tuple(Point(start, sent_by[start], clicks_by[start]) for start in sorted(sent_by.keys() | clicks_by.keys()))
+
+
+def history(session: Session, limit: int = 50) -> list[Figures]:
+    """The figures of the latest campaigns, oldest first: the dashboard's chart over time."""
+    ids = session.scalars(
+        select(Issue.id)
+        .where(Issue.kind == IssueKind.CAMPAIGN, Issue.planned_at.is_not(None))
+        .order_by(Issue.planned_at.desc())
+        .limit(limit)
+    ).all()
+    return [issue_figures(session, i, bucket=timedelta(days=1)) for i in reversed(ids)]

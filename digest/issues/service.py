@@ -1,0 +1,231 @@
+"""Editor campaigns: compose drafts and move issues through their states.
+
+States: draft -> scheduled -> sending -> sent, with paused (from sending, back by resume) and
+cancelled (from any state before sent). Every move is one conditional UPDATE (compare and set), so
+two editors or an editor and the scheduler racing on the same issue cannot both win; a move that
+is not allowed raises IllegalTransition naming the issue, its state and what would be needed.
+
+Send times are typed in an editor's local time and stored in UTC; dispatch_due (workers/tasks.py)
+starts scheduled issues whose time has passed. Nothing is queued with an ETA.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.orm import Session
+
+from digest.delivery.models import Delivery, DeliveryStatus, Issue, IssueKind, IssueStatus
+from digest.editors.models import Editor
+from digest.ingest.models import Summary
+from digest.ingest.specialties import specialty_map
+from digest.issues.models import IssuePin, issue_specialties
+from digest.issues.planning import CampaignPlan, plan_campaign
+from digest.rendering.headers import one_line
+from digest.selection.service import PlanOptions
+from digest.subscribers.schema import iana_timezones
+
+S = IssueStatus
+# action -> (states it may start from, state it leads to)
+TRANSITIONS: dict[str, tuple[frozenset[IssueStatus], IssueStatus]] = {
+    "schedule": (frozenset({S.DRAFT}), S.SCHEDULED),
+    "unschedule": (frozenset({S.SCHEDULED}), S.DRAFT),
+    "start": (frozenset({S.DRAFT, S.SCHEDULED}), S.SENDING),
+    "pause": (frozenset({S.SENDING}), S.PAUSED),
+    "resume": (frozenset({S.PAUSED}), S.SENDING),
+    "cancel": (frozenset({S.DRAFT, S.SCHEDULED, S.PAUSED, S.SENDING}), S.CANCELLED),
+}
+SCHEDULE_GRACE = timedelta(minutes=1)  # a send time this far in the past still counts as "now"
+
+
+class IssueError(Exception):
+    """An editor's request about an issue cannot be done; the message says why."""
+
+
+class IssueNotFound(IssueError):
+    pass
+
+
+class InvalidIssue(IssueError):
+    pass
+
+
+class IllegalTransition(IssueError):
+    pass
+
+
+@dataclass(frozen=True)
+class IssueDraft:
+    subject: str
+    preheader: str = ""
+    intro: str = ""  # Markdown; rendered and sanitised at send time
+    specialties: tuple[str, ...] = ()  # audience: these specialty slugs; empty = all subscribers
+    pinned: tuple[str, ...] = ()  # summary ids every recipient gets first, in this order
+
+
+def get_campaign(session: Session, issue_id: int) -> Issue:
+    issue = session.get(Issue, issue_id)
+    if issue is None or issue.kind != IssueKind.CAMPAIGN:
+        raise IssueNotFound(f"there is no campaign issue {issue_id}")
+    return issue
+
+
+def create_issue(session: Session, draft: IssueDraft, editor: Editor | None, now: datetime) -> Issue:
+    """A new draft campaign."""
+    issue = Issue(
+        kind=IssueKind.CAMPAIGN,
+        status=IssueStatus.DRAFT,
+        subject="",
+        editor_id=editor.id if editor else None,
+        timezone=editor.timezone if editor else "UTC",
+        created_at=now,
+    )
+    session.add(issue)
+    session.flush()
+    _apply(session, issue, draft)
+    return issue
+
+
+def update_issue(session: Session, issue_id: int, draft: IssueDraft) -> Issue:
+    """Replace a draft's content; a scheduled issue must be unscheduled first."""
+    issue = get_campaign(session, issue_id)
+    if issue.status != IssueStatus.DRAFT:
+        raise IllegalTransition(f"issue {issue_id} is {issue.status}; only a draft can be edited (unschedule it first)")
+    _apply(session, issue, draft)
+    return issue
+
+
+def _apply(session: Session, issue: Issue, draft: IssueDraft) -> None:
+    subject = one_line(draft.subject, 300)
+    if not subject:
+        raise InvalidIssue("the subject is empty")
+    known = specialty_map(session)
+    unknown = [s for s in draft.specialties if s not in known]
+    if unknown:
+        raise InvalidIssue(f"unknown specialty {', '.join(map(repr, unknown))}")
+    pinned = list(dict.fromkeys(draft.pinned))
+    found = set(session.scalars(select(Summary.id).where(Summary.id.in_(pinned)))) if pinned else set()
+    missing = [p for p in pinned if p not in found]
+    if missing:
+        raise InvalidIssue(f"no summary with id {', '.join(map(repr, missing))} to pin")
+    issue.subject = subject
+    issue.preheader = one_line(draft.preheader, 300)
+    issue.intro = draft.intro
+    issue.audience_all = not draft.specialties
+    session.execute(delete(issue_specialties).where(issue_specialties.c.issue_id == issue.id))
+    if draft.specialties:
+        session.execute(
+            insert(issue_specialties),
+            [{"issue_id": issue.id, "specialty_id": known[s].id} for s in dict.fromkeys(draft.specialties)],
+        )
+    session.execute(delete(IssuePin).where(IssuePin.issue_id == issue.id))
+    for position, summary_id in enumerate(pinned, start=1):
+        session.add(IssuePin(issue_id=issue.id, summary_id=summary_id, position=position))
+    session.flush()
+
+
+def local_to_utc(local: datetime, timezone: str) -> datetime:
+    """An editor's wall-clock time in ``timezone`` as an aware UTC datetime.
+
+    A time that does not exist (skipped when clocks go forward) is refused rather than guessed; an
+    ambiguous one (clocks go back) means its first occurrence.
+    """
+    if timezone not in iana_timezones():
+        raise InvalidIssue(f"unknown time zone {timezone!r}: use an IANA name such as Europe/Berlin")
+    if local.tzinfo is not None:
+        raise InvalidIssue("give the send time as a local wall-clock time, without a UTC offset")
+    tz = ZoneInfo(timezone)
+    aware = local.replace(tzinfo=tz)
+    utc = aware.astimezone(ZoneInfo("UTC"))
+    if utc.astimezone(tz).replace(tzinfo=None) != local:
+        raise InvalidIssue(f"{local:%Y-%m-%d %H:%M} does not exist in {timezone} (the clocks skip it)")
+    return utc
+
+
+def schedule_issue(session: Session, issue_id: int, local: datetime, timezone: str | None, now: datetime) -> Issue:
+    """Schedule a draft for ``local`` time in ``timezone`` (default: the zone the issue was composed in)."""
+    issue = get_campaign(session, issue_id)
+    zone = timezone or issue.timezone
+    at = local_to_utc(local, zone)
+    if at < now - SCHEDULE_GRACE:
+        raise InvalidIssue(f"{local:%Y-%m-%d %H:%M} {zone} is in the past")
+    _transition(session, issue_id, "schedule", scheduled_at=at, timezone=zone)
+    session.refresh(issue)
+    return issue
+
+
+def unschedule_issue(session: Session, issue_id: int) -> Issue:
+    return _move(session, issue_id, "unschedule", scheduled_at=None)
+
+
+def pause_issue(session: Session, issue_id: int) -> Issue:
+    """Stop a sending issue: no further message goes out until it is resumed."""
+    return _move(session, issue_id, "pause")
+
+
+def resume_issue(session: Session, issue_id: int) -> Issue:
+    """Back to sending; the caller re-dispatches its open rows (workers.tasks.resume_campaign)."""
+    return _move(session, issue_id, "resume")
+
+
+def cancel_issue(session: Session, issue_id: int) -> Issue:
+    """Cancel an issue before it is sent; rows not yet sent are cancelled with it."""
+    issue = _move(session, issue_id, "cancel")
+    session.execute(
+        update(Delivery)
+        .where(Delivery.issue_id == issue_id, Delivery.status.in_((DeliveryStatus.PENDING, DeliveryStatus.SENDING)))
+        .values(status=DeliveryStatus.CANCELLED, error="issue cancelled", lease_until=None, claim_token=None)
+        .execution_options(synchronize_session=False)
+    )
+    return issue
+
+
+def start_sending(session: Session, issue_id: int, now: datetime, options: PlanOptions) -> CampaignPlan:
+    """Send a draft or scheduled issue now: move it to sending and plan its deliveries."""
+    issue = get_campaign(session, issue_id)
+    if not issue.subject:
+        raise InvalidIssue(f"issue {issue_id} has no subject")
+    _transition(session, issue_id, "start", planned_at=now)
+    session.refresh(issue)
+    return plan_campaign(session, issue, now, options)
+
+
+def start_due_campaigns(session: Session, now: datetime, options: PlanOptions) -> list[CampaignPlan]:
+    """Start every scheduled campaign whose send time has passed (called by dispatch_due)."""
+    due = session.scalars(
+        select(Issue.id).where(
+            Issue.kind == IssueKind.CAMPAIGN, Issue.status == IssueStatus.SCHEDULED, Issue.scheduled_at <= now
+        )
+    ).all()
+    plans = []
+    for issue_id in due:
+        try:
+            with session.begin_nested():
+                plans.append(start_sending(session, issue_id, now, options))
+        except IllegalTransition:
+            continue  # another dispatcher started it, or an editor unscheduled it, meanwhile
+    return plans
+
+
+def _move(session: Session, issue_id: int, action: str, **values: object) -> Issue:
+    issue = get_campaign(session, issue_id)
+    _transition(session, issue_id, action, **values)
+    session.refresh(issue)
+    return issue
+
+
+def _transition(session: Session, issue_id: int, action: str, **values: object) -> None:
+    sources, target = TRANSITIONS[action]
+    result = session.execute(
+        update(Issue)
+        .where(Issue.id == issue_id, Issue.kind == IssueKind.CAMPAIGN, Issue.status.in_(sources))
+        .values(status=target, **values)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        current = session.scalar(select(Issue.status).where(Issue.id == issue_id))
+        allowed = " or ".join(sorted(s.value for s in sources))
+        raise IllegalTransition(f"cannot {action} issue {issue_id}: it is {current}, and only a {allowed} issue can be")
