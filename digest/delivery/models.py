@@ -5,10 +5,19 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint, true
+from sqlalchemy import (
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    true,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
-from digest.db import Base, UTCDateTime, utcnow
+from digest.db import Base, UTCDateTime, one_of, utcnow
 
 
 class IssueKind(StrEnum):
@@ -33,15 +42,12 @@ class DeliveryStatus(StrEnum):
     CANCELLED = "cancelled"  # subscriber opted out or was suppressed before it went out
 
 
-def _in(values: type[StrEnum]) -> str:
-    return ", ".join(f"'{v.value}'" for v in values)
-
 
 class Issue(Base):
     __tablename__ = "issues"
     __table_args__ = (
-        CheckConstraint(f"kind IN ({_in(IssueKind)})", name="kind"),
-        CheckConstraint(f"status IN ({_in(IssueStatus)})", name="status"),
+        one_of("kind", IssueKind),
+        one_of("status", IssueStatus),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -74,7 +80,7 @@ class Delivery(Base):
     __table_args__ = (
         UniqueConstraint("issue_id", "subscriber_id"),
         UniqueConstraint("subscriber_id", "period_key"),
-        CheckConstraint(f"status IN ({_in(DeliveryStatus)})", name="status"),
+        one_of("status", DeliveryStatus),
         Index("ix_deliveries_issue_status", "issue_id", "status"),
     )
 

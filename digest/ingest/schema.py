@@ -16,6 +16,8 @@ from pydantic import (
     model_validator,
 )
 
+from digest.ingest.specialties import check_slugs
+
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 Line = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 
@@ -73,13 +75,7 @@ class SummaryIn(BaseModel):
     @field_validator("specialties")
     @classmethod
     def _known_specialties(cls, value: list[str], info: ValidationInfo) -> list[str]:
-        slugs = [s.strip().lower() for s in value]
-        known: set[str] | None = (info.context or {}).get("specialties")
-        if known is not None:
-            unknown = [s for s in slugs if s not in known]
-            if unknown:
-                raise ValueError(f"unknown specialty {', '.join(map(repr, unknown))}")
-        return list(dict.fromkeys(slugs))
+        return check_slugs(value, (info.context or {}).get("specialties"))
 
     @field_validator("published_at")
     @classmethod

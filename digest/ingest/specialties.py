@@ -36,6 +36,20 @@ SPECIALTIES: tuple[tuple[str, str], ...] = (
 )
 
 
+def check_slugs(values: list[str], known: set[str] | None) -> list[str]:
+    """Normalise specialty slugs (trimmed, lower-case, de-duplicated) and reject unknown ones.
+
+    ``known`` is the seeded list (from a validation context); None skips the membership check.
+    """
+    slugs = list(dict.fromkeys(s.strip().lower() for s in values if s.strip()))
+    if not slugs:
+        raise ValueError("choose at least one specialty")
+    unknown = [s for s in slugs if known is not None and s not in known]
+    if unknown:
+        raise ValueError(f"unknown specialty {', '.join(map(repr, unknown))}")
+    return slugs
+
+
 def seed_specialties(session: Session) -> int:
     """Insert the specialties that are missing; return how many were added. Existing names are kept."""
     known = set(session.scalars(select(Specialty.slug)))

@@ -5,10 +5,19 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Boolean, CheckConstraint, Column, ForeignKey, Index, Integer, String, Table
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from digest.db import Base, UTCDateTime, utcnow
+from digest.db import Base, UTCDateTime, one_of, utcnow
 from digest.ingest.models import Specialty
 
 
@@ -37,16 +46,13 @@ subscriber_specialties = Table(
 )
 
 
-def _in(values: type[StrEnum]) -> str:
-    return ", ".join(f"'{v.value}'" for v in values)
-
 
 class Subscriber(Base):
     __tablename__ = "subscribers"
     __table_args__ = (
-        CheckConstraint(f"cadence IN ({_in(Cadence)})", name="cadence"),
-        CheckConstraint(f"edition IN ({_in(Edition)})", name="edition"),
-        CheckConstraint(f"status IN ({_in(SubscriberStatus)})", name="status"),
+        one_of("cadence", Cadence),
+        one_of("edition", Edition),
+        one_of("status", SubscriberStatus),
         CheckConstraint("send_hour BETWEEN 0 AND 23", name="send_hour"),
         CheckConstraint("send_weekday BETWEEN 0 AND 6", name="send_weekday"),
     )

@@ -4,11 +4,19 @@ from __future__ import annotations
 
 from functools import lru_cache
 from typing import Annotated
-
-from email_validator import EmailNotValidError, validate_email
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
 from zoneinfo import available_timezones
 
+from email_validator import EmailNotValidError, validate_email
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
+
+from digest.ingest.specialties import check_slugs
 from digest.subscribers.models import Cadence, Edition
 
 
@@ -38,15 +46,7 @@ class PreferencesIn(BaseModel):
     @field_validator("specialties")
     @classmethod
     def _specialties(cls, value: list[str], info: ValidationInfo) -> list[str]:
-        slugs = [s.strip().lower() for s in value if s.strip()]
-        if not slugs:
-            raise ValueError("choose at least one specialty")
-        known: set[str] | None = (info.context or {}).get("specialties")
-        if known is not None:
-            unknown = [s for s in slugs if s not in known]
-            if unknown:
-                raise ValueError(f"unknown specialty {', '.join(map(repr, unknown))}")
-        return list(dict.fromkeys(slugs))
+        return check_slugs(value, (info.context or {}).get("specialties"))
 
     @field_validator("timezone")
     @classmethod
