@@ -28,7 +28,7 @@ class Settings(BaseSettings):
     var_dir: Path = Path("var")
     database_url: str = ""
     broker_url: str | None = None
-    redis_url: str | None = None  # for the global send rate; defaults to a redis:// broker URL
+    redis_url: str | None = None  # send-rate bucket and sign-up counters; defaults to a redis:// broker URL
     transport: str = "smtp"
     smtp_url: str = "smtp://127.0.0.1:25"
     api_token: str | None = None
@@ -51,8 +51,6 @@ class Settings(BaseSettings):
     confirmations_per_address_per_day: int = 3
     signups_per_client: int = 10
     signup_window_seconds: int = 3600
-    # Where the per-client sign-up counter lives; defaults to the broker when that is Redis.
-    redis_url: str | None = None
     # Provider webhooks: Postmark sends basic-auth credentials, SendGrid signs with ECDSA P-256.
     postmark_webhook_user: str | None = None
     postmark_webhook_password: str | None = None
