@@ -101,6 +101,9 @@ def apply_preferences(session: Session, row: Subscriber, prefs: PreferencesIn) -
     row.specialties = [specialties[s] for s in prefs.specialties]
     row.cadence = prefs.cadence
     row.timezone = prefs.timezone
+    row.edition = prefs.edition
+    row.send_hour = prefs.send_hour
+    row.send_weekday = prefs.send_weekday
 
 
 def update_preferences(session: Session, row: Subscriber, prefs: PreferencesIn, *, paused: bool) -> None:

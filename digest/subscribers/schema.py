@@ -42,6 +42,9 @@ class PreferencesIn(BaseModel):
     specialties: list[str] = Field(min_length=1)
     cadence: Cadence = Cadence.DAILY
     timezone: str = "UTC"
+    edition: Edition = Edition.CLINICIAN
+    send_hour: int = Field(default=7, ge=0, le=23)  # local hour the digest arrives
+    send_weekday: int = Field(default=0, ge=0, le=6)  # weekly digests: 0 = Monday
 
     @field_validator("specialties")
     @classmethod
@@ -60,9 +63,6 @@ class PreferencesIn(BaseModel):
 class SubscriberIn(PreferencesIn):
     email: str
     name: Annotated[str, StringConstraints(max_length=200)] = ""
-    edition: Edition = Edition.CLINICIAN
-    send_hour: int = Field(default=7, ge=0, le=23)
-    send_weekday: int = Field(default=0, ge=0, le=6)
 
     @field_validator("email")
     @classmethod

@@ -19,7 +19,7 @@ from digest.db import session_scope
 from digest.ingest.models import Specialty
 from digest.subscribers.confirmation import CONFIRM_MAX_AGE
 from digest.subscribers.lifecycle import ConfirmOutcome, confirm, unsubscribe, update_preferences
-from digest.subscribers.models import Cadence, Subscriber, SubscriberStatus
+from digest.subscribers.models import Cadence, Edition, Subscriber, SubscriberStatus
 from digest.subscribers.schema import PreferencesIn, SubscriberIn
 from digest.subscribers.signup import request_signup
 from digest.subscribers.tokens import BadToken, Purpose
@@ -46,6 +46,18 @@ def _errors(exc: ValidationError) -> dict[str, str]:
     return out
 
 
+def _choices(specialties: list[str], cadence: str, timezone: str, edition: str, send_hour: str, send_weekday: str) -> dict[str, Any]:
+    """The reader's choices as the forms post them (validated by PreferencesIn)."""
+    return {
+        "specialties": specialties,
+        "cadence": cadence,
+        "timezone": timezone,
+        "edition": edition,
+        "send_hour": send_hour,
+        "send_weekday": send_weekday,
+    }
+
+
 def _signup_form(request: Request, services: Services, values: dict[str, Any], errors: dict[str, str], status: int = 200) -> HTMLResponse:
     return page(
         request,
@@ -54,6 +66,7 @@ def _signup_form(request: Request, services: Services, values: dict[str, Any], e
         title=f"Subscribe to {services.settings.list_name}",
         specialties=_specialty_choices(services),
         cadences=list(Cadence),
+        editions=list(Edition),
         values=values,
         errors=errors,
     )
@@ -61,7 +74,13 @@ def _signup_form(request: Request, services: Services, values: dict[str, Any], e
 
 @router.get("/", summary="Sign-up form")
 def signup_form(request: Request, services: ServicesDep) -> HTMLResponse:
-    return _signup_form(request, services, {"specialties": [], "cadence": Cadence.DAILY, "timezone": ""}, {})
+    defaults = PreferencesIn.model_construct()
+    return _signup_form(
+        request,
+        services,
+        {"specialties": [], "cadence": defaults.cadence, "timezone": "", "edition": defaults.edition, "send_hour": defaults.send_hour, "send_weekday": defaults.send_weekday},
+        {},
+    )
 
 
 @router.post("/subscribe", summary="Sign up (sends a confirmation email: double opt-in)")
@@ -72,11 +91,15 @@ def subscribe(
     specialties: FormList = [],  # noqa: B006 (FastAPI copies defaults)
     cadence: FormText = Cadence.DAILY.value,
     timezone: FormText = "UTC",
+    edition: FormText = Edition.CLINICIAN.value,
+    send_hour: FormText = "7",
+    send_weekday: FormText = "0",
     website: FormText = "",  # a honeypot field hidden from people; bots fill it in
 ) -> HTMLResponse:
     from workers.tasks import send_confirmation
 
-    values = {"email": email, "specialties": specialties, "cadence": cadence, "timezone": timezone}
+    choices = _choices(specialties, cadence, timezone, edition, send_hour, send_weekday)
+    values = {"email": email, **choices}
     now = services.clock()
     settings = services.settings
     with session_scope(services.sessions) as session:
@@ -84,10 +107,7 @@ def subscribe(
             return page(request, "too_many", status_code=429, title="Too many sign-ups")
         known = set(session.scalars(select(Specialty.slug)))
         try:
-            data = SubscriberIn.model_validate(
-                {"email": email, "specialties": specialties, "cadence": cadence, "timezone": timezone},
-                context={"specialties": known},
-            )
+            data = SubscriberIn.model_validate({"email": email, **choices}, context={"specialties": known})
         except ValidationError as exc:
             session.rollback()
             return _signup_form(request, services, values, _errors(exc), status=400)
@@ -127,6 +147,7 @@ def _preferences_page(request: Request, services: Services, row: Subscriber, val
         email=row.email,
         specialties=_specialty_choices(services),
         cadences=list(Cadence),
+        editions=list(Edition),
         values=values,
         errors=errors,
         saved=saved,
@@ -139,6 +160,9 @@ def _current(row: Subscriber) -> dict[str, Any]:
         "specialties": [s.slug for s in row.specialties],
         "cadence": row.cadence,
         "timezone": row.timezone,
+        "edition": row.edition,
+        "send_hour": row.send_hour,
+        "send_weekday": row.send_weekday,
         "paused": row.status == SubscriberStatus.PAUSED,
     }
 
@@ -166,13 +190,17 @@ def preferences_save(
     specialties: FormList = [],  # noqa: B006
     cadence: FormText = Cadence.DAILY.value,
     timezone: FormText = "UTC",
+    edition: FormText = Edition.CLINICIAN.value,
+    send_hour: FormText = "7",
+    send_weekday: FormText = "0",
     paused: FormText = "",
 ) -> HTMLResponse:
     try:
         subscriber_id = services.tokens.read(Purpose.PREFERENCES, token)
     except BadToken:
         return invalid_link(request)
-    values = {"specialties": specialties, "cadence": cadence, "timezone": timezone, "paused": bool(paused)}
+    choices = _choices(specialties, cadence, timezone, edition, send_hour, send_weekday)
+    values = {**choices, "paused": bool(paused)}
     with session_scope(services.sessions) as session:
         row = session.get(Subscriber, subscriber_id)
         if row is None:
@@ -181,9 +209,7 @@ def preferences_save(
             return page(request, "not_subscribed", title="You are not subscribed", status=row.status)
         known = set(session.scalars(select(Specialty.slug)))
         try:
-            prefs = PreferencesIn.model_validate(
-                {"specialties": specialties, "cadence": cadence, "timezone": timezone}, context={"specialties": known}
-            )
+            prefs = PreferencesIn.model_validate(choices, context={"specialties": known})
         except ValidationError as exc:
             return _preferences_page(request, services, row, values, _errors(exc), status=400)
         update_preferences(session, row, prefs, paused=bool(paused))

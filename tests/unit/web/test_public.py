@@ -207,3 +207,27 @@ def test_preferences_reject_bad_values_and_bad_tokens(web: TestClient, services:
     assert web.post(url, data={"specialties": [], "timezone": "Nowhere/City"}).status_code == 400
     assert _row(services, sid).timezone == "UTC"
     assert web.get(f"/preferences/{services.tokens.make(Purpose.UNSUBSCRIBE, sid)}").status_code == 400
+
+
+def test_signup_and_preferences_choose_edition_hour_and_weekday(web: TestClient, services: Services, smtp_sink: SMTPSink) -> None:
+    form = web.get("/").text
+    assert 'name="edition" value="patient"' in form and 'id="send_hour"' in form and 'id="send_weekday"' in form
+    response = web.post(
+        "/subscribe",
+        data={**SIGNUP, "email": "carer@example.org", "edition": "patient", "cadence": "weekly", "send_hour": "18", "send_weekday": "6"},
+    )
+    assert response.status_code == 200
+    with session_scope(services.sessions) as s:
+        row = s.scalar(select(Subscriber).where(Subscriber.email == "carer@example.org"))
+        assert (row.edition, row.cadence, row.send_hour, row.send_weekday) == ("patient", "weekly", 18, 6)
+        row.status = "active"
+        token = services.tokens.make(Purpose.PREFERENCES, row.id)
+    page = web.get(f"/preferences/{token}").text
+    assert 'value="patient" checked' in page and '<option value="18" selected>' in page
+    saved = web.post(f"/preferences/{token}", data={"specialties": ["oncology"], "cadence": "daily", "timezone": "Asia/Tokyo", "edition": "clinician", "send_hour": "6", "send_weekday": "0"})
+    assert saved.status_code == 200
+    with session_scope(services.sessions) as s:
+        row = s.scalar(select(Subscriber).where(Subscriber.email == "carer@example.org"))
+        assert (row.edition, row.cadence, row.send_hour, row.timezone) == ("clinician", "daily", 6, "Asia/Tokyo")
+    bad = web.post(f"/preferences/{token}", data={"specialties": ["oncology"], "send_hour": "25", "edition": "robot"})
+    assert bad.status_code == 400 and 'aria-invalid="true"' in bad.text
