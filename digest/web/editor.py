@@ -9,6 +9,7 @@ must carry the session's CSRF token (digest.web.sessions); otherwise it is 403 a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import quote, urlsplit
@@ -420,7 +421,8 @@ def state_action(request: Request, issue_id: int, action: str, editor: EditorDep
     return _act(request, services, editor, issue_id, lambda db: moves[action](db, issue_id))
 
 
-def _act(request: Request, services: Services, editor: Editor, issue_id: int, move: Any) -> Response:
+def _act(request: Request, services: Services, editor: Editor, issue_id: int, move: Callable[[Session], object]) -> Response:
+    """Run one state move; back to the issue page, or the page with the reason it was refused (409)."""
     try:
         with session_scope(services.sessions) as db:
             move(db)
