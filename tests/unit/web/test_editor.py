@@ -21,7 +21,7 @@ from tests.conftest import Clock
 from tests.factories import add_campaign, add_subscriber, add_summaries, summary_record
 from tests.unit.web.conftest import EditorAccount, csrf_of, log_in
 
-PATH_VALUES = {"issue_id": "1", "action": "pause"}
+PATH_VALUES = {"action": "pause"}  # and the issue id of the test's draft
 
 
 def app_routes(app: FastAPI) -> list[tuple[str, set[str]]]:
@@ -47,18 +47,20 @@ def _issue_count(services: Services) -> int:
 
 def test_every_editor_route_but_login_needs_a_session(anonymous: TestClient, services: Services) -> None:
     with session_scope(services.sessions) as s:
-        add_campaign(s, services.clock(), subject="Secret draft")
+        issue_id = add_campaign(s, services.clock(), subject="Secret draft")
+    values = {**PATH_VALUES, "issue_id": str(issue_id)}
     routes = [(p, m) for p, m in app_routes(create_app(services)) if p.startswith("/editor") and p != "/editor/login"]
     assert len(routes) >= 12  # the dashboard really is mounted
     for route_path, methods in routes:
-        path = re.sub(r"\{(\w+)\}", lambda m: PATH_VALUES[m.group(1)], route_path)
+        path = re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], route_path)
         for method in methods:
             response = anonymous.request(method, path, data={"subject": "changed", "csrf_token": "x"})
             assert response.status_code in (303, 401), f"{method} {path} answered {response.status_code}"
             if response.status_code == 303:
                 assert response.headers["location"].startswith("/editor/login"), f"{method} {path}"
             assert "Secret draft" not in response.text
-    assert _issue(services, 1).subject == "Secret draft" and _issue(services, 1).status == IssueStatus.DRAFT
+    row = _issue(services, issue_id)
+    assert (row.subject, row.status) == ("Secret draft", IssueStatus.DRAFT)
 
 
 def test_login_page_redirects_back_only_inside_the_dashboard(anonymous: TestClient, editor_account: EditorAccount) -> None:
