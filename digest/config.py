@@ -55,6 +55,8 @@ class Settings(BaseSettings):
     postmark_webhook_user: str | None = None
     postmark_webhook_password: str | None = None
     sendgrid_webhook_public_key: str | None = None
+    # Bearer token for the JSON API (POST /api/summaries); unset: the API answers 401 to everyone.
+    ingest_token: str | None = None
     log_format: Literal["text", "json"] = "text"
     log_level: str = "INFO"
     # Prometheus multiprocess files: every process of one host (web, worker children) writes here and

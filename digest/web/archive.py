@@ -1,0 +1,43 @@
+"""Public archive and tracked links: ``GET /issues``, ``GET /issues/{id}`` (the web version of a sent
+campaign, with no personal data) and ``GET /r/{token}`` (a signed click redirect, never open)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from digest.db import session_scope
+from digest.issues.archive import archive, web_version
+from digest.issues.links import follow
+from digest.issues.service import IssueNotFound
+from digest.subscribers.tokens import BadToken
+from digest.web.deps import ServicesDep, invalid_link, page
+
+router = APIRouter(tags=["archive"], default_response_class=HTMLResponse)
+
+
+@router.get("/issues", summary="The archive of sent issues")
+def archive_list(request: Request, services: ServicesDep) -> HTMLResponse:
+    with session_scope(services.sessions) as session:
+        entries = archive(session, services.settings.base_url)
+    return page(request, "archive", title="Past issues", entries=entries)
+
+
+@router.get("/issues/{issue_id}", summary="The web version of a sent issue (view in browser)")
+def archive_issue(request: Request, issue_id: int, services: ServicesDep) -> HTMLResponse:
+    with session_scope(services.sessions) as session:
+        try:
+            rendered = web_version(session, services.renderer, issue_id)
+        except IssueNotFound:
+            return page(request, "not_found", status_code=404, title="No such issue")
+    return HTMLResponse(rendered.html)
+
+
+@router.get("/r/{token}", summary="Follow a tracked link (only to URLs digest signed)", response_model=None)
+def click(request: Request, token: str, services: ServicesDep) -> Response:
+    try:
+        with session_scope(services.sessions) as session:
+            url = follow(session, services.links, token, services.clock())
+    except BadToken:
+        return invalid_link(request)
+    return RedirectResponse(url, status_code=302)
