@@ -1,5 +1,5 @@
-"""Load: one-click unsubscribes from 50 concurrent clients against the web app (uvicorn on loopback,
-PostgreSQL) while a real worker sends a digest. None may be lost: every POST answers 200 and every
+"""Load: one-click unsubscribes from 50 concurrent clients against the web app (``digest serve``:
+uvicorn on loopback, PostgreSQL) while a real worker sends a digest. None may be lost: every POST answers 200 and every
 one of those subscribers ends unsubscribed and suppressed. Latency is measured and printed (p50,
 p99), never asserted. ``make chaos`` sends 2,000; ``make test`` 400."""
 
@@ -22,10 +22,9 @@ from digest.delivery.sink import SMTPSink
 from digest.events.models import Suppression, SuppressionReason
 from digest.subscribers.models import Subscriber, SubscriberStatus
 from digest.subscribers.tokens import Purpose
-from digest.web.app import create_app
 from digest.wiring import build_services
 from tests.chaos.conftest import chaos_settings, on_postgresql
-from tests.chaos.harness import RedisServer, Worker, live_app, worker_env
+from tests.chaos.harness import RedisServer, Worker, served_app, worker_env
 from tests.factories import add_summaries, bulk_subscribers, days_before, summary_record
 
 pytestmark = pytest.mark.integration
@@ -82,7 +81,7 @@ def run_load(tmp_path: Path, database_url: str, redis_server: RedisServer, reque
         latencies: list[float] = []
         failures: list[str] = []
         try:
-            with live_app(create_app(web)) as base_url:
+            with served_app(env, tmp_path) as base_url:
                 dispatch_due()
                 deadline = time.monotonic() + 60
                 while not smtp.received:  # the send is under way

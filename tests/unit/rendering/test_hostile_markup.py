@@ -29,10 +29,15 @@ PAYLOADS = [
 ]
 
 
-def assert_inert(html: str, where: str) -> lxml.html.HtmlElement:
-    """No element or attribute that would run script; returns the parsed document."""
+def scripts(doc: lxml.html.HtmlElement) -> list[str]:
+    return [s.text or "" for s in doc.xpath("//script")]
+
+
+def assert_inert(html: str, where: str, own_scripts: frozenset[str] = frozenset()) -> lxml.html.HtmlElement:
+    """No element or attribute that would run script, except the template's own inline scripts
+    (``own_scripts``, taken from a clean render); returns the parsed document."""
     doc = lxml.html.document_fromstring(html)
-    assert doc.xpath("//script") == [] or all("alert" not in (s.text or "") for s in doc.xpath("//script")), where
+    assert set(scripts(doc)) <= own_scripts and doc.xpath("//script[@src]") == [], where
     assert doc.xpath("//iframe | //svg | //object | //embed") == [], where
     assert doc.xpath("//img[@onerror]") == [], where
     for element in doc.iter():
@@ -75,10 +80,11 @@ def test_payloads_in_summaries_and_names_arrive_escaped(services: Services, smtp
     for message in messages:
         doc = assert_inert(_html_part(message), f"email to {message['To']}")
         text = doc.text_content()
-        assert PAYLOADS[0] in text and PAYLOADS[1] in text  # shown as text, not dropped silently
         edition = message["To"].addresses[0].username
         assert message["To"].addresses[0].addr_spec == f"{edition}@example.org"  # the name stays a display name
-        assert PAYLOADS[5] + " outcome" in text if edition == "clinician" else PAYLOADS[3] + " patient" in text
+        shown = (0, 1, 4, 5) if edition == "clinician" else (0, 3)  # title, takeaway, safety, outcome | patient summary
+        for n in shown:
+            assert PAYLOADS[n] in text, f"{PAYLOADS[n]!r} is not shown as text to the {edition}"
 
 
 def _days(n: int):  # type: ignore[no-untyped-def]
