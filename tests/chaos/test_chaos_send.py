@@ -22,6 +22,7 @@ import random
 import threading
 import time
 from collections import Counter
+from datetime import timedelta
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,7 +32,7 @@ from kombu.exceptions import OperationalError
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from digest.db import session_scope, utcnow
+from digest.db import make_engine, make_session_factory, session_scope, utcnow
 from digest.delivery.models import Delivery, DeliveryStatus, Issue, IssueStatus
 from digest.delivery.sink import SMTPSink
 from digest.events.models import Suppression, SuppressionReason
@@ -87,22 +88,14 @@ class Chaos:
 
 def _plan_data(url: str, people: int) -> list[str]:
     """One cardiology summary and ``people`` confirmed cardiology subscribers (bulk inserted)."""
-    from digest.db import make_engine, make_session_factory
-
     engine = make_engine(url)
     now = utcnow()
     with session_scope(make_session_factory(engine)) as s:
         add_summaries(s, summary_record(id="chaos-1", specialties=["cardiology"], published_at=days_before(now, 1)))
         emails = [f"reader{i:05d}@example.org" for i in range(people)]
-        bulk_subscribers(s, [(e, f"Reader {i}", ["cardiology"]) for i, e in enumerate(emails)], created_at=now - _days(3))
+        bulk_subscribers(s, [(e, f"Reader {i}", ["cardiology"]) for i, e in enumerate(emails)], created_at=now - timedelta(days=3))
     engine.dispose()
     return emails
-
-
-def _days(n: int):  # type: ignore[no-untyped-def]
-    from datetime import timedelta
-
-    return timedelta(days=n)
 
 
 def _unsubscriber(base_url: str, tokens: list[str], start: threading.Event, failures: list[str]) -> None:

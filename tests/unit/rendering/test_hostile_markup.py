@@ -5,6 +5,7 @@ element, no event-handler attribute, no javascript: URL, and the payload is read
 
 from __future__ import annotations
 
+from datetime import timedelta
 from email.message import EmailMessage
 
 import lxml.html
@@ -68,7 +69,7 @@ def test_payloads_in_summaries_and_names_arrive_escaped(services: Services, smtp
     with session_scope(services.sessions) as s:
         add_summaries(s, summary_record(id="hostile-1", specialties=["cardiology"], published_at=days_before(clock(), 1), **fields))
         for edition in ("clinician", "patient"):
-            add_subscriber(s, f"{edition}@example.org", ["cardiology"], created_at=clock() - _days(3), edition=edition,
+            add_subscriber(s, f"{edition}@example.org", ["cardiology"], created_at=clock() - timedelta(days=3), edition=edition,
                            name='Ada <script>alert("name")</script> <b onmouseover=x>')
         plan = plan_digests(s, clock(), services.plan_options())
         assert plan.issue_id is not None
@@ -85,12 +86,6 @@ def test_payloads_in_summaries_and_names_arrive_escaped(services: Services, smtp
         shown = (0, 1, 4, 5) if edition == "clinician" else (0, 3)  # title, takeaway, safety, outcome | patient summary
         for n in shown:
             assert PAYLOADS[n] in text, f"{PAYLOADS[n]!r} is not shown as text to the {edition}"
-
-
-def _days(n: int):  # type: ignore[no-untyped-def]
-    from datetime import timedelta
-
-    return timedelta(days=n)
 
 
 hostile_markdown = st.lists(
