@@ -7,7 +7,10 @@ order in which workers reach the server):
 - ``550`` at RCPT, always, for the addresses in ``bounce`` (the mailbox does not exist);
 - one connection closed after the message was transmitted and before the server answered DATA:
   the client cannot know whether the server kept it (this one it did not);
-- a slow answer (``slow_seconds``) to DATA for about ``slow_rate`` of messages.
+- a slow answer (``slow_seconds``) to DATA for about ``slow_rate`` of messages;
+- on request (:meth:`FaultyHandler.hold_next`), one message accepted and its 250 held back until the
+  test releases it: the test SIGKILLs the worker that sent it meanwhile, which is the window no
+  protocol closes (accepted by the server, never recorded by the sender).
 
 Every accepted message is recorded as (Message-ID, recipient, monotonic time of the 250), so a test
 can count copies per Message-ID and compare acceptance times with other events in this process.
@@ -58,6 +61,15 @@ class FaultyHandler:
     _attempts: Counter[str] = field(default_factory=Counter)
     _dropped: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _hold: bool = False
+    held: tuple[int, Accepted] | None = None  # (client port, the message) once one is held
+    holding: threading.Event = field(default_factory=threading.Event)
+    release: threading.Event = field(default_factory=threading.Event)
+
+    def hold_next(self) -> None:
+        """Accept the next message, then hold its 250 until ``release`` is set (at most 60 s)."""
+        with self._lock:
+            self._hold = True
 
     def _roll(self, kind: str, rcpt: str, attempt: int) -> float:
         digest = hashlib.sha256(f"{self.seed}:{kind}:{rcpt}:{attempt}".encode()).digest()
@@ -99,8 +111,16 @@ class FaultyHandler:
             self._count("slow")
             await asyncio.sleep(self.slow_seconds)
         headers = BytesHeaderParser().parsebytes(envelope.original_content or b"")
+        accepted = Accepted(str(headers["Message-ID"]), rcpt, time.monotonic())
         with self._lock:
-            self.accepted.append(Accepted(str(headers["Message-ID"]), rcpt, time.monotonic()))
+            self.accepted.append(accepted)
+            hold, self._hold = self._hold, False
+        if hold:
+            self.held = (int(session.peer[1]), accepted)
+            self.holding.set()
+            deadline = time.monotonic() + 60
+            while not self.release.is_set() and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)
         return "250 2.0.0 accepted"
 
     def copies(self) -> Counter[str]:

@@ -92,6 +92,22 @@ class Worker:
         os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait(10)
 
+    def has_connection_from(self, port: int) -> bool:
+        """Whether a process of this worker owns the loopback TCP socket with local port ``port``."""
+        inodes = _socket_inodes(port)
+        for pid in _group_pids(self.proc.pid):
+            try:
+                fds = list(Path(f"/proc/{pid}/fd").iterdir())
+            except OSError:
+                continue
+            for fd in fds:
+                try:
+                    if os.readlink(fd) in inodes:
+                        return True
+                except OSError:
+                    continue
+        return False
+
     def stop(self) -> None:
         if self.proc.poll() is not None:
             return
@@ -104,6 +120,34 @@ class Worker:
 
     def tail(self) -> str:
         return f"--- {self.name} ---\n{self.log.read_text(errors='replace')[-3000:]}"
+
+
+def _socket_inodes(local_port: int) -> set[str]:
+    """``socket:[inode]`` names of the IPv4/IPv6 TCP sockets bound to ``local_port`` (Linux /proc)."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if int(fields[1].rsplit(":", 1)[1], 16) == local_port:
+                found.add(f"socket:[{fields[9]}]")
+    return found
+
+
+def _group_pids(pgid: int) -> list[int]:
+    """The processes of one process group: a worker and its pool children."""
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:  # fields after the name: state, ppid, pgrp, ...
+            pids.append(int(stat.parent.name))
+    return pids
 
 
 def worker_env(*, database_url: str, broker_url: str, smtp_url: str, var_dir: Path, lease_seconds: int, chunk_size: int) -> dict[str, str]:
