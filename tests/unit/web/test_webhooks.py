@@ -10,6 +10,9 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given
+from hypothesis import settings as examples
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from digest.config import Settings
@@ -211,3 +214,29 @@ def test_mailto_unsubscribe_through_inbound_webhooks(web: TestClient, services: 
         "b@example.org": SubscriberStatus.UNSUBSCRIBED,
         "c@example.org": SubscriberStatus.ACTIVE,
     }
+
+
+forged_headers = st.fixed_dictionaries(
+    {},
+    optional={
+        "Authorization": st.one_of(st.just("Basic " + base64.b64encode(b"hook:wrong").decode()), st.text(max_size=40).map(lambda t: "Basic " + t)),
+        "X-Twilio-Email-Event-Webhook-Signature": st.one_of(st.binary(max_size=72).map(lambda b: base64.b64encode(b).decode()), st.text(max_size=20)),
+        "X-Twilio-Email-Event-Webhook-Timestamp": st.integers(0, 2**40).map(str),
+    },
+).map(lambda h: {k: v for k, v in h.items() if v.isascii() and "\n" not in v and "\r" not in v})
+payloads = st.one_of(
+    st.binary(max_size=200),
+    st.just(json.dumps(SENDGRID_EVENTS).encode()),
+    st.just(json.dumps(POSTMARK_BOUNCE).encode()),
+)
+
+
+@examples(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(provider=st.sampled_from(["postmark", "sendgrid"]), body=payloads, headers=forged_headers)
+def test_any_unauthenticated_webhook_changes_nothing(web: TestClient, services: Services, provider: str, body: bytes, headers: dict[str, str]) -> None:
+    if not _state(services)["subscribers"]:
+        _sent_delivery(services, "hard@example.org", "XmsgHard")
+        _sent_delivery(services, "Bounced@Example.org", POSTMARK_BOUNCE["MessageID"])
+    before = _state(services)
+    assert web.post(f"/webhooks/{provider}", content=body, headers={"Content-Type": "application/json", **headers}).status_code == 401
+    assert _state(services) == before
