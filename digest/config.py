@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     chunk_size: int = 250
     lease_seconds: int = 600
     outbox_dir: Path | None = None
+    # Benchmark only: worker processes write their database statement counts here (workers/stats.py).
+    bench_stats_dir: Path | None = None
 
     @field_validator("transport")
     @classmethod

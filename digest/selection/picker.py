@@ -29,6 +29,10 @@ def _eligible(now: datetime, lookback: timedelta) -> ColumnElement[bool]:
             DeliveryItem.summary_id == Summary.id,
             Delivery.status.in_(LIVE_STATUSES),
         )
+        # Explicit: inside has_candidate the enclosing SELECT has no ``subscribers``, and implicit
+        # correlation (one level only) would add it here as a cross join, so that a summary carried
+        # to *any* subscriber counted as carried to this one.
+        .correlate(Subscriber, Summary)
     )
     return and_(
         Summary.published_at <= now,

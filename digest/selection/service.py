@@ -11,14 +11,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Select, delete, exists, func, insert, literal, select, update
+from sqlalchemy import Select, delete, exists, func, insert, literal, select, text, update
 from sqlalchemy.orm import Session
 
 from digest.delivery.models import Delivery, DeliveryItem, DeliveryStatus, Issue, IssueKind, IssueStatus
 from digest.events.models import Suppression
 from digest.selection.picker import has_candidate, ranked_candidates
 from digest.selection.planner import Period, Schedule, current_period
-from digest.subscribers.models import Subscriber, SubscriberStatus
+from digest.subscribers.models import Subscriber, SubscriberStatus, subscriber_specialties
 
 
 @dataclass(frozen=True)
@@ -98,6 +98,7 @@ def plan_digests(session: Session, now: datetime, options: PlanOptions) -> PlanR
 def _finish_plan(session: Session, issue: Issue, now: datetime, options: PlanOptions) -> PlanResult:
     """Attach the ranked items to the issue's deliveries and stamp the subscribers' last digest."""
     planned = select(Delivery.subscriber_id).where(Delivery.issue_id == issue.id)
+    _refresh_statistics(session)
     count = session.scalar(select(func.count()).select_from(planned.subquery())) or 0
     if not count:
         session.execute(delete(Issue).where(Issue.id == issue.id))
@@ -121,12 +122,40 @@ def _finish_plan(session: Session, issue: Issue, now: datetime, options: PlanOpt
     return PlanResult(issue_id=issue.id, deliveries=count, items=items)
 
 
+def _refresh_statistics(session: Session) -> None:
+    """On PostgreSQL, let the query planner see the rows just inserted (ANALYZE runs inside the
+    transaction and counts them) and give the ranking sort room in memory. Without this the planner
+    takes the new issue for a few dozen rows and picks nested loops and on-disk sorts: with 100k
+    subscribers that made planning several times slower."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("ANALYZE deliveries"))
+        session.execute(text("SET LOCAL work_mem = '128MB'"))
+
+
 def pending_chunks(session: Session, issue_id: int, size: int) -> Iterator[list[int]]:
-    """The issue's unsent delivery ids in chunks, streamed (memory stays flat for any list size)."""
+    """The issue's unsent delivery ids in chunks, streamed (memory stays flat for any list size).
+
+    Rows are grouped by edition and specialty set (a cheap signature: count, sum and minimum of the
+    specialty ids), so that subscribers who share a variant share a chunk: a worker renders each
+    variant once instead of once per chunk it appears in. With 100k subscribers over 20 specialties
+    (about 2,700 variants) ordering by id made every pool process render nearly every variant.
+    """
+    signature = (
+        select(
+            subscriber_specialties.c.subscriber_id,
+            func.count().label("n"),
+            func.sum(subscriber_specialties.c.specialty_id).label("total"),
+            func.min(subscriber_specialties.c.specialty_id).label("low"),
+        )
+        .group_by(subscriber_specialties.c.subscriber_id)
+        .subquery("signature")
+    )
     stmt = (
         select(Delivery.id)
+        .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
+        .outerjoin(signature, signature.c.subscriber_id == Delivery.subscriber_id)
         .where(Delivery.issue_id == issue_id, Delivery.status.in_((DeliveryStatus.PENDING, DeliveryStatus.SENDING)))
-        .order_by(Delivery.id)
+        .order_by(Subscriber.edition, signature.c.n, signature.c.total, signature.c.low, Delivery.id)
         .execution_options(yield_per=size)
     )
     chunk: list[int] = []

@@ -89,3 +89,19 @@ def test_opted_out_and_suppressed_get_nothing(services: Services, clock: Clock) 
         result = plan_digests(s, now, PlanOptions())
     assert result.deliveries == 1
     assert _items(services, "ok@example.org") and not _items(services, "paused@example.org")
+
+
+def test_a_summary_sent_to_one_subscriber_still_reaches_another(services: Services, clock: Clock) -> None:
+    """Regression: the "already carried" check once ignored whose delivery carried the summary."""
+    from workers import tasks
+
+    now = clock()
+    with session_scope(services.sessions) as s:
+        add_summaries(s, summary_record(id="only-one", specialties=["cardiology"], published_at=days_before(now, 1)))
+        add_subscriber(s, "first@example.org", ["cardiology"], created_at=now - timedelta(days=3))
+    assert tasks.send_due(now).plan.deliveries == 1
+    clock.advance(days=1)
+    with session_scope(services.sessions) as s:
+        add_subscriber(s, "second@example.org", ["cardiology"], created_at=clock() - timedelta(hours=12))
+    run = tasks.send_due(clock())
+    assert run.plan.deliveries == 1  # the newcomer gets the summary the first reader already had
