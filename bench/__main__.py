@@ -18,6 +18,8 @@ from bench.sink import start_sink
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SCALING = (10_000, 50_000, 100_000, 200_000)
+SCALING_FIELDS = ("subscribers", "messages", "messages_per_second", "delivery_messages_per_second", "planning_s",
+                  "time_to_first_message_s", "peak_rss_mb_max", "db_statements_per_message", "all_delivered")  # fmt: skip
 
 
 def parser() -> argparse.ArgumentParser:
@@ -33,6 +35,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=1, help="celery worker processes (default 1)")
     p.add_argument("--concurrency", type=int, default=4, help="pool processes per worker = SMTP connections (default 4)")
     p.add_argument("--chunk-size", type=int, default=250, help="deliveries per task (default 250)")
+    p.add_argument("--smtp-batch", type=int, default=1,
+                   help="DIGEST_SMTP_BATCH_SIZE for the workers: messages per ledger commit (default 1)")  # fmt: skip
     p.add_argument("--scaling", action="store_true", help=f"also run {', '.join(f'{n:,}' for n in SCALING)} and plot them")
     p.add_argument("--smoke", action="store_true", help="a quick check: 500 subscribers, small baseline samples")
     p.add_argument("--naive-sample", type=int, default=100, help="messages rendered for the naive baseline (default 100)")
@@ -53,28 +57,27 @@ def main(argv: list[str] | None = None) -> int:
     console = Console()
     subscribers = 500 if args.smoke else args.subscribers
     naive_sample = min(args.naive_sample, 20) if args.smoke else args.naive_sample
-    config = PipelineConfig(with_schema(args.database_url, args.schema), args.redis_url, args.workers, args.concurrency, args.chunk_size)
+    config = PipelineConfig(with_schema(args.database_url, args.schema), args.redis_url, args.workers, args.concurrency, args.chunk_size, {"DIGEST_SMTP_BATCH_SIZE": str(args.smtp_batch)})
+    output = args.output or RESULTS / f"{date.today().isoformat()}.json"
     sink = start_sink(console.print, prefer_postfix=not args.aiosmtpd)
     try:
         options = RunOptions(ListSpec(subscribers, args.specialties, args.summaries), config, naive_sample, schema=args.schema)
         result = run_once(console, options, sink)
+        write_json(output, result)
         if args.scaling:
-            points = []
+            result["scaling"] = []
             for size in SCALING:
                 if size == subscribers:
                     point = result
                 else:
                     point = run_once(console, RunOptions(ListSpec(size, args.specialties, args.summaries), config, baselines=False, schema=args.schema), sink)
-                points.append({k: point[k] for k in ("subscribers", "messages", "messages_per_second", "planning_s",
-                                                       "time_to_first_message_s", "peak_rss_mb_max", "all_delivered")})  # fmt: skip
+                result["scaling"].append({k: point[k] for k in SCALING_FIELDS})
                 console.print(f"scaling: {size:,} subscribers, {point['messages_per_second']:,.0f} msg/s, peak RSS {point['peak_rss_mb_max']:.0f} MB")
-            result["scaling"] = points
+                write_json(output, result)  # after every point: a long run that fails keeps what it measured
+            result["scaling_plot"] = plot_scaling(output.with_suffix(".png"), result["scaling"]).name
+            write_json(output, result)
     finally:
         sink.stop()
-    output = args.output or RESULTS / f"{date.today().isoformat()}.json"
-    if result.get("scaling"):
-        result["scaling_plot"] = plot_scaling(output.with_suffix(".png"), result["scaling"]).name
-    write_json(output, result)
     print_all(console, result)
     console.print(f"results: {output}")
     return 0 if result["all_delivered"] else 1

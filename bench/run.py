@@ -89,6 +89,7 @@ def run_once(console: Console, options: RunOptions, sink: Sink) -> dict[str, Any
         "concurrency": config.concurrency,
         "connections": config.connections,
         "chunk_size": config.chunk_size,
+        "smtp_batch_size": int(config.extra_env.get("DIGEST_SMTP_BATCH_SIZE", "1")),
         "smtp_source": None,
         "naive": None,
         "ratio_to_smtp_source": None,

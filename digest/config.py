@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     chunk_size: int = 250
     lease_seconds: int = 600
     outbox_dir: Path | None = None
+    # Messages per ledger transaction for SMTP. 1 (the default) keeps the duplicate window after a
+    # crash to one message; N trades a window of up to N re-sent messages (same Message-ID) for N
+    # times fewer commits. See docs/benchmark.md.
+    smtp_batch_size: int = Field(1, ge=1, le=500)
     # Benchmark only: worker processes write their database statement counts here (workers/stats.py).
     bench_stats_dir: Path | None = None
 

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from digest.rendering.compiled import EmailRenderer, Recipient, Variant, item_view
-from digest.rendering.headers import build_mime, list_id, list_unsubscribe, make_message_id
+from digest.rendering.headers import list_id, list_unsubscribe, make_message_id, mime_bytes
 from digest.rendering.message import OutgoingMessage
 from digest.subscribers.tokens import Purpose, Tokens
 
@@ -82,7 +82,7 @@ class MessageComposer:
             html=rendered.html,
             headers=headers,
         )
-        raw = build_mime(msg, date).as_bytes()
+        raw = mime_bytes(msg, date)
         if self.sign is not None:
             raw = self.sign(raw)
         return OutgoingMessage(**{**msg.__dict__, "raw": raw})
