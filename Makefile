@@ -28,8 +28,9 @@ demo: $(STAMP)
 test: $(TEST_STAMP)
 	$(BIN)/python -m pytest
 
+# make bench BENCH_ARGS="--scaling --redis-url redis://127.0.0.1:6379/15"; see docs/benchmark.md
 bench: $(TEST_STAMP)
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 chaos: $(TEST_STAMP)
 	$(BIN)/python -m pytest tests/chaos -m chaos

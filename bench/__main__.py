@@ -51,7 +51,14 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the clean-up (workers, sink) on kill
+    previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # clean up (workers, sink) on kill
+    try:
+        return _run(args)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _run(args: argparse.Namespace) -> int:
     if not args.database_url.startswith("postgresql"):
         parser().error("--database-url must be a PostgreSQL URL")
     console = Console()

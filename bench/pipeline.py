@@ -211,7 +211,8 @@ def run_pipeline(
             raise RuntimeError("nothing was due: the generated list planned no deliveries")
         tasks.dispatch_issue(plan.issue_id)
         dispatch = time.perf_counter() - t0 - planning
-        first = last_change = None
+        first = None
+        last_change = time.perf_counter()  # the stall clock starts once the chunks are queued
         received = 0
         while received < plan.deliveries:
             time.sleep(0.02)
@@ -222,7 +223,7 @@ def run_pipeline(
                 if first is None:
                     first = now_t - t0
                 progress(received, plan.deliveries)
-            elif now_t - (last_change or t0) > STALL_SECONDS:
+            elif now_t - last_change > STALL_SECONDS:
                 raise RuntimeError(f"no progress for {STALL_SECONDS:.0f} s at {received}/{plan.deliveries} messages")
         end = time.perf_counter() - t0
     finally:

@@ -228,17 +228,19 @@ class _CachingPremailer(Premailer):  # type: ignore[misc]
         return hit[1]
 
 
+PREMAILER_OPTIONS: dict[str, Any] = {
+    "keep_style_tags": False,
+    "strip_important": False,
+    "remove_classes": False,
+    "disable_validation": True,
+    "allow_network": False,
+    "cssutils_logging_level": logging.CRITICAL,
+}
+
+
 def inline_css(raw_html: str) -> str:
     """Inline the CSS; media queries and the dark-mode block stay in a <style> element."""
-    return _CachingPremailer(
-        raw_html,
-        keep_style_tags=False,
-        strip_important=False,
-        remove_classes=False,
-        disable_validation=True,
-        allow_network=False,
-        cssutils_logging_level=logging.CRITICAL,
-    ).transform(pretty_print=False)
+    return _CachingPremailer(raw_html, **PREMAILER_OPTIONS).transform(pretty_print=False)
 
 
 def _thousands(value: object) -> object:

@@ -70,11 +70,15 @@ def _headers(msg: OutgoingMessage, date: datetime) -> EmailMessage:
     return mime
 
 
-@lru_cache(maxsize=1024)
-def _folded(name: str, value: str) -> bytes:
-    """One header line as the generator writes it. Cached: From, Subject, Date, List-Id and
-    List-Unsubscribe-Post repeat across a chunk, and parsing them was most of the header cost."""
+def _fold_once(name: str, value: str | Address) -> bytes:
+    """One header line exactly as the generator writes it (parsed and folded by the policy)."""
     return WIRE_POLICY.fold_binary(name, WIRE_POLICY.header_store_parse(name, value)[1])
+
+
+# From, Subject, Date, List-Id and List-Unsubscribe-Post repeat across a chunk; parsing them was
+# most of the header cost, so their folded lines are cached (string values only).
+_REPEATED = frozenset({"From", "Subject", "Date", "List-Id", "List-Unsubscribe-Post", "MIME-Version"})
+_folded = lru_cache(maxsize=1024)(_fold_once)
 
 
 def build_mime(msg: OutgoingMessage, date: datetime) -> EmailMessage:
@@ -108,13 +112,6 @@ def mime_bytes(msg: OutgoingMessage, date: datetime) -> bytes:
         parts.append(_quoted_printable(body) + b"\r\n")  # this CRLF belongs to the next delimiter
     parts.append(f"--{boundary}--\r\n".encode())
     return b"".join(parts)
-
-
-_REPEATED = frozenset({"From", "Subject", "Date", "List-Id", "List-Unsubscribe-Post"})
-
-
-def _fold_once(name: str, value: str | Address) -> bytes:
-    return WIRE_POLICY.fold_binary(name, WIRE_POLICY.header_store_parse(name, value)[1])
 
 
 def _quoted_printable(text: str) -> bytes:
