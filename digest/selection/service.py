@@ -49,7 +49,11 @@ def due_periods(session: Session, now: datetime) -> list[tuple[Schedule, Period]
 
 def _due_subscribers(schedule: Schedule, period: Period, now: datetime, options: PlanOptions) -> Select[tuple[int]]:
     lookback = timedelta(days=options.lookback_days)
-    served = select(Delivery.id).where(Delivery.subscriber_id == Subscriber.id, Delivery.period_key == period.key)
+    # NOT IN, not a correlated NOT EXISTS: this SELECT feeds an INSERT into deliveries, and on a
+    # fresh table the planner picked a nested-loop anti join that re-scanned the table being filled
+    # once per subscriber (quadratic: 11 minutes for 200k). NOT IN over a NOT NULL column is the
+    # same test, run once as a hashed subplan.
+    served = select(Delivery.subscriber_id).where(Delivery.period_key == period.key)
     suppressed = select(Suppression.id).where(Suppression.value == func.lower(Subscriber.email))
     stmt = select(Subscriber.id).where(
         Subscriber.status == SubscriberStatus.ACTIVE,
@@ -57,7 +61,7 @@ def _due_subscribers(schedule: Schedule, period: Period, now: datetime, options:
         Subscriber.timezone == schedule.timezone,
         Subscriber.send_hour == schedule.send_hour,
         Subscriber.send_weekday == schedule.send_weekday,
-        ~exists(served),
+        Subscriber.id.not_in(served),
         ~exists(suppressed),
         has_candidate(now, lookback),
     )
