@@ -29,8 +29,9 @@ demo: $(STAMP)
 test: $(TEST_STAMP)
 	$(BIN)/python -m pytest
 
+# make bench BENCH_ARGS="--scaling --redis-url redis://127.0.0.1:6379/15"; see docs/benchmark.md
 bench: $(TEST_STAMP)
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 # The full fault-injection run (5,000 subscribers) and the 2,000-unsubscribe load test; prints their figures.
 chaos: $(TEST_STAMP)

@@ -62,6 +62,12 @@ class Settings(BaseSettings):
     # Prometheus multiprocess files: every process of one host (web, worker children) writes here and
     # the exporter (``/metrics``, ``digest worker --metrics-port``) adds them up.
     metrics_dir: Path | None = None
+    # Messages per ledger transaction for SMTP. 1 (the default) keeps the duplicate window after a
+    # crash to one message; N trades a window of up to N re-sent messages (same Message-ID) for N
+    # times fewer commits. See docs/benchmark.md.
+    smtp_batch_size: int = Field(1, ge=1, le=500)
+    # Benchmark only: worker processes write their database statement counts here (workers/stats.py).
+    bench_stats_dir: Path | None = None
 
     @field_validator("transport")
     @classmethod

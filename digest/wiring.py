@@ -67,7 +67,7 @@ class Services:
 def make_transport(settings: Settings) -> Transport:
     """The one place that picks a sender, by ``DIGEST_TRANSPORT``."""
     if settings.transport == "smtp":
-        return SMTPTransport(SMTPConfig.from_url(settings.smtp_url))
+        return SMTPTransport(SMTPConfig.from_url(settings.smtp_url), batch_size=settings.smtp_batch_size)
     if settings.transport == "outbox":
         assert settings.outbox_dir is not None
         return OutboxTransport(settings.outbox_dir)

@@ -27,6 +27,7 @@ from digest.schema import upgrade
 from digest.selection.service import PlanResult, pending_page, plan_digests, stalled_issues
 from digest.wiring import Services, build_services
 from workers.app import VISIBILITY_TIMEOUT, celery_app
+from workers.stats import StatementCounter
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,7 @@ assert BACKOFF_CAP < VISIBILITY_TIMEOUT
 
 _settings: Settings | None = None
 _services: Services | None = None
+_counter: StatementCounter | None = None
 
 
 def use_settings(settings: Settings, services: Services | None = None) -> None:
@@ -51,10 +53,12 @@ def use_settings(settings: Settings, services: Services | None = None) -> None:
 
 def services() -> Services:
     """This process's services, built on first use (one SMTP connection per worker process)."""
-    global _services
+    global _services, _counter
     if _services is None:
         assert _settings is not None, "workers.app.configure() was not called"
         _services = build_services(_settings)
+        if _settings.bench_stats_dir is not None:
+            _counter = StatementCounter(_services.engine, _settings.bench_stats_dir)
     return _services
 
 
@@ -72,6 +76,8 @@ def deliver_chunk(self, delivery_ids: list[int]) -> dict[str, int]:  # type: ign
             log.warning("%d deliveries hit transient errors; they stay pending", len(report.retry))
         else:
             raise self.retry(args=[report.retry], countdown=backoff(self.request.retries))
+    if _counter is not None:
+        _counter.write()
     return {"sent": report.sent, "failed": report.failed, "cancelled": report.cancelled, "skipped": report.skipped}
 
 

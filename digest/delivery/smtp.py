@@ -58,8 +58,9 @@ class SMTPTransport:
     batch_size = 1
     idle_check_after = 20.0  # seconds: probe an idle pooled connection with NOOP before reuse
 
-    def __init__(self, config: SMTPConfig):
+    def __init__(self, config: SMTPConfig, *, batch_size: int = 1):
         self.config = config
+        self.batch_size = batch_size  # messages per ledger commit (DIGEST_SMTP_BATCH_SIZE)
         self._conn: smtplib.SMTP | None = None
         self._last_used = 0.0
         self.connections_opened = 0

@@ -9,7 +9,7 @@ from email.utils import make_msgid
 from typing import Any
 
 from digest.rendering.compiled import EmailRenderer, Recipient, RenderedEmail, Variant, item_view
-from digest.rendering.headers import build_mime, list_id, list_unsubscribe, make_message_id
+from digest.rendering.headers import list_id, list_unsubscribe, make_message_id, mime_bytes
 from digest.rendering.message import OutgoingMessage
 from digest.subscribers.models import Edition
 from digest.subscribers.tokens import Purpose, Tokens
@@ -113,7 +113,7 @@ class MessageComposer:
 
     def _finish(self, msg: OutgoingMessage, date: datetime) -> OutgoingMessage:
         """Assemble the wire bytes, DKIM-signed when a signer is configured."""
-        raw = build_mime(msg, date).as_bytes()
+        raw = mime_bytes(msg, date)
         if self.sign is not None:
             raw = self.sign(raw)
         return OutgoingMessage(**{**msg.__dict__, "raw": raw})

@@ -6,9 +6,12 @@ Every user-supplied value that reaches a header (names, subjects, titles) goes t
 
 from __future__ import annotations
 
+import binascii
 import hashlib
 import hmac
 import re
+import secrets
+from functools import lru_cache
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -48,17 +51,72 @@ def list_unsubscribe(https_url: str, mailto_address: str) -> tuple[tuple[str, st
 WIRE_POLICY = SMTP.clone(max_line_length=998)
 
 
+def _header_values(msg: OutgoingMessage, date: datetime) -> list[tuple[str, str | Address]]:
+    from_name, from_addr = parseaddr(msg.from_header)
+    return [
+        ("From", formataddr((one_line(from_name), from_addr))),
+        ("To", Address(display_name=one_line(msg.to_name), addr_spec=msg.to_email)),
+        ("Subject", one_line(msg.subject, 998)),
+        ("Date", format_datetime(date)),
+        ("Message-ID", msg.message_id),
+        *((name, one_line(value, 2000)) for name, value in msg.headers),
+    ]
+
+
+def _headers(msg: OutgoingMessage, date: datetime) -> EmailMessage:
+    mime = EmailMessage(policy=WIRE_POLICY)
+    for name, value in _header_values(msg, date):
+        mime[name] = value
+    return mime
+
+
+def _fold_once(name: str, value: str | Address) -> bytes:
+    """One header line exactly as the generator writes it (parsed and folded by the policy)."""
+    return WIRE_POLICY.fold_binary(name, WIRE_POLICY.header_store_parse(name, value)[1])
+
+
+# From, Subject, Date, List-Id and List-Unsubscribe-Post repeat across a chunk; parsing them was
+# most of the header cost, so their folded lines are cached (string values only).
+_REPEATED = frozenset({"From", "Subject", "Date", "List-Id", "List-Unsubscribe-Post", "MIME-Version"})
+_folded = lru_cache(maxsize=1024)(_fold_once)
+
+
 def build_mime(msg: OutgoingMessage, date: datetime) -> EmailMessage:
     """multipart/alternative with the plain-text part first and the HTML part last (preferred)."""
-    mime = EmailMessage(policy=WIRE_POLICY)
-    from_name, from_addr = parseaddr(msg.from_header)
-    mime["From"] = formataddr((one_line(from_name), from_addr))
-    mime["To"] = Address(display_name=one_line(msg.to_name), addr_spec=msg.to_email)
-    mime["Subject"] = one_line(msg.subject, 998)
-    mime["Date"] = format_datetime(date)
-    mime["Message-ID"] = msg.message_id
-    for name, value in msg.headers:
-        mime[name] = one_line(value, 2000)
+    mime = _headers(msg, date)
     mime.set_content(msg.text, subtype="plain", charset="utf-8", cte="quoted-printable")
     mime.add_alternative(msg.html, subtype="html", charset="utf-8", cte="quoted-printable")
     return mime
+
+
+def mime_bytes(msg: OutgoingMessage, date: datetime) -> bytes:
+    """The wire bytes of ``build_mime``'s message, assembled directly: what the send path uses.
+
+    The headers still go through the ``email`` package (folding, encoded words, no CR/LF
+    injection); the two quoted-printable bodies are encoded by ``binascii`` (C) and joined with a
+    boundary that quoted-printable text cannot contain (``=_`` is not a valid QP escape). The
+    generator's pure-Python encoding and line writing were the largest per-message cost of the
+    send path in the benchmark profile. Parsed, the result equals ``build_mime``'s.
+    """
+    boundary = f"=_{secrets.token_hex(16)}"
+    parts = [
+        _folded(name, value) if isinstance(value, str) and name in _REPEATED else _fold_once(name, value)
+        for name, value in _header_values(msg, date)
+    ]
+    parts += [_folded("MIME-Version", "1.0"), _fold_once("Content-Type", f'multipart/alternative; boundary="{boundary}"'), b"\r\n"]
+    for subtype, body in (("plain", msg.text), ("html", msg.html)):
+        parts.append(
+            f'--{boundary}\r\nContent-Type: text/{subtype}; charset="utf-8"\r\n'
+            f"Content-Transfer-Encoding: quoted-printable\r\n\r\n".encode()
+        )
+        parts.append(_quoted_printable(body) + b"\r\n")  # this CRLF belongs to the next delimiter
+    parts.append(f"--{boundary}--\r\n".encode())
+    return b"".join(parts)
+
+
+def _quoted_printable(text: str) -> bytes:
+    """UTF-8 quoted-printable with CRLF line ends and a final line break."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if not text.endswith("\n"):
+        text += "\n"
+    return binascii.b2a_qp(text.encode("utf-8"), istext=True).replace(b"\n", b"\r\n")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Select, delete, exists, func, insert, literal, select, update
+from sqlalchemy import Select, delete, exists, func, insert, literal, select, text, update
 from sqlalchemy.orm import Session
 
 from digest.delivery.models import Delivery, DeliveryItem, DeliveryStatus, Issue, IssueKind, IssueStatus
@@ -50,7 +50,11 @@ def due_periods(session: Session, now: datetime) -> list[tuple[Schedule, Period]
 
 def _due_subscribers(schedule: Schedule, period: Period, now: datetime, options: PlanOptions) -> Select[tuple[int]]:
     lookback = timedelta(days=options.lookback_days)
-    served = select(Delivery.id).where(Delivery.subscriber_id == Subscriber.id, Delivery.period_key == period.key)
+    # NOT IN, not a correlated NOT EXISTS: this SELECT feeds an INSERT into deliveries, and on a
+    # fresh table the planner picked a nested-loop anti join that re-scanned the table being filled
+    # once per subscriber (quadratic: 11 minutes for 200k). NOT IN over a NOT NULL column is the
+    # same test, run once as a hashed subplan.
+    served = select(Delivery.subscriber_id).where(Delivery.period_key == period.key)
     suppressed = select(Suppression.id).where(Suppression.value == func.lower(Subscriber.email))
     stmt = select(Subscriber.id).where(
         Subscriber.status == SubscriberStatus.ACTIVE,
@@ -58,7 +62,7 @@ def _due_subscribers(schedule: Schedule, period: Period, now: datetime, options:
         Subscriber.timezone == schedule.timezone,
         Subscriber.send_hour == schedule.send_hour,
         Subscriber.send_weekday == schedule.send_weekday,
-        ~exists(served),
+        Subscriber.id.not_in(served),
         ~exists(suppressed),
         has_candidate(now, lookback),
     )
@@ -99,6 +103,7 @@ def plan_digests(session: Session, now: datetime, options: PlanOptions) -> PlanR
 def _finish_plan(session: Session, issue: Issue, now: datetime, options: PlanOptions) -> PlanResult:
     """Attach the ranked items to the issue's deliveries and stamp the subscribers' last digest."""
     planned = select(Delivery.subscriber_id).where(Delivery.issue_id == issue.id)
+    _refresh_statistics(session)
     count = session.scalar(select(func.count()).select_from(planned.subquery())) or 0
     if not count:
         session.execute(delete(Issue).where(Issue.id == issue.id))
@@ -120,6 +125,16 @@ def _finish_plan(session: Session, issue: Issue, now: datetime, options: PlanOpt
     )
     session.flush()
     return PlanResult(issue_id=issue.id, deliveries=count, items=items)
+
+
+def _refresh_statistics(session: Session) -> None:
+    """On PostgreSQL, let the query planner see the rows just inserted (ANALYZE runs inside the
+    transaction and counts them) and give the ranking sort room in memory. Without this the planner
+    takes the new issue for a few dozen rows and picks nested loops and on-disk sorts: with 100k
+    subscribers that made planning several times slower."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("ANALYZE deliveries"))
+        session.execute(text("SET LOCAL work_mem = '128MB'"))
 
 
 def pending_page(session: Session, issue_id: int, size: int, *, after: int = 0) -> list[int]:

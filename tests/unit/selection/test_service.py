@@ -100,3 +100,19 @@ def test_a_summary_sent_to_one_subscriber_is_still_new_for_another(services: Ser
         add_subscriber(s, "ny@example.org", ["cardiology"], timezone="America/New_York", created_at=now - timedelta(days=3))
         assert plan_digests(s, now, PlanOptions()).deliveries == 1  # New York, with the summary Berlin got
     assert _items(services, "ny@example.org") == [["s1"]]
+
+
+def test_a_summary_sent_to_one_subscriber_still_reaches_another(services: Services, clock: Clock) -> None:
+    """Regression: the "already carried" check once ignored whose delivery carried the summary."""
+    from workers import tasks
+
+    now = clock()
+    with session_scope(services.sessions) as s:
+        add_summaries(s, summary_record(id="only-one", specialties=["cardiology"], published_at=days_before(now, 1)))
+        add_subscriber(s, "first@example.org", ["cardiology"], created_at=now - timedelta(days=3))
+    assert tasks.send_due(now).plan.deliveries == 1
+    clock.advance(days=1)
+    with session_scope(services.sessions) as s:
+        add_subscriber(s, "second@example.org", ["cardiology"], created_at=clock() - timedelta(hours=12))
+    run = tasks.send_due(clock())
+    assert run.plan.deliveries == 1  # the newcomer gets the summary the first reader already had

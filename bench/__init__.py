@@ -1,0 +1,1 @@
+"""The send-path benchmark: ``python -m bench --help`` and docs/benchmark.md."""

@@ -1,0 +1,108 @@
+"""The two baselines measured in the same run as the pipeline.
+
+(a) The machine's SMTP limit: Postfix's ``smtp-source`` (C) pushes the same number of messages of
+    the same size over the same number of connections to the same sink. Our sender cannot beat it;
+    the ratio says how much of the machine's SMTP capacity the Python send path uses.
+(b) The naive path: for a sample of real deliveries, Jinja2 render + premailer + MIME for every
+    message (``EmailRenderer.render_alone``, what a sender without the per-variant cache does),
+    extrapolated to all messages over ``processes`` CPU-bound processes. It leaves out the database
+    and SMTP, so it flatters the naive path: the ratio to it is a lower bound.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from bench.sink import Sink
+from digest.db import session_scope
+from digest.delivery.models import Delivery, DeliveryItem, Issue
+from digest.delivery.service import issue_context
+from digest.ingest.models import Summary
+from digest.rendering.compose import Addressee, build_variant
+from digest.rendering.headers import build_mime
+from digest.rendering.message import OutgoingMessage
+from digest.subscribers.models import Subscriber
+from digest.wiring import Services
+
+
+@dataclass(frozen=True)
+class SMTPSourceResult:
+    messages: int
+    seconds: float
+    received: int
+
+    @property
+    def messages_per_second(self) -> float:
+        return self.messages / self.seconds
+
+
+@dataclass(frozen=True)
+class NaiveResult:
+    sample: int
+    seconds: float
+    processes: int
+    mean_message_bytes: int
+
+    @property
+    def messages_per_second(self) -> float:
+        return self.sample / self.seconds * self.processes
+
+
+def smtp_source(sink: Sink, *, messages: int, size: int, sessions: int) -> SMTPSourceResult | None:
+    """Run smtp-source against the sink; None when Postfix's tools are not there."""
+    exe = shutil.which("smtp-source")
+    if exe is None:
+        return None
+    before = sink.count()
+    cmd = [exe, "-d", "-s", str(sessions), "-l", str(size), "-m", str(messages),
+           "-f", "digest@bench.example.org", "-t", "reader@bench.example.org", f"127.0.0.1:{sink.port}"]  # fmt: skip
+    t0 = time.perf_counter()
+    done = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    seconds = time.perf_counter() - t0
+    if done.returncode != 0:
+        raise RuntimeError(f"smtp-source failed ({done.returncode}): {done.stderr.decode(errors='replace').strip()}")
+    time.sleep(0.2)  # let the sink print its last counter
+    return SMTPSourceResult(messages=messages, seconds=seconds, received=sink.count() - before)
+
+
+def naive_render(services: Services, issue_id: int, *, sample: int, processes: int) -> NaiveResult:
+    """Render ``sample`` of the issue's deliveries one by one through Jinja2 + premailer + MIME."""
+    with session_scope(services.sessions) as session:
+        issue = session.get(Issue, issue_id)
+        assert issue is not None
+        context = issue_context(issue, services.composer.base_url)
+        rows = session.execute(
+            select(Delivery.id, Subscriber).join(Subscriber, Subscriber.id == Delivery.subscriber_id)
+            .where(Delivery.issue_id == issue_id).order_by(Delivery.id).limit(sample)
+        ).all()  # fmt: skip
+        items = session.execute(
+            select(DeliveryItem.delivery_id, Summary)
+            .join(Summary, Summary.id == DeliveryItem.summary_id)
+            .where(DeliveryItem.delivery_id.in_([r[0] for r in rows]))
+            .order_by(DeliveryItem.delivery_id, DeliveryItem.position)
+            .options(selectinload(Summary.specialties))
+        ).all()
+        carried: dict[int, list[Summary]] = {}
+        for delivery_id, summary in items:
+            carried.setdefault(delivery_id, []).append(summary)
+        work = [
+            (delivery_id, Addressee(sub.id, sub.email, sub.name, sub.edition, {s.slug: s.name for s in sub.specialties}))
+            for delivery_id, sub in rows
+        ]
+        composer, renderer = services.composer, services.renderer
+        sizes = 0
+        t0 = time.perf_counter()
+        for delivery_id, who in work:
+            variant = build_variant(who.edition, carried.get(delivery_id, []), who.specialties, context)
+            rendered = renderer.render_alone(variant, composer.recipient(who))
+            msg = OutgoingMessage(delivery_id, "<naive@bench>", composer.from_header, who.email, who.name,
+                                  rendered.subject, rendered.text, rendered.html)  # fmt: skip
+            sizes += len(build_mime(msg, issue.planned_at or issue.created_at).as_bytes())
+        seconds = time.perf_counter() - t0
+    return NaiveResult(sample=len(work), seconds=seconds, processes=processes, mean_message_bytes=sizes // max(1, len(work)))
