@@ -22,7 +22,9 @@ def _reserve_many(url: str, count: int, out: multiprocessing.Queue) -> None:  # 
 
 
 def test_processes_share_one_bucket_and_never_get_the_same_slot(redis_url: str) -> None:
-    ctx = multiprocessing.get_context("fork")
+    # spawn, not fork: forking a process whose other threads (a browser driver, an SMTP server) hold
+    # locks can leave the child stuck on them.
+    ctx = multiprocessing.get_context("spawn")
     out = ctx.Queue()
     workers = [ctx.Process(target=_reserve_many, args=(redis_url, 25, out)) for _ in range(4)]
     for w in workers:
