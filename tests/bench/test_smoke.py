@@ -6,23 +6,20 @@ No timing is asserted: only that the result has every field and that every messa
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 
 from bench.__main__ import main
 from bench.report import FIELDS
-from tests.conftest import PG_URL, REDIS_URL
+from tests.conftest import PG_URL, REDIS_URL, require
 
 pytestmark = pytest.mark.integration
 
 
 def test_smoke_run_delivers_everything_and_reports_every_field(tmp_path: Path) -> None:
-    if not (PG_URL and REDIS_URL):
-        if os.environ.get("CI"):
-            pytest.fail("DIGEST_TEST_DATABASE_URL and DIGEST_TEST_REDIS_URL must be set in CI")
-        pytest.skip("needs DIGEST_TEST_DATABASE_URL and DIGEST_TEST_REDIS_URL")
+    require(bool(PG_URL and REDIS_URL), "PostgreSQL and Redis", "set DIGEST_TEST_DATABASE_URL and DIGEST_TEST_REDIS_URL")
+    assert PG_URL and REDIS_URL
     output = tmp_path / "smoke.json"
     status = main([
         "--smoke", "--database-url", PG_URL, "--schema", "bench_smoke", "--redis-url", REDIS_URL,
