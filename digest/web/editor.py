@@ -241,6 +241,21 @@ def _draft(subject: str, preheader: str, intro: str, audience: str, specialties:
     return IssueDraft(subject=subject, preheader=preheader, intro=intro, specialties=chosen, pinned=tuple(p for p in pinned if p))
 
 
+def _compose_form(
+    subject: FormText = "",
+    preheader: FormText = "",
+    intro: FormText = "",
+    audience: FormText = "all",
+    specialties: FormList = [],  # noqa: B006 (FastAPI copies defaults)
+    pinned: FormList = [],  # noqa: B006
+) -> dict[str, Any]:
+    """The compose form's fields, as posted (shared by create and save)."""
+    return {"subject": subject, "preheader": preheader, "intro": intro, "audience": audience, "specialties": specialties, "pinned": pinned}
+
+
+ComposeForm = Annotated[dict[str, Any], Depends(_compose_form)]
+
+
 @router.get("/issues/new")
 def new_issue(request: Request, editor: EditorDep, services: ServicesDep) -> HTMLResponse:
     values = {"subject": "", "preheader": "", "intro": "", "audience": "all", "specialties": [], "pinned": []}
@@ -252,18 +267,12 @@ def create(
     request: Request,
     editor: EditorDep,
     services: ServicesDep,
-    subject: FormText = "",
-    preheader: FormText = "",
-    intro: FormText = "",
-    audience: FormText = "all",
-    specialties: FormList = [],  # noqa: B006 (FastAPI copies defaults)
-    pinned: FormList = [],  # noqa: B006
+    values: ComposeForm,
 ) -> Response:
-    values = {"subject": subject, "preheader": preheader, "intro": intro, "audience": audience, "specialties": specialties, "pinned": pinned}
     try:
         with session_scope(services.sessions) as db:
             author = db.get(Editor, editor.id)
-            issue_id = create_issue(db, _draft(subject, preheader, intro, audience, specialties, pinned), author, services.clock()).id
+            issue_id = create_issue(db, _draft(**values), author, services.clock()).id
     except IssueError as exc:
         return _compose(request, services, editor, values, None, str(exc), status=400)
     return RedirectResponse(f"/editor/issues/{issue_id}", status_code=303)
@@ -285,17 +294,11 @@ def save_issue(
     issue_id: int,
     editor: EditorDep,
     services: ServicesDep,
-    subject: FormText = "",
-    preheader: FormText = "",
-    intro: FormText = "",
-    audience: FormText = "all",
-    specialties: FormList = [],  # noqa: B006
-    pinned: FormList = [],  # noqa: B006
+    values: ComposeForm,
 ) -> Response:
-    values = {"subject": subject, "preheader": preheader, "intro": intro, "audience": audience, "specialties": specialties, "pinned": pinned}
     try:
         with session_scope(services.sessions) as db:
-            update_issue(db, issue_id, _draft(subject, preheader, intro, audience, specialties, pinned))
+            update_issue(db, issue_id, _draft(**values))
     except IssueError as exc:
         return _compose(request, services, editor, values, issue_id, str(exc), status=400)
     return RedirectResponse(f"/editor/issues/{issue_id}", status_code=303)
