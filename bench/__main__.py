@@ -10,7 +10,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from bench.data import ListSpec, with_schema
+from bench.data import ListSpec, ensure_database, with_schema
 from bench.pipeline import PipelineConfig
 from bench.report import plot_scaling, print_all, write_json
 from bench.run import RunOptions, run_once
@@ -62,6 +62,7 @@ def _run(args: argparse.Namespace) -> int:
     if not args.database_url.startswith("postgresql"):
         parser().error("--database-url must be a PostgreSQL URL")
     console = Console()
+    ensure_database(args.database_url)
     subscribers = 500 if args.smoke else args.subscribers
     naive_sample = min(args.naive_sample, 20) if args.smoke else args.naive_sample
     config = PipelineConfig(with_schema(args.database_url, args.schema), args.redis_url, args.workers, args.concurrency, args.chunk_size, {"DIGEST_SMTP_BATCH_SIZE": str(args.smtp_batch)})
