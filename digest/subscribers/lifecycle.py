@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import case, update
+from sqlalchemy import bindparam, case, update
 from sqlalchemy.orm import Session
 
 from digest.delivery.models import Delivery, DeliveryStatus
@@ -25,16 +25,31 @@ from digest.subscribers.models import Subscriber, SubscriberStatus
 from digest.subscribers.schema import PreferencesIn
 
 
+# Built once: a statement's SQL and cache key are worked out on first use and reused, where a
+# statement built per call costs more Python than its round trip (one-click bursts run these).
+_OPEN = (DeliveryStatus.PENDING, DeliveryStatus.SENDING)
+_CANCEL_OPEN = (
+    update(Delivery)
+    .where(Delivery.subscriber_id == bindparam("who"), Delivery.status.in_(_OPEN))
+    .values(status=DeliveryStatus.CANCELLED, error=bindparam("reason"), lease_until=None, claim_token=None)
+)
+_UNSUBSCRIBE = (
+    update(Subscriber)
+    .where(Subscriber.id == bindparam("who"))
+    .values(
+        status=SubscriberStatus.UNSUBSCRIBED,
+        unsubscribed_at=case(
+            (Subscriber.status == SubscriberStatus.UNSUBSCRIBED, Subscriber.unsubscribed_at),
+            else_=bindparam("now", type_=Subscriber.unsubscribed_at.type),
+        ),
+    )
+    .returning(Subscriber.email)
+)
+
+
 def cancel_open_deliveries(session: Session, subscriber_id: int, reason: str) -> int:
     """Cancel every delivery of the subscriber that has not gone out; returns how many."""
-    result = session.connection().execute(
-        update(Delivery)
-        .where(
-            Delivery.subscriber_id == subscriber_id,
-            Delivery.status.in_((DeliveryStatus.PENDING, DeliveryStatus.SENDING)),
-        )
-        .values(status=DeliveryStatus.CANCELLED, error=reason, lease_until=None, claim_token=None)
-    )
+    result = session.connection().execute(_CANCEL_OPEN, {"who": subscriber_id, "reason": reason})
     return int(result.rowcount or 0)
 
 
@@ -49,17 +64,7 @@ def unsubscribe(session: Session, subscriber_id: int, now: datetime, *, source: 
     session are not refreshed.
     """
     cancel_open_deliveries(session, subscriber_id, f"unsubscribed ({source})")
-    email = session.connection().execute(
-        update(Subscriber)
-        .where(Subscriber.id == subscriber_id)
-        .values(
-            status=SubscriberStatus.UNSUBSCRIBED,
-            unsubscribed_at=case(
-                (Subscriber.status == SubscriberStatus.UNSUBSCRIBED, Subscriber.unsubscribed_at), else_=now
-            ),
-        )
-        .returning(Subscriber.email)
-    ).scalar_one_or_none()
+    email = session.connection().execute(_UNSUBSCRIBE, {"who": subscriber_id, "now": now}).scalar_one_or_none()
     if email is not None:
         suppress(session, email, SuppressionReason.UNSUBSCRIBED, detail=source)
     return email

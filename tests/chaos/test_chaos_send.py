@@ -72,8 +72,7 @@ class UnsubscribeCommits:
     def _executed(self, conn: Connection, _cursor: object, statement: str, parameters: Any, _context: object, _many: bool) -> None:
         if statement.startswith("UPDATE subscribers SET status") and isinstance(parameters, dict):
             if parameters.get("status") == SubscriberStatus.UNSUBSCRIBED:
-                ids = [value for name, value in parameters.items() if name.startswith("id_")]
-                conn.info.setdefault("unsubscribed", set()).update(ids)
+                conn.info.setdefault("unsubscribed", set()).add(parameters["who"])
 
     def _committed(self, conn: Connection) -> None:
         now = time.monotonic()
