@@ -3,7 +3,8 @@
 Recipients are the active, non-suppressed subscribers of the audience (everyone, or those with at
 least one of the chosen specialties). Each gets the pinned summaries first, then their own new
 summaries (their specialties, ranked as digest/selection/picker.py ranks them) up to max_items in
-all. A subscriber with nothing pinned and nothing new gets no row, hence no email.
+all, as a Selection of their own (digest/selection/service.py writes it). A subscriber with
+nothing pinned and nothing new gets no row, hence no email.
 """
 
 from __future__ import annotations
@@ -11,14 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Select, exists, func, insert, literal, select, update
+from sqlalchemy import Select, Text, cast, exists, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from digest.delivery.models import Delivery, DeliveryItem, DeliveryStatus, Issue, IssueStatus
+from digest.delivery.models import Delivery, Issue, IssueStatus, Selection, SelectionItem
 from digest.events.models import Suppression
 from digest.issues.models import IssuePin, issue_specialties
-from digest.selection.picker import has_candidate, ranked_candidates
-from digest.selection.service import PlanOptions
+from digest.selection.picker import ranked_candidates
+from digest.selection.service import PlanOptions, choose_lists, drop_unused_lists, insert_deliveries, items_planned
 from digest.subscribers.models import Subscriber, SubscriberStatus, subscriber_specialties
 
 
@@ -51,49 +52,36 @@ def pinned_ids(session: Session, issue_id: int) -> list[str]:
 
 
 def plan_campaign(session: Session, issue: Issue, now: datetime, options: PlanOptions) -> CampaignPlan:
-    """Write the deliveries of a campaign that has just moved to sending."""
+    """Write the deliveries of a campaign that has just moved to sending.
+
+    One list per recipient (their own history decides what is new to them): the pins, then their
+    ranked new summaries without the pins. A recipient whose list is empty gets no delivery.
+    """
     lookback = timedelta(days=options.lookback_days)
-    pins = len(pinned_ids(session, issue.id))
+    pins = select(IssuePin.summary_id).where(IssuePin.issue_id == issue.id)
+    pin_count = len(pinned_ids(session, issue.id))
     recipients = audience(issue.id, issue.audience_all)
-    if not pins:
-        recipients = recipients.where(has_candidate(now, lookback))
-    session.execute(
-        insert(Delivery).from_select(
-            ["issue_id", "subscriber_id", "status", "variant_key", "attempts", "created_at"],
-            select(
-                literal(issue.id),
-                recipients.subquery().c.id,
-                literal(DeliveryStatus.PENDING.value),
-                literal(""),
-                literal(0),
-                literal(now, Delivery.created_at.type),
-            ),
-        )
+    members = recipients.add_columns(("subscriber:" + cast(Subscriber.id, Text)).label("key")).subquery("recipients")
+    choose_lists(
+        session,
+        issue.id,
+        members,
+        lambda ids: ranked_candidates(now, lookback, ids, leave_out=pins),
+        options.max_items - pin_count,
+        offset=pin_count,
     )
-    planned = select(Delivery.subscriber_id).where(Delivery.issue_id == issue.id)
-    count = session.scalar(select(func.count()).select_from(planned.subquery())) or 0
-    items = 0
-    if pins:
-        items += session.execute(
-            insert(DeliveryItem).from_select(
-                ["delivery_id", "summary_id", "position"],
-                select(Delivery.id, IssuePin.summary_id, IssuePin.position)
-                .join(IssuePin, IssuePin.issue_id == Delivery.issue_id)
-                .where(Delivery.issue_id == issue.id),
+    if pin_count:
+        session.execute(
+            insert(SelectionItem).from_select(
+                ["selection_id", "summary_id", "position"],
+                select(Selection.id, IssuePin.summary_id, IssuePin.position)
+                .join(IssuePin, IssuePin.issue_id == Selection.issue_id)
+                .where(Selection.issue_id == issue.id),
             )
-        ).rowcount
-    if options.max_items > pins:
-        # The pinned items are now carried by a pending delivery, so the picker no longer counts
-        # them as new: the ranks below are those of the remaining summaries, without gaps.
-        ranked = ranked_candidates(now, lookback, planned)
-        items += session.execute(
-            insert(DeliveryItem).from_select(
-                ["delivery_id", "summary_id", "position"],
-                select(Delivery.id, ranked.c.summary_id, ranked.c.rank + pins)
-                .join(ranked, ranked.c.subscriber_id == Delivery.subscriber_id)
-                .where(Delivery.issue_id == issue.id, ranked.c.rank <= options.max_items - pins),
-            )
-        ).rowcount
+        )
+    insert_deliveries(session, issue.id, members, now, None)
+    drop_unused_lists(session, issue.id)
+    count = session.scalar(select(func.count()).select_from(Delivery).where(Delivery.issue_id == issue.id)) or 0
     if not count:
         session.execute(
             update(Issue).where(Issue.id == issue.id).values(status=IssueStatus.SENT, sent_at=now).execution_options(
@@ -101,4 +89,4 @@ def plan_campaign(session: Session, issue: Issue, now: datetime, options: PlanOp
             )
         )
     session.flush()
-    return CampaignPlan(issue_id=issue.id, deliveries=count, items=items)
+    return CampaignPlan(issue_id=issue.id, deliveries=count, items=items_planned(session, issue.id))

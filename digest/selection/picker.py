@@ -14,10 +14,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, Select, and_, case, exists, func, or_, select
+from sqlalchemy import ColumnElement, Select, Text, and_, case, cast, exists, func, or_, select
+from sqlalchemy.orm import aliased
 from sqlalchemy.sql.selectable import Subquery
 
-from digest.delivery.models import Delivery, DeliveryItem, DeliveryStatus
+from digest.delivery.models import Delivery, DeliveryStatus, SelectionItem
 from digest.ingest.models import Summary, summary_specialties
 from digest.subscribers.models import Edition, Subscriber, subscriber_specialties
 
@@ -31,26 +32,36 @@ RANKING = (
 )
 
 
-def _eligible(now: datetime, lookback: timedelta) -> ColumnElement[bool]:
-    since = func.coalesce(Subscriber.last_digest_at, now - lookback)
-    already = (
-        select(DeliveryItem.summary_id)
-        .join(Delivery, Delivery.id == DeliveryItem.delivery_id)
+def _since(now: datetime, lookback: timedelta) -> ColumnElement[datetime]:
+    """The subscriber's watermark: their last digest, or the start of the lookback window."""
+    return func.coalesce(Subscriber.last_digest_at, now - lookback)
+
+
+def _carried_before() -> ColumnElement[bool]:
+    """The enclosing query's summary was carried by a live delivery to its subscriber."""
+    return exists(
+        select(1)
+        .select_from(Delivery)
+        .join(SelectionItem, SelectionItem.selection_id == Delivery.selection_id)
         .where(
             Delivery.subscriber_id == Subscriber.id,
-            DeliveryItem.summary_id == Summary.id,
+            SelectionItem.summary_id == Summary.id,
             Delivery.status.in_(LIVE_STATUSES),
         )
-        # Explicitly: inside has_candidate the subscriber is two queries up, out of auto-correlation's
-        # reach, and "carried to anyone" would stand in for "carried to this subscriber".
-        .correlate_except(DeliveryItem, Delivery)
+        # Explicitly: correlated to the subscriber and the summary of the enclosing query, whatever
+        # nesting it sits in; "carried to anyone" must never stand in for "carried to this subscriber".
+        .correlate_except(Delivery, SelectionItem)
     )
+
+
+def _eligible(now: datetime, lookback: timedelta, history: bool) -> ColumnElement[bool]:
+    since = _since(now, lookback)
     return and_(
         Summary.published_at <= now,
         Summary.published_at > now - lookback,
         or_(Summary.published_at > since, Summary.created_at > since),
-        ~exists(already),
         _fits_edition(),
+        *([~_carried_before()] if history else []),
     )
 
 
@@ -68,13 +79,17 @@ _SPECIALTY_MATCH = subscriber_specialties.join(
 ).join(Summary, Summary.id == summary_specialties.c.summary_id)
 
 
-def candidate_pairs(now: datetime, lookback: timedelta) -> Select[tuple[int, str]]:
-    """(subscriber_id, summary_id) for every subscriber and each new summary in their specialties."""
+def candidate_pairs(now: datetime, lookback: timedelta, *, history: bool = True) -> Select[tuple[int, str]]:
+    """(subscriber_id, summary_id) for every subscriber and each new summary in their specialties.
+
+    ``history=False`` leaves out the "never carried to them before" test: the candidates every
+    subscriber with the same ``group_key`` shares.
+    """
     return (
         select(Subscriber.id.label("subscriber_id"), Summary.id.label("summary_id"))
         .select_from(Subscriber)
         .join(_SPECIALTY_MATCH, subscriber_specialties.c.subscriber_id == Subscriber.id)
-        .where(_eligible(now, lookback))
+        .where(_eligible(now, lookback, history))
         .distinct()
     )
 
@@ -84,19 +99,45 @@ def has_candidate(now: datetime, lookback: timedelta) -> ColumnElement[bool]:
     return exists(
         select(1)
         .select_from(_SPECIALTY_MATCH)
-        .where(subscriber_specialties.c.subscriber_id == Subscriber.id, _eligible(now, lookback))
+        .where(subscriber_specialties.c.subscriber_id == Subscriber.id, _eligible(now, lookback, True))
     )
 
 
+def group_key(now: datetime, lookback: timedelta, dialect: str) -> ColumnElement[str]:
+    """What the enclosing query's subscriber's candidates depend on, as one string: their specialty
+    set, edition and watermark. Subscribers with the same key have the same candidates before their
+    own history is taken out, hence the same ranked list.
+
+    The specialty ids are concatenated in id order on PostgreSQL; SQLite (3.40) has no ORDER BY in
+    aggregates and concatenates in index order. Either way equal keys mean equal sets, which is all
+    correctness needs: an unordered key could only split a group in two.
+    """
+    ids = func.aggregate_strings(cast(subscriber_specialties.c.specialty_id, Text), ",")
+    if dialect == "postgresql":
+        ids = ids.aggregate_order_by(subscriber_specialties.c.specialty_id)
+    specialties = select(ids).where(subscriber_specialties.c.subscriber_id == Subscriber.id).scalar_subquery()
+    return specialties + "|" + Subscriber.edition + "|" + cast(_since(now, lookback), Text)
+
+
 def ranked_candidates(
-    now: datetime, lookback: timedelta, subscriber_ids: Select[tuple[int]], pinned: Sequence[str] = ()
+    now: datetime,
+    lookback: timedelta,
+    subscriber_ids: Select[tuple[int]],
+    pinned: Sequence[str] = (),
+    *,
+    history: bool = True,
+    leave_out: Select[tuple[str]] | None = None,
 ) -> Subquery:
     """Candidates of the given subscribers with their rank (1 = first in the digest).
 
     ``pinned`` summary ids (an editor's choice) come first, in the given order, for the subscribers
-    they are candidates of; everything else follows the evidence ranking.
+    they are candidates of; everything else follows the evidence ranking. ``history`` as in
+    ``candidate_pairs``; ``leave_out``: summary ids not to rank (a campaign's pins, placed apart).
     """
-    pairs = candidate_pairs(now, lookback).where(Subscriber.id.in_(subscriber_ids)).subquery("pairs")
+    candidates = candidate_pairs(now, lookback, history=history).where(Subscriber.id.in_(subscriber_ids))
+    if leave_out is not None:
+        candidates = candidates.where(Summary.id.not_in(leave_out))
+    pairs = candidates.subquery("pairs")
     order_by: list[ColumnElement[object]] = []
     if pinned:
         order_by.append(case({sid: i for i, sid in enumerate(pinned)}, value=Summary.id, else_=len(pinned)))
@@ -106,4 +147,17 @@ def ranked_candidates(
         select(pairs.c.subscriber_id, pairs.c.summary_id, rank)
         .join(Summary, Summary.id == pairs.c.summary_id)
         .subquery("ranked")
+    )
+
+
+def carried_again(selection_ids: Select[tuple[int]]) -> Select[tuple[int, int]]:
+    """(subscriber_id, selection_id): a live delivery to the subscriber already carried a summary
+    of that selection. A group's list is only right for members that pair does not name."""
+    listed = aliased(SelectionItem)
+    return (
+        select(Delivery.subscriber_id, listed.selection_id)
+        .select_from(listed)
+        .join(SelectionItem, SelectionItem.summary_id == listed.summary_id)
+        .join(Delivery, Delivery.selection_id == SelectionItem.selection_id)
+        .where(listed.selection_id.in_(selection_ids), Delivery.status.in_(LIVE_STATUSES))
     )

@@ -7,7 +7,8 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from digest.db import session_scope
-from digest.delivery.models import Delivery, DeliveryItem, Issue, IssueStatus
+from digest.delivery.models import Delivery, Issue, IssueStatus, SelectionItem
+from digest.selection.carried import carried
 from digest.events.models import SuppressionReason
 from digest.events.suppression import suppress
 from digest.issues.service import start_sending
@@ -21,11 +22,11 @@ from tests.factories import add_campaign, add_subscriber, add_summaries, days_be
 def _items(services: Services, issue_id: int) -> dict[str, list[str]]:
     with session_scope(services.sessions) as s:
         rows = s.execute(
-            select(Subscriber.email, DeliveryItem.summary_id)
-            .join(Delivery, Delivery.subscriber_id == Subscriber.id)
-            .join(DeliveryItem, DeliveryItem.delivery_id == Delivery.id)
+            carried()
+            .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
+            .with_only_columns(Subscriber.email, SelectionItem.summary_id)
             .where(Delivery.issue_id == issue_id)
-            .order_by(Subscriber.email, DeliveryItem.position)
+            .order_by(Subscriber.email, SelectionItem.position)
         ).all()
     out: dict[str, list[str]] = {}
     for email, summary_id in rows:

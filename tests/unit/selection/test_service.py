@@ -7,7 +7,8 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from digest.db import session_scope
-from digest.delivery.models import Delivery, DeliveryItem, DeliveryStatus
+from digest.delivery.models import Delivery, DeliveryStatus
+from digest.selection.carried import summaries_by_delivery
 from digest.selection.service import PlanOptions, plan_digests
 from digest.subscribers.models import Subscriber
 from digest.wiring import Services
@@ -20,10 +21,8 @@ def _items(services: Services, email: str) -> list[list[str]]:
         deliveries = s.scalars(
             select(Delivery.id).join(Subscriber, Subscriber.id == Delivery.subscriber_id).where(Subscriber.email == email).order_by(Delivery.id)
         ).all()
-        return [
-            list(s.scalars(select(DeliveryItem.summary_id).where(DeliveryItem.delivery_id == d).order_by(DeliveryItem.position)))
-            for d in deliveries
-        ]
+        carried = summaries_by_delivery(s, deliveries)
+        return [carried.get(d, []) for d in deliveries]
 
 
 def test_ranking_by_evidence_then_size_then_recency_capped(services: Services, clock: Clock) -> None:
