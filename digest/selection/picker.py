@@ -18,7 +18,7 @@ from sqlalchemy import ColumnElement, Select, Text, and_, case, cast, exists, fu
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.selectable import Subquery
 
-from digest.delivery.models import Delivery, DeliveryStatus, SelectionItem
+from digest.delivery.models import Delivery, DeliveryStatus, Selection, SelectionItem
 from digest.ingest.models import Summary, summary_specialties
 from digest.subscribers.models import Edition, Subscriber, subscriber_specialties
 
@@ -103,20 +103,25 @@ def has_candidate(now: datetime, lookback: timedelta) -> ColumnElement[bool]:
     )
 
 
-def group_key(now: datetime, lookback: timedelta, dialect: str) -> ColumnElement[str]:
-    """What the enclosing query's subscriber's candidates depend on, as one string: their specialty
-    set, edition and watermark. Subscribers with the same key have the same candidates before their
-    own history is taken out, hence the same ranked list.
+def with_group_key(subscribers: Select[tuple[int]], now: datetime, lookback: timedelta, dialect: str) -> Select[tuple[int, str]]:
+    """``subscribers`` (a select of ``Subscriber.id``) with a ``key`` column: what a subscriber's
+    candidates depend on, as one string (specialty set, edition, watermark). Subscribers with the
+    same key have the same candidates before their own history is taken out, hence the same list.
 
-    The specialty ids are concatenated in id order on PostgreSQL; SQLite (3.40) has no ORDER BY in
-    aggregates and concatenates in index order. Either way equal keys mean equal sets, which is all
-    correctness needs: an unordered key could only split a group in two.
+    One join and one aggregate over the subscribers' specialties (a correlated subquery per
+    subscriber cost twice as much at 100k). The ids are concatenated in id order on PostgreSQL;
+    SQLite (3.40) has no ORDER BY in aggregates and concatenates in index order. Either way equal
+    keys mean equal sets, which is all correctness needs: an unordered key could only split a group.
     """
     ids = func.aggregate_strings(cast(subscriber_specialties.c.specialty_id, Text), ",")
     if dialect == "postgresql":
         ids = ids.aggregate_order_by(subscriber_specialties.c.specialty_id)
-    specialties = select(ids).where(subscriber_specialties.c.subscriber_id == Subscriber.id).scalar_subquery()
-    return specialties + "|" + Subscriber.edition + "|" + cast(_since(now, lookback), Text)
+    key = ids + "|" + Subscriber.edition + "|" + cast(_since(now, lookback), Text)
+    return (
+        subscribers.join(subscriber_specialties, subscriber_specialties.c.subscriber_id == Subscriber.id)
+        .group_by(Subscriber.id)
+        .add_columns(key.label("key"))
+    )
 
 
 def ranked_candidates(
@@ -150,14 +155,28 @@ def ranked_candidates(
     )
 
 
-def carried_again(selection_ids: Select[tuple[int]]) -> Select[tuple[int, int]]:
-    """(subscriber_id, selection_id): a live delivery to the subscriber already carried a summary
-    of that selection. A group's list is only right for members that pair does not name."""
+def carried_again(issue_id: int) -> Select[tuple[int, int]]:
+    """(subscriber_id, selection_id of the issue): a live delivery of another issue already carried
+    the subscriber a summary of that list. A group's list is only right for members not named here.
+
+    Built from the summaries the issue lists, so its cost follows how many of them went out before
+    (after a daily digest: few), not how long subscribers' histories are.
+    """
     listed = aliased(SelectionItem)
+    lists = select(Selection.id).where(Selection.issue_id == issue_id)
+    earlier = (
+        select(Delivery.subscriber_id, SelectionItem.summary_id)
+        .join(SelectionItem, SelectionItem.selection_id == Delivery.selection_id)
+        .where(
+            Delivery.status.in_(LIVE_STATUSES),
+            Delivery.issue_id != issue_id,
+            SelectionItem.summary_id.in_(select(listed.summary_id).where(listed.selection_id.in_(lists))),
+        )
+        .distinct()
+        .subquery("earlier")
+    )
     return (
-        select(Delivery.subscriber_id, listed.selection_id)
-        .select_from(listed)
-        .join(SelectionItem, SelectionItem.summary_id == listed.summary_id)
-        .join(Delivery, Delivery.selection_id == SelectionItem.selection_id)
-        .where(listed.selection_id.in_(selection_ids), Delivery.status.in_(LIVE_STATUSES))
+        select(earlier.c.subscriber_id, listed.selection_id)
+        .join(listed, listed.summary_id == earlier.c.summary_id)
+        .where(listed.selection_id.in_(lists))
     )

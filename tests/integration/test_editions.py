@@ -98,7 +98,7 @@ def test_summaries_without_patient_section_are_left_out_of_patient_digests(
     assert "1 new summary for Hematology." in _text(got["patient@example.org"])
     assert "2 new summaries for Hematology." in _text(got["doctor@example.org"])
     with session_scope(services.sessions) as s:
-        carried = dict(
+        patients = dict(
             s.execute(
                 carried()
                 .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
@@ -106,7 +106,7 @@ def test_summaries_without_patient_section_are_left_out_of_patient_digests(
                 .where(Subscriber.edition == "patient")
             ).all()
         )
-    assert carried == {"patient@example.org": "heme-plain"}
+    assert patients == {"patient@example.org": "heme-plain"}
 
 
 def test_one_render_pass_per_distinct_variant(services: Services, smtp_sink: SMTPSink, clock: Clock) -> None:
