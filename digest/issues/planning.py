@@ -3,8 +3,8 @@
 Recipients are the active, non-suppressed subscribers of the audience (everyone, or those with at
 least one of the chosen specialties). Each gets the pinned summaries first, then their own new
 summaries (their specialties, ranked as digest/selection/picker.py ranks them) up to max_items in
-all, as a Selection of their own (digest/selection/service.py writes it). A subscriber with
-nothing pinned and nothing new gets no row, hence no email.
+all (digest/selection/service.py writes the lists and rows). A subscriber with nothing pinned
+and nothing new gets no row, hence no email.
 """
 
 from __future__ import annotations
@@ -12,14 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Select, Text, cast, exists, func, insert, select, update
+from sqlalchemy import Select, exists, func, select, update
 from sqlalchemy.orm import Session
 
-from digest.delivery.models import Delivery, Issue, IssueStatus, Selection, SelectionItem
+from digest.delivery.models import Delivery, Issue, IssueStatus
 from digest.events.models import Suppression
 from digest.issues.models import IssuePin, issue_specialties
 from digest.selection.picker import ranked_candidates
-from digest.selection.service import PlanOptions, choose_lists, drop_unused_lists, insert_deliveries, items_planned
+from digest.selection.service import PlanOptions, drop_unused_lists, items_planned, plan_deliveries
 from digest.subscribers.models import Subscriber, SubscriberStatus, subscriber_specialties
 
 
@@ -38,10 +38,13 @@ def audience(issue_id: int, audience_all: bool) -> Select[tuple[int]]:
         chosen = select(issue_specialties.c.specialty_id).where(issue_specialties.c.issue_id == issue_id)
         stmt = stmt.where(
             exists(
-                select(1).where(
+                select(1)
+                .where(
                     subscriber_specialties.c.subscriber_id == Subscriber.id,
                     subscriber_specialties.c.specialty_id.in_(chosen),
                 )
+                # Its own scan of the table: planning joins subscriber_specialties around it.
+                .correlate_except(subscriber_specialties)
             )
         )
     return stmt
@@ -54,32 +57,21 @@ def pinned_ids(session: Session, issue_id: int) -> list[str]:
 def plan_campaign(session: Session, issue: Issue, now: datetime, options: PlanOptions) -> CampaignPlan:
     """Write the deliveries of a campaign that has just moved to sending.
 
-    One list per recipient (their own history decides what is new to them): the pins, then their
-    ranked new summaries without the pins. A recipient whose list is empty gets no delivery.
+    Each recipient's list: the pins, then their ranked new summaries without the pins, planned per
+    group of recipients as digests are (digest/selection/service.py). No list, no delivery.
     """
     lookback = timedelta(days=options.lookback_days)
-    pins = select(IssuePin.summary_id).where(IssuePin.issue_id == issue.id)
-    pin_count = len(pinned_ids(session, issue.id))
-    recipients = audience(issue.id, issue.audience_all)
-    members = recipients.add_columns(("subscriber:" + cast(Subscriber.id, Text)).label("key")).subquery("recipients")
-    choose_lists(
+    pins = pinned_ids(session, issue.id)
+    plan_deliveries(
         session,
         issue.id,
-        members,
-        lambda ids: ranked_candidates(now, lookback, ids, leave_out=pins),
-        options.max_items - pin_count,
-        offset=pin_count,
+        audience(issue.id, issue.audience_all),
+        now,
+        lookback,
+        lambda ids, history: ranked_candidates(now, lookback, ids, history=history, leave_out=pins),
+        options.max_items,
+        first=pins,
     )
-    if pin_count:
-        session.execute(
-            insert(SelectionItem).from_select(
-                ["selection_id", "summary_id", "position"],
-                select(Selection.id, IssuePin.summary_id, IssuePin.position)
-                .join(IssuePin, IssuePin.issue_id == Selection.issue_id)
-                .where(Selection.issue_id == issue.id),
-            )
-        )
-    insert_deliveries(session, issue.id, members, now, None)
     drop_unused_lists(session, issue.id)
     count = session.scalar(select(func.count()).select_from(Delivery).where(Delivery.issue_id == issue.id)) or 0
     if not count:

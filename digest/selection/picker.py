@@ -131,7 +131,7 @@ def ranked_candidates(
     pinned: Sequence[str] = (),
     *,
     history: bool = True,
-    leave_out: Select[tuple[str]] | None = None,
+    leave_out: Sequence[str] = (),
 ) -> Subquery:
     """Candidates of the given subscribers with their rank (1 = first in the digest).
 
@@ -140,7 +140,7 @@ def ranked_candidates(
     ``candidate_pairs``; ``leave_out``: summary ids not to rank (a campaign's pins, placed apart).
     """
     candidates = candidate_pairs(now, lookback, history=history).where(Subscriber.id.in_(subscriber_ids))
-    if leave_out is not None:
+    if leave_out:
         candidates = candidates.where(Summary.id.not_in(leave_out))
     pairs = candidates.subquery("pairs")
     order_by: list[ColumnElement[object]] = []

@@ -15,11 +15,11 @@ selection order, so id-ordered chunks carry few distinct lists (each worker rend
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Select, Text, and_, cast, delete, exists, func, insert, literal, select, text, tuple_, update
+from sqlalchemy import Select, Text, and_, cast, delete, exists, func, insert, literal, select, text, tuple_, union_all, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.selectable import Subquery
 
@@ -93,31 +93,72 @@ def plan_digests(session: Session, now: datetime, options: PlanOptions) -> PlanR
     session.flush()
     _tune(session)
     lookback = timedelta(days=options.lookback_days)
-    dialect = session.get_bind().dialect.name
     for schedule, period in due_periods(session, now):
-        # Re-evaluated by each statement: the second pass sees only who the first did not serve.
-        grouped = with_group_key(_due_subscribers(schedule, period, options), now, lookback, dialect).subquery("due")
-        choose_lists(session, issue.id, grouped, lambda reps: ranked_candidates(now, lookback, reps, options.pinned, history=False), options.max_items)
-        insert_deliveries(session, issue.id, grouped, now, period.key, skip=carried_again(issue.id))
-        # Members of a non-empty group left unplanned: their history overlaps the group's list.
-        listed = select(Selection.key).where(Selection.issue_id == issue.id, exists(select(1).where(SelectionItem.selection_id == Selection.id)))
-        left = select(grouped.c.id, (grouped.c.key + "#" + cast(grouped.c.id, Text)).label("key")).where(grouped.c.key.in_(listed))
-        alone = left.subquery("alone")
-        choose_lists(session, issue.id, alone, lambda ids: ranked_candidates(now, lookback, ids, options.pinned), options.max_items)
-        insert_deliveries(session, issue.id, alone, now, period.key)
+        plan_deliveries(
+            session,
+            issue.id,
+            _due_subscribers(schedule, period, options),
+            now,
+            lookback,
+            lambda ids, history: ranked_candidates(now, lookback, ids, options.pinned, history=history),
+            options.max_items,
+            period_key=period.key,
+        )
     return _finish_plan(session, issue, now)
 
 
-RankedFor = Callable[[Select[tuple[int]]], Subquery]
+# Ranks the candidates of the given subscribers, with or without their own history taken out.
+Ranker = Callable[[Select[tuple[int]], bool], Subquery]
+
+
+def plan_deliveries(
+    session: Session,
+    issue_id: int,
+    due: Select[tuple[int]],
+    now: datetime,
+    lookback: timedelta,
+    ranker: Ranker,
+    max_items: int,
+    *,
+    period_key: str | None = None,
+    first: Sequence[str] = (),
+) -> None:
+    """Write the lists and deliveries of the issue for the ``due`` subscribers (a select of
+    ``Subscriber.id``): ``first`` (pins, in that order) then the top of ``ranker`` up to
+    ``max_items`` in all. Whoever ends up with an empty list gets no delivery.
+
+    First pass: one list per group (``picker.with_group_key``) ranked for one member, given to
+    every member except those an earlier delivery already carried part of it to. Second pass: those
+    members, one list each, ranked with their history taken out. Both passes re-read ``due`` minus
+    whoever the issue already has, so the second only sees who the first left.
+    """
+    planned = select(Delivery.subscriber_id).where(Delivery.issue_id == issue_id)
+    dialect = session.get_bind().dialect.name
+    grouped = with_group_key(due.where(Subscriber.id.not_in(planned)), now, lookback, dialect).subquery("due")
+    choose_lists(session, issue_id, grouped, lambda reps: ranker(reps, False), max_items, first)
+    insert_deliveries(session, issue_id, grouped, now, period_key, skip=carried_again(issue_id))
+    listed = select(Selection.key).where(Selection.issue_id == issue_id, exists(select(1).where(SelectionItem.selection_id == Selection.id)))
+    alone = (
+        select(grouped.c.id, (grouped.c.key + "#" + cast(grouped.c.id, Text)).label("key"))
+        .where(grouped.c.key.in_(listed))
+        .subquery("alone")
+    )
+    choose_lists(session, issue_id, alone, lambda ids: ranker(ids, True), max_items, first)
+    insert_deliveries(session, issue_id, alone, now, period_key)
 
 
 def choose_lists(
-    session: Session, issue_id: int, members: Subquery, ranked_for: RankedFor, max_items: int, *, offset: int = 0
+    session: Session,
+    issue_id: int,
+    members: Subquery,
+    ranked_for: Callable[[Select[tuple[int]]], Subquery],
+    max_items: int,
+    first: Sequence[str] = (),
 ) -> None:
-    """One Selection per distinct ``members.c.key`` not chosen yet for the issue, filled with the
-    top ``max_items`` of ``ranked_for`` applied to one member of each key, at positions after
-    ``offset``. ``members`` has columns ``id`` (subscriber) and ``key``; all members of a key must
-    be entitled to the same list (``picker.group_key``, or a key per subscriber)."""
+    """One Selection per distinct ``members.c.key`` not chosen yet for the issue: ``first``, then
+    the top of ``ranked_for`` applied to one member of the key, ``max_items`` in all. ``members``
+    has columns ``id`` (subscriber) and ``key``; all members of a key must be entitled to the same
+    list (``picker.with_group_key``, or a key per subscriber)."""
     chosen = select(Selection.key).where(Selection.issue_id == issue_id)
     session.execute(
         insert(Selection).from_select(
@@ -125,20 +166,23 @@ def choose_lists(
             select(literal(issue_id), members.c.key).where(members.c.key.not_in(chosen)).distinct(),
         )
     )
-    if max_items <= 0:
-        return
     reps = select(func.min(members.c.id).label("id"), members.c.key).group_by(members.c.key).cte("reps")
-    ranked = ranked_for(select(reps.c.id))
-    filled = exists(select(1).where(SelectionItem.selection_id == Selection.id))
-    session.execute(
-        insert(SelectionItem).from_select(
-            ["selection_id", "summary_id", "position"],
-            select(Selection.id, ranked.c.summary_id, ranked.c.rank + offset)
-            .join(reps, reps.c.id == ranked.c.subscriber_id)
-            .join(Selection, and_(Selection.issue_id == issue_id, Selection.key == reps.c.key))
-            .where(ranked.c.rank <= max_items, ~filled),
-        )
+    fresh = (
+        select(Selection.id, reps.c.id.label("rep"))
+        .join(reps, and_(Selection.issue_id == issue_id, Selection.key == reps.c.key))
+        .where(~exists(select(1).where(SelectionItem.selection_id == Selection.id)))
+        .cte("fresh")
     )
+    parts = [select(fresh.c.id, literal(summary_id), literal(position)) for position, summary_id in enumerate(first, start=1)]
+    if max_items > len(first):
+        ranked = ranked_for(select(fresh.c.rep))
+        parts.append(
+            select(fresh.c.id, ranked.c.summary_id, ranked.c.rank + len(first))
+            .join(ranked, ranked.c.subscriber_id == fresh.c.rep)
+            .where(ranked.c.rank <= max_items - len(first))
+        )
+    if parts:
+        session.execute(insert(SelectionItem).from_select(["selection_id", "summary_id", "position"], union_all(*parts)))
 
 
 def insert_deliveries(
@@ -185,6 +229,8 @@ def _finish_plan(session: Session, issue: Issue, now: datetime) -> PlanResult:
         session.flush()
         return PlanResult(issue_id=None, deliveries=0, items=0)
     drop_unused_lists(session, issue.id)
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("ANALYZE deliveries"))
     session.execute(
         update(Subscriber).where(Subscriber.id.in_(planned)).values(last_digest_at=now).execution_options(
             synchronize_session=False
