@@ -83,11 +83,9 @@ def naive_render(services: Services, issue_id: int, *, sample: int, processes: i
             .where(Delivery.issue_id == issue_id).order_by(Delivery.id).limit(sample)
         ).all()  # fmt: skip
         ids = summaries_by_delivery(session, [r[0] for r in rows])
+        wanted = {s for summary_ids in ids.values() for s in summary_ids}
         loaded = {
-            s.id: s
-            for s in session.scalars(
-                select(Summary).where(Summary.id.in_({s for v in ids.values() for s in v})).options(selectinload(Summary.specialties))
-            )
+            s.id: s for s in session.scalars(select(Summary).where(Summary.id.in_(wanted)).options(selectinload(Summary.specialties)))
         }
         carried = {delivery_id: [loaded[s] for s in summary_ids] for delivery_id, summary_ids in ids.items()}
         work = [

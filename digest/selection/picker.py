@@ -7,6 +7,10 @@ is pending, sending or sent; ranked by evidence level, then sample size, then re
 Patient-edition subscribers only get summaries that have a plain-language patient section: a
 summary without one is left out of their digest (not shown half-empty), so a patient subscriber
 whose only new summaries lack it gets no email at all.
+
+Planning (digest/selection/service.py) ranks once per group of subscribers that share a
+``with_group_key`` key, without their history (``history=False``), and uses ``carried_again`` to
+find the members that history concerns; those are ranked one by one with it.
 """
 
 from __future__ import annotations

@@ -5,12 +5,13 @@ new, and the Selections (ordered summary lists) those deliveries carry. Nothing 
 here; the ledger is the hand-off to delivery. A subscriber with nothing new gets no row, hence no email.
 
 The ranking is global, so subscribers with the same specialty set, edition and watermark
-(``picker.group_key``) have the same candidates and, unless their own history takes some out, the
-same list. Planning therefore ranks once per group (a few thousand groups for 100k subscribers), for
-one representative, and points every member's delivery at the group's list. Members to whom an
+(``picker.with_group_key``) have the same candidates and, unless their own history takes some out,
+the same list. Planning therefore ranks once per group (a few thousand groups for 100k subscribers),
+for one representative, and points every member's delivery at the group's list. Members to whom an
 earlier live delivery already carried a summary of that list are planned one by one afterwards,
-with their history taken out, as is anyone whose group had nothing. Deliveries are inserted in
-selection order, so id-ordered chunks carry few distinct lists (each worker renders a variant once).
+with their history taken out; a group with nothing new gets no deliveries. Deliveries are inserted
+in selection order, so id-ordered chunks carry few distinct lists (each worker renders a variant
+once). Campaigns (digest/issues/planning.py) are planned by the same ``plan_deliveries``.
 """
 
 from __future__ import annotations
@@ -135,19 +136,21 @@ def plan_deliveries(
     planned = select(Delivery.subscriber_id).where(Delivery.issue_id == issue_id)
     dialect = session.get_bind().dialect.name
     grouped = with_group_key(due.where(Subscriber.id.not_in(planned)), now, lookback, dialect).subquery("due")
-    choose_lists(session, issue_id, grouped, lambda reps: ranker(reps, False), max_items, first)
-    insert_deliveries(session, issue_id, grouped, now, period_key, skip=carried_again(issue_id))
-    listed = select(Selection.key).where(Selection.issue_id == issue_id, exists(select(1).where(SelectionItem.selection_id == Selection.id)))
+    _choose_lists(session, issue_id, grouped, lambda reps: ranker(reps, False), max_items, first)
+    _insert_deliveries(session, issue_id, grouped, now, period_key, skip=carried_again(issue_id))
+    listed = select(Selection.key).where(
+        Selection.issue_id == issue_id, exists(select(1).where(SelectionItem.selection_id == Selection.id))
+    )
     alone = (
         select(grouped.c.id, (grouped.c.key + "#" + cast(grouped.c.id, Text)).label("key"))
         .where(grouped.c.key.in_(listed))
         .subquery("alone")
     )
-    choose_lists(session, issue_id, alone, lambda ids: ranker(ids, True), max_items, first)
-    insert_deliveries(session, issue_id, alone, now, period_key)
+    _choose_lists(session, issue_id, alone, lambda ids: ranker(ids, True), max_items, first)
+    _insert_deliveries(session, issue_id, alone, now, period_key)
 
 
-def choose_lists(
+def _choose_lists(
     session: Session,
     issue_id: int,
     members: Subquery,
@@ -185,7 +188,7 @@ def choose_lists(
         session.execute(insert(SelectionItem).from_select(["selection_id", "summary_id", "position"], union_all(*parts)))
 
 
-def insert_deliveries(
+def _insert_deliveries(
     session: Session,
     issue_id: int,
     members: Subquery,

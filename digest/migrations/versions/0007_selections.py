@@ -44,10 +44,17 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("selection_items", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_selection_items_summary_id"), ["summary_id"], unique=False)
-    with op.batch_alter_table("deliveries", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("selection_id", sa.Integer(), nullable=True))
-        batch_op.create_index(batch_op.f("ix_deliveries_selection_id"), ["selection_id"], unique=False)
-        batch_op.create_foreign_key(batch_op.f("fk_deliveries_selection_id_selections"), "selections", ["selection_id"], ["id"])
+    # A plain ADD COLUMN, not a batch copy of the table: on SQLite, dropping the old ``deliveries``
+    # with foreign keys on would cascade to every table that references it (clicks, delivery_items).
+    if op.get_bind().dialect.name == "sqlite":
+        op.execute(
+            "ALTER TABLE deliveries ADD COLUMN selection_id INTEGER "
+            "CONSTRAINT fk_deliveries_selection_id_selections REFERENCES selections (id)"
+        )
+    else:
+        op.add_column("deliveries", sa.Column("selection_id", sa.Integer(), nullable=True))
+        op.create_foreign_key(op.f("fk_deliveries_selection_id_selections"), "deliveries", "selections", ["selection_id"], ["id"])
+    op.create_index(op.f("ix_deliveries_selection_id"), "deliveries", ["selection_id"], unique=False)
 
     op.execute(
         "INSERT INTO selections (id, issue_id, key) "
@@ -80,14 +87,19 @@ def downgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("delivery_id", "summary_id", name=op.f("pk_delivery_items")),
     )
+    # Through a table without foreign keys: on SQLite the batch copy of ``deliveries`` below drops
+    # the old table, which would cascade to delivery_items.
     op.execute(
-        "INSERT INTO delivery_items (delivery_id, summary_id, position) "
-        "SELECT d.id, i.summary_id, i.position FROM deliveries d JOIN selection_items i ON i.selection_id = d.selection_id"
+        "CREATE TABLE delivery_items_0007 AS SELECT d.id AS delivery_id, i.summary_id, i.position "
+        "FROM deliveries d JOIN selection_items i ON i.selection_id = d.selection_id"
     )
+    op.drop_index(op.f("ix_deliveries_selection_id"), table_name="deliveries")
+    if op.get_bind().dialect.name != "sqlite":  # SQLite: the batch copy leaves it out with the column
+        op.drop_constraint(op.f("fk_deliveries_selection_id_selections"), "deliveries", type_="foreignkey")
     with op.batch_alter_table("deliveries", schema=None) as batch_op:
-        batch_op.drop_constraint(batch_op.f("fk_deliveries_selection_id_selections"), type_="foreignkey")
-        batch_op.drop_index(batch_op.f("ix_deliveries_selection_id"))
         batch_op.drop_column("selection_id")
+    op.execute("INSERT INTO delivery_items (delivery_id, summary_id, position) SELECT * FROM delivery_items_0007")
+    op.drop_table("delivery_items_0007")
     with op.batch_alter_table("selection_items", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_selection_items_summary_id"))
     op.drop_table("selection_items")

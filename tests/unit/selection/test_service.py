@@ -152,8 +152,8 @@ def test_a_member_who_had_part_of_the_group_list_gets_the_rest(services: Service
     with session_scope(services.sessions) as s:
         add_summaries(
             s,
-            summary_record(id="best", specialties=["cardiology"], study={"type": "x", "evidence_level": 1}, published_at=days_before(now, 1)),
-            summary_record(id="next", specialties=["cardiology"], study={"type": "x", "evidence_level": 2}, published_at=days_before(now, 1)),
+            summary_record(id="best", study={"type": "x", "evidence_level": 1}, published_at=days_before(now, 1)),
+            summary_record(id="next", study={"type": "x", "evidence_level": 2}, published_at=days_before(now, 1)),
         )
         add_subscriber(s, "had-best@example.org", ["cardiology"], created_at=now - timedelta(days=3))
         issue_id = add_campaign(s, now, pinned=["best"])
