@@ -87,7 +87,7 @@ def candidate_pairs(now: datetime, lookback: timedelta, *, history: bool = True)
     """(subscriber_id, summary_id) for every subscriber and each new summary in their specialties.
 
     ``history=False`` leaves out the "never carried to them before" test: the candidates every
-    subscriber with the same ``group_key`` shares.
+    subscriber with the same ``with_group_key`` key shares.
     """
     return (
         select(Subscriber.id.label("subscriber_id"), Summary.id.label("summary_id"))
@@ -107,7 +107,9 @@ def has_candidate(now: datetime, lookback: timedelta) -> ColumnElement[bool]:
     )
 
 
-def with_group_key(subscribers: Select[tuple[int]], now: datetime, lookback: timedelta, dialect: str) -> Select[tuple[int, str]]:
+def with_group_key(
+    subscribers: Select[tuple[int]], now: datetime, lookback: timedelta, dialect: str
+) -> Select[tuple[int, str]]:
     """``subscribers`` (a select of ``Subscriber.id``) with a ``key`` column: what a subscriber's
     candidates depend on, as one string (specialty set, edition, watermark). Subscribers with the
     same key have the same candidates before their own history is taken out, hence the same list.
