@@ -120,3 +120,20 @@ def test_0007_keeps_what_deliveries_carried(empty_engine: Engine) -> None:
     with empty_engine.connect() as conn:
         rows = conn.execute(text(carried.format("delivery_items", "i.delivery_id = d.id"))).all()
         assert [tuple(r) for r in rows] == [(1, "s2", 1), (1, "s1", 2)]
+
+
+def test_upgrading_keeps_every_row(empty_engine: Engine) -> None:
+    """Migrations that rebuild a table (SQLite copies it) keep the rows that refer to it: a
+    delivery planned under 0004 is still there, with its click, after upgrading to head."""
+    upgrade(empty_engine, "0004")
+    with empty_engine.begin() as conn:
+        conn.execute(text("INSERT INTO issues (id, kind, status, subject, preheader, intro, created_at) "
+                          "VALUES (1, 'digest', 'sent', 's', '', '', '2026-11-01')"))  # fmt: skip
+        conn.execute(text("INSERT INTO subscribers (id, email, name, cadence, timezone, send_hour, send_weekday, edition, status, "
+                          "created_at) VALUES (1, 'a@example.org', 'A', 'daily', 'UTC', 7, 0, 'clinician', 'active', '2026-11-01')"))  # fmt: skip
+        conn.execute(text("INSERT INTO deliveries (id, issue_id, subscriber_id, period_key, status, variant_key, attempts, "
+                          "created_at) VALUES (1, 1, 1, 'daily:2026-11-01', 'sent', '', 1, '2026-11-01')"))  # fmt: skip
+    upgrade(empty_engine)
+    with empty_engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM deliveries")).scalar() == 1
+        assert conn.execute(text("SELECT count(*) FROM issues")).scalar() == 1
