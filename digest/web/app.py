@@ -29,8 +29,9 @@ def create_app(services: Services) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         # Sync routes run in anyio's thread pool (40 threads by default). More threads than database
-        # connections only queue inside the pool, or connect afresh for overflow: run as many
-        # requests at once as the process has connections, and let the rest wait their turn.
+        # connections only queue inside the pool, or connect afresh for overflow, and every thread
+        # competes for the GIL: run as many requests at once as the process has connections
+        # (DIGEST_DB_POOL_SIZE, 4), and let the rest wait their turn in order.
         to_thread.current_default_thread_limiter().total_tokens = services.settings.db_pool_size
         yield
 
