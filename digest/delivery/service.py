@@ -244,41 +244,53 @@ class DeliveryService:
             blocked = self._blocked(session, [m for m in batch if m.delivery_id in still_ours])
             sendable = [m for m in batch if m.delivery_id in still_ours and m.delivery_id not in blocked]
             report.skipped += len(batch) - len(still_ours)
+            outcomes = _Outcomes(now)
             for delivery_id, reason in blocked.items():
-                self._record(session, SendResult.failed(delivery_id, reason, permanent=True), DeliveryStatus.CANCELLED, now)
+                outcomes.add(SendResult.failed(delivery_id, reason, permanent=True), DeliveryStatus.CANCELLED)
                 report.cancelled += 1
-            if not sendable:
-                return
-            self.limiter.acquire(len(sendable))
-            started = time.perf_counter()
-            try:
-                results = self.transport.send(sendable)
-            except TransportError as exc:
-                log.warning("transport %s failed for a batch of %d: %s", self.transport.name, len(sendable), exc)
-                results = [SendResult.failed(m.delivery_id, str(exc), permanent=False) for m in sendable]
-            self.recorder.record(self.transport.name, time.perf_counter() - started, results)
-            by_id = {m.delivery_id: m for m in sendable}
-            for result in results:
-                msg = by_id[result.delivery_id]
-                if result.accepted:
-                    self._record(session, result, DeliveryStatus.SENT, now, msg.message_id, variant_keys.get(msg.delivery_id, ""))
-                    report.sent += 1
-                    if self.keep_messages:
-                        report.messages.append(msg)
-                elif result.permanent:
-                    self._record(session, result, DeliveryStatus.FAILED, now, msg.message_id)
-                    if result.bounce:
-                        suppress(session, msg.to_email, SuppressionReason.HARD_BOUNCE, result.error)
-                    report.failed += 1
-                else:
-                    attempts = session.scalar(select(Delivery.attempts).where(Delivery.id == msg.delivery_id)) or 0
-                    if attempts >= MAX_ATTEMPTS:
-                        gave_up = SendResult.failed(msg.delivery_id, f"gave up after {attempts} attempts: {result.error}", permanent=True)
-                        self._record(session, gave_up, DeliveryStatus.FAILED, now, msg.message_id)
-                        report.failed += 1
-                    else:
-                        self._record(session, result, DeliveryStatus.PENDING, now)
-                        report.retry.append(msg.delivery_id)
+            if sendable:
+                self._send(session, sendable, variant_keys, outcomes, report)
+            outcomes.write(session)
+
+    def _send(
+        self, session: Session, sendable: list[OutgoingMessage], variant_keys: dict[int, str], outcomes: _Outcomes, report: DeliverReport
+    ) -> None:
+        """Hand the messages to the transport and note each outcome (written before the commit)."""
+        self.limiter.acquire(len(sendable))
+        started = time.perf_counter()
+        try:
+            results = self.transport.send(sendable)
+        except TransportError as exc:
+            log.warning("transport %s failed for a batch of %d: %s", self.transport.name, len(sendable), exc)
+            results = [SendResult.failed(m.delivery_id, str(exc), permanent=False) for m in sendable]
+        self.recorder.record(self.transport.name, time.perf_counter() - started, results)
+        by_id = {m.delivery_id: m for m in sendable}
+        transient = [r for r in results if not r.accepted and not r.permanent]
+        attempts = self._attempts(session, [r.delivery_id for r in transient]) if transient else {}
+        for result in results:
+            msg = by_id[result.delivery_id]
+            if result.accepted:
+                outcomes.add(result, DeliveryStatus.SENT, msg.message_id, variant_keys.get(msg.delivery_id, ""))
+                report.sent += 1
+                if self.keep_messages:
+                    report.messages.append(msg)
+            elif result.permanent:
+                outcomes.add(result, DeliveryStatus.FAILED, msg.message_id)
+                if result.bounce:
+                    suppress(session, msg.to_email, SuppressionReason.HARD_BOUNCE, result.error)
+                report.failed += 1
+            elif attempts.get(msg.delivery_id, 0) >= MAX_ATTEMPTS:
+                tried = attempts[msg.delivery_id]
+                gave_up = SendResult.failed(msg.delivery_id, f"gave up after {tried} attempts: {result.error}", permanent=True)
+                outcomes.add(gave_up, DeliveryStatus.FAILED, msg.message_id)
+                report.failed += 1
+            else:
+                outcomes.add(result, DeliveryStatus.PENDING)
+                report.retry.append(msg.delivery_id)
+
+    @staticmethod
+    def _attempts(session: Session, ids: list[int]) -> dict[int, int]:
+        return {d: n or 0 for d, n in session.execute(select(Delivery.id, Delivery.attempts).where(Delivery.id.in_(ids)))}
 
     def _blocked(self, session: Session, batch: list[OutgoingMessage]) -> dict[int, str]:
         """Rows whose subscriber is no longer active or whose address is suppressed, checked at send time."""
@@ -297,25 +309,28 @@ class DeliveryService:
         blocked.update({d: "address is suppressed" for d, ks in keys.items() if listed.intersection(ks)})
         return blocked
 
-    def _record(
-        self,
-        session: Session,
-        result: SendResult,
-        status: DeliveryStatus,
-        now: datetime,
-        message_id: str | None = None,
-        variant_key: str | None = None,
-    ) -> None:
-        values: dict[str, Any] = {"status": status, "lease_until": None, "claim_token": None, "error": result.error}
+
+class _Outcomes:
+    """The outcomes of one transport batch, written together: one executemany per set of columns
+    (all rows ``sent``, in the common case), inside the batch's transaction."""
+
+    def __init__(self, now: datetime):
+        self.now = now
+        self.rows: dict[frozenset[str], list[dict[str, Any]]] = defaultdict(list)
+
+    def add(self, result: SendResult, status: DeliveryStatus, message_id: str | None = None, variant_key: str | None = None) -> None:
+        values: dict[str, Any] = {"id": result.delivery_id, "status": status, "lease_until": None, "claim_token": None, "error": result.error}
         if status == DeliveryStatus.SENT:
-            values.update(sent_at=now, provider_message_id=result.provider_id, message_id=message_id)
+            values.update(sent_at=self.now, provider_message_id=result.provider_id, message_id=message_id)
             if variant_key:
                 values["variant_key"] = variant_key
         elif message_id:
             values["message_id"] = message_id
-        session.execute(
-            update(Delivery).where(Delivery.id == result.delivery_id).values(**values).execution_options(synchronize_session=False)
-        )
+        self.rows[frozenset(values)].append(values)
+
+    def write(self, session: Session) -> None:
+        for rows in self.rows.values():
+            session.execute(update(Delivery), rows)
 
 
 def issue_context(issue: Issue, base_url: str) -> dict[str, Any]:
