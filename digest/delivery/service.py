@@ -39,6 +39,7 @@ from digest.events.models import Suppression, SuppressionReason
 from digest.events.suppression import suppress, suppression_keys
 from digest.ingest.models import Specialty, Summary
 from digest.issues.intro import render_intro
+from digest.rendering.compiled import Variant
 from digest.rendering.compose import Addressee, MessageComposer, build_variant
 from digest.rendering.message import OutgoingMessage
 from digest.subscribers.models import Subscriber, SubscriberStatus, subscriber_specialties
@@ -185,9 +186,14 @@ class DeliveryService:
             rows, summaries, issues = self._load(session, claimed)
         messages: list[OutgoingMessage] = []
         variant_keys: dict[int, str] = {}
+        variants: dict[tuple[Any, ...], Variant] = {}  # rows with the same selection share one
         now = self.clock()
         for row in rows:
-            variant = build_variant(row.who.edition, [summaries[s] for s in row.summary_ids if s in summaries], row.who.specialties, issues[row.issue_id])
+            shape = (row.issue_id, row.who.edition, row.summary_ids, tuple(sorted(row.who.specialties.items())))
+            variant = variants.get(shape)
+            if variant is None:
+                present = [summaries[s] for s in row.summary_ids if s in summaries]
+                variant = variants[shape] = build_variant(row.who.edition, present, row.who.specialties, issues[row.issue_id])
             if not variant.items:
                 continue  # every summary was withdrawn since planning: cancelled below
             variant_keys[row.delivery_id] = variant.key

@@ -17,6 +17,7 @@ import secrets
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -71,7 +72,7 @@ class Variant:
     specialties: tuple[str, ...]  # display names of the recipient's specialties these items serve
     issue: dict[str, Any] = field(default_factory=dict)  # subject/preheader/intro/web_url/date
 
-    @property
+    @cached_property
     def key(self) -> str:
         """A stable digest of the variant, stored on each delivery it served."""
         payload = json.dumps(

@@ -75,9 +75,9 @@ def _fold_once(name: str, value: str | Address) -> bytes:
     return WIRE_POLICY.fold_binary(name, WIRE_POLICY.header_store_parse(name, value)[1])
 
 
-# From, Subject, Date, List-Id and List-Unsubscribe-Post repeat across a chunk; parsing them was
-# most of the header cost, so their folded lines are cached (string values only).
-_REPEATED = frozenset({"From", "Subject", "Date", "List-Id", "List-Unsubscribe-Post", "MIME-Version"})
+# Subject, List-Id and List-Unsubscribe-Post repeat across a chunk; parsing them was most of the
+# header cost, so their folded lines are cached (as are From and Date, below).
+_REPEATED = frozenset({"Subject", "List-Id", "List-Unsubscribe-Post", "MIME-Version"})
 _folded = lru_cache(maxsize=1024)(_fold_once)
 
 
@@ -94,14 +94,23 @@ def mime_bytes(msg: OutgoingMessage, date: datetime, bodies: tuple[bytes, bytes]
 
     The headers go through the ``email`` package (folding, encoded words, no CR/LF injection),
     except the per-recipient ones whose values are plain ASCII with nothing to fold or encode
-    (``_plain_line``: the same bytes, tested against the policy). The two quoted-printable bodies
-    are encoded by ``binascii`` (C), or come encoded already (``bodies``: text, html, from
-    ``MarkedText``), and are joined with a boundary that quoted-printable text cannot contain
-    (``=_`` is not a valid QP escape). Parsed, the result equals ``build_mime``'s.
+    (``_plain_line``: the same bytes, tested against the policy); the lines that repeat across
+    messages (From, Subject, Date, List-Id, ...) are folded once and cached. The two
+    quoted-printable bodies are encoded by ``binascii`` (C), or come encoded already (``bodies``:
+    text, html, from ``MarkedText``), and are joined with a boundary that quoted-printable text
+    cannot contain (``=_`` is not a valid QP escape). Parsed, the result equals ``build_mime``'s.
     """
     boundary = f"=_{secrets.token_hex(16)}"
-    parts = [_header_line(name, value) for name, value in _header_values(msg, date)]
-    parts += [_folded("MIME-Version", "1.0"), f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n\r\n'.encode()]
+    parts = [
+        _from_line(msg.from_header),
+        _to_line(one_line(msg.to_name), msg.to_email),
+        _folded("Subject", one_line(msg.subject, 998)),
+        _date_line(date),
+        _header_line("Message-ID", msg.message_id),
+        *(_header_line(name, one_line(value, 2000)) for name, value in msg.headers),
+        _folded("MIME-Version", "1.0"),
+        f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n\r\n'.encode(),
+    ]
     text, html = bodies or (_quoted_printable(msg.text), _quoted_printable(msg.html))
     for subtype, body in (("plain", text), ("html", html)):
         parts.append(
@@ -113,13 +122,26 @@ def mime_bytes(msg: OutgoingMessage, date: datetime, bodies: tuple[bytes, bytes]
     return b"".join(parts)
 
 
-def _header_line(name: str, value: str | Address) -> bytes:
-    if isinstance(value, Address):
-        line = _plain_address_line(name, value)
-    elif name in _REPEATED:
+@lru_cache(maxsize=64)
+def _from_line(from_header: str) -> bytes:
+    from_name, from_addr = parseaddr(from_header)
+    return _fold_once("From", formataddr((one_line(from_name), from_addr)))
+
+
+@lru_cache(maxsize=64)
+def _date_line(date: datetime) -> bytes:
+    return _fold_once("Date", format_datetime(date))
+
+
+def _to_line(name: str, email: str) -> bytes:
+    direct = _plain_address_line("To", name, email)
+    return direct if direct is not None else _fold_once("To", Address(display_name=name, addr_spec=email))
+
+
+def _header_line(name: str, value: str) -> bytes:
+    if name in _REPEATED:
         return _folded(name, value)
-    else:
-        line = _plain_line(name, value)
+    line = _plain_line(name, value)
     return line if line is not None else _fold_once(name, value)
 
 
@@ -144,9 +166,8 @@ def _plain_line(name: str, value: str) -> bytes | None:
     return f"{name}: {value}\r\n".encode("ascii") if plain and len(value) < _PLAIN_LIMIT else None
 
 
-def _plain_address_line(name: str, address: Address) -> bytes | None:
+def _plain_address_line(name: str, display: str, addr: str) -> bytes | None:
     """``To: Name <addr>`` CRLF for an atom-only display name and a dot-atom address, else None."""
-    display, addr = address.display_name, address.addr_spec
     if len(display) + len(addr) > _PLAIN_LIMIT or not _DOT_ATOM_ADDRESS.fullmatch(addr):
         return None
     if not display:
