@@ -11,7 +11,6 @@ pipelined (envelope, then message), four otherwise.
 
 from __future__ import annotations
 
-import re
 import smtplib
 import ssl
 import threading
@@ -21,6 +20,7 @@ from dataclasses import dataclass
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from digest.delivery.transport import PermanentError, SendResult, TransientError
+from digest.rendering.headers import is_plain_address
 from digest.rendering.message import OutgoingMessage
 
 
@@ -154,7 +154,7 @@ class SMTPTransport:
     def _envelope(self, conn: smtplib.SMTP, msg: OutgoingMessage) -> None:
         """MAIL FROM, RCPT TO and DATA up to the server's 354, so that a drop here is known to have
         sent nothing. Raises _Refused (after RSET, the connection kept) or _Dropped."""
-        commands = (f"MAIL FROM:{smtplib.quoteaddr(msg.envelope_from)}", f"RCPT TO:{smtplib.quoteaddr(msg.to_email)}", "DATA")
+        commands = (f"MAIL FROM:{_angle(msg.envelope_from)}", f"RCPT TO:{_angle(msg.to_email)}", "DATA")
         try:
             if conn.has_extn("pipelining"):
                 conn.send("".join(f"{c}\r\n" for c in commands))
@@ -218,15 +218,18 @@ class _Refused(Exception):
 _EXPECTED = ((250,), (250, 251), (354,))  # MAIL, RCPT, DATA
 
 
+def _angle(address: str) -> str:
+    """``<address>`` as ``smtplib.quoteaddr`` writes it, without parsing a plain address."""
+    return f"<{address}>" if is_plain_address(address) else smtplib.quoteaddr(address)
+
+
 def _data(raw: bytes) -> bytes:
-    """The message as DATA carries it: CRLF line ends, leading dots doubled, ended by a lone dot.
-    (What ``smtplib.SMTP.data`` sends; ``bytes.replace`` instead of its regular expression.)"""
-    if raw.count(b"\n") != raw.count(b"\r\n") or raw.count(b"\r") != raw.count(b"\r\n"):
-        raw = re.sub(rb"\r\n|\n|\r", b"\r\n", raw)
+    """The message as DATA carries it: leading dots doubled, ended by a lone dot. (What
+    ``smtplib.SMTP.data`` sends, by ``bytes.replace`` instead of its regular expressions: ``raw``
+    has CRLF line ends already, as ``mime_bytes`` and the DKIM signer write them.)"""
     if raw.startswith(b"."):
         raw = b"." + raw
-    raw = raw.replace(b"\r\n.", b"\r\n..")
-    return raw + (b".\r\n" if raw.endswith(b"\r\n") else b"\r\n.\r\n")
+    return raw.replace(b"\r\n.", b"\r\n..") + (b".\r\n" if raw.endswith(b"\r\n") else b"\r\n.\r\n")
 
 
 # Enhanced status codes (RFC 3463) that say the address itself is bad, when given after DATA.

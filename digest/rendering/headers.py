@@ -155,6 +155,11 @@ _MESSAGE_ID = re.compile(r"<[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'
 _PLAIN_LIMIT = 900  # well inside the policy's 998, so nothing would be folded
 
 
+def is_plain_address(addr: str) -> bool:
+    """A dot-atom address: nothing in it to quote or encode, in a header or an SMTP command."""
+    return _DOT_ATOM_ADDRESS.fullmatch(addr) is not None
+
+
 def _plain_line(name: str, value: str) -> bytes | None:
     """``Name: value`` CRLF when the policy would write exactly that, else None: a dot-atom
     Message-ID, or an unstructured header (List-Unsubscribe) of short, single-spaced printable
@@ -168,7 +173,7 @@ def _plain_line(name: str, value: str) -> bytes | None:
 
 def _plain_address_line(name: str, display: str, addr: str) -> bytes | None:
     """``To: Name <addr>`` CRLF for an atom-only display name and a dot-atom address, else None."""
-    if len(display) + len(addr) > _PLAIN_LIMIT or not _DOT_ATOM_ADDRESS.fullmatch(addr):
+    if len(display) + len(addr) > _PLAIN_LIMIT or not is_plain_address(addr):
         return None
     if not display:
         return f"{name}: {addr}\r\n".encode("ascii")
