@@ -184,10 +184,9 @@ class DeliveryService:
             return report
         with session_scope(self.sessions) as session:
             rows, summaries, issues = self._load(session, claimed)
-        messages: list[OutgoingMessage] = []
+        sendable: list[tuple[_Row, Variant]] = []
         variant_keys: dict[int, str] = {}
         variants: dict[tuple[Any, ...], Variant] = {}  # rows with the same selection share one
-        now = self.clock()
         for row in rows:
             shape = (row.issue_id, row.who.edition, row.summary_ids, tuple(sorted(row.who.specialties.items())))
             variant = variants.get(shape)
@@ -197,14 +196,17 @@ class DeliveryService:
             if not variant.items:
                 continue  # every summary was withdrawn since planning: cancelled below
             variant_keys[row.delivery_id] = variant.key
-            messages.append(self.composer.compose(row.delivery_id, row.issue_id, row.who, variant, now))
+            sendable.append((row, variant))
         empty = [r.delivery_id for r in rows if r.delivery_id not in variant_keys]
         if empty:
             self._cancel(empty, "no summaries left to send")
             report.cancelled += len(empty)
+        # Composed a transport batch at a time: a chunk's messages are never all held at once.
+        now = self.clock()
         size = max(1, self.transport.batch_size)
-        for start in range(0, len(messages), size):
-            self._send_batch(messages[start : start + size], token, variant_keys, report)
+        for start in range(0, len(sendable), size):
+            batch = [self.composer.compose(r.delivery_id, r.issue_id, r.who, v, now) for r, v in sendable[start : start + size]]
+            self._send_batch(batch, token, variant_keys, report)
         self._release(token)
         for issue_id in {r.issue_id for r in rows}:
             finish_issue_if_done(self.sessions, issue_id, self.clock())
