@@ -21,12 +21,13 @@ from sqlalchemy.orm import selectinload
 
 from bench.sink import Sink
 from digest.db import session_scope
-from digest.delivery.models import Delivery, DeliveryItem, Issue
+from digest.delivery.models import Delivery, Issue
 from digest.delivery.service import issue_context
 from digest.ingest.models import Summary
 from digest.rendering.compose import Addressee, build_variant
 from digest.rendering.headers import build_mime
 from digest.rendering.message import OutgoingMessage
+from digest.selection.carried import summaries_by_delivery
 from digest.subscribers.models import Subscriber
 from digest.wiring import Services
 
@@ -81,16 +82,12 @@ def naive_render(services: Services, issue_id: int, *, sample: int, processes: i
             select(Delivery.id, Subscriber).join(Subscriber, Subscriber.id == Delivery.subscriber_id)
             .where(Delivery.issue_id == issue_id).order_by(Delivery.id).limit(sample)
         ).all()  # fmt: skip
-        items = session.execute(
-            select(DeliveryItem.delivery_id, Summary)
-            .join(Summary, Summary.id == DeliveryItem.summary_id)
-            .where(DeliveryItem.delivery_id.in_([r[0] for r in rows]))
-            .order_by(DeliveryItem.delivery_id, DeliveryItem.position)
-            .options(selectinload(Summary.specialties))
-        ).all()
-        carried: dict[int, list[Summary]] = {}
-        for delivery_id, summary in items:
-            carried.setdefault(delivery_id, []).append(summary)
+        ids = summaries_by_delivery(session, [r[0] for r in rows])
+        wanted = {s for summary_ids in ids.values() for s in summary_ids}
+        loaded = {
+            s.id: s for s in session.scalars(select(Summary).where(Summary.id.in_(wanted)).options(selectinload(Summary.specialties)))
+        }
+        carried = {delivery_id: [loaded[s] for s in summary_ids] for delivery_id, summary_ids in ids.items()}
         work = [
             (delivery_id, Addressee(sub.id, sub.email, sub.name, sub.edition, {s.slug: s.name for s in sub.specialties}))
             for delivery_id, sub in rows

@@ -216,22 +216,24 @@ def suppress_list() -> None:
 def serve(
     host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    workers: Annotated[int | None, typer.Option(help="worker processes (default DIGEST_WEB_WORKERS, 1)", min=1)] = None,
 ) -> None:
     """Run the web app (sign-up, preferences, unsubscribe, webhooks) with uvicorn."""
     import uvicorn
 
-    from digest.web.app import create_app
-    from workers import app as worker_app
-    from workers import tasks
-
     settings = _settings()
-    services = _services(settings)
-    worker_app.configure(settings)
-    tasks.use_settings(settings, services)
-    try:
-        uvicorn.run(create_app(services), host=host, port=port, proxy_headers=True)
-    finally:
-        services.close()
+    _services(settings).close()  # refuses to start on a database that is not migrated
+    uvicorn.run(
+        "digest.web.app:app_from_environment",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers or settings.web_workers,
+        proxy_headers=True,
+        # Personal pages carry their signed token in the path: an access log would keep every
+        # reader's unsubscribe and preference credentials, so requests are not logged.
+        access_log=False,
+    )
 
 
 @feeds_app.command("add")

@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     sendgrid_webhook_public_key: str | None = None
     # Bearer token for the JSON API (POST /api/summaries); unset: the API answers 401 to everyone.
     ingest_token: str | None = None
+    # `digest serve`: uvicorn worker processes (each its own interpreter, so both cores serve a
+    # burst of one-click unsubscribes), and database connections kept open per process.
+    web_workers: int = Field(1, ge=1, le=64)
+    db_pool_size: int = Field(10, ge=1, le=200)
     log_format: Literal["text", "json"] = "text"
     log_level: str = "INFO"
     # Prometheus multiprocess files: every process of one host (web, worker children) writes here and

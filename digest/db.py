@@ -60,7 +60,7 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
+def make_engine(url: str, *, pool_size: int = 10, **kwargs: Any) -> Engine:
     """Create an engine; SQLite gets foreign keys, WAL and a busy timeout so workers can share it."""
     if url.startswith("sqlite"):
         engine = create_engine(
@@ -84,7 +84,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             conn.exec_driver_sql("BEGIN")
 
         return engine
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    # Overflow connections are closed when returned, so a pool smaller than the concurrent requests
+    # or tasks would connect (a PostgreSQL backend start) on most checkouts: keep ``pool_size`` at
+    # the concurrency the process runs with (DIGEST_DB_POOL_SIZE).
+    return create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size, **kwargs)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -20,12 +20,13 @@ from sqlalchemy.orm import Session
 
 from digest.config import SAMPLE_DATA_DIR, Settings
 from digest.db import session_scope, utcnow
-from digest.delivery.models import Delivery, DeliveryItem, DeliveryStatus
+from digest.delivery.models import Delivery, DeliveryStatus
 from digest.delivery.sink import Received, SMTPSink
 from digest.ingest.models import Summary
 from digest.ingest.service import import_summaries
 from digest.ingest.specialties import seed_specialties
 from digest.schema import upgrade
+from digest.selection.carried import carried
 from digest.subscribers.models import Subscriber
 from digest.subscribers.service import import_subscribers
 from digest.wiring import build_services
@@ -106,10 +107,10 @@ def _rows(session: Session, issue_id: int | None, subjects: dict[str, str]) -> l
         return []
     counts = dict(
         session.execute(
-            select(DeliveryItem.delivery_id, func.count())
-            .join(Delivery, Delivery.id == DeliveryItem.delivery_id)
+            carried()
+            .with_only_columns(Delivery.id, func.count())
             .where(Delivery.issue_id == issue_id)
-            .group_by(DeliveryItem.delivery_id)
+            .group_by(Delivery.id)
         ).all()
     )
     out = []

@@ -127,7 +127,7 @@ def build_services(
     clock: Callable[[], datetime] = utcnow,
 ) -> Services:
     settings.var_dir.mkdir(parents=True, exist_ok=True)
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
     sessions = make_session_factory(engine)
     tokens = Tokens(settings.secret_key, settings.old_secret_keys)
     links = ClickLinks(settings.secret_key, settings.old_secret_keys, settings.base_url)

@@ -1,4 +1,10 @@
-"""Issues and the delivery ledger: one row per (issue, subscriber), with the summaries it carried."""
+"""Issues and the delivery ledger: one row per (issue, subscriber), and the summaries it carried.
+
+What a delivery carries is a Selection: an ordered list of summaries chosen once per planning group
+(subscribers with the same specialties, edition and "since" get the same list) and shared by every
+delivery of that group, so 100k deliveries point at a few thousand lists instead of writing 800k
+item rows. Read them through ``digest.selection.carried``.
+"""
 
 from __future__ import annotations
 
@@ -91,6 +97,8 @@ class Delivery(Base):
     period_key: Mapped[str | None] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(16), default=DeliveryStatus.PENDING)
     variant_key: Mapped[str] = mapped_column(String(64), default="")
+    # The summaries it carries (NULL: a row from before migration 0007 that carried nothing).
+    selection_id: Mapped[int | None] = mapped_column(ForeignKey("selections.id"), index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # Random per claim: a worker whose lease ran out (and whose rows another worker reclaimed)
@@ -103,11 +111,28 @@ class Delivery(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
-class DeliveryItem(Base):
-    """A summary carried by a delivery, in the order it appears in the message."""
+class Selection(Base):
+    """An ordered list of summaries, chosen once for every delivery of the issue that carries it.
 
-    __tablename__ = "delivery_items"
+    ``key`` names what it was chosen for inside its issue (planning joins on it): the specialty
+    set, edition and "since" of a group of subscribers, or one subscriber whose history called for
+    a list of their own.
+    """
 
-    delivery_id: Mapped[int] = mapped_column(ForeignKey("deliveries.id", ondelete="CASCADE"), primary_key=True)
-    summary_id: Mapped[str] = mapped_column(ForeignKey("summaries.id", ondelete="CASCADE"), primary_key=True)
+    __tablename__ = "selections"
+    __table_args__ = (UniqueConstraint("issue_id", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    issue_id: Mapped[int] = mapped_column(ForeignKey("issues.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(Text)
+
+
+class SelectionItem(Base):
+    """A summary of a selection, at its position in the message (1 = first)."""
+
+    __tablename__ = "selection_items"
+
+    selection_id: Mapped[int] = mapped_column(ForeignKey("selections.id", ondelete="CASCADE"), primary_key=True)
+    # Indexed: "was this summary carried to them before" starts from the summary.
+    summary_id: Mapped[str] = mapped_column(ForeignKey("summaries.id", ondelete="CASCADE"), primary_key=True, index=True)
     position: Mapped[int] = mapped_column(Integer)

@@ -33,7 +33,7 @@ from sqlalchemy import exists, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from digest.db import session_scope
-from digest.delivery.models import Delivery, DeliveryItem, DeliveryStatus, Issue, IssueKind, IssueStatus
+from digest.delivery.models import Delivery, DeliveryStatus, Issue, IssueKind, IssueStatus
 from digest.delivery.transport import SendResult, Transport, TransportError
 from digest.events.models import Suppression, SuppressionReason
 from digest.events.suppression import suppress, suppression_keys
@@ -42,6 +42,7 @@ from digest.issues.intro import render_intro
 from digest.rendering.compiled import Variant
 from digest.rendering.compose import Addressee, MessageComposer, build_variant
 from digest.rendering.message import OutgoingMessage
+from digest.selection.carried import summaries_by_delivery
 from digest.subscribers.models import Subscriber, SubscriberStatus, subscriber_specialties
 
 log = logging.getLogger(__name__)
@@ -148,13 +149,7 @@ class DeliveryService:
             .where(Delivery.id.in_(ids))
             .order_by(Delivery.id)
         ).all()
-        items: dict[int, list[str]] = defaultdict(list)
-        for delivery_id, summary_id in session.execute(
-            select(DeliveryItem.delivery_id, DeliveryItem.summary_id)
-            .where(DeliveryItem.delivery_id.in_(ids))
-            .order_by(DeliveryItem.delivery_id, DeliveryItem.position)
-        ):
-            items[delivery_id].append(summary_id)
+        items = summaries_by_delivery(session, ids)
         specialties: dict[int, dict[str, str]] = defaultdict(dict)
         for sid, slug, name in session.execute(
             select(subscriber_specialties.c.subscriber_id, Specialty.slug, Specialty.name)
@@ -169,7 +164,7 @@ class DeliveryService:
             for i in session.scalars(select(Issue).where(Issue.id.in_({r[1] for r in rows})))
         }
         out = [
-            _Row(d_id, issue_id, Addressee(sid, email, name, edition, specialties[sid]), tuple(items[d_id]))
+            _Row(d_id, issue_id, Addressee(sid, email, name, edition, specialties[sid]), tuple(items.get(d_id, ())))
             for d_id, issue_id, sid, email, name, edition in rows
         ]
         return out, summaries, issues

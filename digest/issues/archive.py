@@ -13,12 +13,13 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, exists, select
 from sqlalchemy.orm import Session
 
-from digest.delivery.models import Delivery, DeliveryItem, DeliveryStatus, Issue, IssueKind
+from digest.delivery.models import Delivery, DeliveryStatus, Issue, IssueKind
 from digest.ingest.models import Summary
 from digest.issues.planning import pinned_ids
 from digest.issues.preview import neutral_recipient, render_items, untracked_context
 from digest.issues.service import IssueNotFound
 from digest.rendering.compiled import EmailRenderer, RenderedEmail
+from digest.selection.carried import carried
 from digest.selection.picker import RANKING
 from digest.subscribers.models import Edition
 
@@ -54,13 +55,9 @@ def web_version(session: Session, renderer: EmailRenderer, issue_id: int) -> Ren
     if issue is None:
         raise IssueNotFound(f"issue {issue_id} is not in the archive")
     pins = pinned_ids(session, issue.id)
-    carried = (
-        select(DeliveryItem.summary_id)
-        .join(Delivery, Delivery.id == DeliveryItem.delivery_id)
-        .where(Delivery.issue_id == issue.id, Delivery.status == DeliveryStatus.SENT)
-    )
+    sent = carried().where(Delivery.issue_id == issue.id, Delivery.status == DeliveryStatus.SENT).subquery()
     others = session.scalars(
-        select(Summary.id).where(Summary.id.in_(carried), Summary.id.not_in(pins)).order_by(*RANKING).limit(MAX_WEB_ITEMS)
+        select(Summary.id).where(Summary.id.in_(select(sent.c.summary_id)), Summary.id.not_in(pins)).order_by(*RANKING).limit(MAX_WEB_ITEMS)
     ).all()
     context = {**untracked_context(issue, renderer.base_url), "web_url": ""}
     return render_items(session, renderer, context, [*pins, *others], Edition.CLINICIAN.value, {}, neutral_recipient(renderer.base_url))

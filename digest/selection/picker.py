@@ -7,6 +7,10 @@ is pending, sending or sent; ranked by evidence level, then sample size, then re
 Patient-edition subscribers only get summaries that have a plain-language patient section: a
 summary without one is left out of their digest (not shown half-empty), so a patient subscriber
 whose only new summaries lack it gets no email at all.
+
+Planning (digest/selection/service.py) ranks once per group of subscribers that share a
+``with_group_key`` key, without their history (``history=False``), and uses ``carried_again`` to
+find the members that history concerns; those are ranked one by one with it.
 """
 
 from __future__ import annotations
@@ -14,10 +18,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, Select, and_, case, exists, func, or_, select
+from sqlalchemy import ColumnElement, Select, Text, and_, case, cast, exists, func, or_, select
+from sqlalchemy.orm import aliased
 from sqlalchemy.sql.selectable import Subquery
 
-from digest.delivery.models import Delivery, DeliveryItem, DeliveryStatus
+from digest.delivery.models import Delivery, DeliveryStatus, Selection, SelectionItem
 from digest.ingest.models import Summary, summary_specialties
 from digest.subscribers.models import Edition, Subscriber, subscriber_specialties
 
@@ -31,26 +36,36 @@ RANKING = (
 )
 
 
-def _eligible(now: datetime, lookback: timedelta) -> ColumnElement[bool]:
-    since = func.coalesce(Subscriber.last_digest_at, now - lookback)
-    already = (
-        select(DeliveryItem.summary_id)
-        .join(Delivery, Delivery.id == DeliveryItem.delivery_id)
+def _since(now: datetime, lookback: timedelta) -> ColumnElement[datetime]:
+    """The subscriber's watermark: their last digest, or the start of the lookback window."""
+    return func.coalesce(Subscriber.last_digest_at, now - lookback)
+
+
+def _carried_before() -> ColumnElement[bool]:
+    """The enclosing query's summary was carried by a live delivery to its subscriber."""
+    return exists(
+        select(1)
+        .select_from(Delivery)
+        .join(SelectionItem, SelectionItem.selection_id == Delivery.selection_id)
         .where(
             Delivery.subscriber_id == Subscriber.id,
-            DeliveryItem.summary_id == Summary.id,
+            SelectionItem.summary_id == Summary.id,
             Delivery.status.in_(LIVE_STATUSES),
         )
-        # Explicitly: inside has_candidate the subscriber is two queries up, out of auto-correlation's
-        # reach, and "carried to anyone" would stand in for "carried to this subscriber".
-        .correlate_except(DeliveryItem, Delivery)
+        # Explicitly: correlated to the subscriber and the summary of the enclosing query, whatever
+        # nesting it sits in; "carried to anyone" must never stand in for "carried to this subscriber".
+        .correlate_except(Delivery, SelectionItem)
     )
+
+
+def _eligible(now: datetime, lookback: timedelta, history: bool) -> ColumnElement[bool]:
+    since = _since(now, lookback)
     return and_(
         Summary.published_at <= now,
         Summary.published_at > now - lookback,
         or_(Summary.published_at > since, Summary.created_at > since),
-        ~exists(already),
         _fits_edition(),
+        *([~_carried_before()] if history else []),
     )
 
 
@@ -68,13 +83,17 @@ _SPECIALTY_MATCH = subscriber_specialties.join(
 ).join(Summary, Summary.id == summary_specialties.c.summary_id)
 
 
-def candidate_pairs(now: datetime, lookback: timedelta) -> Select[tuple[int, str]]:
-    """(subscriber_id, summary_id) for every subscriber and each new summary in their specialties."""
+def candidate_pairs(now: datetime, lookback: timedelta, *, history: bool = True) -> Select[tuple[int, str]]:
+    """(subscriber_id, summary_id) for every subscriber and each new summary in their specialties.
+
+    ``history=False`` leaves out the "never carried to them before" test: the candidates every
+    subscriber with the same ``with_group_key`` key shares.
+    """
     return (
         select(Subscriber.id.label("subscriber_id"), Summary.id.label("summary_id"))
         .select_from(Subscriber)
         .join(_SPECIALTY_MATCH, subscriber_specialties.c.subscriber_id == Subscriber.id)
-        .where(_eligible(now, lookback))
+        .where(_eligible(now, lookback, history))
         .distinct()
     )
 
@@ -84,19 +103,52 @@ def has_candidate(now: datetime, lookback: timedelta) -> ColumnElement[bool]:
     return exists(
         select(1)
         .select_from(_SPECIALTY_MATCH)
-        .where(subscriber_specialties.c.subscriber_id == Subscriber.id, _eligible(now, lookback))
+        .where(subscriber_specialties.c.subscriber_id == Subscriber.id, _eligible(now, lookback, True))
+    )
+
+
+def with_group_key(
+    subscribers: Select[tuple[int]], now: datetime, lookback: timedelta, dialect: str
+) -> Select[tuple[int, str]]:
+    """``subscribers`` (a select of ``Subscriber.id``) with a ``key`` column: what a subscriber's
+    candidates depend on, as one string (specialty set, edition, watermark). Subscribers with the
+    same key have the same candidates before their own history is taken out, hence the same list.
+
+    One join and one aggregate over the subscribers' specialties (a correlated subquery per
+    subscriber cost twice as much at 100k). The ids are concatenated in id order on PostgreSQL;
+    SQLite (3.40) has no ORDER BY in aggregates and concatenates in index order. Either way equal
+    keys mean equal sets, which is all correctness needs: an unordered key could only split a group.
+    """
+    ids = func.aggregate_strings(cast(subscriber_specialties.c.specialty_id, Text), ",")
+    if dialect == "postgresql":
+        ids = ids.aggregate_order_by(subscriber_specialties.c.specialty_id)
+    key = ids + "|" + Subscriber.edition + "|" + cast(_since(now, lookback), Text)
+    return (
+        subscribers.join(subscriber_specialties, subscriber_specialties.c.subscriber_id == Subscriber.id)
+        .group_by(Subscriber.id)
+        .add_columns(key.label("key"))
     )
 
 
 def ranked_candidates(
-    now: datetime, lookback: timedelta, subscriber_ids: Select[tuple[int]], pinned: Sequence[str] = ()
+    now: datetime,
+    lookback: timedelta,
+    subscriber_ids: Select[tuple[int]],
+    pinned: Sequence[str] = (),
+    *,
+    history: bool = True,
+    leave_out: Sequence[str] = (),
 ) -> Subquery:
     """Candidates of the given subscribers with their rank (1 = first in the digest).
 
     ``pinned`` summary ids (an editor's choice) come first, in the given order, for the subscribers
-    they are candidates of; everything else follows the evidence ranking.
+    they are candidates of; everything else follows the evidence ranking. ``history`` as in
+    ``candidate_pairs``; ``leave_out``: summary ids not to rank (a campaign's pins, placed apart).
     """
-    pairs = candidate_pairs(now, lookback).where(Subscriber.id.in_(subscriber_ids)).subquery("pairs")
+    candidates = candidate_pairs(now, lookback, history=history).where(Subscriber.id.in_(subscriber_ids))
+    if leave_out:
+        candidates = candidates.where(Summary.id.not_in(leave_out))
+    pairs = candidates.subquery("pairs")
     order_by: list[ColumnElement[object]] = []
     if pinned:
         order_by.append(case({sid: i for i, sid in enumerate(pinned)}, value=Summary.id, else_=len(pinned)))
@@ -106,4 +158,31 @@ def ranked_candidates(
         select(pairs.c.subscriber_id, pairs.c.summary_id, rank)
         .join(Summary, Summary.id == pairs.c.summary_id)
         .subquery("ranked")
+    )
+
+
+def carried_again(issue_id: int) -> Select[tuple[int, int]]:
+    """(subscriber_id, selection_id of the issue): a live delivery of another issue already carried
+    the subscriber a summary of that list. A group's list is only right for members not named here.
+
+    Built from the summaries the issue lists, so its cost follows how many of them went out before
+    (after a daily digest: few), not how long subscribers' histories are.
+    """
+    listed = aliased(SelectionItem)
+    lists = select(Selection.id).where(Selection.issue_id == issue_id)
+    earlier = (
+        select(Delivery.subscriber_id, SelectionItem.summary_id)
+        .join(SelectionItem, SelectionItem.selection_id == Delivery.selection_id)
+        .where(
+            Delivery.status.in_(LIVE_STATUSES),
+            Delivery.issue_id != issue_id,
+            SelectionItem.summary_id.in_(select(listed.summary_id).where(listed.selection_id.in_(lists))),
+        )
+        .distinct()
+        .subquery("earlier")
+    )
+    return (
+        select(earlier.c.subscriber_id, listed.selection_id)
+        .join(listed, listed.summary_id == earlier.c.summary_id)
+        .where(listed.selection_id.in_(lists))
     )

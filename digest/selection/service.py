@@ -1,21 +1,32 @@
 """Planning: write the ledger for every due subscriber in a few set-based statements.
 
 One planning run creates one digest Issue, one pending Delivery per due subscriber who has something
-new, and the DeliveryItems each of them will carry. Nothing is rendered or sent here; the ledger is
-the hand-off to delivery. A subscriber with nothing new gets no row, hence no email.
+new, and the Selections (ordered summary lists) those deliveries carry. Nothing is rendered or sent
+here; the ledger is the hand-off to delivery. A subscriber with nothing new gets no row, hence no email.
+
+The ranking is global, so subscribers with the same specialty set, edition and watermark
+(``picker.with_group_key``) have the same candidates and, unless their own history takes some out,
+the same list. Planning therefore ranks once per group (a few thousand groups for 100k subscribers),
+for one representative, and points every member's delivery at the group's list. Members to whom an
+earlier live delivery already carried a summary of that list are planned one by one afterwards,
+with their history taken out; a group with nothing new gets no deliveries. Deliveries are inserted
+in selection order, so id-ordered chunks carry few distinct lists (each worker renders a variant
+once). Campaigns (digest/issues/planning.py) are planned by the same ``plan_deliveries``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Select, delete, exists, func, insert, literal, select, text, update
+from sqlalchemy import Select, Text, and_, cast, delete, exists, func, insert, literal, select, text, tuple_, union_all, update
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.selectable import Subquery
 
-from digest.delivery.models import Delivery, DeliveryItem, DeliveryStatus, Issue, IssueKind, IssueStatus
+from digest.delivery.models import Delivery, DeliveryStatus, Issue, IssueKind, IssueStatus, Selection, SelectionItem
 from digest.events.models import Suppression
-from digest.selection.picker import has_candidate, ranked_candidates
+from digest.selection.picker import carried_again, ranked_candidates, with_group_key
 from digest.selection.planner import Period, Schedule, current_period
 from digest.subscribers.models import Subscriber, SubscriberStatus
 
@@ -48,8 +59,9 @@ def due_periods(session: Session, now: datetime) -> list[tuple[Schedule, Period]
     return [(sched, current_period(sched, now)) for sched in (Schedule(*row) for row in rows)]
 
 
-def _due_subscribers(schedule: Schedule, period: Period, now: datetime, options: PlanOptions) -> Select[tuple[int]]:
-    lookback = timedelta(days=options.lookback_days)
+def _due_subscribers(schedule: Schedule, period: Period, options: PlanOptions) -> Select[tuple[int]]:
+    """Active, unsuppressed subscribers on ``schedule`` not yet served ``period`` (whether they have
+    anything new is up to the selection: a subscriber without a non-empty list gets no delivery)."""
     # NOT IN, not a correlated NOT EXISTS: this SELECT feeds an INSERT into deliveries, and on a
     # fresh table the planner picked a nested-loop anti join that re-scanned the table being filled
     # once per subscriber (quadratic: 11 minutes for 200k). NOT IN over a NOT NULL column is the
@@ -64,7 +76,6 @@ def _due_subscribers(schedule: Schedule, period: Period, now: datetime, options:
         Subscriber.send_weekday == schedule.send_weekday,
         Subscriber.id.not_in(served),
         ~exists(suppressed),
-        has_candidate(now, lookback),
     )
     if not options.include_new_subscribers:
         stmt = stmt.where(func.coalesce(Subscriber.confirmed_at, Subscriber.created_at) <= period.slot)
@@ -81,60 +92,182 @@ def plan_digests(session: Session, now: datetime, options: PlanOptions) -> PlanR
     )
     session.add(issue)
     session.flush()
+    _tune(session)
+    lookback = timedelta(days=options.lookback_days)
     for schedule, period in due_periods(session, now):
-        due = _due_subscribers(schedule, period, now, options)
-        session.execute(
-            insert(Delivery).from_select(
-                ["issue_id", "subscriber_id", "period_key", "status", "variant_key", "attempts", "created_at"],
-                select(
-                    literal(issue.id),
-                    due.subquery().c.id,
-                    literal(period.key),
-                    literal(DeliveryStatus.PENDING.value),
-                    literal(""),
-                    literal(0),
-                    literal(now, Delivery.created_at.type),
-                ),
-            )
+        plan_deliveries(
+            session,
+            issue.id,
+            _due_subscribers(schedule, period, options),
+            now,
+            lookback,
+            lambda ids, history: ranked_candidates(now, lookback, ids, options.pinned, history=history),
+            options.max_items,
+            period_key=period.key,
         )
-    return _finish_plan(session, issue, now, options)
+    return _finish_plan(session, issue, now)
 
 
-def _finish_plan(session: Session, issue: Issue, now: datetime, options: PlanOptions) -> PlanResult:
-    """Attach the ranked items to the issue's deliveries and stamp the subscribers' last digest."""
+# Ranks the candidates of the given subscribers, with or without their own history taken out.
+Ranker = Callable[[Select[tuple[int]], bool], Subquery]
+
+
+def plan_deliveries(
+    session: Session,
+    issue_id: int,
+    due: Select[tuple[int]],
+    now: datetime,
+    lookback: timedelta,
+    ranker: Ranker,
+    max_items: int,
+    *,
+    period_key: str | None = None,
+    first: Sequence[str] = (),
+) -> None:
+    """Write the lists and deliveries of the issue for the ``due`` subscribers (a select of
+    ``Subscriber.id``): ``first`` (pins, in that order) then the top of ``ranker`` up to
+    ``max_items`` in all. Whoever ends up with an empty list gets no delivery.
+
+    First pass: one list per group (``picker.with_group_key``) ranked for one member, given to
+    every member except those an earlier delivery already carried part of it to. Second pass: those
+    members, one list each, ranked with their history taken out. Both passes re-read ``due`` minus
+    whoever the issue already has, so the second only sees who the first left.
+    """
+    planned = select(Delivery.subscriber_id).where(Delivery.issue_id == issue_id)
+    dialect = session.get_bind().dialect.name
+    grouped = with_group_key(due.where(Subscriber.id.not_in(planned)), now, lookback, dialect).subquery("due")
+    _choose_lists(session, issue_id, grouped, lambda reps: ranker(reps, False), max_items, first)
+    _insert_deliveries(session, issue_id, grouped, now, period_key, skip=carried_again(issue_id))
+    listed = select(Selection.key).where(
+        Selection.issue_id == issue_id, exists(select(1).where(SelectionItem.selection_id == Selection.id))
+    )
+    alone = (
+        select(grouped.c.id, (grouped.c.key + "#" + cast(grouped.c.id, Text)).label("key"))
+        .where(grouped.c.key.in_(listed))
+        .subquery("alone")
+    )
+    _choose_lists(session, issue_id, alone, lambda ids: ranker(ids, True), max_items, first)
+    _insert_deliveries(session, issue_id, alone, now, period_key)
+
+
+def _choose_lists(
+    session: Session,
+    issue_id: int,
+    members: Subquery,
+    ranked_for: Callable[[Select[tuple[int]]], Subquery],
+    max_items: int,
+    first: Sequence[str] = (),
+) -> None:
+    """One Selection per distinct ``members.c.key`` not chosen yet for the issue: ``first``, then
+    the top of ``ranked_for`` applied to one member of the key, ``max_items`` in all. ``members``
+    has columns ``id`` (subscriber) and ``key``; all members of a key must be entitled to the same
+    list (``picker.with_group_key``, or a key per subscriber)."""
+    chosen = select(Selection.key).where(Selection.issue_id == issue_id)
+    session.execute(
+        insert(Selection).from_select(
+            ["issue_id", "key"],
+            select(literal(issue_id), members.c.key).where(members.c.key.not_in(chosen)).distinct(),
+        )
+    )
+    reps = select(func.min(members.c.id).label("id"), members.c.key).group_by(members.c.key).cte("reps")
+    fresh = (
+        select(Selection.id, reps.c.id.label("rep"))
+        .join(reps, and_(Selection.issue_id == issue_id, Selection.key == reps.c.key))
+        .where(~exists(select(1).where(SelectionItem.selection_id == Selection.id)))
+        .cte("fresh")
+    )
+    parts = [select(fresh.c.id, literal(summary_id), literal(position)) for position, summary_id in enumerate(first, start=1)]
+    if max_items > len(first):
+        ranked = ranked_for(select(fresh.c.rep))
+        parts.append(
+            select(fresh.c.id, ranked.c.summary_id, ranked.c.rank + len(first))
+            .join(ranked, ranked.c.subscriber_id == fresh.c.rep)
+            .where(ranked.c.rank <= max_items - len(first))
+        )
+    if parts:
+        session.execute(insert(SelectionItem).from_select(["selection_id", "summary_id", "position"], union_all(*parts)))
+
+
+def _insert_deliveries(
+    session: Session,
+    issue_id: int,
+    members: Subquery,
+    now: datetime,
+    period_key: str | None,
+    *,
+    skip: Select[tuple[int, int]] | None = None,
+) -> None:
+    """A pending delivery for each member whose key has a non-empty Selection, except the
+    (subscriber, selection) pairs ``skip`` names; grouped by selection in id order."""
+    rows = (
+        select(
+            literal(issue_id),
+            members.c.id,
+            literal(period_key, Delivery.period_key.type),
+            literal(DeliveryStatus.PENDING.value),
+            literal(""),
+            literal(0),
+            literal(now, Delivery.created_at.type),
+            Selection.id,
+        )
+        .join(Selection, and_(Selection.issue_id == issue_id, Selection.key == members.c.key))
+        .where(exists(select(1).where(SelectionItem.selection_id == Selection.id)))
+        .order_by(Selection.id, members.c.id)
+    )
+    if skip is not None:
+        rows = rows.where(tuple_(members.c.id, Selection.id).not_in(skip))
+    session.execute(
+        insert(Delivery).from_select(
+            ["issue_id", "subscriber_id", "period_key", "status", "variant_key", "attempts", "created_at", "selection_id"], rows
+        )
+    )
+
+
+def _finish_plan(session: Session, issue: Issue, now: datetime) -> PlanResult:
+    """Drop the lists nobody got, stamp the subscribers' last digest; no deliveries, no issue."""
     planned = select(Delivery.subscriber_id).where(Delivery.issue_id == issue.id)
-    _refresh_statistics(session)
     count = session.scalar(select(func.count()).select_from(planned.subquery())) or 0
     if not count:
         session.execute(delete(Issue).where(Issue.id == issue.id))
         session.flush()
         return PlanResult(issue_id=None, deliveries=0, items=0)
-    ranked = ranked_candidates(now, timedelta(days=options.lookback_days), planned, options.pinned)
-    items = session.execute(
-        insert(DeliveryItem).from_select(
-            ["delivery_id", "summary_id", "position"],
-            select(Delivery.id, ranked.c.summary_id, ranked.c.rank)
-            .join(ranked, ranked.c.subscriber_id == Delivery.subscriber_id)
-            .where(Delivery.issue_id == issue.id, ranked.c.rank <= options.max_items),
-        )
-    ).rowcount
+    drop_unused_lists(session, issue.id)
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("ANALYZE deliveries"))
     session.execute(
         update(Subscriber).where(Subscriber.id.in_(planned)).values(last_digest_at=now).execution_options(
             synchronize_session=False
         )
     )
     session.flush()
-    return PlanResult(issue_id=issue.id, deliveries=count, items=items)
+    return PlanResult(issue_id=issue.id, deliveries=count, items=items_planned(session, issue.id))
 
 
-def _refresh_statistics(session: Session) -> None:
-    """On PostgreSQL, let the query planner see the rows just inserted (ANALYZE runs inside the
-    transaction and counts them) and give the ranking sort room in memory. Without this the planner
-    takes the new issue for a few dozen rows and picks nested loops and on-disk sorts: with 100k
-    subscribers that made planning several times slower."""
+def drop_unused_lists(session: Session, issue_id: int) -> None:
+    """Delete the issue's selections no delivery points at (empty ones, and those of groups whose
+    members were all planned one by one)."""
+    used = select(Delivery.selection_id).where(Delivery.issue_id == issue_id, Delivery.selection_id.is_not(None))
+    session.execute(delete(Selection).where(Selection.issue_id == issue_id, Selection.id.not_in(used)))
+
+
+def items_planned(session: Session, issue_id: int) -> int:
+    """Summaries carried by the issue's deliveries, counted per delivery."""
+    return session.scalar(
+        select(func.count())
+        .select_from(Delivery)
+        .join(SelectionItem, SelectionItem.selection_id == Delivery.selection_id)
+        .where(Delivery.issue_id == issue_id)
+    ) or 0
+
+
+def _tune(session: Session) -> None:
+    """On PostgreSQL, for this transaction: room in memory for the ranking sort and hash joins, and
+    no JIT. The selections are filled within the transaction, so the planner's row estimates for them
+    are guesses; its cost estimates then passed the JIT threshold and compiling took 0.5 s of
+    statements that run in a few milliseconds."""
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("ANALYZE deliveries"))
         session.execute(text("SET LOCAL work_mem = '128MB'"))
+        session.execute(text("SET LOCAL jit = off"))
 
 
 def pending_page(session: Session, issue_id: int, size: int, *, after: int = 0) -> list[int]:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from anyio import to_thread
+from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from digest.web import api, archive, editor, ops, public, webhooks
 from digest.web.sessions import SessionCookies
@@ -22,7 +26,16 @@ SECURITY_HEADERS = {
 
 
 def create_app(services: Services) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Sync routes run in anyio's thread pool (40 threads by default). More threads than database
+        # connections only queue inside the pool, or connect afresh for overflow: run as many
+        # requests at once as the process has connections, and let the rest wait their turn.
+        to_thread.current_default_thread_limiter().total_tokens = services.settings.db_pool_size
+        yield
+
     app = FastAPI(
+        lifespan=lifespan,
         title="digest",
         summary="Subscriber pages, public archive, JSON API, provider webhooks and operations routes of the clinical evidence digest",
         version="0.1.0",
@@ -47,11 +60,45 @@ def create_app(services: Services) -> FastAPI:
 
     app.openapi = openapi  # type: ignore[method-assign]
 
-    @app.middleware("http")
-    async def security_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        response = await call_next(request)
-        for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
-        return response
-
+    app.add_middleware(SecurityHeaders)
     return app
+
+
+class SecurityHeaders:
+    """Adds SECURITY_HEADERS to every HTTP response that does not set them itself.
+
+    A plain ASGI middleware rather than ``@app.middleware("http")``: that one runs each request
+    through an extra task and memory stream, which cost a measurable share of an unsubscribe POST.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in SECURITY_HEADERS.items():
+                    headers.setdefault(name, value)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def app_from_environment() -> FastAPI:
+    """The app as each ``digest serve`` worker process runs it (uvicorn's factory): settings from the
+    environment, its own services and database pool, Celery tasks queued to the configured broker."""
+    from digest.config import get_settings
+    from digest.wiring import build_services
+    from workers import app as worker_app
+    from workers import tasks
+
+    settings = get_settings()
+    services = build_services(settings)
+    worker_app.configure(settings)
+    tasks.use_settings(settings, services)
+    return create_app(services)

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from digest.db import session_scope
 from digest.ingest.models import Specialty
@@ -167,18 +168,27 @@ def _current(row: Subscriber) -> dict[str, Any]:
     }
 
 
-@router.get("/preferences/{token}", summary="Preference centre")
-def preferences_form(request: Request, token: str, services: ServicesDep) -> HTMLResponse:
+def _subscriber_with_preferences(request: Request, services: Services, session: Session, token: str) -> Subscriber | HTMLResponse:
+    """The active or paused subscriber a preferences link names, or the page to show instead
+    (invalid link, unknown subscriber, or "you are not subscribed")."""
     try:
         subscriber_id = services.tokens.read(Purpose.PREFERENCES, token)
     except BadToken:
         return invalid_link(request)
+    row = session.get(Subscriber, subscriber_id)
+    if row is None:
+        return invalid_link(request, 404)
+    if row.status not in (SubscriberStatus.ACTIVE, SubscriberStatus.PAUSED):
+        return page(request, "not_subscribed", title="You are not subscribed", status=row.status)
+    return row
+
+
+@router.get("/preferences/{token}", summary="Preference centre")
+def preferences_form(request: Request, token: str, services: ServicesDep) -> HTMLResponse:
     with session_scope(services.sessions) as session:
-        row = session.get(Subscriber, subscriber_id)
-        if row is None:
-            return invalid_link(request, 404)
-        if row.status not in (SubscriberStatus.ACTIVE, SubscriberStatus.PAUSED):
-            return page(request, "not_subscribed", title="You are not subscribed", status=row.status)
+        row = _subscriber_with_preferences(request, services, session, token)
+        if isinstance(row, HTMLResponse):
+            return row
         return _preferences_page(request, services, row, _current(row), {})
 
 
@@ -195,18 +205,12 @@ def preferences_save(
     send_weekday: FormText = "0",
     paused: FormText = "",
 ) -> HTMLResponse:
-    try:
-        subscriber_id = services.tokens.read(Purpose.PREFERENCES, token)
-    except BadToken:
-        return invalid_link(request)
     choices = _choices(specialties, cadence, timezone, edition, send_hour, send_weekday)
     values = {**choices, "paused": bool(paused)}
     with session_scope(services.sessions) as session:
-        row = session.get(Subscriber, subscriber_id)
-        if row is None:
-            return invalid_link(request, 404)
-        if row.status not in (SubscriberStatus.ACTIVE, SubscriberStatus.PAUSED):
-            return page(request, "not_subscribed", title="You are not subscribed", status=row.status)
+        row = _subscriber_with_preferences(request, services, session, token)
+        if isinstance(row, HTMLResponse):
+            return row
         known = set(session.scalars(select(Specialty.slug)))
         try:
             prefs = PreferencesIn.model_validate(choices, context={"specialties": known})

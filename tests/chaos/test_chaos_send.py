@@ -29,12 +29,12 @@ from collections import Counter
 from datetime import timedelta
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from kombu.exceptions import OperationalError
-from sqlalchemy import event, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import Connection, Engine, event, select
 
 from digest.db import make_engine, make_session_factory, session_scope, utcnow
 from digest.delivery.models import Delivery, DeliveryStatus, Issue, IssueStatus
@@ -59,25 +59,25 @@ BEAT_EVERY = 2.0  # seconds between dispatch_due runs (beat's job; once a minute
 
 class UnsubscribeCommits:
     """When each unsubscribe committed (time.monotonic(), like the SMTP server's acceptance times),
-    recorded from the web app's own sessions: the flush notes which subscribers it unsubscribed,
-    the commit stamps them."""
+    recorded from the web app's own engine: the UPDATE that sets a subscriber ``unsubscribed`` notes
+    its id on the connection, the connection's commit stamps it (a rollback forgets it)."""
 
-    def __init__(self, sessions: sessionmaker[Session]):
+    def __init__(self, engine: Engine):
         self.at: dict[int, float] = {}
         self._lock = threading.Lock()
-        event.listen(sessions, "after_flush", self._flushed)
-        event.listen(sessions, "after_commit", self._committed)
+        event.listen(engine, "after_cursor_execute", self._executed)
+        event.listen(engine, "commit", self._committed)
+        event.listen(engine, "rollback", lambda conn: conn.info.pop("unsubscribed", None))
 
-    def _flushed(self, session: Session, _context: object) -> None:
-        done = {o.id for o in session.identity_map.values() if isinstance(o, Subscriber) and o.status == SubscriberStatus.UNSUBSCRIBED}
-        session.info.setdefault("unsubscribed", set()).update(done)
+    def _executed(self, conn: Connection, _cursor: object, statement: str, parameters: Any, _context: object, _many: bool) -> None:
+        if statement.startswith("UPDATE subscribers SET status") and isinstance(parameters, dict):
+            if parameters.get("status") == SubscriberStatus.UNSUBSCRIBED:
+                conn.info.setdefault("unsubscribed", set()).add(parameters["who"])
 
-    def _committed(self, session: Session) -> None:
-        if session.in_nested_transaction():  # a savepoint, not the commit
-            return
+    def _committed(self, conn: Connection) -> None:
         now = time.monotonic()
         with self._lock:
-            for subscriber_id in session.info.pop("unsubscribed", set()):
+            for subscriber_id in conn.info.pop("unsubscribed", set()):
                 self.at.setdefault(subscriber_id, now)
 
 
@@ -150,7 +150,7 @@ def run_chaos(tmp_path: Path, database_url: str, redis_server: RedisServer, peop
 
         worker_app.configure(settings)
         web = build_services(settings)
-        commits = UnsubscribeCommits(web.sessions)
+        commits = UnsubscribeCommits(web.engine)
         with session_scope(web.sessions) as s:
             ids = dict(s.execute(select(Subscriber.email, Subscriber.id)).all())
         leaving = rng.sample([e for e in emails if e not in bounce], UNSUBSCRIBES)

@@ -9,7 +9,8 @@ from email.message import EmailMessage
 from sqlalchemy import select
 
 from digest.db import session_scope
-from digest.delivery.models import Delivery, DeliveryItem
+from digest.delivery.models import Delivery, SelectionItem
+from digest.selection.carried import carried
 from digest.delivery.sink import SMTPSink
 from digest.subscribers.models import Subscriber
 from digest.wiring import Services
@@ -97,15 +98,15 @@ def test_summaries_without_patient_section_are_left_out_of_patient_digests(
     assert "1 new summary for Hematology." in _text(got["patient@example.org"])
     assert "2 new summaries for Hematology." in _text(got["doctor@example.org"])
     with session_scope(services.sessions) as s:
-        carried = dict(
+        patients = dict(
             s.execute(
-                select(Subscriber.email, DeliveryItem.summary_id)
-                .join(Delivery, Delivery.subscriber_id == Subscriber.id)
-                .join(DeliveryItem, DeliveryItem.delivery_id == Delivery.id)
+                carried()
+                .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
+                .with_only_columns(Subscriber.email, SelectionItem.summary_id)
                 .where(Subscriber.edition == "patient")
             ).all()
         )
-    assert carried == {"patient@example.org": "heme-plain"}
+    assert patients == {"patient@example.org": "heme-plain"}
 
 
 def test_one_render_pass_per_distinct_variant(services: Services, smtp_sink: SMTPSink, clock: Clock) -> None:

@@ -8,7 +8,8 @@ from email.message import EmailMessage
 from sqlalchemy import func, select
 
 from digest.db import session_scope
-from digest.delivery.models import Delivery, DeliveryItem, DeliveryStatus, Issue, IssueStatus
+from digest.delivery.models import Delivery, DeliveryStatus, Issue, IssueStatus
+from digest.selection.carried import summaries_by_delivery
 from digest.delivery.sink import SMTPSink
 from digest.wiring import Services
 from tests.conftest import Clock
@@ -133,10 +134,7 @@ def test_ledger_records_what_was_carried(services: Services, smtp_sink: SMTPSink
         assert issue is not None and issue.status == IssueStatus.SENT
         rows = s.execute(select(Delivery.status, func.count()).where(Delivery.issue_id == issue.id).group_by(Delivery.status)).all()
         assert dict(rows) == {DeliveryStatus.SENT: 3}
-        items = s.execute(
-            select(DeliveryItem.summary_id)
-            .join(Delivery, Delivery.id == DeliveryItem.delivery_id)
-            .where(Delivery.message_id == _by_rcpt(smtp_sink)["both@example.org"]["Message-ID"])
-            .order_by(DeliveryItem.position)
-        ).scalars().all()
+        delivery_id = s.scalar(select(Delivery.id).where(Delivery.message_id == _by_rcpt(smtp_sink)["both@example.org"]["Message-ID"]))
+        assert delivery_id is not None
+        items = summaries_by_delivery(s, [delivery_id])[delivery_id]
         assert set(items) == {"cardio-1", "cardio-2", "onc-1"}

@@ -7,7 +7,8 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from digest.db import session_scope
-from digest.delivery.models import Delivery, DeliveryItem, Issue, IssueStatus
+from digest.delivery.models import Delivery, Issue, IssueStatus, SelectionItem
+from digest.selection.carried import carried
 from digest.events.models import SuppressionReason
 from digest.events.suppression import suppress
 from digest.issues.service import start_sending
@@ -21,11 +22,11 @@ from tests.factories import add_campaign, add_subscriber, add_summaries, days_be
 def _items(services: Services, issue_id: int) -> dict[str, list[str]]:
     with session_scope(services.sessions) as s:
         rows = s.execute(
-            select(Subscriber.email, DeliveryItem.summary_id)
-            .join(Delivery, Delivery.subscriber_id == Subscriber.id)
-            .join(DeliveryItem, DeliveryItem.delivery_id == Delivery.id)
+            carried()
+            .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
+            .with_only_columns(Subscriber.email, SelectionItem.summary_id)
             .where(Delivery.issue_id == issue_id)
-            .order_by(Subscriber.email, DeliveryItem.position)
+            .order_by(Subscriber.email, SelectionItem.position)
         ).all()
     out: dict[str, list[str]] = {}
     for email, summary_id in rows:
@@ -94,3 +95,20 @@ def test_nobody_to_send_to_marks_it_sent(services: Services, clock: Clock) -> No
         issue_id = add_campaign(s, clock(), specialties=["neurology"])
         assert start_sending(s, issue_id, clock(), services.plan_options()).deliveries == 0
         assert s.get(Issue, issue_id).status == IssueStatus.SENT  # type: ignore[union-attr]
+
+
+def test_pins_reach_everyone_and_nothing_else_is_repeated(services: Services, clock: Clock) -> None:
+    """A recipient a first campaign already carried cardiology to still gets the new campaign's
+    pin, then only what is new to them; a recipient who had nothing before gets the whole list."""
+    _seed(services, clock)
+    with session_scope(services.sessions) as s:
+        first = add_campaign(s, clock(), specialties=["cardiology"])
+        start_sending(s, first, clock(), PlanOptions(max_items=2))
+        add_subscriber(s, "carl@example.org", ["cardiology"], created_at=clock() - timedelta(days=3))
+        second = add_campaign(s, clock(), specialties=["cardiology"], pinned=["pin-b"])
+        start_sending(s, second, clock(), PlanOptions(max_items=3))
+    assert _items(services, first) == {"cara@example.org": ["pin-b", "cardio-l1"]}
+    assert _items(services, second) == {
+        "cara@example.org": ["pin-b", "cardio-l2", "cardio-l3"],
+        "carl@example.org": ["pin-b", "cardio-l1", "cardio-l2"],
+    }

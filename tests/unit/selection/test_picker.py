@@ -8,7 +8,8 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from digest.db import session_scope
-from digest.delivery.models import Delivery, DeliveryItem
+from digest.delivery.models import Delivery, SelectionItem
+from digest.selection.carried import carried
 from digest.selection.service import PlanOptions, plan_digests
 from digest.subscribers.models import Subscriber
 from digest.wiring import Services
@@ -40,10 +41,10 @@ def _seed(services: Services, clock: Clock) -> None:
 def _carried(services: Services) -> dict[str, list[str]]:
     with session_scope(services.sessions) as s:
         rows = s.execute(
-            select(Subscriber.email, DeliveryItem.summary_id)
-            .join(Delivery, Delivery.subscriber_id == Subscriber.id)
-            .join(DeliveryItem, DeliveryItem.delivery_id == Delivery.id)
-            .order_by(Subscriber.email, DeliveryItem.position)
+            carried()
+            .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
+            .with_only_columns(Subscriber.email, SelectionItem.summary_id)
+            .order_by(Subscriber.email, SelectionItem.position)
         ).all()
     out: dict[str, list[str]] = {}
     for email, summary_id in rows:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from digest.db import session_scope
-from digest.delivery.models import Delivery, DeliveryItem, DeliveryStatus
+from digest.delivery.models import Delivery, DeliveryStatus
+from digest.selection.carried import summaries_by_delivery
 from digest.selection.service import PlanOptions, plan_digests
 from digest.subscribers.models import Subscriber
 from digest.wiring import Services
@@ -20,10 +21,8 @@ def _items(services: Services, email: str) -> list[list[str]]:
         deliveries = s.scalars(
             select(Delivery.id).join(Subscriber, Subscriber.id == Delivery.subscriber_id).where(Subscriber.email == email).order_by(Delivery.id)
         ).all()
-        return [
-            list(s.scalars(select(DeliveryItem.summary_id).where(DeliveryItem.delivery_id == d).order_by(DeliveryItem.position)))
-            for d in deliveries
-        ]
+        carried = summaries_by_delivery(s, deliveries)
+        return [carried.get(d, []) for d in deliveries]
 
 
 def test_ranking_by_evidence_then_size_then_recency_capped(services: Services, clock: Clock) -> None:
@@ -116,3 +115,50 @@ def test_a_summary_sent_to_one_subscriber_still_reaches_another(services: Servic
         add_subscriber(s, "second@example.org", ["cardiology"], created_at=clock() - timedelta(hours=12))
     run = tasks.send_due(clock())
     assert run.plan.deliveries == 1  # the newcomer gets the summary the first reader already had
+
+
+def test_subscribers_with_the_same_specialties_share_one_list(services: Services, clock: Clock) -> None:
+    from digest.delivery.models import Selection
+
+    now = clock()
+    with session_scope(services.sessions) as s:
+        add_summaries(
+            s,
+            summary_record(id="c1", specialties=["cardiology"], published_at=days_before(now, 1)),
+            summary_record(id="o1", specialties=["oncology"], published_at=days_before(now, 1)),
+        )
+        past = now - timedelta(days=3)
+        for n in range(3):
+            add_subscriber(s, f"cardio{n}@example.org", ["cardiology"], created_at=past)
+        add_subscriber(s, "both@example.org", ["oncology", "cardiology"], created_at=past)
+        add_subscriber(s, "cardio3@example.org", ["cardiology"], created_at=past)
+        assert plan_digests(s, now, PlanOptions()).deliveries == 5
+    with session_scope(services.sessions) as s:
+        assert s.scalar(select(func.count()).select_from(Selection)) == 2
+        # In id order, the deliveries of one list come together (chunks meet few variants).
+        lists = s.scalars(select(Delivery.selection_id).order_by(Delivery.id)).all()
+        assert lists == sorted(lists)
+    assert _items(services, "cardio3@example.org") == [["c1"]]
+    assert _items(services, "both@example.org") in ([["c1", "o1"]], [["o1", "c1"]])
+
+
+def test_a_member_who_had_part_of_the_group_list_gets_the_rest(services: Services, clock: Clock) -> None:
+    """Same specialties, edition and watermark, but a campaign already carried one of the
+    summaries to one of them: that one gets the group's list without it, the other the whole list."""
+    from digest.issues.service import start_sending
+    from tests.factories import add_campaign
+
+    now = clock()
+    with session_scope(services.sessions) as s:
+        add_summaries(
+            s,
+            summary_record(id="best", study={"type": "x", "evidence_level": 1}, published_at=days_before(now, 1)),
+            summary_record(id="next", study={"type": "x", "evidence_level": 2}, published_at=days_before(now, 1)),
+        )
+        add_subscriber(s, "had-best@example.org", ["cardiology"], created_at=now - timedelta(days=3))
+        issue_id = add_campaign(s, now, pinned=["best"])
+        start_sending(s, issue_id, now, PlanOptions(max_items=1))
+        add_subscriber(s, "fresh@example.org", ["cardiology"], created_at=now - timedelta(days=3))
+        assert plan_digests(s, now, PlanOptions()).deliveries == 2
+    assert _items(services, "fresh@example.org") == [["best", "next"]]
+    assert _items(services, "had-best@example.org") == [["best"], ["next"]]

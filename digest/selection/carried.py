@@ -1,0 +1,35 @@
+"""What deliveries carried: the one way to read a delivery's summaries, in message order.
+
+A delivery points at a Selection shared with every delivery planned with the same list
+(digest/delivery/models.py); these helpers hide that indirection from readers (sending, archive,
+demo, tests, the "nothing twice" rule in digest/selection/picker.py).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
+
+from digest.delivery.models import Delivery, SelectionItem
+
+
+def carried() -> Select[tuple[int, str, int]]:
+    """(delivery_id, summary_id, position) of every summary every delivery carries; add filters on
+    ``Delivery`` (it is in the FROM clause) and order by ``SelectionItem.position``."""
+    return select(Delivery.id.label("delivery_id"), SelectionItem.summary_id, SelectionItem.position).join(
+        SelectionItem, SelectionItem.selection_id == Delivery.selection_id
+    )
+
+
+def summaries_by_delivery(session: Session, delivery_ids: Iterable[int]) -> dict[int, list[str]]:
+    """delivery_id -> the summary ids it carries, in message order (deliveries with none are absent)."""
+    out: dict[int, list[str]] = defaultdict(list)
+    rows = session.execute(
+        carried().where(Delivery.id.in_(list(delivery_ids))).order_by(Delivery.id, SelectionItem.position)
+    )
+    for delivery_id, summary_id, _ in rows:
+        out[delivery_id].append(summary_id)
+    return dict(out)
