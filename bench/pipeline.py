@@ -108,6 +108,32 @@ class RSSSampler(threading.Thread):
         return {pid: rss / 2**20 for pid, rss in sorted(self.peak.items())}
 
 
+class _FirstMessage(threading.Thread):
+    """Seconds from ``t0`` to the first message the sink counts after ``before``, polled every 5 ms."""
+
+    def __init__(self, sink: Sink, before: int, t0: float):
+        super().__init__(daemon=True)
+        self.sink, self.before, self.t0 = sink, before, t0
+        self.at: float | None = None
+        self._halt = threading.Event()
+
+    def start(self) -> _FirstMessage:  # type: ignore[override]
+        super().start()
+        return self
+
+    def run(self) -> None:
+        while not self._halt.is_set():
+            if self.sink.count() > self.before:
+                self.at = time.perf_counter() - self.t0
+                return
+            self._halt.wait(0.005)
+
+    def stop(self) -> float | None:
+        self._halt.set()
+        self.join()
+        return self.at
+
+
 def worker_env(settings: Settings, stats_dir: Path, extra: dict[str, str]) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
     env.update(
@@ -209,9 +235,12 @@ def run_pipeline(
         planning = time.perf_counter() - t0
         if plan.issue_id is None:
             raise RuntimeError("nothing was due: the generated list planned no deliveries")
+        # Workers send while the chunks are still being queued: the first message is watched for
+        # from here, not from the end of dispatch (which would leave those messages' time out of
+        # the send phase).
+        first_seen = _FirstMessage(sink, before, t0).start()
         tasks.dispatch_issue(plan.issue_id)
         dispatch = time.perf_counter() - t0 - planning
-        first = None
         last_change = time.perf_counter()  # the stall clock starts once the chunks are queued
         received = 0
         while received < plan.deliveries:
@@ -220,12 +249,11 @@ def run_pipeline(
             now_t = time.perf_counter()
             if count != received:
                 received, last_change = count, now_t
-                if first is None:
-                    first = now_t - t0
                 progress(received, plan.deliveries)
             elif now_t - last_change > STALL_SECONDS:
                 raise RuntimeError(f"no progress for {STALL_SECONDS:.0f} s at {received}/{plan.deliveries} messages")
         end = time.perf_counter() - t0
+        first = first_seen.stop()
     finally:
         try:
             peak = sampler.stop() if sampler.is_alive() else {}

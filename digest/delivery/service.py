@@ -39,6 +39,7 @@ from digest.events.models import Suppression, SuppressionReason
 from digest.events.suppression import suppress, suppression_keys
 from digest.ingest.models import Specialty, Summary
 from digest.issues.intro import render_intro
+from digest.rendering.compiled import Variant
 from digest.rendering.compose import Addressee, MessageComposer, build_variant
 from digest.rendering.message import OutgoingMessage
 from digest.selection.carried import summaries_by_delivery
@@ -178,22 +179,29 @@ class DeliveryService:
             return report
         with session_scope(self.sessions) as session:
             rows, summaries, issues = self._load(session, claimed)
-        messages: list[OutgoingMessage] = []
+        sendable: list[tuple[_Row, Variant]] = []
         variant_keys: dict[int, str] = {}
-        now = self.clock()
+        variants: dict[tuple[Any, ...], Variant] = {}  # rows with the same selection share one
         for row in rows:
-            variant = build_variant(row.who.edition, [summaries[s] for s in row.summary_ids if s in summaries], row.who.specialties, issues[row.issue_id])
+            shape = (row.issue_id, row.who.edition, row.summary_ids, tuple(sorted(row.who.specialties.items())))
+            variant = variants.get(shape)
+            if variant is None:
+                present = [summaries[s] for s in row.summary_ids if s in summaries]
+                variant = variants[shape] = build_variant(row.who.edition, present, row.who.specialties, issues[row.issue_id])
             if not variant.items:
                 continue  # every summary was withdrawn since planning: cancelled below
             variant_keys[row.delivery_id] = variant.key
-            messages.append(self.composer.compose(row.delivery_id, row.issue_id, row.who, variant, now))
+            sendable.append((row, variant))
         empty = [r.delivery_id for r in rows if r.delivery_id not in variant_keys]
         if empty:
             self._cancel(empty, "no summaries left to send")
             report.cancelled += len(empty)
+        # Composed a transport batch at a time: a chunk's messages are never all held at once.
+        now = self.clock()
         size = max(1, self.transport.batch_size)
-        for start in range(0, len(messages), size):
-            self._send_batch(messages[start : start + size], token, variant_keys, report)
+        for start in range(0, len(sendable), size):
+            batch = [self.composer.compose(r.delivery_id, r.issue_id, r.who, v, now) for r, v in sendable[start : start + size]]
+            self._send_batch(batch, token, variant_keys, report)
         self._release(token)
         for issue_id in {r.issue_id for r in rows}:
             finish_issue_if_done(self.sessions, issue_id, self.clock())
@@ -239,41 +247,53 @@ class DeliveryService:
             blocked = self._blocked(session, [m for m in batch if m.delivery_id in still_ours])
             sendable = [m for m in batch if m.delivery_id in still_ours and m.delivery_id not in blocked]
             report.skipped += len(batch) - len(still_ours)
+            outcomes = _Outcomes(now)
             for delivery_id, reason in blocked.items():
-                self._record(session, SendResult.failed(delivery_id, reason, permanent=True), DeliveryStatus.CANCELLED, now)
+                outcomes.add(SendResult.failed(delivery_id, reason, permanent=True), DeliveryStatus.CANCELLED)
                 report.cancelled += 1
-            if not sendable:
-                return
-            self.limiter.acquire(len(sendable))
-            started = time.perf_counter()
-            try:
-                results = self.transport.send(sendable)
-            except TransportError as exc:
-                log.warning("transport %s failed for a batch of %d: %s", self.transport.name, len(sendable), exc)
-                results = [SendResult.failed(m.delivery_id, str(exc), permanent=False) for m in sendable]
-            self.recorder.record(self.transport.name, time.perf_counter() - started, results)
-            by_id = {m.delivery_id: m for m in sendable}
-            for result in results:
-                msg = by_id[result.delivery_id]
-                if result.accepted:
-                    self._record(session, result, DeliveryStatus.SENT, now, msg.message_id, variant_keys.get(msg.delivery_id, ""))
-                    report.sent += 1
-                    if self.keep_messages:
-                        report.messages.append(msg)
-                elif result.permanent:
-                    self._record(session, result, DeliveryStatus.FAILED, now, msg.message_id)
-                    if result.bounce:
-                        suppress(session, msg.to_email, SuppressionReason.HARD_BOUNCE, result.error)
-                    report.failed += 1
-                else:
-                    attempts = session.scalar(select(Delivery.attempts).where(Delivery.id == msg.delivery_id)) or 0
-                    if attempts >= MAX_ATTEMPTS:
-                        gave_up = SendResult.failed(msg.delivery_id, f"gave up after {attempts} attempts: {result.error}", permanent=True)
-                        self._record(session, gave_up, DeliveryStatus.FAILED, now, msg.message_id)
-                        report.failed += 1
-                    else:
-                        self._record(session, result, DeliveryStatus.PENDING, now)
-                        report.retry.append(msg.delivery_id)
+            if sendable:
+                self._send(session, sendable, variant_keys, outcomes, report)
+            outcomes.write(session)
+
+    def _send(
+        self, session: Session, sendable: list[OutgoingMessage], variant_keys: dict[int, str], outcomes: _Outcomes, report: DeliverReport
+    ) -> None:
+        """Hand the messages to the transport and note each outcome (written before the commit)."""
+        self.limiter.acquire(len(sendable))
+        started = time.perf_counter()
+        try:
+            results = self.transport.send(sendable)
+        except TransportError as exc:
+            log.warning("transport %s failed for a batch of %d: %s", self.transport.name, len(sendable), exc)
+            results = [SendResult.failed(m.delivery_id, str(exc), permanent=False) for m in sendable]
+        self.recorder.record(self.transport.name, time.perf_counter() - started, results)
+        by_id = {m.delivery_id: m for m in sendable}
+        transient = [r for r in results if not r.accepted and not r.permanent]
+        attempts = self._attempts(session, [r.delivery_id for r in transient]) if transient else {}
+        for result in results:
+            msg = by_id[result.delivery_id]
+            if result.accepted:
+                outcomes.add(result, DeliveryStatus.SENT, msg.message_id, variant_keys.get(msg.delivery_id, ""))
+                report.sent += 1
+                if self.keep_messages:
+                    report.messages.append(msg)
+            elif result.permanent:
+                outcomes.add(result, DeliveryStatus.FAILED, msg.message_id)
+                if result.bounce:
+                    suppress(session, msg.to_email, SuppressionReason.HARD_BOUNCE, result.error)
+                report.failed += 1
+            elif attempts.get(msg.delivery_id, 0) >= MAX_ATTEMPTS:
+                tried = attempts[msg.delivery_id]
+                gave_up = SendResult.failed(msg.delivery_id, f"gave up after {tried} attempts: {result.error}", permanent=True)
+                outcomes.add(gave_up, DeliveryStatus.FAILED, msg.message_id)
+                report.failed += 1
+            else:
+                outcomes.add(result, DeliveryStatus.PENDING)
+                report.retry.append(msg.delivery_id)
+
+    @staticmethod
+    def _attempts(session: Session, ids: list[int]) -> dict[int, int]:
+        return {d: n or 0 for d, n in session.execute(select(Delivery.id, Delivery.attempts).where(Delivery.id.in_(ids)))}
 
     def _blocked(self, session: Session, batch: list[OutgoingMessage]) -> dict[int, str]:
         """Rows whose subscriber is no longer active or whose address is suppressed, checked at send time."""
@@ -292,25 +312,28 @@ class DeliveryService:
         blocked.update({d: "address is suppressed" for d, ks in keys.items() if listed.intersection(ks)})
         return blocked
 
-    def _record(
-        self,
-        session: Session,
-        result: SendResult,
-        status: DeliveryStatus,
-        now: datetime,
-        message_id: str | None = None,
-        variant_key: str | None = None,
-    ) -> None:
-        values: dict[str, Any] = {"status": status, "lease_until": None, "claim_token": None, "error": result.error}
+
+class _Outcomes:
+    """The outcomes of one transport batch, written together: one executemany per set of columns
+    (all rows ``sent``, in the common case), inside the batch's transaction."""
+
+    def __init__(self, now: datetime):
+        self.now = now
+        self.rows: dict[frozenset[str], list[dict[str, Any]]] = defaultdict(list)
+
+    def add(self, result: SendResult, status: DeliveryStatus, message_id: str | None = None, variant_key: str | None = None) -> None:
+        values: dict[str, Any] = {"id": result.delivery_id, "status": status, "lease_until": None, "claim_token": None, "error": result.error}
         if status == DeliveryStatus.SENT:
-            values.update(sent_at=now, provider_message_id=result.provider_id, message_id=message_id)
+            values.update(sent_at=self.now, provider_message_id=result.provider_id, message_id=message_id)
             if variant_key:
                 values["variant_key"] = variant_key
         elif message_id:
             values["message_id"] = message_id
-        session.execute(
-            update(Delivery).where(Delivery.id == result.delivery_id).values(**values).execution_options(synchronize_session=False)
-        )
+        self.rows[frozenset(values)].append(values)
+
+    def write(self, session: Session) -> None:
+        for rows in self.rows.values():
+            session.execute(update(Delivery), rows)
 
 
 def issue_context(issue: Issue, base_url: str) -> dict[str, Any]:

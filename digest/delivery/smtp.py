@@ -1,10 +1,12 @@
 """SMTP transport on smtplib: one connection per process, reused across batches, reconnected on drops.
 
-The transaction runs step by step (MAIL, RCPT, DATA). A pooled connection found dead before DATA is
-reopened and the message sent at once (nothing had been handed over); a drop during DATA is reported
-as transient, since the server may or may not have the message. Replies map onto results: 2xx
-accepted; 4xx transient; 5xx at RCPT a hard bounce (the address is bad); 5xx elsewhere a permanent
-failure of that message only.
+MAIL, RCPT and DATA go in one write when the server offers PIPELINING (RFC 2920), else step by
+step; either way the message itself is sent only after the 354 to DATA, so a pooled connection found
+dead before then is reopened and the message sent at once (nothing had been handed over). A drop
+after the message was sent is reported as transient, since the server may or may not have it.
+Replies map onto results: 2xx accepted; 4xx transient; 5xx at RCPT a hard bounce (the address is
+bad); 5xx elsewhere a permanent failure of that message only. Two round trips per message when
+pipelined (envelope, then message), four otherwise.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from digest.delivery.transport import PermanentError, SendResult, TransientError
+from digest.rendering.headers import is_plain_address
 from digest.rendering.message import OutgoingMessage
 
 
@@ -136,10 +139,8 @@ class SMTPTransport:
         except _Refused as refused:
             return refused.result(msg)
         try:
-            code, reply = conn.data(msg.raw)
-        except smtplib.SMTPResponseException as exc:  # an unexpected reply to DATA itself
-            self._reset(conn)
-            return _reply_result(msg, exc.smtp_code, exc.smtp_error, at_rcpt=False)
+            conn.send(_data(msg.raw))
+            code, reply = conn.getreply()
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
             # The one window no protocol closes: the server may have accepted the message.
             self._drop()
@@ -151,24 +152,35 @@ class SMTPTransport:
         return SendResult.ok(msg.delivery_id, provider_id=msg.message_id)
 
     def _envelope(self, conn: smtplib.SMTP, msg: OutgoingMessage) -> None:
-        """MAIL FROM and RCPT TO, step by step, so that a drop here is known to have sent nothing."""
+        """MAIL FROM, RCPT TO and DATA up to the server's 354, so that a drop here is known to have
+        sent nothing. Raises _Refused (after RSET, the connection kept) or _Dropped."""
+        commands = (f"MAIL FROM:{_angle(msg.envelope_from)}", f"RCPT TO:{_angle(msg.to_email)}", "DATA")
         try:
-            code, reply = conn.mail(msg.envelope_from)
-            if code != 250:
-                self._reset(conn)
-                raise _Refused(code, reply, at_rcpt=False)
-            code, reply = conn.rcpt(msg.to_email)
-            if code not in (250, 251):
-                # The recipient was refused inside an otherwise accepted transaction: RSET and keep
-                # the connection for the next message.
-                self._reset(conn)
-                raise _Refused(code, reply, at_rcpt=True)
+            if conn.has_extn("pipelining"):
+                conn.send("".join(f"{c}\r\n" for c in commands))
+                replies = [conn.getreply() for _ in commands]
+            else:
+                replies = []
+                for command in commands:  # step by step: stop at the first refusal
+                    replies.append(conn.docmd(command))
+                    if replies[-1][0] not in _EXPECTED[len(replies) - 1]:
+                        break
+            refusal = next(((i, r) for i, r in enumerate(replies) if r[0] not in _EXPECTED[i]), None)
+            if refusal is None:
+                return
+            if replies[-1][0] == 354:  # a server that said yes to DATA after refusing the envelope
+                conn.send(".\r\n")
+                conn.getreply()
         except smtplib.SMTPServerDisconnected as exc:
             self._drop()
             raise _Dropped(str(exc) or "server closed the connection") from exc
         except OSError as exc:
             self._drop()
             raise _Dropped(str(exc)) from exc
+        # The transaction was refused inside a working connection: RSET and keep it.
+        self._reset(conn)
+        step, (code, reply) = refusal
+        raise _Refused(code, reply, at_rcpt=step == 1)
 
     def _reset(self, conn: smtplib.SMTP) -> None:
         """After a refused transaction, RSET so the connection can carry the next message."""
@@ -201,6 +213,23 @@ class _Refused(Exception):
 
     def result(self, msg: OutgoingMessage) -> SendResult:
         return _reply_result(msg, self.code, self.reply, at_rcpt=self.at_rcpt)
+
+
+_EXPECTED = ((250,), (250, 251), (354,))  # MAIL, RCPT, DATA
+
+
+def _angle(address: str) -> str:
+    """``<address>`` as ``smtplib.quoteaddr`` writes it, without parsing a plain address."""
+    return f"<{address}>" if is_plain_address(address) else smtplib.quoteaddr(address)
+
+
+def _data(raw: bytes) -> bytes:
+    """The message as DATA carries it: leading dots doubled, ended by a lone dot. (What
+    ``smtplib.SMTP.data`` sends, by ``bytes.replace`` instead of its regular expressions: ``raw``
+    has CRLF line ends already, as ``mime_bytes`` and the DKIM signer write them.)"""
+    if raw.startswith(b"."):
+        raw = b"." + raw
+    return raw.replace(b"\r\n.", b"\r\n..") + (b".\r\n" if raw.endswith(b"\r\n") else b"\r\n.\r\n")
 
 
 # Enhanced status codes (RFC 3463) that say the address itself is bad, when given after DATA.

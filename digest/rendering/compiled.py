@@ -17,6 +17,7 @@ import secrets
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from premailer import Premailer
 
 from digest.rendering.headers import one_line
+from digest.rendering.marked import MarkedText
 
 RECIPIENT_FIELDS = ("greeting", "unsubscribe_url", "preferences_url", "email", "click_base")
 # URL fields only ever appear inside attributes (href), the others only in text. Each is escaped the
@@ -70,7 +72,7 @@ class Variant:
     specialties: tuple[str, ...]  # display names of the recipient's specialties these items serve
     issue: dict[str, Any] = field(default_factory=dict)  # subject/preheader/intro/web_url/date
 
-    @property
+    @cached_property
     def key(self) -> str:
         """A stable digest of the variant, stored on each delivery it served."""
         payload = json.dumps(
@@ -83,8 +85,8 @@ class Variant:
 class VariantBody:
     subject: str
     preheader: str
-    html: str  # inlined, with recipient markers
-    text: str  # with recipient markers
+    html: MarkedText  # inlined, cut at the recipient markers
+    text: MarkedText
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,8 @@ class RenderedEmail:
     subject: str
     html: str
     text: str
+    # The text and HTML bodies as quoted-printable, when the variant's pre-encoded pieces made them.
+    encoded: tuple[bytes, bytes] | None = None
 
 
 def item_view(summary: Any, why: list[str]) -> dict[str, Any]:
@@ -168,20 +172,27 @@ class EmailRenderer:
             return lambda url: url
         return lambda url: recipient["click_base"] + signer(url)
 
-    def _render(self, variant: Variant, recipient: dict[str, str]) -> VariantBody:
+    def _render(self, variant: Variant, recipient: dict[str, str]) -> RenderedEmail:
         ctx = self._context(variant, recipient)
         subject = one_line(self._templates["subject.txt"].render(ctx), 998)
         raw_html = self._templates["html"].render(ctx, subject=subject)
         text = self._templates["txt"].render(ctx, subject=subject)
         self.passes += 1
-        return VariantBody(subject=subject, preheader=str(variant.issue.get("preheader", "")), html=inline_css(raw_html), text=text)
+        return RenderedEmail(subject=subject, html=inline_css(raw_html), text=text)
 
     def variant_body(self, variant: Variant) -> VariantBody:
         """The inlined body of a variant with recipient markers; rendered once, then cached."""
         key = variant.key
         body = self._cache.get(key)
         if body is None:
-            body = self._render(variant, self._markers)
+            marked = self._render(variant, self._markers)
+            fields = {marker: name for name, marker in self._markers.items()}
+            body = VariantBody(
+                subject=marked.subject,
+                preheader=str(variant.issue.get("preheader", "")),
+                html=MarkedText(marked.html, fields),
+                text=MarkedText(marked.text, fields),
+            )
             self._cache[key] = body
             if len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
@@ -190,13 +201,19 @@ class EmailRenderer:
         return body
 
     def personalise(self, body: VariantBody, recipient: Recipient) -> RenderedEmail:
-        html_out, text_out = body.html, body.text
-        for name, value in recipient.values().items():
-            marker = self._markers[name]
-            escaped = _escape_attribute(value) if name in ATTRIBUTE_FIELDS else _escape_text(value)
-            html_out = html_out.replace(marker, escaped)
-            text_out = text_out.replace(marker, value)
-        return RenderedEmail(subject=body.subject, html=html_out, text=text_out)
+        text_values = recipient.values()
+        html_values = {
+            name: _escape_attribute(value) if name in ATTRIBUTE_FIELDS else _escape_text(value)
+            for name, value in text_values.items()
+        }
+        text_qp = body.text.fill_quoted_printable(text_values)
+        html_qp = body.html.fill_quoted_printable(html_values)
+        return RenderedEmail(
+            subject=body.subject,
+            html=body.html.fill(html_values),
+            text=body.text.fill(text_values),
+            encoded=(text_qp, html_qp) if text_qp is not None and html_qp is not None else None,
+        )
 
     def render(self, variant: Variant, recipient: Recipient) -> RenderedEmail:
         """The email for one recipient (through the shared variant body)."""
@@ -215,8 +232,7 @@ class EmailRenderer:
 
         Used by previews and by the test that proves the shared-variant path gives the same bytes.
         """
-        body = self._render(variant, recipient.values())
-        return RenderedEmail(subject=body.subject, html=body.html, text=body.text)
+        return self._render(variant, recipient.values())
 
 
 def safe_url(url: str) -> str:

@@ -66,11 +66,11 @@ class MessageComposer:
         self.sign = sign
         self.click_base = click_base  # delivery id -> start of its tracked links
 
-    def recipient(self, who: Addressee) -> Recipient:
+    def recipient(self, who: Addressee, unsubscribe_url: str | None = None) -> Recipient:
         return Recipient(
             email=who.email,
             name=who.name,
-            unsubscribe_url=self.unsubscribe_url(who.subscriber_id),
+            unsubscribe_url=unsubscribe_url or self.unsubscribe_url(who.subscriber_id),
             preferences_url=f"{self.base_url}/preferences/{self.tokens.make(Purpose.PREFERENCES, who.subscriber_id)}",
         )
 
@@ -78,12 +78,13 @@ class MessageComposer:
         return f"{self.base_url}/unsubscribe/{self.tokens.make(Purpose.UNSUBSCRIBE, subscriber_id)}"
 
     def compose(self, delivery_id: int, issue_id: int, who: Addressee, variant: Variant, date: datetime) -> OutgoingMessage:
-        recipient = self.recipient(who)
+        unsubscribe_url = self.unsubscribe_url(who.subscriber_id)
+        recipient = self.recipient(who, unsubscribe_url)
         if self.click_base is not None and variant.issue.get("track_clicks"):
             recipient = replace(recipient, click_base=self.click_base(delivery_id))
         rendered = self.renderer.render(variant, recipient)
         mailto = f"unsubscribe+{self.tokens.mailbox(who.subscriber_id)}@{self.domain}"
-        headers = (("List-Id", self.list_id), *list_unsubscribe(self.unsubscribe_url(who.subscriber_id), mailto))
+        headers = (("List-Id", self.list_id), *list_unsubscribe(unsubscribe_url, mailto))
         msg = OutgoingMessage(
             delivery_id=delivery_id,
             message_id=make_message_id(issue_id, who.subscriber_id, self.domain, self.secret),
@@ -95,7 +96,7 @@ class MessageComposer:
             html=rendered.html,
             headers=headers,
         )
-        return self._finish(msg, date)
+        return self._finish(msg, date, rendered.encoded)
 
     def compose_transactional(self, to_email: str, to_name: str, rendered: RenderedEmail, date: datetime) -> OutgoingMessage:
         """A one-off message (a sign-up confirmation): no list headers, a fresh Message-ID, signed too."""
@@ -111,9 +112,10 @@ class MessageComposer:
         )
         return self._finish(msg, date)
 
-    def _finish(self, msg: OutgoingMessage, date: datetime) -> OutgoingMessage:
-        """Assemble the wire bytes, DKIM-signed when a signer is configured."""
-        raw = mime_bytes(msg, date)
+    def _finish(self, msg: OutgoingMessage, date: datetime, bodies: tuple[bytes, bytes] | None = None) -> OutgoingMessage:
+        """Assemble the wire bytes (from the bodies already encoded, if given), DKIM-signed when a
+        signer is configured."""
+        raw = mime_bytes(msg, date, bodies)
         if self.sign is not None:
             raw = self.sign(raw)
         return OutgoingMessage(**{**msg.__dict__, "raw": raw})

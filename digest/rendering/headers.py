@@ -75,9 +75,9 @@ def _fold_once(name: str, value: str | Address) -> bytes:
     return WIRE_POLICY.fold_binary(name, WIRE_POLICY.header_store_parse(name, value)[1])
 
 
-# From, Subject, Date, List-Id and List-Unsubscribe-Post repeat across a chunk; parsing them was
-# most of the header cost, so their folded lines are cached (string values only).
-_REPEATED = frozenset({"From", "Subject", "Date", "List-Id", "List-Unsubscribe-Post", "MIME-Version"})
+# Subject, List-Id and List-Unsubscribe-Post repeat across a chunk; parsing them was most of the
+# header cost, so their folded lines are cached (as are From and Date, below).
+_REPEATED = frozenset({"Subject", "List-Id", "List-Unsubscribe-Post", "MIME-Version"})
 _folded = lru_cache(maxsize=1024)(_fold_once)
 
 
@@ -89,34 +89,117 @@ def build_mime(msg: OutgoingMessage, date: datetime) -> EmailMessage:
     return mime
 
 
-def mime_bytes(msg: OutgoingMessage, date: datetime) -> bytes:
+def mime_bytes(msg: OutgoingMessage, date: datetime, bodies: tuple[bytes, bytes] | None = None) -> bytes:
     """The wire bytes of ``build_mime``'s message, assembled directly: what the send path uses.
 
-    The headers still go through the ``email`` package (folding, encoded words, no CR/LF
-    injection); the two quoted-printable bodies are encoded by ``binascii`` (C) and joined with a
-    boundary that quoted-printable text cannot contain (``=_`` is not a valid QP escape). The
-    generator's pure-Python encoding and line writing were the largest per-message cost of the
-    send path in the benchmark profile. Parsed, the result equals ``build_mime``'s.
+    The headers go through the ``email`` package (folding, encoded words, no CR/LF injection),
+    except the per-recipient ones whose values are plain ASCII with nothing to fold or encode
+    (``_plain_line``: the same bytes, tested against the policy); the lines that repeat across
+    messages (From, Subject, Date, List-Id, ...) are folded once and cached. The two
+    quoted-printable bodies are encoded by ``binascii`` (C), or come encoded already (``bodies``:
+    text, html, from ``MarkedText``), and are joined with a boundary that quoted-printable text
+    cannot contain (``=_`` is not a valid QP escape). Parsed, the result equals ``build_mime``'s.
     """
     boundary = f"=_{secrets.token_hex(16)}"
     parts = [
-        _folded(name, value) if isinstance(value, str) and name in _REPEATED else _fold_once(name, value)
-        for name, value in _header_values(msg, date)
+        _from_line(msg.from_header),
+        _to_line(one_line(msg.to_name), msg.to_email),
+        _folded("Subject", one_line(msg.subject, 998)),
+        _date_line(date),
+        _header_line("Message-ID", msg.message_id),
+        *(_header_line(name, one_line(value, 2000)) for name, value in msg.headers),
+        _folded("MIME-Version", "1.0"),
+        f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n\r\n'.encode(),
     ]
-    parts += [_folded("MIME-Version", "1.0"), _fold_once("Content-Type", f'multipart/alternative; boundary="{boundary}"'), b"\r\n"]
-    for subtype, body in (("plain", msg.text), ("html", msg.html)):
+    text, html = bodies or (_quoted_printable(msg.text), _quoted_printable(msg.html))
+    for subtype, body in (("plain", text), ("html", html)):
         parts.append(
             f'--{boundary}\r\nContent-Type: text/{subtype}; charset="utf-8"\r\n'
             f"Content-Transfer-Encoding: quoted-printable\r\n\r\n".encode()
         )
-        parts.append(_quoted_printable(body) + b"\r\n")  # this CRLF belongs to the next delimiter
+        parts.append(body + b"\r\n")  # this CRLF belongs to the next delimiter
     parts.append(f"--{boundary}--\r\n".encode())
     return b"".join(parts)
 
 
+@lru_cache(maxsize=64)
+def _from_line(from_header: str) -> bytes:
+    from_name, from_addr = parseaddr(from_header)
+    return _fold_once("From", formataddr((one_line(from_name), from_addr)))
+
+
+@lru_cache(maxsize=64)
+def _date_line(date: datetime) -> bytes:
+    return _fold_once("Date", format_datetime(date))
+
+
+def _to_line(name: str, email: str) -> bytes:
+    direct = _plain_address_line("To", name, email)
+    return direct if direct is not None else _fold_once("To", Address(display_name=name, addr_spec=email))
+
+
+def _header_line(name: str, value: str) -> bytes:
+    if name in _REPEATED:
+        return _folded(name, value)
+    line = _plain_line(name, value)
+    return line if line is not None else _fold_once(name, value)
+
+
+# Printable ASCII words, single-spaced (and, checked apart, no "=?" that could start an encoded word).
+_PLAIN_VALUE = re.compile(r"[\x21-\x7e]+(?: [\x21-\x7e]+)*")
+# RFC 5322 atext words (a display name needing no quotes) and a dot-atom address.
+_ATOM_PHRASE = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?: [A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
+_DOT_ATOM_ADDRESS = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*")
+_STRUCTURED = frozenset(WIRE_POLICY.header_factory.registry)
+_MESSAGE_ID = re.compile(r"<[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*>")
+_PLAIN_LIMIT = 900  # well inside the policy's 998, so nothing would be folded
+
+
+def is_plain_address(addr: str) -> bool:
+    """A dot-atom address: nothing in it to quote or encode, in a header or an SMTP command."""
+    return _DOT_ATOM_ADDRESS.fullmatch(addr) is not None
+
+
+def _plain_line(name: str, value: str) -> bytes | None:
+    """``Name: value`` CRLF when the policy would write exactly that, else None: a dot-atom
+    Message-ID, or an unstructured header (List-Unsubscribe) of short, single-spaced printable
+    ASCII."""
+    if name == "Message-ID":
+        plain = _MESSAGE_ID.fullmatch(value) is not None
+    else:
+        plain = name.lower() not in _STRUCTURED and _PLAIN_VALUE.fullmatch(value) is not None and "=?" not in value
+    return f"{name}: {value}\r\n".encode("ascii") if plain and len(value) < _PLAIN_LIMIT else None
+
+
+def _plain_address_line(name: str, display: str, addr: str) -> bytes | None:
+    """``To: Name <addr>`` CRLF for an atom-only display name and a dot-atom address, else None."""
+    if len(display) + len(addr) > _PLAIN_LIMIT or not is_plain_address(addr):
+        return None
+    if not display:
+        return f"{name}: {addr}\r\n".encode("ascii")
+    if _ATOM_PHRASE.fullmatch(display) and "=?" not in display:
+        return f"{name}: {display} <{addr}>\r\n".encode("ascii")
+    return None
+
+
 def _quoted_printable(text: str) -> bytes:
     """UTF-8 quoted-printable with CRLF line ends and a final line break."""
+    return quoted_printable_piece(text, final=True)
+
+
+def quoted_printable_piece(text: str, *, final: bool) -> bytes:
+    """UTF-8 quoted-printable with CRLF line ends. ``final``: the end of a body, with a final line
+    break. Otherwise a piece to be followed by others: unless it ends a line, it ends with a soft
+    line break, so that whatever follows starts at column 0 (lines stay within 76 characters)."""
     text = text.replace("\r\n", "\n").replace("\r", "\n")
-    if not text.endswith("\n"):
+    if final and not text.endswith("\n"):
         text += "\n"
-    return binascii.b2a_qp(text.encode("utf-8"), istext=True).replace(b"\n", b"\r\n")
+    encoded = binascii.b2a_qp(text.encode("utf-8"), istext=True)
+    if encoded and not encoded.endswith(b"\n"):
+        if len(encoded) - encoded.rfind(b"\n") > _QP_LINE:  # a last line of 76: room for the "="
+            encoded = encoded[:-1] + b"=\n" + encoded[-1:]
+        encoded += b"=\n"
+    return encoded.replace(b"\n", b"\r\n")
+
+
+_QP_LINE = 76  # RFC 2045: encoded lines of at most 76 characters

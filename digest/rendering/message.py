@@ -16,7 +16,7 @@ class OutgoingMessage:
     text: str
     html: str
     headers: tuple[tuple[str, str], ...] = field(default=())  # List-Id, List-Unsubscribe, ...
-    raw: bytes = b""  # the RFC 5322 bytes as they go on the wire (signed if DKIM is configured)
+    raw: bytes = b""  # the RFC 5322 bytes as they go on the wire, CRLF line ends (signed if DKIM is configured)
 
     @property
     def envelope_from(self) -> str:

@@ -31,8 +31,13 @@ class Scripted:
     data: dict[int, str] = field(default_factory=dict)
     rcpt: dict[str, str] = field(default_factory=dict)
     close_after: set[int] = field(default_factory=set)
+    pipelining: bool = False  # offer RFC 2920 PIPELINING in the EHLO reply
     sink: SMTPSink | None = None
     count: int = 0
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):  # type: ignore[no-untyped-def]  # noqa: N802
+        session.host_name = hostname
+        return [*responses[:-1], "250-PIPELINING", responses[-1]] if self.pipelining else responses
 
     async def handle_RCPT(self, server, session, envelope, address, options):  # type: ignore[no-untyped-def]  # noqa: N802
         if address in self.rcpt:
@@ -54,9 +59,9 @@ class Scripted:
         return reply
 
 
-@pytest.fixture
-def script() -> Scripted:
-    return Scripted()
+@pytest.fixture(params=[False, True], ids=["step-by-step", "pipelined"])
+def script(request: pytest.FixtureRequest) -> Scripted:
+    return Scripted(pipelining=request.param)
 
 
 @pytest.fixture
@@ -85,6 +90,16 @@ def _ledger(svc: Services) -> dict[str, tuple[str, str | None]]:
         return {email: (status, error) for email, status, error in rows}
 
 
+def _email_of(svc: Services, delivery_id: int) -> str:
+    """Planning does not number rows in subscriber order: the n-th DATA is the n-th delivery id's."""
+    from digest.subscribers.models import Subscriber
+
+    with session_scope(svc.sessions) as s:
+        email = s.scalar(select(Subscriber.email).join(Delivery, Delivery.subscriber_id == Subscriber.id).where(Delivery.id == delivery_id))
+        assert email is not None
+        return email
+
+
 def _rcpts(server: SMTPSink) -> list[str]:
     return sorted(r.rcpt_tos[0] for r in server.received)
 
@@ -95,7 +110,7 @@ def test_4xx_is_transient_and_the_retry_delivers_once(svc: Services, server: SMT
 
     first = svc.delivery.deliver(ids)
     assert first.sent == 3 and first.retry == [ids[1]]
-    assert _ledger(svc)["reader1@example.org"] == (DeliveryStatus.PENDING, "451 4.3.0 try again later")
+    assert _ledger(svc)[_email_of(svc, ids[1])] == (DeliveryStatus.PENDING, "451 4.3.0 try again later")
 
     second = svc.delivery.deliver(ids)  # what the task's retry does, after its backoff
     assert second.sent == 1 and second.skipped == 3
@@ -128,7 +143,7 @@ def test_5xx_after_data_fails_the_message_but_keeps_the_address(svc: Services, s
     report = svc.delivery.deliver(ids)
 
     assert report.failed == 1 and report.sent == 1
-    assert _ledger(svc)["reader0@example.org"][0] == DeliveryStatus.FAILED
+    assert _ledger(svc)[_email_of(svc, ids[0])][0] == DeliveryStatus.FAILED
     with session_scope(svc.sessions) as s:
         assert s.scalar(select(Suppression.id)) is None
 
@@ -171,4 +186,75 @@ def test_transport_4xx_then_250_on_the_same_connection(server: SMTPSink, script:
     assert not first.accepted and not first.permanent and first.error == "451 4.7.1 greylisted"
     assert second.accepted and second.provider_id == msg.message_id
     assert transport.connections_opened == 1
+    assert transport._conn is not None and bool(transport._conn.has_extn("pipelining")) is script.pipelining
     transport.close()
+
+
+@pytest.fixture
+def batched(settings: Settings, clock: Clock, server: SMTPSink) -> Iterator[Services]:
+    """Four messages per ledger transaction (DIGEST_SMTP_BATCH_SIZE=4)."""
+    services = build_services(settings, transport=SMTPTransport(SMTPConfig.from_url(server.url), batch_size=4), clock=clock)
+    yield services
+    services.close()
+
+
+def test_a_batch_records_every_outcome_of_its_messages(batched: Services, server: SMTPSink, script: Scripted, clock: Clock) -> None:
+    ids = planned_issue(batched, clock(), PEOPLE)
+    bounced = _email_of(batched, ids[3])
+    script.rcpt = {bounced: "550 5.1.1 no such user"}
+    script.data = {2: "451 4.3.0 try again later"}  # the second DATA: the row of ids[1]
+
+    report = batched.delivery.deliver(ids)
+
+    assert (report.sent, report.failed, report.retry) == (2, 1, [ids[1]])
+    assert _rcpts(server) == sorted([_email_of(batched, ids[0]), _email_of(batched, ids[2])])
+    ledger = _ledger(batched)
+    assert ledger[_email_of(batched, ids[1])] == (DeliveryStatus.PENDING, "451 4.3.0 try again later")
+    assert ledger[bounced] == (DeliveryStatus.FAILED, "550 5.1.1 no such user")
+    with session_scope(batched.sessions) as s:
+        sent = s.execute(select(Delivery.message_id, Delivery.variant_key, Delivery.claim_token).where(Delivery.status == DeliveryStatus.SENT)).all()
+        assert sorted(m for m, _, _ in sent) == sorted(str(r.message["Message-ID"]) for r in server.received)
+        assert all(key and token is None for _, key, token in sent)
+        assert s.scalar(select(Suppression.value)) == bounced
+
+
+class _KilledAfter:
+    """A send recorder that stands for a worker killed after its n-th transport batch was accepted
+    by the server and before that batch's commit."""
+
+    def __init__(self, n: int):
+        self.calls, self.n = 0, n
+
+    def record(self, transport: str, seconds: float, results: object) -> None:
+        self.calls += 1
+        if self.calls == self.n:
+            raise SystemExit("killed between send and commit")
+
+
+def test_a_crash_between_send_and_commit_resends_that_batch_only(
+    batched: Services, server: SMTPSink, script: Scripted, clock: Clock
+) -> None:
+    people = [(f"reader{i}@example.org", f"Reader {i}", ["cardiology"]) for i in range(10)]
+    ids = planned_issue(batched, clock(), people)
+    batched.delivery.recorder = _KilledAfter(2)
+
+    with pytest.raises(SystemExit):
+        batched.delivery.deliver(ids)
+
+    assert len(server.received) == 8  # two batches reached the server; the second was not recorded
+    with session_scope(batched.sessions) as s:
+        statuses = dict(s.execute(select(Delivery.id, Delivery.status)).all())
+    # The first batch is recorded; the lost one and the rest of the chunk stay claimed.
+    assert [statuses[i] for i in ids] == [DeliveryStatus.SENT] * 4 + [DeliveryStatus.SENDING] * 6
+
+    clock.advance(seconds=batched.settings.lease_seconds + 1)  # the lease of the lost batch runs out
+    batched.delivery.recorder = _KilledAfter(0)
+    again = batched.delivery.deliver(ids)
+
+    assert again.sent == 6 and again.skipped == 4
+    message_ids = [str(r.message["Message-ID"]) for r in server.received]
+    lost = {str(r.message["Message-ID"]) for r in server.received[4:8]}
+    # Exactly the lost batch went out twice, under the same Message-IDs; nothing else repeated.
+    assert len(message_ids) == 14 and len(set(message_ids)) == 10
+    assert {m for m in message_ids if message_ids.count(m) == 2} == lost
+    assert {status for status, _ in _ledger(batched).values()} == {DeliveryStatus.SENT}

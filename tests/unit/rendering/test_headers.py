@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
+from email.errors import HeaderParseError
+from email.headerregistry import Address
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from digest.rendering.headers import build_mime, mime_bytes
+from digest.rendering.headers import _fold_once, _plain_address_line, _plain_line, build_mime, mime_bytes
 from digest.rendering.message import OutgoingMessage
 
 HEADERS = ("From", "To", "Subject", "Date", "Message-ID", "List-Id", "List-Unsubscribe", "List-Unsubscribe-Post")
@@ -57,3 +59,34 @@ def test_a_digest_shaped_message_is_the_same() -> None:
 @given(text=st.text(max_size=400), html=st.text(max_size=400), name=st.text(max_size=30).map(lambda s: " ".join(s.split())))
 def test_any_text_is_the_same(text: str, html: str, name: str) -> None:
     _same(_message(text, html, name))
+
+
+ASCII = st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=80)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=ASCII, name=st.sampled_from(["Message-ID", "List-Unsubscribe", "Reply-To", "X-Campaign"]))
+def test_a_header_written_directly_is_the_policys_line(value: str, name: str) -> None:
+    if name == "Message-ID":
+        value = f"<{value.replace(' ', '')}>"
+    direct = _plain_line(name, value)
+    if direct is not None:
+        assert direct == _fold_once(name, value)
+
+
+@settings(max_examples=300, deadline=None)
+@given(name=ASCII.map(lambda s: " ".join(s.split())), addr=st.from_regex(r"[a-zA-Z0-9.+_=?-]{1,12}@[a-z0-9.-]{1,12}", fullmatch=True))
+def test_an_address_written_directly_is_the_policys_line(name: str, addr: str) -> None:
+    try:
+        address = Address(display_name=name, addr_spec=addr)
+    except (ValueError, IndexError, HeaderParseError):
+        return
+    direct = _plain_address_line("To", name, addr)
+    if direct is not None:
+        assert direct == _fold_once("To", address)
+
+
+def test_the_usual_per_recipient_headers_take_the_direct_path() -> None:
+    assert _plain_address_line("To", "Jane Doe", "jane.doe+x@example.org") is not None
+    assert _plain_line("Message-ID", "<digest.1.2.abc@news.example.org>") is not None
+    assert _plain_line("List-Unsubscribe", "<https://d.example.org/unsubscribe/a.b>, <mailto:u+1-x@d.example.org?subject=unsubscribe>")
