@@ -13,6 +13,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from digest.web import api, archive, editor, ops, public, webhooks
+from digest.web.deps import templates
 from digest.web.sessions import SessionCookies
 from digest.wiring import Services
 
@@ -102,4 +103,16 @@ def app_from_environment() -> FastAPI:
     services = build_services(settings)
     worker_app.configure(settings)
     tasks.use_settings(settings, services)
+    _warm_up(services)
     return create_app(services)
+
+
+def _warm_up(services: Services) -> None:
+    """Open the pool's connections and compile the page templates before the first request: after
+    a deploy or a restart, the first burst (a newsletter's one-click unsubscribes arrive in bursts)
+    would otherwise wait for both."""
+    connections = [services.engine.connect() for _ in range(services.settings.db_pool_size)]
+    for connection in connections:
+        connection.close()
+    for name in templates.env.list_templates(filter_func=lambda name: name.startswith("web/")):
+        templates.env.get_template(name)

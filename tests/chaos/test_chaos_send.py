@@ -59,8 +59,8 @@ BEAT_EVERY = 2.0  # seconds between dispatch_due runs (beat's job; once a minute
 
 class UnsubscribeCommits:
     """When each unsubscribe committed (time.monotonic(), like the SMTP server's acceptance times),
-    recorded from the web app's own engine: the UPDATE that sets a subscriber ``unsubscribed`` notes
-    its id on the connection, the connection's commit stamps it (a rollback forgets it)."""
+    recorded from the web app's own engine: the statement that sets a subscriber ``unsubscribed``
+    notes its id on the connection, the connection's commit stamps it (a rollback forgets it)."""
 
     def __init__(self, engine: Engine):
         self.at: dict[int, float] = {}
@@ -70,9 +70,9 @@ class UnsubscribeCommits:
         event.listen(engine, "rollback", lambda conn: conn.info.pop("unsubscribed", None))
 
     def _executed(self, conn: Connection, _cursor: object, statement: str, parameters: Any, _context: object, _many: bool) -> None:
-        if statement.startswith("UPDATE subscribers SET status") and isinstance(parameters, dict):
-            if parameters.get("status") == SubscriberStatus.UNSUBSCRIBED:
-                conn.info.setdefault("unsubscribed", set()).add(parameters["who"])
+        unsubscribing = "UPDATE subscribers SET status" in statement and "unsubscribed_at=CASE" in statement
+        if unsubscribing and isinstance(parameters, dict):
+            conn.info.setdefault("unsubscribed", set()).add(parameters["who"])
 
     def _committed(self, conn: Connection) -> None:
         now = time.monotonic()
