@@ -20,7 +20,8 @@ TARGETS = {
 FIELDS = (
     "subscribers", "messages", "messages_per_second", "delivery_messages_per_second", "ratio_to_smtp_source",
     "ratio_to_naive", "time_to_first_message_s", "planning_s", "peak_rss_mb_max", "peak_rss_mb_per_process",
-    "db_statements_per_message", "db_commits_per_message", "smtp_source", "naive", "sink", "workers",
+    "db_statements_per_message", "db_commits_per_message", "smtp_source", "naive", "naive_cached_stylesheet",
+    "ratio_to_naive_cached_stylesheet", "sink", "workers",
     "concurrency", "connections", "all_delivered",
 )  # fmt: skip
 
@@ -55,6 +56,8 @@ def table(result: dict[str, Any]) -> Table:
         ("ratio to smtp-source", "ratio_to_smtp_source", 2),
         ("naive render+premailer (messages/s)", None, 1),
         ("ratio to naive", "ratio_to_naive", 1),
+        ("naive, premailer with stylesheet cache (messages/s)", None, 1),
+        ("ratio to that", "ratio_to_naive_cached_stylesheet", 1),
         ("time to first message (s)", "time_to_first_message_s", 2),
         ("planning (s)", "planning_s", 2),
         ("peak RSS, largest worker process (MB)", "peak_rss_mb_max", 1),
@@ -63,7 +66,7 @@ def table(result: dict[str, Any]) -> Table:
     ]
     for label, key, digits in rows:
         if key is None:
-            source = result["smtp_source"] if "smtp" in label else result["naive"]
+            source = result["smtp_source" if "smtp" in label else "naive_cached_stylesheet" if "cache" in label else "naive"]
             value = source["messages_per_second"] if source else None
             t.add_row(label, _fmt(value, digits), "")
         else:

@@ -92,19 +92,24 @@ def run_once(console: Console, options: RunOptions, sink: Sink) -> dict[str, Any
         "smtp_batch_size": int(config.extra_env.get("DIGEST_SMTP_BATCH_SIZE", "1")),
         "smtp_source": None,
         "naive": None,
+        "naive_cached_stylesheet": None,
         "ratio_to_smtp_source": None,
         "ratio_to_naive": None,
+        "ratio_to_naive_cached_stylesheet": None,
     }
     if options.baselines:
         services = build_services(settings)
         try:
             with console.status(f"baseline (b): naive render+premailer for {options.naive_sample} messages"):
                 issue_id = _last_issue(services)
-                naive = naive_render(services, issue_id, sample=options.naive_sample, processes=min(config.connections, os.cpu_count() or 1))
+                processes = min(config.connections, os.cpu_count() or 1)
+                naive = naive_render(services, issue_id, sample=options.naive_sample, processes=processes)
+                cached = naive_render(services, issue_id, sample=options.naive_sample, processes=processes, stylesheet_cache=True)
         finally:
             services.close()
-        out["naive"] = {**naive.__dict__, "messages_per_second": naive.messages_per_second}
-        out["ratio_to_naive"] = out["messages_per_second"] / naive.messages_per_second
+        for key, baseline in (("naive", naive), ("naive_cached_stylesheet", cached)):
+            out[key] = {**baseline.__dict__, "messages_per_second": baseline.messages_per_second}
+            out[f"ratio_to_{key}"] = out["messages_per_second"] / baseline.messages_per_second
         with console.status(f"baseline (a): smtp-source, {result.received:,} messages of {naive.mean_message_bytes:,} bytes"):
             source = smtp_source(sink, messages=result.received, size=naive.mean_message_bytes, sessions=config.connections)
         if source is not None:

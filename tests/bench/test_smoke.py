@@ -33,4 +33,5 @@ def test_smoke_run_delivers_everything_and_reports_every_field(tmp_path: Path) -
     assert result["messages"] == result["deliveries_planned"] == result["sent_in_ledger"]
     assert result["all_delivered"] is True
     assert result["peak_rss_mb_per_process"] and result["db_statements_per_message"] > 0
-    assert result["naive"]["sample"] > 0
+    assert result["naive"]["sample"] > 0 and result["naive"]["inliner"] == "premailer"
+    assert result["naive_cached_stylesheet"]["sample"] > 0
