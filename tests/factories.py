@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from digest.config import SAMPLE_DATA_DIR
+from digest.delivery.models import Delivery, SelectionItem
 from digest.ingest.models import Specialty, Summary
 from digest.ingest.schema import SummaryIn
 from digest.ingest.service import import_summaries
@@ -17,6 +18,7 @@ from digest.ingest.specialties import SPECIALTIES
 from digest.rendering.compiled import Recipient, Variant
 from digest.rendering.compose import build_variant
 from digest.rendering.message import OutgoingMessage
+from digest.selection.carried import carried
 from digest.subscribers.models import Subscriber
 from digest.subscribers.schema import SubscriberIn
 from digest.subscribers.service import upsert_subscriber
@@ -262,3 +264,20 @@ def add_campaign(session: Session, now: datetime, subject: str = "Editor's picks
         if key in draft:
             draft[key] = tuple(draft[key])
     return create_issue(session, IssueDraft(subject=subject, **draft), None, now).id
+
+
+def carried_by_email(session: Session, issue_id: int | None = None) -> dict[str, list[str]]:
+    """Subscriber address -> the summary ids their deliveries carry, in message order (one issue's,
+    or every issue's)."""
+    query = (
+        carried()
+        .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
+        .with_only_columns(Subscriber.email, SelectionItem.summary_id)
+        .order_by(Subscriber.email, SelectionItem.position)
+    )
+    if issue_id is not None:
+        query = query.where(Delivery.issue_id == issue_id)
+    out: dict[str, list[str]] = {}
+    for email, summary_id in session.execute(query):
+        out.setdefault(email, []).append(summary_id)
+    return out

@@ -4,34 +4,20 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import select
-
 from digest.db import session_scope
-from digest.delivery.models import Delivery, Issue, IssueStatus, SelectionItem
-from digest.selection.carried import carried
+from digest.delivery.models import Issue, IssueStatus
 from digest.events.models import SuppressionReason
 from digest.events.suppression import suppress
 from digest.issues.service import start_sending
 from digest.selection.service import PlanOptions
-from digest.subscribers.models import Subscriber
 from digest.wiring import Services
 from tests.conftest import Clock
-from tests.factories import add_campaign, add_subscriber, add_summaries, days_before, summary_record
+from tests.factories import add_campaign, add_subscriber, add_summaries, carried_by_email, days_before, summary_record
 
 
 def _items(services: Services, issue_id: int) -> dict[str, list[str]]:
     with session_scope(services.sessions) as s:
-        rows = s.execute(
-            carried()
-            .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
-            .with_only_columns(Subscriber.email, SelectionItem.summary_id)
-            .where(Delivery.issue_id == issue_id)
-            .order_by(Subscriber.email, SelectionItem.position)
-        ).all()
-    out: dict[str, list[str]] = {}
-    for email, summary_id in rows:
-        out.setdefault(email, []).append(summary_id)
-    return out
+        return carried_by_email(s, issue_id)
 
 
 def _seed(services: Services, clock: Clock) -> None:

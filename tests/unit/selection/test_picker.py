@@ -5,16 +5,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import select
-
 from digest.db import session_scope
-from digest.delivery.models import Delivery, SelectionItem
-from digest.selection.carried import carried
 from digest.selection.service import PlanOptions, plan_digests
-from digest.subscribers.models import Subscriber
 from digest.wiring import Services
 from tests.conftest import Clock
-from tests.factories import add_subscriber, add_summaries, days_before, summary_record
+from tests.factories import add_subscriber, add_summaries, carried_by_email, days_before, summary_record
 
 
 def _study(level: int | None, n: int | None) -> dict[str, object]:
@@ -40,16 +35,7 @@ def _seed(services: Services, clock: Clock) -> None:
 
 def _carried(services: Services) -> dict[str, list[str]]:
     with session_scope(services.sessions) as s:
-        rows = s.execute(
-            carried()
-            .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
-            .with_only_columns(Subscriber.email, SelectionItem.summary_id)
-            .order_by(Subscriber.email, SelectionItem.position)
-        ).all()
-    out: dict[str, list[str]] = {}
-    for email, summary_id in rows:
-        out.setdefault(email, []).append(summary_id)
-    return out
+        return carried_by_email(s)
 
 
 def test_ranked_by_evidence_level_then_sample_size_then_recency(services: Services, clock: Clock) -> None:
