@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from functools import cache
+from typing import Any
 
-from sqlalchemy import Insert, bindparam, delete, select
+from sqlalchemy import ColumnElement, Insert, bindparam, delete, func, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -39,18 +41,33 @@ def suppress(session: Session, value: str, reason: SuppressionReason, detail: st
     return session.connection().execute(stmt, params).first() is not None
 
 
+def suppress_selected(dialect: str, addresses: ColumnElement[str], reason: SuppressionReason, detail: ColumnElement[Any], at: ColumnElement[datetime]) -> Insert:
+    """``suppress`` for addresses another statement produces (``addresses`` names a column of it):
+    ``INSERT ... SELECT`` normalised the same way, entries already there kept. Unsubscribe uses it
+    inside its single statement on PostgreSQL."""
+    normalised = func.lower(func.trim(addresses))
+    rows = select(normalised, literal(reason.value), detail, at)
+    return _ignoring_duplicates(_insert(dialect).from_select(list(_COLUMNS), rows))
+
+
+_COLUMNS = ("value", "reason", "detail", "created_at")
+
+
 @cache
 def _insert_ignoring_duplicates(dialect: str) -> Insert:
+    values = {name: bindparam(name, type_=Suppression.__table__.c[name].type) for name in _COLUMNS}
+    return _ignoring_duplicates(_insert(dialect).values(values)).returning(Suppression.id)
+
+
+def _insert(dialect: str) -> Insert:
     module = {"postgresql": postgresql, "sqlite": sqlite}.get(dialect)
     if module is None:
         raise NotImplementedError(f"suppressions need PostgreSQL or SQLite, not {dialect}")
-    columns = ("value", "reason", "detail", "created_at")
-    return (
-        module.insert(Suppression)
-        .values({name: bindparam(name, type_=Suppression.__table__.c[name].type) for name in columns})
-        .on_conflict_do_nothing(index_elements=[Suppression.value])
-        .returning(Suppression.id)
-    )
+    return module.insert(Suppression)
+
+
+def _ignoring_duplicates(insert: Insert) -> Insert:
+    return insert.on_conflict_do_nothing(index_elements=[Suppression.value])  # type: ignore[attr-defined, no-any-return]
 
 
 def lift_unsubscribe(session: Session, email: str) -> bool:

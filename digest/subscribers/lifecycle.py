@@ -14,13 +14,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Select, bindparam, case, func, literal, select, update
-from sqlalchemy.dialects import postgresql
+from sqlalchemy import Select, bindparam, case, select, update
 from sqlalchemy.orm import Session
 
 from digest.delivery.models import Delivery, DeliveryStatus
-from digest.events.models import Suppression, SuppressionReason
-from digest.events.suppression import lift_unsubscribe, suppress
+from digest.events.models import SuppressionReason
+from digest.events.suppression import lift_unsubscribe, suppress, suppress_selected
 from digest.ingest.specialties import specialty_map
 from digest.subscribers.models import Subscriber, SubscriberStatus
 from digest.subscribers.schema import PreferencesIn
@@ -63,15 +62,7 @@ def _unsubscribe_in_one_statement() -> Select[tuple[str]]:
     cancelled = _CANCEL_OPEN.cte("cancelled")
     gone = _UNSUBSCRIBE.cte("gone")
     now = bindparam("now", type_=Subscriber.unsubscribed_at.type)
-    listed = (
-        postgresql.insert(Suppression)
-        .from_select(
-            ["value", "reason", "detail", "created_at"],
-            select(func.lower(func.trim(gone.c.email)), literal(SuppressionReason.UNSUBSCRIBED.value), bindparam("detail"), now),
-        )
-        .on_conflict_do_nothing(index_elements=[Suppression.value])
-        .cte("listed")
-    )
+    listed = suppress_selected("postgresql", gone.c.email, SuppressionReason.UNSUBSCRIBED, bindparam("detail"), now).cte("listed")
     return select(gone.c.email).add_cte(cancelled, listed)
 
 
