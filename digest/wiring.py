@@ -153,7 +153,6 @@ def build_services(
         composer,
         transport,
         clock=clock,
-        lease=timedelta(seconds=settings.lease_seconds),
         limiter=make_rate_limiter(settings),
         recorder=metrics,
     )

@@ -41,8 +41,7 @@ class IssueStatus(StrEnum):
 
 
 class DeliveryStatus(StrEnum):
-    PENDING = "pending"  # planned, not yet claimed
-    SENDING = "sending"  # claimed by a worker under a lease
+    PENDING = "pending"  # planned, not yet sent (a batch being sent holds its rows locked)
     SENT = "sent"  # accepted by the transport; provider id stored
     FAILED = "failed"  # permanent failure (hard bounce, rejected)
     CANCELLED = "cancelled"  # subscriber opted out or was suppressed before it went out
@@ -100,11 +99,7 @@ class Delivery(Base):
     variant_key: Mapped[str] = mapped_column(String(64), default="")
     # The summaries it carries (NULL: a row from before migration 0007 that carried nothing).
     selection_id: Mapped[int | None] = mapped_column(ForeignKey("selections.id"), index=True)
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    # Random per claim: a worker whose lease ran out (and whose rows another worker reclaimed)
-    # finds its token gone and sends nothing.
-    claim_token: Mapped[str | None] = mapped_column(String(32))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)  # send attempts (batches that took the row)
     message_id: Mapped[str | None] = mapped_column(String(255))
     provider_message_id: Mapped[str | None] = mapped_column(String(255), index=True)
     error: Mapped[str | None] = mapped_column(Text)

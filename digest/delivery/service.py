@@ -1,38 +1,42 @@
-"""Deliver a chunk of ledger rows: claim, re-check, render per variant, send, record. Exactly once.
+"""Deliver a chunk of ledger rows: load, render per variant, then per batch lock, send, record. Exactly once.
 
 The protocol, per chunk of delivery ids:
-1. *Claim* (one short transaction): pending rows, and sending rows whose lease ran out, become
-   ``sending`` with a fresh lease and this run's claim token. Rows already sent, failed, cancelled
-   or claimed by a live lease are skipped, so a redelivered task sends nothing twice; so are rows
-   of an issue that is not ``sending`` (paused or cancelled by an editor).
-2. For each transport batch (one message for SMTP), in one transaction: touch the rows (``UPDATE ...
-   WHERE claim_token = mine AND status = 'sending'``), which locks them, so an unsubscribe that
-   cancels them either commits first (the message is not sent) or waits until this batch is
-   recorded; re-check subscriber status and the suppression list; send; record the outcome; commit.
-   The touch also requires the issue to be ``sending``: after a pause commits, no further batch
-   goes out, and the claimed rows that did not go out are released back to ``pending`` for resume.
+1. *Load* (one short read): the rows still ``pending`` whose issue is ``sending``, with what their
+   messages need. Rows already sent, failed or cancelled are skipped, so a redelivered task sends
+   nothing twice, and nothing of a paused or cancelled issue is rendered.
+2. For each transport batch (one message for SMTP by default), in one transaction:
+   *take* the rows: one ``UPDATE`` records them as ``sent`` (with their Message-IDs) where they are
+   still ``pending`` and their issue still ``sending``, and returns the ones it took. It locks
+   them, so a concurrent worker holding the same ids (a duplicated task) waits and then finds them
+   sent, and an unsubscribe that cancels one either committed first (the row is not taken) or waits
+   until this batch is recorded. Then re-check subscriber status and the suppression list; send;
+   correct the rows whose outcome was not what was recorded (a failure, a transient error back to
+   ``pending``, a provider's own message id); commit. In the common case that is two statements
+   and a commit per batch, and one row version per message.
 
-The one window no protocol closes: the server accepted a message and the process died (or the
-database went away) before the commit. The row is still ``sending``; after the lease it is sent
-again, with the same Message-ID, so receiving systems that de-duplicate by Message-ID show one.
-With SMTP the window is one message.
+Nothing is committed between taking a row and recording its outcome, so a worker that dies in a
+batch leaves its rows ``pending`` (the transaction is rolled back) and the redelivered task, or the
+next dispatch of the issue, sends them. The one window no protocol closes: the server accepted a
+message and the process died (or the database went away) before the commit. It is sent again, with
+the same Message-ID, so receiving systems that de-duplicate by Message-ID show one. With SMTP the
+window is one batch.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
-import secrets
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import exists, or_, select, update
+from sqlalchemy import Integer, TextClause, bindparam, cast, exists, null, select, text, union_all, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from digest.db import session_scope
+from digest.db import UTCDateTime, session_scope
 from digest.delivery.models import Delivery, DeliveryStatus, Issue, IssueKind, IssueStatus
 from digest.delivery.transport import SendResult, Transport, TransportError
 from digest.events.models import Suppression, SuppressionReason
@@ -76,7 +80,7 @@ class DeliverReport:
     sent: int = 0
     failed: int = 0
     cancelled: int = 0
-    skipped: int = 0  # not claimable: already sent, or claimed by a live lease elsewhere
+    skipped: int = 0  # not pending any more (sent by an earlier or concurrent run, cancelled) or issue not sending
     retry: list[int] = field(default_factory=list)  # transient failures, back to pending
     messages: list[OutgoingMessage] = field(default_factory=list)
 
@@ -97,7 +101,6 @@ class DeliveryService:
         transport: Transport,
         *,
         clock: Callable[[], datetime],
-        lease: timedelta = timedelta(minutes=10),
         limiter: RateLimiter | None = None,
         recorder: SendRecorder | None = None,
         keep_messages: bool = False,
@@ -106,50 +109,22 @@ class DeliveryService:
         self.composer = composer
         self.transport = transport
         self.clock = clock
-        self.lease = lease
         self.limiter = limiter or Unlimited()
         self.recorder = recorder or NotRecorded()
         self.keep_messages = keep_messages
 
-    # -- 1. claim -------------------------------------------------------------------------------
-    def claim(self, ids: Sequence[int], token: str) -> list[int]:
-        now = self.clock()
-        with session_scope(self.sessions) as session:
-            claimable = (
-                select(Delivery.id)
-                .where(
-                    Delivery.id.in_(ids),
-                    Delivery.issue_id.in_(_SENDING_ISSUES),
-                    or_(
-                        Delivery.status == DeliveryStatus.PENDING,
-                        (Delivery.status == DeliveryStatus.SENDING) & (Delivery.lease_until < now),
-                    ),
-                )
-                .with_for_update(skip_locked=True)
-            )
-            claimed = session.scalars(
-                update(Delivery)
-                .where(Delivery.id.in_(claimable.scalar_subquery()))
-                .values(
-                    status=DeliveryStatus.SENDING,
-                    lease_until=now + self.lease,
-                    claim_token=token,
-                    attempts=Delivery.attempts + 1,
-                )
-                .returning(Delivery.id)
-                .execution_options(synchronize_session=False)
-            ).all()
-        return sorted(claimed)
-
-    # -- 2. load ---------------------------------------------------------------------------------
+    # -- 1. load --------------------------------------------------------------------------------
     def _load(self, session: Session, ids: Sequence[int]) -> tuple[list[_Row], dict[str, Summary], dict[int, dict[str, Any]]]:
+        """The chunk's rows still to send (pending, issue sending), with their summaries and issues."""
         rows = session.execute(
             select(Delivery.id, Delivery.issue_id, Subscriber.id, Subscriber.email, Subscriber.name, Subscriber.edition)
             .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
-            .where(Delivery.id.in_(ids))
+            .where(Delivery.id.in_(ids), Delivery.status == DeliveryStatus.PENDING, Delivery.issue_id.in_(_SENDING_ISSUES))
             .order_by(Delivery.id)
         ).all()
-        items = summaries_by_delivery(session, ids)
+        if not rows:
+            return [], {}, {}
+        items = summaries_by_delivery(session, [r[0] for r in rows])
         specialties: dict[int, dict[str, str]] = defaultdict(dict)
         for sid, slug, name in session.execute(
             select(subscriber_specialties.c.subscriber_id, Specialty.slug, Specialty.name)
@@ -172,13 +147,11 @@ class DeliveryService:
     # -- the whole chunk -----------------------------------------------------------------------
     def deliver(self, ids: Sequence[int]) -> DeliverReport:
         report = DeliverReport()
-        token = secrets.token_hex(16)
-        claimed = self.claim(ids, token)
-        report.skipped = len(set(ids)) - len(claimed)
-        if not claimed:
-            return report
         with session_scope(self.sessions) as session:
-            rows, summaries, issues = self._load(session, claimed)
+            rows, summaries, issues = self._load(session, ids)
+        report.skipped = len(set(ids)) - len(rows)
+        if not rows:
+            return report
         sendable: list[tuple[_Row, Variant]] = []
         variant_keys: dict[int, str] = {}
         variants: dict[tuple[Any, ...], Variant] = {}  # rows with the same selection share one
@@ -194,71 +167,47 @@ class DeliveryService:
             sendable.append((row, variant))
         empty = [r.delivery_id for r in rows if r.delivery_id not in variant_keys]
         if empty:
-            self._cancel(empty, "no summaries left to send")
-            report.cancelled += len(empty)
+            report.cancelled += self._cancel(empty, "no summaries left to send")
         # Composed a transport batch at a time: a chunk's messages are never all held at once.
         now = self.clock()
         size = max(1, self.transport.batch_size)
         for start in range(0, len(sendable), size):
             batch = [self.composer.compose(r.delivery_id, r.issue_id, r.who, v, now) for r, v in sendable[start : start + size]]
-            self._send_batch(batch, token, variant_keys, report)
-        self._release(token)
+            self._send_batch(batch, variant_keys, report)
         for issue_id in {r.issue_id for r in rows}:
             finish_issue_if_done(self.sessions, issue_id, self.clock())
         return report
 
-    def _cancel(self, ids: Sequence[int], reason: str) -> None:
+    def _cancel(self, ids: Sequence[int], reason: str) -> int:
         with session_scope(self.sessions) as session:
-            session.execute(
+            result = session.execute(
                 update(Delivery)
-                .where(Delivery.id.in_(ids), Delivery.status == DeliveryStatus.SENDING)
-                .values(status=DeliveryStatus.CANCELLED, error=reason, lease_until=None, claim_token=None)
+                .where(Delivery.id.in_(ids), Delivery.status == DeliveryStatus.PENDING)
+                .values(status=DeliveryStatus.CANCELLED, error=reason)
                 .execution_options(synchronize_session=False)
             )
+            return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
-    def _release(self, token: str) -> None:
-        """Rows this run claimed but did not send (their issue was paused meanwhile) go back to pending."""
-        with session_scope(self.sessions) as session:
-            session.execute(
-                update(Delivery)
-                .where(Delivery.claim_token == token, Delivery.status == DeliveryStatus.SENDING)
-                .values(status=DeliveryStatus.PENDING, lease_until=None, claim_token=None)
-                .execution_options(synchronize_session=False)
-            )
-
-    def _send_batch(self, batch: list[OutgoingMessage], token: str, variant_keys: dict[int, str], report: DeliverReport) -> None:
+    def _send_batch(self, batch: list[OutgoingMessage], variant_keys: dict[int, str], report: DeliverReport) -> None:
         now = self.clock()
         with session_scope(self.sessions) as session:
-            # Lock our rows; an unsubscribe that cancelled one of them has already committed.
-            still_ours = set(
-                session.scalars(
-                    update(Delivery)
-                    .where(
-                        Delivery.id.in_([m.delivery_id for m in batch]),
-                        Delivery.claim_token == token,
-                        Delivery.status == DeliveryStatus.SENDING,
-                        Delivery.issue_id.in_(_SENDING_ISSUES),
-                    )
-                    .values(lease_until=now + self.lease)
-                    .returning(Delivery.id)
-                    .execution_options(synchronize_session=False)
-                )
-            )
-            blocked = self._blocked(session, [m for m in batch if m.delivery_id in still_ours])
-            sendable = [m for m in batch if m.delivery_id in still_ours and m.delivery_id not in blocked]
-            report.skipped += len(batch) - len(still_ours)
-            outcomes = _Outcomes(now)
+            # Take our rows, recorded as sent; an unsubscribe that cancelled one has already committed.
+            taken = _take(session, batch, variant_keys, now)
+            mine = [m for m in batch if m.delivery_id in taken]
+            report.skipped += len(batch) - len(mine)
+            blocked = self._blocked(session, mine)
+            corrections = _Corrections()
             for delivery_id, reason in blocked.items():
-                outcomes.add(SendResult.failed(delivery_id, reason, permanent=True), DeliveryStatus.CANCELLED)
+                corrections.add(delivery_id, DeliveryStatus.CANCELLED, reason)
                 report.cancelled += 1
+            sendable = [m for m in mine if m.delivery_id not in blocked]
             if sendable:
-                self._send(session, sendable, variant_keys, outcomes, report)
-            outcomes.write(session)
+                self._send(session, sendable, corrections, report)
+            corrections.write(session)
 
-    def _send(
-        self, session: Session, sendable: list[OutgoingMessage], variant_keys: dict[int, str], outcomes: _Outcomes, report: DeliverReport
-    ) -> None:
-        """Hand the messages to the transport and note each outcome (written before the commit)."""
+    def _send(self, session: Session, sendable: list[OutgoingMessage], corrections: _Corrections, report: DeliverReport) -> None:
+        """Hand the messages to the transport and correct the rows whose outcome was not ``sent``
+        under their own Message-ID (written before the commit)."""
         self.limiter.acquire(len(sendable))
         started = time.perf_counter()
         try:
@@ -273,62 +222,97 @@ class DeliveryService:
         for result in results:
             msg = by_id[result.delivery_id]
             if result.accepted:
-                outcomes.add(result, DeliveryStatus.SENT, msg.message_id, variant_keys.get(msg.delivery_id, ""))
+                if result.provider_id != msg.message_id:
+                    corrections.provider_id(result.delivery_id, result.provider_id)
                 report.sent += 1
                 if self.keep_messages:
                     report.messages.append(msg)
             elif result.permanent:
-                outcomes.add(result, DeliveryStatus.FAILED, msg.message_id)
+                corrections.add(result.delivery_id, DeliveryStatus.FAILED, result.error, message_id=msg.message_id)
                 if result.bounce:
                     suppress(session, msg.to_email, SuppressionReason.HARD_BOUNCE, result.error)
                 report.failed += 1
             elif attempts.get(msg.delivery_id, 0) >= MAX_ATTEMPTS:
                 tried = attempts[msg.delivery_id]
-                gave_up = SendResult.failed(msg.delivery_id, f"gave up after {tried} attempts: {result.error}", permanent=True)
-                outcomes.add(gave_up, DeliveryStatus.FAILED, msg.message_id)
+                corrections.add(result.delivery_id, DeliveryStatus.FAILED, f"gave up after {tried} attempts: {result.error}", message_id=msg.message_id)
                 report.failed += 1
             else:
-                outcomes.add(result, DeliveryStatus.PENDING)
+                corrections.add(result.delivery_id, DeliveryStatus.PENDING, result.error)
                 report.retry.append(msg.delivery_id)
 
     @staticmethod
     def _attempts(session: Session, ids: list[int]) -> dict[int, int]:
         return {d: n or 0 for d, n in session.execute(select(Delivery.id, Delivery.attempts).where(Delivery.id.in_(ids)))}
 
-    def _blocked(self, session: Session, batch: list[OutgoingMessage]) -> dict[int, str]:
+    @staticmethod
+    def _blocked(session: Session, batch: list[OutgoingMessage]) -> dict[int, str]:
         """Rows whose subscriber is no longer active or whose address is suppressed, checked at send time."""
         if not batch:
             return {}
-        inactive = dict(
-            session.execute(
-                select(Delivery.id, Subscriber.status)
-                .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
-                .where(Delivery.id.in_([m.delivery_id for m in batch]), Subscriber.status != SubscriberStatus.ACTIVE)
-            ).all()
-        )
         keys = {m.delivery_id: suppression_keys(m.to_email) for m in batch}
-        listed = set(session.scalars(select(Suppression.value).where(Suppression.value.in_({k for ks in keys.values() for k in ks}))))
-        blocked = {d: f"subscriber is {status}" for d, status in inactive.items()}
+        params = {"ids": list(keys), "keys": list({k for ks in keys.values() for k in ks})}
+        blocked: dict[int, str] = {}
+        listed: set[str] = set()
+        for delivery_id, found in session.connection().execute(_BLOCKED, params):
+            if delivery_id is None:
+                listed.add(found)
+            else:
+                blocked[delivery_id] = f"subscriber is {found}"
         blocked.update({d: "address is suppressed" for d, ks in keys.items() if listed.intersection(ks)})
         return blocked
 
 
-class _Outcomes:
-    """The outcomes of one transport batch, written together: one executemany per set of columns
-    (all rows ``sent``, in the common case), inside the batch's transaction."""
+# What may stop a taken row at send time, in one round trip: (delivery id, subscriber status) for
+# subscribers no longer active, and (NULL, entry) for the suppression entries that match an address.
+_BLOCKED = union_all(
+    select(Delivery.id, Subscriber.status)
+    .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
+    .where(Delivery.id.in_(bindparam("ids", expanding=True)), Subscriber.status != SubscriberStatus.ACTIVE),
+    select(cast(null(), Integer), Suppression.value).where(Suppression.value.in_(bindparam("keys", expanding=True))),
+)
 
-    def __init__(self, now: datetime):
-        self.now = now
+
+def _take(session: Session, batch: list[OutgoingMessage], variant_keys: dict[int, str], now: datetime) -> set[int]:
+    """Lock the batch's rows that are still pending (issue still sending) and record them as sent
+    with their Message-IDs, in one statement; returns the ids it took. The caller corrects the
+    rows whose send turns out otherwise before it commits."""
+    params: dict[str, Any] = {"now": now}
+    for k, m in enumerate(batch):
+        params[f"d{k}"], params[f"m{k}"], params[f"v{k}"] = m.delivery_id, m.message_id, variant_keys.get(m.delivery_id, "")
+    return set(session.connection().execute(_take_statement(len(batch)), params).scalars())
+
+
+@functools.cache
+def _take_statement(size: int) -> TextClause:
+    """The take for a batch of ``size`` rows (built once per size; SQLite and PostgreSQL alike:
+    ``WITH ... VALUES`` with a column list, ``UPDATE ... FROM``, ``RETURNING``)."""
+    rows = ", ".join(f"(:d{k}, :m{k}, :v{k})" for k in range(size))
+    return text(
+        f"WITH batch (id, message_id, variant_key) AS (VALUES {rows}) "
+        f"UPDATE deliveries SET status = '{DeliveryStatus.SENT}', sent_at = :now, attempts = attempts + 1, error = NULL, "
+        "message_id = batch.message_id, provider_message_id = batch.message_id, variant_key = batch.variant_key "
+        f"FROM batch WHERE deliveries.id = batch.id AND deliveries.status = '{DeliveryStatus.PENDING}' "
+        f"AND deliveries.issue_id IN (SELECT id FROM issues WHERE status = '{IssueStatus.SENDING}') "
+        "RETURNING deliveries.id"
+    ).bindparams(bindparam("now", type_=UTCDateTime()))
+
+
+class _Corrections:
+    """The rows of a batch whose outcome differs from the ``sent`` that taking them recorded,
+    written together before the commit: one executemany per set of columns (none, usually)."""
+
+    def __init__(self) -> None:
         self.rows: dict[frozenset[str], list[dict[str, Any]]] = defaultdict(list)
 
-    def add(self, result: SendResult, status: DeliveryStatus, message_id: str | None = None, variant_key: str | None = None) -> None:
-        values: dict[str, Any] = {"id": result.delivery_id, "status": status, "lease_until": None, "claim_token": None, "error": result.error}
-        if status == DeliveryStatus.SENT:
-            values.update(sent_at=self.now, provider_message_id=result.provider_id, message_id=message_id)
-            if variant_key:
-                values["variant_key"] = variant_key
-        elif message_id:
-            values["message_id"] = message_id
+    def add(self, delivery_id: int, status: DeliveryStatus, error: str | None, *, message_id: str | None = None) -> None:
+        """Not sent: failed (keeps the Message-ID it was tried under), cancelled, or back to pending."""
+        self._row(id=delivery_id, status=status, error=error, sent_at=None, message_id=message_id, provider_message_id=None, variant_key="")
+
+    def provider_id(self, delivery_id: int, provider_id: str | None) -> None:
+        """Sent, under the provider's own message id (HTTP APIs) rather than the Message-ID."""
+        self._row(id=delivery_id, provider_message_id=provider_id)
+
+    def _row(self, **values: Any) -> None:
         self.rows[frozenset(values)].append(values)
 
     def write(self, session: Session) -> None:
@@ -361,9 +345,7 @@ def finish_issue_if_done(factory: sessionmaker[Session], issue_id: int, now: dat
     One conditional UPDATE: it writes before it reads, so on SQLite it never has to upgrade a stale
     read snapshot to a write (which fails at once instead of waiting for the lock).
     """
-    still_open = exists().where(
-        Delivery.issue_id == issue_id, Delivery.status.in_((DeliveryStatus.PENDING, DeliveryStatus.SENDING))
-    )
+    still_open = exists().where(Delivery.issue_id == issue_id, Delivery.status == DeliveryStatus.PENDING)
     with session_scope(factory) as session:
         session.execute(
             update(Issue)

@@ -176,8 +176,8 @@ def cancel_issue(session: Session, issue_id: int) -> Issue:
     issue = _move(session, issue_id, "cancel")
     session.execute(
         update(Delivery)
-        .where(Delivery.issue_id == issue_id, Delivery.status.in_((DeliveryStatus.PENDING, DeliveryStatus.SENDING)))
-        .values(status=DeliveryStatus.CANCELLED, error="issue cancelled", lease_until=None, claim_token=None)
+        .where(Delivery.issue_id == issue_id, Delivery.status == DeliveryStatus.PENDING)
+        .values(status=DeliveryStatus.CANCELLED, error="issue cancelled")
         .execution_options(synchronize_session=False)
     )
     return issue

@@ -26,7 +26,7 @@ from digest.delivery.models import Delivery, DeliveryStatus, Selection, Selectio
 from digest.ingest.models import Summary, summary_specialties
 from digest.subscribers.models import Edition, Subscriber, subscriber_specialties
 
-LIVE_STATUSES = (DeliveryStatus.PENDING, DeliveryStatus.SENDING, DeliveryStatus.SENT)
+LIVE_STATUSES = (DeliveryStatus.PENDING, DeliveryStatus.SENT)
 # The order of summaries in a digest: strongest evidence, then largest study, then newest.
 RANKING = (
     Summary.evidence_level.asc().nulls_last(),

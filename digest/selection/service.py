@@ -282,7 +282,7 @@ def pending_page(session: Session, issue_id: int, size: int, *, after: int = 0) 
             .where(
                 Delivery.issue_id == issue_id,
                 Delivery.id > after,
-                Delivery.status.in_((DeliveryStatus.PENDING, DeliveryStatus.SENDING)),
+                Delivery.status == DeliveryStatus.PENDING,
             )
             .order_by(Delivery.id)
             .limit(size)
@@ -297,11 +297,7 @@ def stalled_issues(session: Session, now: datetime, lease: timedelta) -> list[in
     safe because delivery claims each row once. Recently dispatched issues are left alone, so a long
     send is not queued again every minute.
     """
-    open_rows = select(Delivery.id).where(
-        Delivery.issue_id == Issue.id,
-        (Delivery.status == DeliveryStatus.PENDING)
-        | ((Delivery.status == DeliveryStatus.SENDING) & (Delivery.lease_until < now)),
-    )
+    open_rows = select(Delivery.id).where(Delivery.issue_id == Issue.id, Delivery.status == DeliveryStatus.PENDING)
     return list(
         session.scalars(
             select(Issue.id).where(

@@ -27,11 +27,10 @@ from digest.subscribers.schema import PreferencesIn
 
 # Built once: a statement's SQL and cache key are worked out on first use and reused, where a
 # statement built per call costs more Python than its round trip (one-click bursts run these).
-_OPEN = (DeliveryStatus.PENDING, DeliveryStatus.SENDING)
 _CANCEL_OPEN = (
     update(Delivery)
-    .where(Delivery.subscriber_id == bindparam("who"), Delivery.status.in_(_OPEN))
-    .values(status=DeliveryStatus.CANCELLED, error=bindparam("reason"), lease_until=None, claim_token=None)
+    .where(Delivery.subscriber_id == bindparam("who"), Delivery.status == DeliveryStatus.PENDING)
+    .values(status=DeliveryStatus.CANCELLED, error=bindparam("reason"))
 )
 _UNSUBSCRIBE = (
     update(Subscriber)

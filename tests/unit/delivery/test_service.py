@@ -1,11 +1,15 @@
-"""The exactly-once protocol: claims, redelivered chunks, crashed workers' leases, render passes."""
+"""The exactly-once protocol: redelivered and duplicated chunks, paused issues, render passes."""
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+from sqlalchemy import func, select, update
 
 from digest.db import session_scope
-from digest.delivery.models import Delivery, DeliveryStatus
+from digest.delivery.models import Delivery, DeliveryStatus, Issue, IssueStatus
+from digest.delivery.service import DeliverReport
 from digest.delivery.sink import SMTPSink
 from digest.wiring import Services
 from tests.conftest import Clock
@@ -34,36 +38,36 @@ def test_redelivered_chunk_sends_nothing_twice(services: Services, smtp_sink: SM
         assert all(s.scalars(select(Delivery.provider_message_id)))
 
 
-def test_rows_of_a_crashed_worker_are_reclaimed_when_the_lease_runs_out(
-    services: Services, smtp_sink: SMTPSink, clock: Clock
-) -> None:
+def test_a_paused_issue_sends_nothing_and_its_rows_stay_pending(services: Services, smtp_sink: SMTPSink, clock: Clock) -> None:
     ids = planned_issue(services, clock(), PEOPLE)
-    dead = services.delivery.claim(ids[:4], "worker-that-died")  # claimed, then the process was killed
-    assert dead == ids[:4]
-
-    early = services.delivery.deliver(ids)  # the live lease keeps the rows away from everyone else
-    assert early.sent == 2 and early.skipped == 4
-    assert _statuses(services) == {DeliveryStatus.SENT: 2, DeliveryStatus.SENDING: 4}
-
-    clock.advance(seconds=services.settings.lease_seconds + 1)
-    late = services.delivery.deliver(ids)
-
-    assert late.sent == 4 and late.skipped == 2
-    assert sorted(r.rcpt_tos[0] for r in smtp_sink.received) == sorted(p[0] for p in PEOPLE)
     with session_scope(services.sessions) as s:
-        assert s.scalar(select(func.max(Delivery.attempts))) == 2  # the reclaimed rows: two claims
-        assert not s.scalar(select(func.count()).where(Delivery.claim_token == "worker-that-died"))
+        s.execute(update(Issue).values(status=IssueStatus.PAUSED))
+
+    report = services.delivery.deliver(ids)
+
+    assert report.sent == 0 and report.skipped == 6 and not smtp_sink.received
+    assert _statuses(services) == {DeliveryStatus.PENDING: 6}
 
 
-def test_a_stale_worker_cannot_send_rows_reclaimed_from_it(services: Services, smtp_sink: SMTPSink, clock: Clock) -> None:
-    ids = planned_issue(services, clock(), PEOPLE[:2])
-    services.delivery.claim(ids, "slow-worker")
-    clock.advance(seconds=services.settings.lease_seconds + 1)
-    assert services.delivery.claim(ids, "new-worker") == ids
-    # The slow worker wakes up and tries to send under its old token: its rows are gone.
+def test_two_workers_with_the_same_chunk_send_each_row_once(services: Services, smtp_sink: SMTPSink, clock: Clock) -> None:
+    """A duplicated task: both runs load the same pending rows and compose every message; each
+    batch's take locks its rows, so the second to get there finds them sent and skips them."""
+    people = [(f"w{i}@example.org", f"W {i}", ["cardiology"]) for i in range(40)]
+    ids = planned_issue(services, clock(), people)
+    start = threading.Barrier(2)
+
+    def run() -> DeliverReport:
+        start.wait()
+        return services.delivery.deliver(ids)
+
+    with ThreadPoolExecutor(2) as pool:
+        reports = list(pool.map(lambda _: run(), range(2)))
+
+    assert sorted(r.rcpt_tos[0] for r in smtp_sink.received) == sorted(p[0] for p in people)
+    assert sum(r.sent for r in reports) == 40 and sum(r.skipped for r in reports) == 40
+    assert _statuses(services) == {DeliveryStatus.SENT: 40}
     with session_scope(services.sessions) as s:
-        mine = s.scalar(select(func.count()).where(Delivery.claim_token == "slow-worker"))
-    assert mine == 0
+        assert set(s.scalars(select(Delivery.attempts))) == {1}
 
 
 def test_render_passes_equal_distinct_variants_not_subscribers(services: Services, smtp_sink: SMTPSink, clock: Clock) -> None:

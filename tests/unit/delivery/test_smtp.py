@@ -212,9 +212,12 @@ def test_a_batch_records_every_outcome_of_its_messages(batched: Services, server
     assert ledger[_email_of(batched, ids[1])] == (DeliveryStatus.PENDING, "451 4.3.0 try again later")
     assert ledger[bounced] == (DeliveryStatus.FAILED, "550 5.1.1 no such user")
     with session_scope(batched.sessions) as s:
-        sent = s.execute(select(Delivery.message_id, Delivery.variant_key, Delivery.claim_token).where(Delivery.status == DeliveryStatus.SENT)).all()
+        sent = s.execute(select(Delivery.message_id, Delivery.provider_message_id, Delivery.variant_key).where(Delivery.status == DeliveryStatus.SENT)).all()
         assert sorted(m for m, _, _ in sent) == sorted(str(r.message["Message-ID"]) for r in server.received)
-        assert all(key and token is None for _, key, token in sent)
+        assert all(provider == m and key for m, provider, key in sent)
+        # The rows not sent keep nothing of the "sent" that taking them recorded.
+        unsent = s.execute(select(Delivery.sent_at, Delivery.provider_message_id, Delivery.variant_key).where(Delivery.status != DeliveryStatus.SENT)).all()
+        assert unsent == [(None, None, "")] * 2
         assert s.scalar(select(Suppression.value)) == bounced
 
 
@@ -244,11 +247,10 @@ def test_a_crash_between_send_and_commit_resends_that_batch_only(
     assert len(server.received) == 8  # two batches reached the server; the second was not recorded
     with session_scope(batched.sessions) as s:
         statuses = dict(s.execute(select(Delivery.id, Delivery.status)).all())
-    # The first batch is recorded; the lost one and the rest of the chunk stay claimed.
-    assert [statuses[i] for i in ids] == [DeliveryStatus.SENT] * 4 + [DeliveryStatus.SENDING] * 6
+    # The first batch is recorded; the lost one was rolled back and stays pending with the rest.
+    assert [statuses[i] for i in ids] == [DeliveryStatus.SENT] * 4 + [DeliveryStatus.PENDING] * 6
 
-    clock.advance(seconds=batched.settings.lease_seconds + 1)  # the lease of the lost batch runs out
-    batched.delivery.recorder = _KilledAfter(0)
+    batched.delivery.recorder = _KilledAfter(0)  # the redelivered task
     again = batched.delivery.deliver(ids)
 
     assert again.sent == 6 and again.skipped == 4
