@@ -100,7 +100,7 @@ def run_once(console: Console, options: RunOptions, sink: Sink) -> dict[str, Any
     if options.baselines:
         services = build_services(settings)
         try:
-            with console.status(f"baseline (b): naive render+premailer for {options.naive_sample} messages"):
+            with console.status(f"baseline (b): naive render+premailer for {options.naive_sample} messages, best of 3"):
                 issue_id = _last_issue(services)
                 processes = min(config.connections, os.cpu_count() or 1)
                 naive = naive_render(services, issue_id, sample=options.naive_sample, processes=processes)

@@ -8,10 +8,13 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import CheckConstraint, DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import ARRAY, Boolean, CheckConstraint, ColumnElement, DateTime, Engine, MetaData, any_, bindparam, create_engine, event
 from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import NullPool
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.visitors import InternalTraversal
 from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
@@ -54,6 +57,34 @@ def one_of(column: str, values: type[StrEnum]) -> CheckConstraint:
     """A CHECK constraint that keeps a string column inside an enum's values (named after the column)."""
     allowed = ", ".join(f"'{v.value}'" for v in values)
     return CheckConstraint(f"{column} IN ({allowed})", name=column)
+
+
+class InList(ColumnElement[bool]):
+    """``column IN`` the list passed as parameter ``name``: ``column = ANY(:name)`` on PostgreSQL, one
+    array parameter whatever the list's length; an expanding ``IN (...)`` elsewhere.
+
+    Why: psycopg caches its placeholder conversion only for queries of at most 50 parameters, and a
+    statement is prepared server-side only when its text repeats; a chunk's 250 ids as 250
+    parameters paid a full conversion (and a fresh parse) on every statement of the send path.
+    """
+
+    inherit_cache = True
+    type = Boolean()
+    _traverse_internals = [("column", InternalTraversal.dp_clauseelement), ("name", InternalTraversal.dp_string)]
+
+    def __init__(self, column: ColumnElement[Any], name: str):
+        self.column = column
+        self.name = name
+
+
+@compiles(InList)
+def _in_expanding(element: InList, compiler: SQLCompiler, **kw: Any) -> str:
+    return compiler.process(element.column.in_(bindparam(element.name, expanding=True)), **kw)
+
+
+@compiles(InList, "postgresql")
+def _in_array(element: InList, compiler: SQLCompiler, **kw: Any) -> str:
+    return compiler.process(element.column == any_(bindparam(element.name, type_=ARRAY(element.column.type))), **kw)
 
 
 def utcnow() -> datetime:

@@ -36,7 +36,7 @@ from typing import Any, Protocol
 from sqlalchemy import Integer, TextClause, bindparam, cast, exists, null, select, text, union_all, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from digest.db import UTCDateTime, session_scope
+from digest.db import InList, UTCDateTime, session_scope
 from digest.delivery.models import Delivery, DeliveryStatus, Issue, IssueKind, IssueStatus
 from digest.delivery.transport import SendResult, Transport, TransportError
 from digest.events.models import Suppression, SuppressionReason
@@ -53,6 +53,19 @@ log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
 _SENDING_ISSUES = select(Issue.id).where(Issue.status == IssueStatus.SENDING)
+# What a chunk's messages need, each read in one statement (built once: the send path runs them per chunk).
+_PENDING_ROWS = (
+    select(Delivery.id, Delivery.issue_id, Subscriber.id, Subscriber.email, Subscriber.name, Subscriber.edition)
+    .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
+    .where(InList(Delivery.id, "ids"), Delivery.status == DeliveryStatus.PENDING, Delivery.issue_id.in_(_SENDING_ISSUES))
+    .order_by(Delivery.id)
+)
+_SPECIALTIES_OF = (
+    select(subscriber_specialties.c.subscriber_id, Specialty.slug, Specialty.name)
+    .join(Specialty, Specialty.id == subscriber_specialties.c.specialty_id)
+    .where(InList(subscriber_specialties.c.subscriber_id, "subscriber_ids"))
+)
+_SUMMARIES = select(Summary).where(InList(Summary.id, "summary_ids"))
 
 
 class RateLimiter(Protocol):
@@ -116,24 +129,15 @@ class DeliveryService:
     # -- 1. load --------------------------------------------------------------------------------
     def _load(self, session: Session, ids: Sequence[int]) -> tuple[list[_Row], dict[str, Summary], dict[int, dict[str, Any]]]:
         """The chunk's rows still to send (pending, issue sending), with their summaries and issues."""
-        rows = session.execute(
-            select(Delivery.id, Delivery.issue_id, Subscriber.id, Subscriber.email, Subscriber.name, Subscriber.edition)
-            .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
-            .where(Delivery.id.in_(ids), Delivery.status == DeliveryStatus.PENDING, Delivery.issue_id.in_(_SENDING_ISSUES))
-            .order_by(Delivery.id)
-        ).all()
+        rows = session.execute(_PENDING_ROWS, {"ids": list(ids)}).all()
         if not rows:
             return [], {}, {}
         items = summaries_by_delivery(session, [r[0] for r in rows])
         specialties: dict[int, dict[str, str]] = defaultdict(dict)
-        for sid, slug, name in session.execute(
-            select(subscriber_specialties.c.subscriber_id, Specialty.slug, Specialty.name)
-            .join(Specialty, Specialty.id == subscriber_specialties.c.specialty_id)
-            .where(subscriber_specialties.c.subscriber_id.in_({r[2] for r in rows}))
-        ):
+        for sid, slug, name in session.execute(_SPECIALTIES_OF, {"subscriber_ids": list({r[2] for r in rows})}):
             specialties[sid][slug] = name
-        wanted = {s for ids_ in items.values() for s in ids_}
-        summaries = {s.id: s for s in session.scalars(select(Summary).where(Summary.id.in_(wanted)))}
+        wanted = list({s for ids_ in items.values() for s in ids_})
+        summaries = {s.id: s for s in session.scalars(_SUMMARIES, {"summary_ids": wanted})}
         issues = {
             i.id: issue_context(i, self.composer.base_url)
             for i in session.scalars(select(Issue).where(Issue.id.in_({r[1] for r in rows})))
@@ -267,8 +271,8 @@ class DeliveryService:
 _BLOCKED = union_all(
     select(Delivery.id, Subscriber.status)
     .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
-    .where(Delivery.id.in_(bindparam("ids", expanding=True)), Subscriber.status != SubscriberStatus.ACTIVE),
-    select(cast(null(), Integer), Suppression.value).where(Suppression.value.in_(bindparam("keys", expanding=True))),
+    .where(InList(Delivery.id, "ids"), Subscriber.status != SubscriberStatus.ACTIVE),
+    select(cast(null(), Integer), Suppression.value).where(InList(Suppression.value, "keys")),
 )
 
 
@@ -276,25 +280,42 @@ def _take(session: Session, batch: list[OutgoingMessage], variant_keys: dict[int
     """Lock the batch's rows that are still pending (issue still sending) and record them as sent
     with their Message-IDs, in one statement; returns the ids it took. The caller corrects the
     rows whose send turns out otherwise before it commits."""
-    params: dict[str, Any] = {"now": now}
-    for k, m in enumerate(batch):
-        params[f"d{k}"], params[f"m{k}"], params[f"v{k}"] = m.delivery_id, m.message_id, variant_keys.get(m.delivery_id, "")
-    return set(session.connection().execute(_take_statement(len(batch)), params).scalars())
+    ids = [m.delivery_id for m in batch]
+    message_ids = [m.message_id for m in batch]
+    keys = [variant_keys.get(i, "") for i in ids]
+    if session.get_bind().dialect.name == "postgresql":
+        params: dict[str, Any] = {"now": now, "ids": ids, "message_ids": message_ids, "variant_keys": keys}
+        statement = _TAKE_ARRAYS
+    else:
+        params = {"now": now}
+        for k, values in enumerate(zip(ids, message_ids, keys, strict=True)):
+            params[f"d{k}"], params[f"m{k}"], params[f"v{k}"] = values
+        statement = _take_values(len(batch))
+    return set(session.connection().execute(statement, params).scalars())
 
 
-@functools.cache
-def _take_statement(size: int) -> TextClause:
-    """The take for a batch of ``size`` rows (built once per size; SQLite and PostgreSQL alike:
-    ``WITH ... VALUES`` with a column list, ``UPDATE ... FROM``, ``RETURNING``)."""
-    rows = ", ".join(f"(:d{k}, :m{k}, :v{k})" for k in range(size))
+def _take_sql(batch_rows: str) -> TextClause:
+    """The take, given a FROM item ``batch`` with columns (id, message_id, variant_key)."""
     return text(
-        f"WITH batch (id, message_id, variant_key) AS (VALUES {rows}) "
         f"UPDATE deliveries SET status = '{DeliveryStatus.SENT}', sent_at = :now, attempts = attempts + 1, error = NULL, "
         "message_id = batch.message_id, provider_message_id = batch.message_id, variant_key = batch.variant_key "
-        f"FROM batch WHERE deliveries.id = batch.id AND deliveries.status = '{DeliveryStatus.PENDING}' "
+        f"FROM {batch_rows} WHERE deliveries.id = batch.id AND deliveries.status = '{DeliveryStatus.PENDING}' "
         f"AND deliveries.issue_id IN (SELECT id FROM issues WHERE status = '{IssueStatus.SENDING}') "
         "RETURNING deliveries.id"
     ).bindparams(bindparam("now", type_=UTCDateTime()))
+
+
+# PostgreSQL: the batch as three arrays, so the statement's text is the same for any batch size.
+_TAKE_ARRAYS = _take_sql(
+    "unnest(CAST(:ids AS integer[]), CAST(:message_ids AS text[]), CAST(:variant_keys AS text[])) AS batch (id, message_id, variant_key)"
+)
+
+
+@functools.cache
+def _take_values(size: int) -> TextClause:
+    """Elsewhere (SQLite): the batch as a ``VALUES`` list of ``size`` rows (built once per size)."""
+    rows = ", ".join(f"(:d{k}, :m{k}, :v{k})" for k in range(size))
+    return _take_sql(f"(SELECT column1 AS id, column2 AS message_id, column3 AS variant_key FROM (VALUES {rows})) AS batch")
 
 
 class _Corrections:

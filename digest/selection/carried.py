@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
+from digest.db import InList
 from digest.delivery.models import Delivery, SelectionItem
 
 
@@ -24,12 +25,13 @@ def carried() -> Select[tuple[int, str, int]]:
     )
 
 
+_BY_DELIVERY = carried().where(InList(Delivery.id, "delivery_ids")).order_by(Delivery.id, SelectionItem.position)
+
+
 def summaries_by_delivery(session: Session, delivery_ids: Iterable[int]) -> dict[int, list[str]]:
     """delivery_id -> the summary ids it carries, in message order (deliveries with none are absent)."""
     out: dict[int, list[str]] = defaultdict(list)
-    rows = session.execute(
-        carried().where(Delivery.id.in_(list(delivery_ids))).order_by(Delivery.id, SelectionItem.position)
-    )
+    rows = session.execute(_BY_DELIVERY, {"delivery_ids": list(delivery_ids)})
     for delivery_id, summary_id, _ in rows:
         out[delivery_id].append(summary_id)
     return dict(out)
