@@ -5,6 +5,11 @@ the same edition and the same "why you got this" specialties. The expensive part
 premailer) runs once per variant; per-recipient values (greeting, token links) are then put in
 place of markers by plain string replacement, HTML-escaped for the HTML part. The markers carry a
 per-process random nonce, so that no summary text can forge one.
+
+Inlining goes a part at a time: a variant's frame (masthead, lead, footer) once per variant, and
+each item card once per process, whatever variant it appears in. Inlining is local to an element
+(its tag, classes and ancestors inside the card), so the parts join into the bytes premailer gives
+for the whole document; tests/unit/rendering/test_compiled_parts.py proves it.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import calendar
 import hashlib
 import json
 import logging
+import re
 import secrets
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -148,6 +154,7 @@ class EmailRenderer:
         self._markers = {f: f"%%{self._nonce}:{f}%%" for f in RECIPIENT_FIELDS}
         self._cache: OrderedDict[str, VariantBody] = OrderedDict()
         self._cache_size = cache_size
+        self._cards = _CardInliner(self._nonce, cache_size * 8)
         self.passes = 0  # render + inline passes so far: one per distinct variant
 
     def _context(self, variant: Variant, recipient: dict[str, str]) -> dict[str, Any]:
@@ -158,6 +165,8 @@ class EmailRenderer:
             "issue": variant.issue,
             "specialties": variant.specialties,
             "recipient": recipient,
+            "card_open": "",  # around each item card: markers when inlined a part at a time
+            "card_close": "",
             "list_name": self.list_name,
             "base_url": self.base_url,
             "evidence_levels": EVIDENCE_LEVELS,
@@ -172,19 +181,20 @@ class EmailRenderer:
             return lambda url: url
         return lambda url: recipient["click_base"] + signer(url)
 
-    def render_uninlined(self, variant: Variant, recipient: dict[str, str]) -> RenderedEmail:
+    def render_uninlined(self, variant: Variant, recipient: dict[str, str], *, card_marks: tuple[str, str] = ("", "")) -> RenderedEmail:
         """Subject, HTML before its CSS is inlined, and text: the Jinja2 half of a render. The
         benchmark's naive baseline inlines it with stock premailer, as a sender without variants would."""
         ctx = self._context(variant, recipient)
+        ctx["card_open"], ctx["card_close"] = card_marks
         subject = one_line(self._templates["subject.txt"].render(ctx), 998)
         raw_html = self._templates["html"].render(ctx, subject=subject)
         text = self._templates["txt"].render(ctx, subject=subject)
         return RenderedEmail(subject=subject, html=raw_html, text=text)
 
     def _render(self, variant: Variant, recipient: dict[str, str]) -> RenderedEmail:
-        raw = self.render_uninlined(variant, recipient)
+        raw = self.render_uninlined(variant, recipient, card_marks=self._cards.marks)
         self.passes += 1
-        return RenderedEmail(subject=raw.subject, html=inline_css(raw.html), text=raw.text)
+        return RenderedEmail(subject=raw.subject, html=self._cards.inline(raw.html), text=raw.text)
 
     def variant_body(self, variant: Variant) -> VariantBody:
         """The inlined body of a variant with recipient markers; rendered once, then cached."""
@@ -245,6 +255,48 @@ def safe_url(url: str) -> str:
     """Percent-encode what lxml would rewrite in an href (non-ASCII, quotes, angle brackets,
     spaces), so that a URL put in after inlining is byte-identical to one rendered through it."""
     return quote(url, safe=":/?#[]@!$&'()*+,;=%~")
+
+
+class _CardInliner:
+    """Inlines a document whose item cards are wrapped in marker comments, keeping each card's
+    inlined HTML by its raw HTML. Cards recur across variants (a summary goes to many specialty
+    mixes), so a variant's document goes to premailer with a slot comment in place of each card
+    already known: one call per variant, over the frame and the new cards only."""
+
+    def __init__(self, nonce: str, size: int):
+        self.marks = (f"<!--{nonce}:card-->", f"<!--{nonce}:/card-->")
+        self._slot = f"<!--{nonce}:slot-->"
+        self._tokens = re.compile("(" + "|".join(re.escape(m) for m in (*self.marks, self._slot)) + ")")
+        self._size = size
+        self._inlined: OrderedDict[str, str] = OrderedDict()
+
+    def inline(self, html: str) -> str:
+        opening, closing = self.marks
+        first, *rest = html.split(opening)
+        doc, cards = [first], []
+        for piece in rest:
+            card, after = piece.split(closing, 1)
+            cards.append(card)
+            doc += (self._slot if card in self._inlined else f"{opening}{card}{closing}", after)
+        out: list[str] = []
+        pending = iter(cards)
+        card = None
+        for token in self._tokens.split(inline_css("".join(doc))):
+            if token == self._slot:
+                known = next(pending)
+                self._inlined.move_to_end(known)
+                out.append(self._inlined[known])
+            elif token == opening:
+                card = next(pending)
+            elif token == closing:
+                card = None
+            else:
+                out.append(token)
+                if card is not None:  # a card inlined just now, in place
+                    self._inlined[card] = token
+        while len(self._inlined) > self._size:
+            self._inlined.popitem(last=False)
+        return "".join(out)
 
 
 class _StylesheetCache:

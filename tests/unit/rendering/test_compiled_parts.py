@@ -1,0 +1,67 @@
+"""Inlining a part at a time (the frame once per variant, each item card once per process) gives
+the bytes premailer gives for the whole document: for digests and campaigns, both editions, cards
+with and without outcomes, and cards met again in other variants (cache hits)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from digest.config import TEMPLATES_DIR
+from digest.rendering.compiled import EmailRenderer, Recipient, Variant, inline_css, item_view
+
+OUTCOMES = [
+    {"name": "Death from any cause", "measure": "HR", "value": 0.8, "ci_low": 0.71, "ci_high": 0.9, "p": "<0.001"},
+    {"name": "Hospital stay", "measure": "MD", "value": -1.5},
+]
+
+
+def _summary(n: int, *, outcomes: bool) -> Any:
+    return SimpleNamespace(
+        id=f"s-{n}", title=f"Trial {n}: drug A & <b>B</b>", key_takeaway=f"Takeaway {n} — café", summary="Detail.",
+        patient_summary=f"Plain words {n}.", study_type="randomised controlled trial" if n % 2 else "cohort study",
+        sample_size=1000 + n, evidence_level=2, study_published="2026-01", outcomes=OUTCOMES if outcomes else [],
+        safety="No excess harm." if n % 3 else None, source_url=f"https://example.org/s/{n}?a=1&b=2",
+        published_at="2026-11-26T09:00:00Z",
+    )  # fmt: skip
+
+
+def _variant(edition: str, numbers: list[int], *, campaign: bool) -> Variant:
+    items = tuple(item_view(_summary(n, outcomes=n % 2 == 0), ["Cardiology"] if n % 4 else []) for n in numbers)
+    issue = {
+        "id": 7, "subject": "Heart failure update" if campaign else "", "preheader": "", "track_clicks": campaign,
+        "intro_html": "<p>This week: <strong>three</strong> trials.</p>" if campaign else "",
+        "intro_text": "This week: three trials." if campaign else "", "web_url": "https://d.example.org/issues/7" if campaign else "",
+    }  # fmt: skip
+    return Variant(edition=edition, items=items, specialties=("Cardiology", "Oncology"), issue=issue)
+
+
+@pytest.mark.parametrize("campaign", [False, True])
+@pytest.mark.parametrize("edition", ["clinician", "patient"])
+def test_variants_sharing_cards_equal_whole_document_inlining(edition: str, campaign: bool) -> None:
+    renderer = EmailRenderer(
+        TEMPLATES_DIR, base_url="https://d.example.org", list_name="Digest", link_signer=lambda url: f"sig.{len(url)}"
+    )
+    recipient = Recipient("ann@example.org", "Ann", "https://d.example.org/u/t", "https://d.example.org/p/t", "https://d.example.org/r/9/")
+    # The second and third variants reuse cards of the first (in another order, and alone).
+    for numbers in ([1, 2, 3, 4, 5, 6, 7, 8], [8, 3, 1, 9], [2]):
+        variant = _variant(edition, numbers, campaign=campaign)
+        shared = renderer.render(variant, recipient)
+        alone = renderer.render_alone(variant, recipient)
+        assert shared.html == alone.html
+        assert shared.text == alone.text
+    assert renderer._cards.marks[0] not in shared.html and "slot-->" not in shared.html
+
+
+def test_card_inliner_against_premailer_on_the_marked_document() -> None:
+    renderer = EmailRenderer(TEMPLATES_DIR, base_url="https://d.example.org", list_name="Digest")
+    variant = _variant("clinician", [1, 2, 3], campaign=False)
+    values = Recipient("b@example.org", "", "https://d.example.org/u/x", "https://d.example.org/p/x").values()
+    marked = renderer.render_uninlined(variant, values, card_marks=renderer._cards.marks).html
+    plain = renderer.render_uninlined(variant, values).html
+
+    assert marked.count(renderer._cards.marks[0]) == 3
+    assert renderer._cards.inline(marked) == inline_css(plain)
+    assert renderer._cards.inline(marked) == inline_css(plain)  # every card from the cache this time
