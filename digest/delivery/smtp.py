@@ -5,8 +5,13 @@ step; either way the message itself is sent only after the 354 to DATA, so a poo
 dead before then is reopened and the message sent at once (nothing had been handed over). A drop
 after the message was sent is reported as transient, since the server may or may not have it.
 Replies map onto results: 2xx accepted; 4xx transient; 5xx at RCPT a hard bounce (the address is
-bad); 5xx elsewhere a permanent failure of that message only. Two round trips per message when
-pipelined (envelope, then message), four otherwise.
+bad); 5xx elsewhere a permanent failure of that message only.
+
+With PIPELINING, the next message's envelope goes in the same write as this message's content and
+end of data (RFC 2920 lets message content open a group of commands): one round trip per message
+of a batch, after the first. If the connection drops there, the next message had not reached
+DATA, so it is sent again on a new connection; its content is only ever written after its 354.
+Without PIPELINING: four round trips per message.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import smtplib
 import ssl
 import threading
+from collections import deque
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -117,29 +123,61 @@ class SMTPTransport:
         self._conn = None
 
     def send(self, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
+        """One SMTP transaction per message, in order; the results in the order they were known."""
         with self._lock:
-            return [self._send_one(msg) for msg in messages]
+            results: list[SendResult] = []
+            queue = deque(messages)
+            ready: OutgoingMessage | None = None  # its envelope is accepted: the server awaits its content
+            while queue or ready is not None:
+                if ready is None:
+                    ready = self._open(queue.popleft(), results)
+                    continue
+                follow = queue[0] if queue and self._conn is not None and self._conn.has_extn("pipelining") else None
+                results.append(self._content(ready, follow))
+                ready = None
+                if follow is not None and self._conn is not None:
+                    queue.popleft()
+                    try:
+                        self._envelope(self._conn, follow, written=True)
+                        ready = follow
+                    except _Dropped:
+                        queue.appendleft(follow)  # it never reached DATA: send it on a new connection
+                    except _Refused as refused:
+                        results.append(refused.result(follow))
+            return results
 
-    def _send_one(self, msg: OutgoingMessage) -> SendResult:
+    def _open(self, msg: OutgoingMessage, results: list[SendResult]) -> OutgoingMessage | None:
+        """Start ``msg``'s transaction; it is returned once the server awaits its content, else its
+        failure goes to ``results``. A pooled connection found closed is reopened once."""
         reused = self._conn is not None
         conn = self._connection()
         try:
             self._envelope(conn, msg)
+            return msg
+        except _Refused as refused:
+            results.append(refused.result(msg))
+            return None
         except _Dropped as exc:
             if not reused:
-                return SendResult.failed(msg.delivery_id, f"connection lost: {exc}", permanent=False)
-            # A pooled connection the server had closed: nothing was handed over, so reconnect once.
-            conn = self._connection()
-            try:
-                self._envelope(conn, msg)
-            except _Dropped as again:
-                return SendResult.failed(msg.delivery_id, f"connection lost: {again}", permanent=False)
-            except _Refused as refused:
-                return refused.result(msg)
-        except _Refused as refused:
-            return refused.result(msg)
+                results.append(SendResult.failed(msg.delivery_id, f"connection lost: {exc}", permanent=False))
+                return None
+        # A pooled connection the server had closed: nothing was handed over, so reconnect once.
+        conn = self._connection()
         try:
-            conn.send(_data(msg.raw))
+            self._envelope(conn, msg)
+            return msg
+        except _Dropped as again:
+            results.append(SendResult.failed(msg.delivery_id, f"connection lost: {again}", permanent=False))
+        except _Refused as refused:
+            results.append(refused.result(msg))
+        return None
+
+    def _content(self, msg: OutgoingMessage, follow: OutgoingMessage | None) -> SendResult:
+        """Send ``msg`` (after its 354) and, pipelined in the same write, ``follow``'s envelope."""
+        conn = self._conn
+        assert conn is not None
+        try:
+            conn.send(_data(msg.raw) + (_envelope_commands(follow) if follow is not None else b""))
             code, reply = conn.getreply()
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
             # The one window no protocol closes: the server may have accepted the message.
@@ -147,17 +185,21 @@ class SMTPTransport:
             return SendResult.failed(msg.delivery_id, f"connection lost during DATA: {exc}", permanent=False)
         self._last_used = time.monotonic()
         if code != 250:
-            self._reset(conn)
+            if follow is None:  # with ``follow`` pipelined, the server has moved on to its envelope
+                self._reset(conn)
             return _reply_result(msg, code, reply, at_rcpt=False)
         return SendResult.ok(msg.delivery_id, provider_id=msg.message_id)
 
-    def _envelope(self, conn: smtplib.SMTP, msg: OutgoingMessage) -> None:
+    def _envelope(self, conn: smtplib.SMTP, msg: OutgoingMessage, *, written: bool = False) -> None:
         """MAIL FROM, RCPT TO and DATA up to the server's 354, so that a drop here is known to have
-        sent nothing. Raises _Refused (after RSET, the connection kept) or _Dropped."""
-        commands = (f"MAIL FROM:{_angle(msg.envelope_from)}", f"RCPT TO:{_angle(msg.to_email)}", "DATA")
+        sent nothing. ``written``: the pipelined commands went out already (after the previous
+        message's content); only their replies are read. Raises _Refused (after RSET, the
+        connection kept) or _Dropped."""
+        commands = _commands(msg)
         try:
             if conn.has_extn("pipelining"):
-                conn.send("".join(f"{c}\r\n" for c in commands))
+                if not written:
+                    conn.send(_envelope_commands(msg))
                 replies = [conn.getreply() for _ in commands]
             else:
                 replies = []
@@ -216,6 +258,15 @@ class _Refused(Exception):
 
 
 _EXPECTED = ((250,), (250, 251), (354,))  # MAIL, RCPT, DATA
+
+
+def _commands(msg: OutgoingMessage) -> tuple[str, str, str]:
+    return f"MAIL FROM:{_angle(msg.envelope_from)}", f"RCPT TO:{_angle(msg.to_email)}", "DATA"
+
+
+def _envelope_commands(msg: OutgoingMessage) -> bytes:
+    """MAIL FROM, RCPT TO and DATA as one pipelined write (ASCII, as smtplib sends commands)."""
+    return "".join(f"{c}\r\n" for c in _commands(msg)).encode("ascii")
 
 
 def _angle(address: str) -> str:

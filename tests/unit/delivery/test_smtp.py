@@ -190,6 +190,48 @@ def test_transport_4xx_then_250_on_the_same_connection(server: SMTPSink, script:
     transport.close()
 
 
+def test_a_batch_on_one_connection_maps_every_reply_to_its_message(server: SMTPSink, script: Scripted) -> None:
+    """Pipelined, each message's envelope goes out with the previous message's content; the replies
+    still land on the right messages, and a refusal or a close in the middle loses nothing."""
+    script.data = {2: "451 4.3.0 try again later", 4: "554 5.7.1 content rejected"}
+    script.rcpt = {"r3@example.org": "550 5.1.1 no such user"}
+    script.close_after = {5}  # the server closes after DATA 5, the message of r6
+    transport = SMTPTransport(SMTPConfig.from_url(server.url), batch_size=8)
+    messages = [outgoing(n, f"r{n}@example.org") for n in range(1, 9)]
+
+    results = {r.delivery_id: r for r in transport.send(messages)}
+
+    assert sorted(results) == list(range(1, 9))
+    accepted = [n for n, r in sorted(results.items()) if r.accepted]
+    assert not results[2].permanent and results[2].error == "451 4.3.0 try again later"
+    assert results[3].permanent and results[3].bounce
+    assert results[5].permanent and not results[5].bounce  # DATA 4 is r5's: r3 never reached DATA
+    # r7's envelope went out with r6's content: the server may have answered it (even 354) before
+    # closing; then r7 is a transient failure ("connection lost"), retried later; else it goes out
+    # on the second connection. Either way nothing is lost and nothing arrives twice.
+    assert accepted in ([1, 4, 6, 7, 8], [1, 4, 6, 8])
+    if 7 not in accepted:
+        assert not results[7].permanent and "connection lost" in (results[7].error or "")
+    assert _rcpts(server) == sorted(f"r{n}@example.org" for n in accepted)
+    assert [str(r.message["Message-ID"]) for r in server.received] == [messages[n - 1].message_id for n in accepted]
+    assert transport.connections_opened == 2
+    transport.close()
+
+
+def test_a_drop_during_data_in_a_batch_loses_only_that_message(server: SMTPSink, script: Scripted) -> None:
+    script.data = {3: DROP}
+    transport = SMTPTransport(SMTPConfig.from_url(server.url), batch_size=5)
+    messages = [outgoing(n, f"r{n}@example.org") for n in range(1, 6)]
+
+    results = {r.delivery_id: r for r in transport.send(messages)}
+
+    assert [n for n, r in sorted(results.items()) if r.accepted] == [1, 2, 4, 5]
+    assert not results[3].accepted and not results[3].permanent and "during DATA" in (results[3].error or "")
+    assert _rcpts(server) == [f"r{n}@example.org" for n in (1, 2, 4, 5)]
+    assert transport.connections_opened == 2
+    transport.close()
+
+
 @pytest.fixture
 def batched(settings: Settings, clock: Clock, server: SMTPSink) -> Iterator[Services]:
     """Four messages per ledger transaction (DIGEST_SMTP_BATCH_SIZE=4)."""
