@@ -37,7 +37,7 @@ from sqlalchemy import Integer, TextClause, bindparam, cast, exists, null, selec
 from sqlalchemy.orm import Session, sessionmaker
 
 from digest.db import InList, UTCDateTime, session_scope
-from digest.delivery.models import Delivery, DeliveryStatus, Issue, IssueKind, IssueStatus
+from digest.delivery.models import Delivery, DeliveryStatus, Issue, IssueKind, IssueStatus, SelectionItem
 from digest.delivery.transport import SendResult, Transport, TransportError
 from digest.events.models import Suppression, SuppressionReason
 from digest.events.suppression import suppress, suppression_keys
@@ -46,7 +46,6 @@ from digest.issues.intro import render_intro
 from digest.rendering.compiled import Variant
 from digest.rendering.compose import Addressee, MessageComposer, build_variant
 from digest.rendering.message import OutgoingMessage
-from digest.selection.carried import summaries_by_delivery
 from digest.subscribers.models import Subscriber, SubscriberStatus, subscriber_specialties
 
 log = logging.getLogger(__name__)
@@ -55,7 +54,7 @@ MAX_ATTEMPTS = 8
 _SENDING_ISSUES = select(Issue.id).where(Issue.status == IssueStatus.SENDING)
 # What a chunk's messages need, each read in one statement (built once: the send path runs them per chunk).
 _PENDING_ROWS = (
-    select(Delivery.id, Delivery.issue_id, Subscriber.id, Subscriber.email, Subscriber.name, Subscriber.edition)
+    select(Delivery.id, Delivery.issue_id, Delivery.selection_id, Subscriber.id, Subscriber.email, Subscriber.name, Subscriber.edition)
     .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
     .where(InList(Delivery.id, "ids"), Delivery.status == DeliveryStatus.PENDING, Delivery.issue_id.in_(_SENDING_ISSUES))
     .order_by(Delivery.id)
@@ -64,6 +63,13 @@ _SPECIALTIES_OF = (
     select(subscriber_specialties.c.subscriber_id, Specialty.slug, Specialty.name)
     .join(Specialty, Specialty.id == subscriber_specialties.c.specialty_id)
     .where(InList(subscriber_specialties.c.subscriber_id, "subscriber_ids"))
+)
+# A chunk's rows share a few selections (deliveries are numbered by planning group): their lists
+# are read once per selection, not once per row.
+_SELECTED = (
+    select(SelectionItem.selection_id, SelectionItem.summary_id)
+    .where(InList(SelectionItem.selection_id, "selection_ids"))
+    .order_by(SelectionItem.selection_id, SelectionItem.position)
 )
 _SUMMARIES = select(Summary).where(InList(Summary.id, "summary_ids"))
 
@@ -132,19 +138,21 @@ class DeliveryService:
         rows = session.execute(_PENDING_ROWS, {"ids": list(ids)}).all()
         if not rows:
             return [], {}, {}
-        items = summaries_by_delivery(session, [r[0] for r in rows])
+        lists: dict[int | None, list[str]] = defaultdict(list)  # selection -> its summary ids, in order
+        for selection_id, summary_id in session.execute(_SELECTED, {"selection_ids": list({r[2] for r in rows if r[2] is not None})}):
+            lists[selection_id].append(summary_id)
         specialties: dict[int, dict[str, str]] = defaultdict(dict)
-        for sid, slug, name in session.execute(_SPECIALTIES_OF, {"subscriber_ids": list({r[2] for r in rows})}):
+        for sid, slug, name in session.execute(_SPECIALTIES_OF, {"subscriber_ids": list({r[3] for r in rows})}):
             specialties[sid][slug] = name
-        wanted = list({s for ids_ in items.values() for s in ids_})
+        wanted = list({s for ids_ in lists.values() for s in ids_})
         summaries = {s.id: s for s in session.scalars(_SUMMARIES, {"summary_ids": wanted})}
         issues = {
             i.id: issue_context(i, self.composer.base_url)
             for i in session.scalars(select(Issue).where(Issue.id.in_({r[1] for r in rows})))
         }
         out = [
-            _Row(d_id, issue_id, Addressee(sid, email, name, edition, specialties[sid]), tuple(items.get(d_id, ())))
-            for d_id, issue_id, sid, email, name, edition in rows
+            _Row(d_id, issue_id, Addressee(sid, email, name, edition, specialties[sid]), tuple(lists.get(selection_id, ())))
+            for d_id, issue_id, selection_id, sid, email, name, edition in rows
         ]
         return out, summaries, issues
 
