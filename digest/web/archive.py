@@ -11,7 +11,7 @@ from digest.issues.archive import archive, web_version
 from digest.issues.links import follow
 from digest.issues.service import IssueNotFound
 from digest.subscribers.tokens import BadToken
-from digest.web.deps import ServicesDep, invalid_link, page
+from digest.web.deps import IssueId, ServicesDep, invalid_link, page
 
 router = APIRouter(tags=["archive"], default_response_class=HTMLResponse)
 
@@ -24,7 +24,7 @@ def archive_list(request: Request, services: ServicesDep) -> HTMLResponse:
 
 
 @router.get("/issues/{issue_id}", summary="The web version of a sent issue (view in browser)")
-def archive_issue(request: Request, issue_id: int, services: ServicesDep) -> HTMLResponse:
+def archive_issue(request: Request, issue_id: IssueId, services: ServicesDep) -> HTMLResponse:
     with session_scope(services.sessions) as session:
         try:
             rendered = web_version(session, services.renderer, issue_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
@@ -20,6 +20,9 @@ def get_services(request: Request) -> Services:
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
+# A row id in a path: the database's INTEGER range, so that an id no row can have is refused with
+# a 422 before it reaches a driver (SQLite's cannot even bind one beyond 64 bits).
+IssueId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
 def client_address(request: Request) -> str:

@@ -42,7 +42,7 @@ from digest.issues.service import (
 )
 from digest.subscribers.models import Subscriber
 from digest.web.charts import Series, bar_chart
-from digest.web.deps import ServicesDep, get_services, page
+from digest.web.deps import IssueId, ServicesDep, get_services, page
 from digest.web.sessions import CSRF_FIELD, EditorSession, SessionCookies, check_csrf
 from digest.wiring import Services
 
@@ -279,7 +279,7 @@ def create(
 
 
 @router.get("/issues/{issue_id}/edit")
-def edit_issue(request: Request, issue_id: int, editor: EditorDep, services: ServicesDep) -> HTMLResponse:
+def edit_issue(request: Request, issue_id: IssueId, editor: EditorDep, services: ServicesDep) -> HTMLResponse:
     with session_scope(services.sessions) as db:
         try:
             values = _values(db, get_campaign(db, issue_id))
@@ -291,7 +291,7 @@ def edit_issue(request: Request, issue_id: int, editor: EditorDep, services: Ser
 @router.post("/issues/{issue_id}", response_model=None)
 def save_issue(
     request: Request,
-    issue_id: int,
+    issue_id: IssueId,
     editor: EditorDep,
     services: ServicesDep,
     values: ComposeForm,
@@ -308,7 +308,7 @@ def _issue_page(
     request: Request,
     services: Services,
     editor: Editor,
-    issue_id: int,
+    issue_id: IssueId,
     *,
     specialty: str = "",
     subscriber: str = "",
@@ -370,14 +370,14 @@ def _issue_page(
 
 
 @router.get("/issues/{issue_id}")
-def issue_page(request: Request, issue_id: int, editor: EditorDep, services: ServicesDep, specialty: str = "", subscriber: str = "") -> HTMLResponse:
+def issue_page(request: Request, issue_id: IssueId, editor: EditorDep, services: ServicesDep, specialty: str = "", subscriber: str = "") -> HTMLResponse:
     return _issue_page(request, services, editor, issue_id, specialty=specialty, subscriber=subscriber)
 
 
 @router.post("/issues/{issue_id}/test-send")
 def test_send(
     request: Request,
-    issue_id: int,
+    issue_id: IssueId,
     editor: EditorDep,
     services: ServicesDep,
     to: FormText = "",
@@ -399,7 +399,7 @@ def test_send(
 
 
 @router.post("/issues/{issue_id}/schedule", response_model=None)
-def schedule(request: Request, issue_id: int, editor: EditorDep, services: ServicesDep, send_at: FormText = "") -> Response:
+def schedule(request: Request, issue_id: IssueId, editor: EditorDep, services: ServicesDep, send_at: FormText = "") -> Response:
     try:
         at = datetime.fromisoformat(send_at)
     except ValueError:
@@ -408,7 +408,7 @@ def schedule(request: Request, issue_id: int, editor: EditorDep, services: Servi
 
 
 @router.post("/issues/{issue_id}/{action}", response_model=None)
-def state_action(request: Request, issue_id: int, action: str, editor: EditorDep, services: ServicesDep) -> Response:
+def state_action(request: Request, issue_id: IssueId, action: str, editor: EditorDep, services: ServicesDep) -> Response:
     """unschedule / pause / resume / cancel. Resuming queues the open rows again (each sent once)."""
     from workers.tasks import resume_campaign
 
@@ -435,7 +435,7 @@ def _act(request: Request, services: Services, editor: Editor, issue_id: int, mo
 
 
 @router.get("/issues/{issue_id}/figures")
-def figures_page(request: Request, issue_id: int, editor: EditorDep, services: ServicesDep) -> HTMLResponse:
+def figures_page(request: Request, issue_id: IssueId, editor: EditorDep, services: ServicesDep) -> HTMLResponse:
     with session_scope(services.sessions) as db:
         try:
             get_campaign(db, issue_id)

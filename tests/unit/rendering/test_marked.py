@@ -28,8 +28,9 @@ def _expected(text: str) -> str:
     return text if text.endswith("\n") else text + "\n"
 
 
-pieces = st.lists(st.text(alphabet=st.characters(blacklist_characters="\r"), max_size=160), min_size=1, max_size=5)
-values = st.text(alphabet=st.characters(blacklist_characters="\r\n"), max_size=90)
+# Text as a body holds it: any Unicode except lone surrogates (not encodable; ingest refuses them).
+pieces = st.lists(st.text(alphabet=st.characters(blacklist_characters="\r", blacklist_categories=("Cs",)), max_size=160), min_size=1, max_size=5)
+values = st.text(alphabet=st.characters(blacklist_characters="\r\n", blacklist_categories=("Cs",)), max_size=90)
 
 
 @settings(max_examples=300, deadline=None)
