@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pytest
 from sqlalchemy import select
@@ -229,6 +229,18 @@ def test_a_drop_during_data_in_a_batch_loses_only_that_message(server: SMTPSink,
     assert not results[3].accepted and not results[3].permanent and "during DATA" in (results[3].error or "")
     assert _rcpts(server) == [f"r{n}@example.org" for n in (1, 2, 4, 5)]
     assert transport.connections_opened == 2
+    transport.close()
+
+
+def test_lines_starting_with_a_dot_arrive_as_written(server: SMTPSink, script: Scripted) -> None:
+    """DATA doubles a leading dot (RFC 5321 4.5.2) and the server takes it off again."""
+    transport = SMTPTransport(SMTPConfig.from_url(server.url), batch_size=2)
+    bodies = [b"Subject: dots\r\n\r\n.one\r\n..two\r\nthree\r\n.\r\n", b"Subject: end\r\n\r\nno final line break\r\n.x"]
+    messages = [replace(outgoing(n, f"d{n}@example.org"), raw=raw) for n, raw in enumerate(bodies, 1)]
+
+    assert all(r.accepted for r in transport.send(messages))
+    assert [r.rcpt_tos for r in server.received] == [("d1@example.org",), ("d2@example.org",)]
+    assert [r.raw for r in server.received] == [bodies[0], bodies[1] + b"\r\n"]
     transport.close()
 
 
