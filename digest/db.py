@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import ARRAY, Boolean, CheckConstraint, ColumnElement, DateTime, Engine, MetaData, any_, bindparam, create_engine, event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, QueryableAttribute, Session, sessionmaker
 from sqlalchemy.pool import NullPool
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.visitors import InternalTraversal
@@ -72,7 +72,7 @@ class InList(ColumnElement[bool]):
     type = Boolean()
     _traverse_internals = [("column", InternalTraversal.dp_clauseelement), ("name", InternalTraversal.dp_string)]
 
-    def __init__(self, column: ColumnElement[Any], name: str):
+    def __init__(self, column: ColumnElement[Any] | QueryableAttribute[Any], name: str):
         self.column = column
         self.name = name
 

@@ -280,20 +280,20 @@ class _CardInliner:
             doc += (self._slot if card in self._inlined else f"{opening}{card}{closing}", after)
         out: list[str] = []
         pending = iter(cards)
-        card = None
+        inlining: str | None = None  # the raw card whose inlined HTML the next token is
         for token in self._tokens.split(inline_css("".join(doc))):
             if token == self._slot:
                 known = next(pending)
                 self._inlined.move_to_end(known)
                 out.append(self._inlined[known])
             elif token == opening:
-                card = next(pending)
+                inlining = next(pending)
             elif token == closing:
-                card = None
+                inlining = None
             else:
                 out.append(token)
-                if card is not None:  # a card inlined just now, in place
-                    self._inlined[card] = token
+                if inlining is not None:  # a card inlined just now, in place
+                    self._inlined[inlining] = token
         while len(self._inlined) > self._size:
             self._inlined.popitem(last=False)
         return "".join(out)
