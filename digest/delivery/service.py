@@ -37,7 +37,7 @@ from sqlalchemy import Integer, TextClause, bindparam, cast, exists, null, selec
 from sqlalchemy.orm import Session, sessionmaker
 
 from digest.db import InList, UTCDateTime, session_scope
-from digest.delivery.models import Delivery, DeliveryStatus, Issue, IssueKind, IssueStatus, SelectionItem
+from digest.delivery.models import Delivery, DeliveryStatus, Issue, IssueKind, IssueStatus
 from digest.delivery.transport import SendResult, Transport, TransportError
 from digest.events.models import Suppression, SuppressionReason
 from digest.events.suppression import suppress, suppression_keys
@@ -46,6 +46,7 @@ from digest.issues.intro import render_intro
 from digest.rendering.compiled import Variant
 from digest.rendering.compose import Addressee, MessageComposer, build_variant
 from digest.rendering.message import OutgoingMessage
+from digest.selection.carried import summaries_by_selection
 from digest.subscribers.models import Subscriber, SubscriberStatus, subscriber_specialties
 
 log = logging.getLogger(__name__)
@@ -63,13 +64,6 @@ _SPECIALTIES_OF = (
     select(subscriber_specialties.c.subscriber_id, Specialty.slug, Specialty.name)
     .join(Specialty, Specialty.id == subscriber_specialties.c.specialty_id)
     .where(InList(subscriber_specialties.c.subscriber_id, "subscriber_ids"))
-)
-# A chunk's rows share a few selections (deliveries are numbered by planning group): their lists
-# are read once per selection, not once per row.
-_SELECTED = (
-    select(SelectionItem.selection_id, SelectionItem.summary_id)
-    .where(InList(SelectionItem.selection_id, "selection_ids"))
-    .order_by(SelectionItem.selection_id, SelectionItem.position)
 )
 _SUMMARIES = select(Summary).where(InList(Summary.id, "summary_ids"))
 
@@ -138,9 +132,7 @@ class DeliveryService:
         rows = session.execute(_PENDING_ROWS, {"ids": list(ids)}).all()
         if not rows:
             return [], {}, {}
-        lists: dict[int | None, list[str]] = defaultdict(list)  # selection -> its summary ids, in order
-        for selection_id, summary_id in session.execute(_SELECTED, {"selection_ids": list({r[2] for r in rows if r[2] is not None})}):
-            lists[selection_id].append(summary_id)
+        lists = summaries_by_selection(session, {r[2] for r in rows if r[2] is not None})
         specialties: dict[int, dict[str, str]] = defaultdict(dict)
         for sid, slug, name in session.execute(_SPECIALTIES_OF, {"subscriber_ids": list({r[3] for r in rows})}):
             specialties[sid][slug] = name
@@ -151,7 +143,7 @@ class DeliveryService:
             for i in session.scalars(select(Issue).where(Issue.id.in_({r[1] for r in rows})))
         }
         out = [
-            _Row(d_id, issue_id, Addressee(sid, email, name, edition, specialties[sid]), tuple(lists.get(selection_id, ())))
+            _Row(d_id, issue_id, Addressee(sid, email, name, edition, specialties[sid]), tuple(lists.get(selection_id, ()) if selection_id is not None else ()))
             for d_id, issue_id, selection_id, sid, email, name, edition in rows
         ]
         return out, summaries, issues

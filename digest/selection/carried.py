@@ -35,3 +35,20 @@ def summaries_by_delivery(session: Session, delivery_ids: Iterable[int]) -> dict
     for delivery_id, summary_id, _ in rows:
         out[delivery_id].append(summary_id)
     return dict(out)
+
+
+_BY_SELECTION = (
+    select(SelectionItem.selection_id, SelectionItem.summary_id)
+    .where(InList(SelectionItem.selection_id, "selection_ids"))
+    .order_by(SelectionItem.selection_id, SelectionItem.position)
+)
+
+
+def summaries_by_selection(session: Session, selection_ids: Iterable[int]) -> dict[int, list[str]]:
+    """selection_id -> its summary ids, in message order. For the send path: a chunk's rows share a
+    few selections (deliveries are numbered by planning group), so their lists are read once per
+    selection rather than once per row."""
+    out: dict[int, list[str]] = defaultdict(list)
+    for selection_id, summary_id in session.execute(_BY_SELECTION, {"selection_ids": list(selection_ids)}):
+        out[selection_id].append(summary_id)
+    return dict(out)

@@ -1,30 +1,20 @@
 """Operations routes: ``GET /healthz`` for load balancers and orchestrators, ``GET /metrics`` for Prometheus.
 
-The app puts its ``Services`` on ``app.state.services``; :func:`get_services` hands them to the routes.
+The app puts its ``Services`` on ``app.state.services``; ``digest.web.deps.ServicesDep`` hands them to the routes.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 
 from digest.observability import exposition, health
-from digest.wiring import Services
+from digest.web.deps import ServicesDep
 
 router = APIRouter(tags=["operations"])
 
 # What ``generate_latest`` writes, and what every Prometheus version reads.
 PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
-
-
-def get_services(request: Request) -> Services:
-    """The services built once at start-up by the app (``app.state.services``)."""
-    return request.app.state.services  # type: ignore[no-any-return]
-
-
-ServicesDep = Annotated[Services, Depends(get_services)]
 
 
 @router.get("/healthz")
