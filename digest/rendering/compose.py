@@ -114,8 +114,9 @@ class MessageComposer:
 
     def _finish(self, msg: OutgoingMessage, date: datetime, bodies: tuple[bytes, bytes] | None = None) -> OutgoingMessage:
         """Assemble the wire bytes (from the bodies already encoded, if given), DKIM-signed when a
-        signer is configured."""
+        signer is configured (its header lines, folded, start with a letter or a space: the bytes
+        stay free of line-leading dots)."""
         raw = mime_bytes(msg, date, bodies)
         if self.sign is not None:
             raw = self.sign(raw)
-        return OutgoingMessage(**{**msg.__dict__, "raw": raw})
+        return OutgoingMessage(**{**msg.__dict__, "raw": raw, "raw_dot_free": True})

@@ -99,6 +99,8 @@ def mime_bytes(msg: OutgoingMessage, date: datetime, bodies: tuple[bytes, bytes]
     quoted-printable bodies are encoded by ``binascii`` (C), or come encoded already (``bodies``:
     text, html, from ``MarkedText``), and are joined with a boundary that quoted-printable text
     cannot contain (``=_`` is not a valid QP escape). Parsed, the result equals ``build_mime``'s.
+    No line of the result starts with a dot: header lines start with a name or, folded, with a
+    space, and the bodies come from ``quoted_printable_piece``.
     """
     boundary = f"=_{secrets.token_hex(16)}"
     parts = [
@@ -117,7 +119,7 @@ def mime_bytes(msg: OutgoingMessage, date: datetime, bodies: tuple[bytes, bytes]
             f'--{boundary}\r\nContent-Type: text/{subtype}; charset="utf-8"\r\n'
             f"Content-Transfer-Encoding: quoted-printable\r\n\r\n".encode()
         )
-        parts.append(body + b"\r\n")  # this CRLF belongs to the next delimiter
+        parts += (body, b"\r\n")  # this CRLF belongs to the next delimiter
     parts.append(f"--{boundary}--\r\n".encode())
     return b"".join(parts)
 
@@ -199,7 +201,32 @@ def quoted_printable_piece(text: str, *, final: bool) -> bytes:
         if len(encoded) - encoded.rfind(b"\n") > _QP_LINE:  # a last line of 76: room for the "="
             encoded = encoded[:-1] + b"=\n" + encoded[-1:]
         encoded += b"=\n"
-    return encoded.replace(b"\n", b"\r\n")
+    return _escape_leading_dots(encoded).replace(b"\n", b"\r\n")
+
+
+def _escape_leading_dots(encoded: bytes) -> bytes:
+    """Quoted-printable ``encoded`` (LF line ends) with a dot that starts a line written ``=2E``
+    (RFC 2045 lets any character be encoded): no line of a body then starts with a dot, so SMTP
+    sends the message without dot-stuffing it (RFC 5321 4.5.2) and the send path does not scan
+    every message for one. A line grown past 76 characters is split by a soft line break, never
+    inside an ``=XX`` escape."""
+    if not encoded.startswith(b".") and b"\n." not in encoded:
+        return encoded
+    out: list[bytes] = []
+    for line in encoded.split(b"\n"):
+        while line.startswith(b"."):
+            line = b"=2E" + line[1:]
+            if len(line) <= _QP_LINE:
+                break
+            cut = _QP_LINE - 1  # the first part keeps 75 characters and gets the soft break
+            if line[cut - 1 : cut] == b"=":
+                cut -= 1
+            elif line[cut - 2 : cut - 1] == b"=":
+                cut -= 2
+            out.append(line[:cut] + b"=")
+            line = line[cut:]
+        out.append(line)
+    return b"\n".join(out)
 
 
 _QP_LINE = 76  # RFC 2045: encoded lines of at most 76 characters

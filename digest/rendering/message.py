@@ -17,6 +17,8 @@ class OutgoingMessage:
     html: str
     headers: tuple[tuple[str, str], ...] = field(default=())  # List-Id, List-Unsubscribe, ...
     raw: bytes = b""  # the RFC 5322 bytes as they go on the wire, CRLF line ends (signed if DKIM is configured)
+    # No line of ``raw`` starts with a dot (``mime_bytes`` writes such bodies): SMTP sends it as it is.
+    raw_dot_free: bool = False
 
     @property
     def envelope_from(self) -> str:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from email import message_from_bytes, policy
 
 import pytest
 from sqlalchemy import select
@@ -16,6 +18,7 @@ from digest.delivery.models import Delivery, DeliveryStatus
 from digest.delivery.sink import Received, SMTPSink
 from digest.delivery.smtp import SMTPConfig, SMTPTransport
 from digest.events.models import Suppression, SuppressionReason
+from digest.rendering.headers import mime_bytes
 from digest.wiring import Services, build_services
 from tests.conftest import Clock
 from tests.factories import outgoing, planned_issue
@@ -241,6 +244,23 @@ def test_lines_starting_with_a_dot_arrive_as_written(server: SMTPSink, script: S
     assert all(r.accepted for r in transport.send(messages))
     assert [r.rcpt_tos for r in server.received] == [("d1@example.org",), ("d2@example.org",)]
     assert [r.raw for r in server.received] == [bodies[0], bodies[1] + b"\r\n"]
+    transport.close()
+
+
+def test_a_composed_message_with_dotted_lines_goes_unstuffed_and_arrives_as_written(server: SMTPSink, script: Scripted) -> None:
+    """``mime_bytes`` writes a line-leading dot as ``=2E``, so its messages are sent without a
+    search for dots (``raw_dot_free``), and what the server reads decodes to the text written."""
+    text = ".starts with a dot\n" + "." * 90 + "\n" + "x" * 75 + ".\n.\n"
+    html = "<p>" + "." * 200 + "</p>"
+    base = replace(outgoing(1, "dots@example.org"), text=text, html=html)
+    raw = mime_bytes(base, datetime(2026, 11, 27, 12, tzinfo=UTC))
+    assert not any(line.startswith(b".") for line in raw.split(b"\r\n"))
+    transport = SMTPTransport(SMTPConfig.from_url(server.url))
+
+    assert all(r.accepted for r in transport.send([replace(base, raw=raw, raw_dot_free=True)]))
+    received = message_from_bytes(server.received[0].raw, policy=policy.default)
+    decoded = [received.get_body((part,)).get_content().replace("\r\n", "\n") for part in ("plain", "html")]  # type: ignore[union-attr]
+    assert decoded == [text, html + "\n"]
     transport.close()
 
 
