@@ -6,15 +6,18 @@ premailer) runs once per variant; per-recipient values (greeting, token links) a
 place of markers by plain string replacement, HTML-escaped for the HTML part. The markers carry a
 per-process random nonce, so that no summary text can forge one.
 
-Inlining goes a part at a time: a variant's frame (masthead, lead, footer) once per variant, and
-each item card once per process, whatever variant it appears in. Inlining is local to an element
-(its tag, classes and ancestors inside the card), so the parts join into the bytes premailer gives
-for the whole document; tests/unit/rendering/test_compiled_parts.py proves it.
+Inlining goes a block at a time: each item card and each row of the frame (masthead, lead, intro,
+footer) once per process, whatever variant it appears in, and the skeleton around them (head,
+title, preheader) once per distinct skeleton. Inlining is local to an element (its tag, classes and
+ancestors inside the block), so the parts join into the bytes premailer gives for the whole
+document; tests/unit/rendering/test_compiled_parts.py proves it.
 """
 
 from __future__ import annotations
 
 import calendar
+import functools
+import html as html_lib
 import hashlib
 import json
 import logging
@@ -30,6 +33,7 @@ from typing import Any
 from urllib.parse import quote
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup, escape
 from premailer import Premailer
 
 from digest.rendering.headers import one_line
@@ -143,7 +147,9 @@ class EmailRenderer:
             trim_blocks=True,
             lstrip_blocks=True,
         )
-        self.env.filters.update(thousands=_thousands, month=_month, join_and=_join_and, sentence=_sentence, same_places=_same_places)
+        self.env.filters.update(
+            thousands=_thousands, month=_month, join_and=_join_and, sentence=_sentence, same_places=_same_places, plain=_plain
+        )
         self._templates = {
             name: self.env.get_template(f"email/digest.{name}.j2") for name in ("subject.txt", "html", "txt")
         }
@@ -152,9 +158,10 @@ class EmailRenderer:
         self.link_signer = link_signer
         self._nonce = secrets.token_hex(6)
         self._markers = {f: f"%%{self._nonce}:{f}%%" for f in RECIPIENT_FIELDS}
+        self._variant_marker = f"%%{self._nonce}:variant-text%%"
         self._cache: OrderedDict[str, VariantBody] = OrderedDict()
         self._cache_size = cache_size
-        self._cards = _CardInliner(self._nonce, cache_size * 8)
+        self._blocks = _BlockInliner(self._nonce, cache_size * 8)
         self.passes = 0  # render + inline passes so far: one per distinct variant
 
     def _context(self, variant: Variant, recipient: dict[str, str]) -> dict[str, Any]:
@@ -165,8 +172,8 @@ class EmailRenderer:
             "issue": variant.issue,
             "specialties": variant.specialties,
             "recipient": recipient,
-            "card_open": "",  # around each item card: markers when inlined a part at a time
-            "card_close": "",
+            "block_open": "",  # around each card and frame row: markers when inlined a part at a time
+            "block_close": "",
             "list_name": self.list_name,
             "base_url": self.base_url,
             "evidence_levels": EVIDENCE_LEVELS,
@@ -181,20 +188,28 @@ class EmailRenderer:
             return lambda url: url
         return lambda url: recipient["click_base"] + signer(url)
 
-    def render_uninlined(self, variant: Variant, recipient: dict[str, str], *, card_marks: tuple[str, str] = ("", "")) -> RenderedEmail:
+    def render_uninlined(self, variant: Variant, recipient: dict[str, str], *, marked: VariantText | None = None) -> RenderedEmail:
         """Subject, HTML before its CSS is inlined, and text: the Jinja2 half of a render. The
-        benchmark's naive baseline inlines it with stock premailer, as a sender without variants would."""
+        benchmark's naive baseline inlines it with stock premailer, as a sender without variants
+        would. ``marked``: the HTML for ``_BlockInliner``, blocks between marks and the variant's
+        own text as markers (kept in ``marked``)."""
         ctx = self._context(variant, recipient)
-        ctx["card_open"], ctx["card_close"] = card_marks
+        ctx["variant_text"] = marked or VariantText(None)
+        if marked is not None:
+            ctx["block_open"], ctx["block_close"] = self._blocks.marks
         subject = one_line(self._templates["subject.txt"].render(ctx), 998)
         raw_html = self._templates["html"].render(ctx, subject=subject)
         text = self._templates["txt"].render(ctx, subject=subject)
         return RenderedEmail(subject=subject, html=raw_html, text=text)
 
+    def marked_text(self) -> VariantText:
+        return VariantText(self._variant_marker)
+
     def _render(self, variant: Variant, recipient: dict[str, str]) -> RenderedEmail:
-        raw = self.render_uninlined(variant, recipient, card_marks=self._cards.marks)
+        texts = self.marked_text()
+        raw = self.render_uninlined(variant, recipient, marked=texts)
         self.passes += 1
-        return RenderedEmail(subject=raw.subject, html=self._cards.inline(raw.html), text=raw.text)
+        return RenderedEmail(subject=raw.subject, html=texts.fill(self._blocks.inline(raw.html)), text=raw.text)
 
     def variant_body(self, variant: Variant) -> VariantBody:
         """The inlined body of a variant with recipient markers; rendered once, then cached."""
@@ -244,11 +259,13 @@ class EmailRenderer:
         return RenderedEmail(subject=subject, html=html, text=text)
 
     def render_alone(self, variant: Variant, recipient: Recipient) -> RenderedEmail:
-        """Reference path: render this recipient's values straight through Jinja2 and premailer.
+        """Reference path: render this recipient's values straight through Jinja2 and premailer,
+        the whole document in one call (no markers, no block caches).
 
-        Used by previews and by the test that proves the shared-variant path gives the same bytes.
+        Used by previews and by the tests that prove the shared-variant path gives the same bytes.
         """
-        return self._render(variant, recipient.values())
+        raw = self.render_uninlined(variant, recipient.values())
+        return RenderedEmail(subject=raw.subject, html=inline_css(raw.html), text=raw.text)
 
 
 def safe_url(url: str) -> str:
@@ -257,31 +274,89 @@ def safe_url(url: str) -> str:
     return quote(url, safe=":/?#[]@!$&'()*+,;=%~")
 
 
-class _CardInliner:
-    """Inlines a document whose item cards are wrapped in marker comments, keeping each card's
-    inlined HTML by its raw HTML. Cards recur across variants (a summary goes to many specialty
-    mixes), so a variant's document goes to premailer with a slot comment in place of each card
-    already known: one call per variant, over the frame and the new cards only."""
+class VariantText:
+    """The template's ``variant_text(value, attribute=False)``: a variant's own text inside the
+    blocks and the skeleton (subject, preheader, overview, "why" lines, the footer's specialties).
+
+    Marking (``marker`` set), each value is written as the one shared marker and kept, escaped as
+    lxml writes it in text or in an attribute value, so that a block or skeleton is the same for
+    every variant whatever that text says (a lead names the reader's specialties; keyed with them,
+    nearly every variant had a new lead, footer and skeleton for premailer). ``fill`` puts the
+    values back in document order once the HTML is inlined: inlining keeps elements and their text
+    in order. Not marking, a value is written as autoescaping would write it."""
+
+    def __init__(self, marker: str | None):
+        self.marker = marker
+        self.values: list[str] = []
+
+    def __call__(self, value: object, attribute: bool = False) -> Markup:
+        if self.marker is None:
+            return value if isinstance(value, Markup) else escape(value)
+        text = html_lib.unescape(str(value)) if isinstance(value, Markup) else str(value)
+        self.values.append(_quoted_attribute(text) if attribute else _escape_text(text))
+        return Markup(_attribute_marker(self.marker) if attribute else self.marker)
+
+    def fill(self, html: str) -> str:
+        if self.marker is None:
+            return html
+        parts = _marker_pattern(self.marker).split(html)
+        if len(parts) != len(self.values) + 1:
+            raise RuntimeError(f"{len(self.values)} variant texts for {len(parts) - 1} markers: inlining lost or repeated one")
+        out = [parts[0]]
+        for value, part in zip(self.values, parts[1:]):
+            out += (value, part)
+        return "".join(out)
+
+
+def _attribute_marker(marker: str) -> str:
+    return marker.replace("%%", "%%attr:", 1)
+
+
+@functools.cache
+def _marker_pattern(marker: str) -> re.Pattern[str]:
+    """The text marker, or the attribute marker with the quotes lxml put around it: the value's
+    own quotes replace them (see ``_quoted_attribute``)."""
+    return re.compile(f'"{re.escape(_attribute_marker(marker))}"|{re.escape(marker)}')
+
+
+def _quoted_attribute(value: str) -> str:
+    """An attribute value with its quotes, as libxml2 writes it: in single quotes when it holds a
+    double quote and no single one, else in double quotes, a double quote written ``&quot;``."""
+    if '"' in value and "'" not in value:
+        return f"'{_escape_text(value)}'"
+    return f'"{_escape_attribute(value)}"'
+
+
+class _BlockInliner:
+    """Inlines a document whose blocks (item cards and the frame's rows: masthead, lead, intro,
+    footer) are wrapped in marker comments, keeping each block's inlined HTML by its raw HTML.
+    Blocks recur across variants (a summary goes to many specialty mixes, a lead or footer to every
+    variant of the same specialties), so a variant's document goes to premailer with a slot comment
+    in place of each block already known, over the skeleton and the new blocks only. A skeleton
+    with every block known (its head, title and preheader: the same for every variant with the
+    same first summary and count) is inlined once per process too, so most variants of a large
+    send make no premailer call at all."""
 
     def __init__(self, nonce: str, size: int):
-        self.marks = (f"<!--{nonce}:card-->", f"<!--{nonce}:/card-->")
+        self.marks = (f"<!--{nonce}:block-->", f"<!--{nonce}:/block-->")
         self._slot = f"<!--{nonce}:slot-->"
         self._tokens = re.compile("(" + "|".join(re.escape(m) for m in (*self.marks, self._slot)) + ")")
         self._size = size
         self._inlined: OrderedDict[str, str] = OrderedDict()
+        self._skeletons: OrderedDict[str, str] = OrderedDict()  # slotted document -> its inlined HTML
 
     def inline(self, html: str) -> str:
         opening, closing = self.marks
         first, *rest = html.split(opening)
-        doc, cards = [first], []
+        doc, blocks = [first], []
         for piece in rest:
-            card, after = piece.split(closing, 1)
-            cards.append(card)
-            doc += (self._slot if card in self._inlined else f"{opening}{card}{closing}", after)
+            block, after = piece.split(closing, 1)
+            blocks.append(block)
+            doc += (self._slot if block in self._inlined else f"{opening}{block}{closing}", after)
         out: list[str] = []
-        pending = iter(cards)
-        inlining: str | None = None  # the raw card whose inlined HTML the next token is
-        for token in self._tokens.split(inline_css("".join(doc))):
+        pending = iter(blocks)
+        inlining: str | None = None  # the raw block whose inlined HTML the next token is
+        for token in self._tokens.split(self._inline_document("".join(doc))):
             if token == self._slot:
                 known = next(pending)
                 self._inlined.move_to_end(known)
@@ -292,11 +367,25 @@ class _CardInliner:
                 inlining = None
             else:
                 out.append(token)
-                if inlining is not None:  # a card inlined just now, in place
+                if inlining is not None:  # a block inlined just now, in place
                     self._inlined[inlining] = token
         while len(self._inlined) > self._size:
             self._inlined.popitem(last=False)
         return "".join(out)
+
+    def _inline_document(self, doc: str) -> str:
+        """``inline_css(doc)``, kept for documents whose blocks are all slots (a new block makes
+        the document one that will not come again)."""
+        if self.marks[0] in doc:
+            return inline_css(doc)
+        inlined = self._skeletons.get(doc)
+        if inlined is None:
+            inlined = self._skeletons[doc] = inline_css(doc)
+            if len(self._skeletons) > self._size:
+                self._skeletons.popitem(last=False)
+        else:
+            self._skeletons.move_to_end(doc)
+        return inlined
 
 
 class _StylesheetCache:
@@ -387,6 +476,13 @@ def _month(value: str | None) -> str:
 def _join_and(values: Sequence[str]) -> str:
     values = list(values)
     return values[0] if len(values) == 1 else ", ".join(values[:-1]) + " and " + values[-1] if values else ""
+
+
+def _plain(value: object) -> Markup:
+    """A macro's output as HTML text. The macros (email/_macros.j2) serve the plain-text part too,
+    so they do not escape what they put together, yet Jinja2 hands their output to an autoescaped
+    template as markup: unescaped, a study type or specialty name with a "<" was HTML."""
+    return escape(str(value))
 
 
 def _escape_text(value: str) -> str:

@@ -18,8 +18,7 @@ def _digest_html() -> str:
     }  # fmt: skip
     variant = Variant("clinician", (item,), ("Cardiology",), {"id": 1, "subject": "", "preheader": "", "intro_html": "", "intro_text": "", "web_url": ""})
     recipient = Recipient("a@example.org", "Ann", "https://x/unsubscribe/t", "https://x/preferences/t")
-    ctx = renderer._context(variant, recipient.values())
-    return renderer._templates["html"].render(ctx, subject="Subject")
+    return renderer.render_uninlined(variant, recipient.values()).html
 
 
 def test_inlining_matches_stock_premailer_on_first_and_cached_calls() -> None:

@@ -1,16 +1,18 @@
-"""Inlining a part at a time (the frame once per variant, each item card once per process) gives
+"""Inlining a block at a time (each card and frame row once per process, each skeleton once) gives
 the bytes premailer gives for the whole document: for digests and campaigns, both editions, cards
-with and without outcomes, and cards met again in other variants (cache hits)."""
+with and without outcomes, and blocks and skeletons met again in other variants (cache hits)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from markupsafe import Markup, escape
 
 from digest.config import TEMPLATES_DIR
-from digest.rendering.compiled import EmailRenderer, Recipient, Variant, inline_css, item_view
+from digest.rendering.compiled import EmailRenderer, Recipient, Variant, VariantText, inline_css, item_view
 
 OUTCOMES = [
     {"name": "Death from any cause", "measure": "HR", "value": 0.8, "ci_low": 0.71, "ci_high": 0.9, "p": "<0.001"},
@@ -31,7 +33,7 @@ def _summary(n: int, *, outcomes: bool) -> Any:
 def _variant(edition: str, numbers: list[int], *, campaign: bool) -> Variant:
     items = tuple(item_view(_summary(n, outcomes=n % 2 == 0), ["Cardiology"] if n % 4 else []) for n in numbers)
     issue = {
-        "id": 7, "subject": "Heart failure update" if campaign else "", "preheader": "", "track_clicks": campaign,
+        "id": 7, "subject": 'Heart failure: "HFpEF" & <new> trials, it\'s here' if campaign else "", "preheader": "", "track_clicks": campaign,
         "intro_html": "<p>This week: <strong>three</strong> trials.</p>" if campaign else "",
         "intro_text": "This week: three trials." if campaign else "", "web_url": "https://d.example.org/issues/7" if campaign else "",
     }  # fmt: skip
@@ -40,28 +42,42 @@ def _variant(edition: str, numbers: list[int], *, campaign: bool) -> Variant:
 
 @pytest.mark.parametrize("campaign", [False, True])
 @pytest.mark.parametrize("edition", ["clinician", "patient"])
-def test_variants_sharing_cards_equal_whole_document_inlining(edition: str, campaign: bool) -> None:
+def test_variants_sharing_blocks_equal_whole_document_inlining(edition: str, campaign: bool) -> None:
     renderer = EmailRenderer(
         TEMPLATES_DIR, base_url="https://d.example.org", list_name="Digest", link_signer=lambda url: f"sig.{len(url)}"
     )
     recipient = Recipient("ann@example.org", "Ann", "https://d.example.org/u/t", "https://d.example.org/p/t", "https://d.example.org/r/9/")
-    # The second and third variants reuse cards of the first (in another order, and alone).
-    for numbers in ([1, 2, 3, 4, 5, 6, 7, 8], [8, 3, 1, 9], [2]):
+    # The later variants reuse cards of the first (in another order, and alone); the last has the
+    # first one's skeleton (same first summary, same count) with other cards.
+    for numbers in ([1, 2, 3, 4, 5, 6, 7, 8], [8, 3, 1, 9], [2], [1, 9, 10, 11, 12, 13, 14, 15]):
         variant = _variant(edition, numbers, campaign=campaign)
         shared = renderer.render(variant, recipient)
-        alone = renderer.render_alone(variant, recipient)
+        alone = renderer.render_alone(variant, recipient)  # one premailer call over the whole document
         assert shared.html == alone.html
         assert shared.text == alone.text
-    assert renderer._cards.marks[0] not in shared.html and "slot-->" not in shared.html
+    assert renderer._blocks.marks[0] not in shared.html and "slot-->" not in shared.html
 
 
-def test_card_inliner_against_premailer_on_the_marked_document() -> None:
+def test_block_inliner_against_premailer_on_the_whole_document() -> None:
     renderer = EmailRenderer(TEMPLATES_DIR, base_url="https://d.example.org", list_name="Digest")
-    variant = _variant("clinician", [1, 2, 3], campaign=False)
     values = Recipient("b@example.org", "", "https://d.example.org/u/x", "https://d.example.org/p/x").values()
-    marked = renderer.render_uninlined(variant, values, card_marks=renderer._cards.marks).html
-    plain = renderer.render_uninlined(variant, values).html
+    calls = 0
+    # Other specialties, another order, another first summary: the blocks and the skeleton are the
+    # same, only the variant's text differs.
+    for numbers, specialties in (([1, 2, 3], ("Cardiology",)), ([1, 2, 3], ("Cardiology", "Oncology")), ([3, 1, 2], ("A & <B>",)), ([1, 4, 5], ())):
+        variant = replace(_variant("clinician", numbers, campaign=False), specialties=specialties)
+        texts = renderer.marked_text()
+        marked = renderer.render_uninlined(variant, values, marked=texts).html
+        plain = renderer.render_uninlined(variant, values).html
+        assert marked.count(renderer._blocks.marks[0]) == 3 + 3  # the cards, masthead, lead and footer
+        before = len(renderer._blocks._skeletons)
+        assert texts.fill(renderer._blocks.inline(marked)) == inline_css(plain)
+        calls += len(renderer._blocks._skeletons) - before
+    assert calls == 1  # one skeleton inlined for the three documents whose blocks were all known
 
-    assert marked.count(renderer._cards.marks[0]) == 3
-    assert renderer._cards.inline(marked) == inline_css(plain)
-    assert renderer._cards.inline(marked) == inline_css(plain)  # every card from the cache this time
+
+def test_variant_text_not_marking_writes_what_autoescape_writes() -> None:
+    texts = VariantText(None)
+    assert texts("a < b & 'c'") == escape("a < b & 'c'")
+    assert texts(Markup("<b>kept</b>")) == Markup("<b>kept</b>")
+    assert texts.fill("unchanged") == "unchanged"

@@ -1,5 +1,5 @@
 """Script and HTML payloads in every field a user or an importer supplies come out as text: in the
-HTML email (summary title, key takeaway, summary, patient summary, safety, outcome names, the
+HTML email (summary title, key takeaway, summary, study type, patient summary, safety, outcome names, the
 subscriber's name, which only reaches the To header; both editions) and in the editor's Markdown intro. Parsed with lxml: no script
 element, no event-handler attribute, no javascript: URL, and the payload is readable as text."""
 
@@ -62,6 +62,8 @@ def test_payloads_in_summaries_and_names_arrive_escaped(services: Services, smtp
         "title": PAYLOADS[0] + " title",
         "key_takeaway": PAYLOADS[1] + " takeaway",
         "summary": PAYLOADS[2] + " summary",
+        # Through a macro that serves the text part too.
+        "study": {"type": PAYLOADS[2] + " randomised trial", "sample_size": 1200, "evidence_level": 2, "published": "2026-10"},
         "patient_summary": PAYLOADS[3] + " patient",
         "safety": PAYLOADS[4] + " safety",
         "outcomes": [{"name": PAYLOADS[5] + " outcome", "measure": "HR", "value": 0.8, "ci_low": 0.7, "ci_high": 0.9, "p": "<0.001"}],
@@ -83,7 +85,7 @@ def test_payloads_in_summaries_and_names_arrive_escaped(services: Services, smtp
         text = doc.text_content()
         edition = message["To"].addresses[0].username
         assert message["To"].addresses[0].addr_spec == f"{edition}@example.org"  # the name stays a display name
-        shown = (0, 1, 4, 5) if edition == "clinician" else (0, 3)  # title, takeaway, safety, outcome | patient summary
+        shown = (0, 1, 2, 4, 5) if edition == "clinician" else (0, 3)  # title, takeaway, study type, safety, outcome | patient summary
         for n in shown:
             assert PAYLOADS[n] in text, f"{PAYLOADS[n]!r} is not shown as text to the {edition}"
 
