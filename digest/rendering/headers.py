@@ -192,7 +192,21 @@ def _quoted_printable(text: str) -> bytes:
 def quoted_printable_piece(text: str, *, final: bool) -> bytes:
     """UTF-8 quoted-printable with CRLF line ends. ``final``: the end of a body, with a final line
     break. Otherwise a piece to be followed by others: unless it ends a line, it ends with a soft
-    line break, so that whatever follows starts at column 0 (lines stay within 76 characters)."""
+    line break, so that whatever follows starts at column 0 (lines stay within 76 characters).
+
+    A short piece of printable ASCII (a greeting, a token URL: eight per message) encodes as itself
+    and the soft break, which is returned without the encoder's passes."""
+    if not final and _QP_AS_IS.fullmatch(text):
+        return text.encode("ascii") + b"=\r\n"
+    return _encode_piece(text, final=final)
+
+
+# What b2a_qp passes through unchanged and unbroken: printable ASCII but "=", spaces only inside,
+# no leading dot, at most 74 characters (with "=" a line stays within 76, the check below).
+_QP_AS_IS = re.compile(r"[!-\-/-<>-~](?:[ !-<>-~]{0,72}[!-<>-~])?")
+
+
+def _encode_piece(text: str, *, final: bool) -> bytes:
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     if final and not text.endswith("\n"):
         text += "\n"

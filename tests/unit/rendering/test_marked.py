@@ -10,7 +10,7 @@ from email import message_from_bytes, policy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from digest.rendering.headers import mime_bytes
+from digest.rendering.headers import _encode_piece, mime_bytes, quoted_printable_piece
 from digest.rendering.marked import MarkedText
 from digest.rendering.message import OutgoingMessage
 
@@ -78,3 +78,9 @@ def test_the_message_from_pre_encoded_bodies_reads_as_the_one_encoded_whole() ->
     assert not fast.defects and all(not part.defects for part in fast.iter_parts())
     for subtype in ("plain", "html"):
         assert fast.get_body((subtype,)).get_content() == whole.get_body((subtype,)).get_content()
+
+
+@settings(max_examples=500, deadline=None)
+@given(text=st.text(alphabet=st.characters(min_codepoint=9, max_codepoint=127) | st.sampled_from(". =é"), max_size=90))
+def test_short_ascii_pieces_take_the_shortcut_to_the_same_bytes(text: str) -> None:
+    assert quoted_printable_piece(text, final=False) == _encode_piece(text, final=False)
