@@ -1,12 +1,14 @@
-"""The planning task's dispatch reads ids a page at a time and resumes from its checkpoint, and retry
+"""The planning task's dispatch reads ids a page at a time, queues a page of chunks per checkpoint and
+resumes from it, and retry
 countdowns stay bounded and under the broker's visibility timeout."""
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
 
 from digest.db import session_scope
-from digest.delivery.models import Delivery
+from digest.delivery.models import Delivery, Issue
 from digest.selection.service import pending_page
 from digest.wiring import Services
 from tests.conftest import Clock
@@ -39,3 +41,27 @@ def test_backoff_is_jittered_exponential_and_bounded() -> None:
         assert len(set(samples)) > 100  # jittered, not a fixed delay
     assert tasks.BACKOFF_CAP < VISIBILITY_TIMEOUT
     assert tasks.deliver_chunk.max_retries >= 8  # a row gives up after 8 claims: the task retries as often
+
+
+def test_dispatch_queues_chunks_a_page_at_a_time_and_checkpoints_each_page(
+    services: Services, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = planned_issue(services, clock(), [(f"s{i}@example.org", "", ["cardiology"]) for i in range(25)])
+    with session_scope(services.sessions) as session:
+        issue_id = session.scalar(select(Delivery.issue_id))
+    queued: list[list[int]] = []
+    checkpoints: list[int] = []
+    monkeypatch.setattr(services, "settings", services.settings.model_copy(update={"chunk_size": 2}))
+    monkeypatch.setattr(tasks, "CHUNKS_PER_PAGE", 3)
+    monkeypatch.setattr(tasks.deliver_chunk, "delay", queued.append)
+    real_page = tasks.pending_page
+
+    def page(session, issue, size, *, after):  # type: ignore[no-untyped-def]
+        checkpoints.append(session.scalar(select(Issue.dispatched_through).where(Issue.id == issue)) or 0)
+        return real_page(session, issue, size, after=after)
+
+    monkeypatch.setattr(tasks, "pending_page", page)
+
+    assert tasks.dispatch_issue(issue_id) == 13
+    assert [i for chunk in queued for i in chunk] == ids and {len(c) for c in queued[:-1]} == {2}
+    assert checkpoints == [0, ids[5], ids[11], ids[17], ids[23], ids[24]]  # one commit per page of six ids
