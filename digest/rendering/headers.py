@@ -7,8 +7,6 @@ Every user-supplied value that reaches a header (names, subjects, titles) goes t
 from __future__ import annotations
 
 import binascii
-import hashlib
-import hmac
 import re
 import secrets
 from functools import lru_cache
@@ -18,6 +16,7 @@ from email.policy import SMTP
 from email.utils import format_datetime, formataddr, parseaddr
 from datetime import datetime
 
+from digest.macs import sha256_mac
 from digest.rendering.message import OutgoingMessage
 
 
@@ -29,7 +28,7 @@ def one_line(value: str, limit: int = 300) -> str:
 def make_message_id(issue_id: int, subscriber_id: int, domain: str, secret: str) -> str:
     """Stable per (issue, subscriber): a resend after a lost commit carries the same Message-ID,
     so receiving systems that de-duplicate by it show one message."""
-    mac = hmac.new(secret.encode(), f"msgid:{issue_id}:{subscriber_id}".encode(), hashlib.sha256).hexdigest()[:12]
+    mac = sha256_mac(secret, f"msgid:{issue_id}:{subscriber_id}").hexdigest()[:12]
     return f"<digest.{issue_id}.{subscriber_id}.{mac}@{domain}>"
 
 

@@ -9,13 +9,14 @@ unsubscribe cannot undo it.
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from itsdangerous import BadData, URLSafeSerializer
 from itsdangerous.encoding import base64_encode
+
+from digest.macs import sha256_mac
 
 
 class Purpose(StrEnum):
@@ -83,7 +84,7 @@ class Tokens:
         return value[0], issued_at
 
     def _mailbox_mac(self, key: str, subscriber_id: int) -> str:
-        digest = hmac.new(key.encode(), f"mailto-unsubscribe:{subscriber_id}".encode(), hashlib.sha256).digest()
+        digest = sha256_mac(key, f"mailto-unsubscribe:{subscriber_id}").digest()
         return base64.b32encode(digest[:15]).decode().lower()
 
     def mailbox(self, subscriber_id: int) -> str:
@@ -102,3 +103,4 @@ class Tokens:
             if hmac.compare_digest(mac, self._mailbox_mac(key, subscriber_id)):
                 return subscriber_id
         raise BadToken("mailbox")
+
