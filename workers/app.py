@@ -9,6 +9,7 @@ polled by ``poll_feeds`` every 15 minutes.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from celery import Celery, signals
@@ -66,6 +67,19 @@ def _forget_connections() -> None:
 def _setup_logging(**_kwargs: Any) -> None:
     """Worker and beat processes log like the rest of digest (DIGEST_LOG_FORMAT, DIGEST_LOG_LEVEL)."""
     setup_logging(get_settings())
+
+
+@signals.worker_process_init.connect
+def _build_services(**_kwargs: Any) -> None:
+    """Each pool process builds its services (engine, templates, transport) when it starts rather
+    than in its first task, which otherwise sent its first message a few tenths of a second late.
+    A configuration error is logged here and raised again by the first task."""
+    from workers import tasks
+
+    try:
+        tasks.services()
+    except Exception:
+        logging.getLogger(__name__).exception("could not build services at worker start; the first task will try again")
 
 
 configure(get_settings())
