@@ -327,6 +327,9 @@ def _quoted_attribute(value: str) -> str:
     return f'"{_escape_attribute(value)}"'
 
 
+SKELETONS_KEPT = 64
+
+
 class _BlockInliner:
     """Inlines a document whose blocks (item cards and the frame's rows: masthead, lead, intro,
     footer) are wrapped in marker comments, keeping each block's inlined HTML by its raw HTML.
@@ -343,7 +346,9 @@ class _BlockInliner:
         self._tokens = re.compile("(" + "|".join(re.escape(m) for m in (*self.marks, self._slot)) + ")")
         self._size = size
         self._inlined: OrderedDict[str, str] = OrderedDict()
-        self._skeletons: OrderedDict[str, str] = OrderedDict()  # slotted document -> its inlined HTML
+        # Slotted document -> its inlined HTML. With the variant text as markers a skeleton varies by
+        # edition and issue only: a few per send, each about 8 KB kept twice.
+        self._skeletons: OrderedDict[str, str] = OrderedDict()
 
     def inline(self, html: str) -> str:
         opening, closing = self.marks
@@ -381,7 +386,7 @@ class _BlockInliner:
         inlined = self._skeletons.get(doc)
         if inlined is None:
             inlined = self._skeletons[doc] = inline_css(doc)
-            if len(self._skeletons) > self._size:
+            if len(self._skeletons) > SKELETONS_KEPT:
                 self._skeletons.popitem(last=False)
         else:
             self._skeletons.move_to_end(doc)
