@@ -17,6 +17,8 @@ from celery import Celery, signals
 from digest.config import Settings, get_settings
 from digest.observability import setup_logging
 
+log = logging.getLogger(__name__)
+
 VISIBILITY_TIMEOUT = 3600  # seconds; longer than any task (a chunk takes seconds) and any retry countdown
 DISPATCH_EVERY = 60.0
 POLL_FEEDS_EVERY = 15 * 60.0
@@ -79,7 +81,7 @@ def _build_services(**_kwargs: Any) -> None:
     try:
         tasks.services()
     except Exception:
-        logging.getLogger(__name__).exception("could not build services at worker start; the first task will try again")
+        log.exception("could not build services at worker start; the first task will try again")
 
 
 configure(get_settings())

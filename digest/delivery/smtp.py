@@ -19,8 +19,8 @@ from __future__ import annotations
 import smtplib
 import ssl
 import threading
-from collections import deque
 import time
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -148,29 +148,22 @@ class SMTPTransport:
 
     def _open(self, msg: OutgoingMessage, results: list[SendResult]) -> OutgoingMessage | None:
         """Start ``msg``'s transaction; it is returned once the server awaits its content, else its
-        failure goes to ``results``. A pooled connection found closed is reopened once."""
-        reused = self._conn is not None
-        conn = self._connection()
-        try:
-            self._envelope(conn, msg)
-            return msg
-        except _Refused as refused:
-            results.append(refused.result(msg))
-            return None
-        except _Dropped as exc:
-            if not reused:
-                results.append(SendResult.failed(msg.delivery_id, f"connection lost: {exc}", permanent=False))
+        failure goes to ``results``. A pooled connection found closed is reopened once: nothing had
+        been handed over."""
+        retry = self._conn is not None
+        while True:
+            conn = self._connection()
+            try:
+                self._envelope(conn, msg)
+                return msg
+            except _Refused as refused:
+                results.append(refused.result(msg))
                 return None
-        # A pooled connection the server had closed: nothing was handed over, so reconnect once.
-        conn = self._connection()
-        try:
-            self._envelope(conn, msg)
-            return msg
-        except _Dropped as again:
-            results.append(SendResult.failed(msg.delivery_id, f"connection lost: {again}", permanent=False))
-        except _Refused as refused:
-            results.append(refused.result(msg))
-        return None
+            except _Dropped as exc:
+                if not retry:
+                    results.append(SendResult.failed(msg.delivery_id, f"connection lost: {exc}", permanent=False))
+                    return None
+                retry = False
 
     def _content(self, msg: OutgoingMessage, follow: OutgoingMessage | None) -> SendResult:
         """Send ``msg`` (after its 354) and, pipelined in the same write, ``follow``'s envelope."""

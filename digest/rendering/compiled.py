@@ -336,9 +336,9 @@ class _BlockInliner:
     Blocks recur across variants (a summary goes to many specialty mixes, a lead or footer to every
     variant of the same specialties), so a variant's document goes to premailer with a slot comment
     in place of each block already known, over the skeleton and the new blocks only. A skeleton
-    with every block known (its head, title and preheader: the same for every variant with the
-    same first summary and count) is inlined once per process too, so most variants of a large
-    send make no premailer call at all."""
+    with every block known (head, title, preheader, with the variant's text as markers: the same
+    for every variant of one edition and issue) is inlined once per process too, so most variants
+    of a large send make no premailer call at all."""
 
     def __init__(self, nonce: str, size: int):
         self.marks = (f"<!--{nonce}:block-->", f"<!--{nonce}:/block-->")
@@ -353,15 +353,19 @@ class _BlockInliner:
     def inline(self, html: str) -> str:
         opening, closing = self.marks
         first, *rest = html.split(opening)
-        doc, blocks = [first], []
+        doc, blocks, new = [first], [], False
         for piece in rest:
             block, after = piece.split(closing, 1)
             blocks.append(block)
-            doc += (self._slot if block in self._inlined else f"{opening}{block}{closing}", after)
+            known = block in self._inlined
+            new = new or not known
+            doc += (self._slot if known else f"{opening}{block}{closing}", after)
+        # A document with a new block will not come again; one of slots only is a known skeleton.
+        inlined = inline_css("".join(doc)) if new else self._skeleton("".join(doc))
         out: list[str] = []
         pending = iter(blocks)
         inlining: str | None = None  # the raw block whose inlined HTML the next token is
-        for token in self._tokens.split(self._inline_document("".join(doc))):
+        for token in self._tokens.split(inlined):
             if token == self._slot:
                 known = next(pending)
                 self._inlined.move_to_end(known)
@@ -378,11 +382,8 @@ class _BlockInliner:
             self._inlined.popitem(last=False)
         return "".join(out)
 
-    def _inline_document(self, doc: str) -> str:
-        """``inline_css(doc)``, kept for documents whose blocks are all slots (a new block makes
-        the document one that will not come again)."""
-        if self.marks[0] in doc:
-            return inline_css(doc)
+    def _skeleton(self, doc: str) -> str:
+        """``inline_css(doc)`` for a document whose blocks are all slots, kept by the document."""
         inlined = self._skeletons.get(doc)
         if inlined is None:
             inlined = self._skeletons[doc] = inline_css(doc)

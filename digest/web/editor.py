@@ -308,7 +308,7 @@ def _issue_page(
     request: Request,
     services: Services,
     editor: Editor,
-    issue_id: IssueId,
+    issue_id: int,
     *,
     specialty: str = "",
     subscriber: str = "",
