@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ARRAY, Boolean, CheckConstraint, ColumnElement, DateTime, Engine, MetaData, any_, bindparam, create_engine, event
+from sqlalchemy import ARRAY, Boolean, CheckConstraint, ColumnElement, DateTime, Engine, MetaData, Text, any_, bindparam, cast, create_engine, event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, QueryableAttribute, Session, sessionmaker
@@ -59,13 +59,40 @@ def one_of(column: str, values: type[StrEnum]) -> CheckConstraint:
     return CheckConstraint(f"{column} IN ({allowed})", name=column)
 
 
+class ArrayLiteral(TypeDecorator[list[Any]]):
+    """A list of ints or strings bound as one string in PostgreSQL's array syntax (``{1,2}``,
+    ``{"a","b \\"c\\""}``), for SQL that casts it to an array: ``CAST(:ids AS integer[])``.
+
+    Why: psycopg dumps a list parameter element by element in Python (a regular-expression search
+    per string to decide its quoting): 104 us for a chunk's 250 ids, 86 us for 50 Message-IDs, a few
+    times per batch on the send path. Here each string is quoted whole and escaped by two
+    replacements, so any value goes through unchanged."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: list[Any] | None, dialect: Dialect) -> str | None:
+        if value is None:
+            return None
+        return "{" + ",".join(map(_array_element, value)) + "}"
+
+
+def _array_element(value: object) -> str:
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    raise TypeError(f"an array parameter holds ints or strings, not {type(value).__name__}")
+
+
 class InList(ColumnElement[bool]):
     """``column IN`` the list passed as parameter ``name``: ``column = ANY(:name)`` on PostgreSQL, one
     array parameter whatever the list's length; an expanding ``IN (...)`` elsewhere.
 
     Why: psycopg caches its placeholder conversion only for queries of at most 50 parameters, and a
     statement is prepared server-side only when its text repeats; a chunk's 250 ids as 250
-    parameters paid a full conversion (and a fresh parse) on every statement of the send path.
+    parameters paid a full conversion (and a fresh parse) on every statement of the send path. The
+    array goes as an ``ArrayLiteral``.
     """
 
     inherit_cache = True
@@ -84,7 +111,8 @@ def _in_expanding(element: InList, compiler: SQLCompiler, **kw: Any) -> str:
 
 @compiles(InList, "postgresql")
 def _in_array(element: InList, compiler: SQLCompiler, **kw: Any) -> str:
-    return compiler.process(element.column == any_(bindparam(element.name, type_=ARRAY(element.column.type))), **kw)
+    array = cast(bindparam(element.name, type_=ArrayLiteral()), ARRAY(element.column.type))
+    return compiler.process(element.column == any_(array), **kw)
 
 
 def utcnow() -> datetime:

@@ -36,7 +36,7 @@ from typing import Any, Protocol
 from sqlalchemy import Integer, TextClause, bindparam, cast, exists, null, select, text, union_all, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from digest.db import InList, UTCDateTime, session_scope
+from digest.db import ArrayLiteral, InList, UTCDateTime, session_scope
 from digest.delivery.models import Delivery, DeliveryStatus, Issue, IssueKind, IssueStatus
 from digest.delivery.transport import SendResult, Transport, TransportError
 from digest.events.models import Suppression, SuppressionReason
@@ -308,7 +308,7 @@ def _take_sql(batch_rows: str) -> TextClause:
 # PostgreSQL: the batch as three arrays, so the statement's text is the same for any batch size.
 _TAKE_ARRAYS = _take_sql(
     "unnest(CAST(:ids AS integer[]), CAST(:message_ids AS text[]), CAST(:variant_keys AS text[])) AS batch (id, message_id, variant_key)"
-)
+).bindparams(*(bindparam(name, type_=ArrayLiteral()) for name in ("ids", "message_ids", "variant_keys")))
 
 
 @functools.cache
