@@ -18,7 +18,7 @@ from sqlalchemy import Engine, inspect, text
 from digest.db import make_engine
 from digest.models import Base
 from digest.schema import alembic_config, downgrade, is_current, upgrade
-from tests.conftest import PG_URL
+from tests.conftest import PG_URL, require
 
 SCHEMA = "digest_migration_check"
 
@@ -137,3 +137,26 @@ def test_upgrading_keeps_every_row(empty_engine: Engine) -> None:
     with empty_engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM deliveries")).scalar() == 1
         assert conn.execute(text("SELECT count(*) FROM issues")).scalar() == 1
+
+
+def test_subscribers_keep_room_for_the_digest_stamp() -> None:
+    """On PostgreSQL (a storage parameter: SQLite has none) the subscribers table is created by the
+    migrations and by the models with fillfactor 80: the watermark stamp of each digest stays on
+    its page, a HOT update."""
+    require(PG_URL is not None, "PostgreSQL (DIGEST_TEST_DATABASE_URL)", "set DIGEST_TEST_DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    for empty_engine in _postgres():
+        _check_fillfactor(empty_engine)
+
+
+def _check_fillfactor(empty_engine: Engine) -> None:
+    upgrade(empty_engine)
+    reloptions = "SELECT reloptions FROM pg_class WHERE oid = CAST('subscribers' AS regclass)"
+    with empty_engine.connect() as conn:
+        assert conn.scalar(text(reloptions)) == ["fillfactor=80"]
+    downgrade(empty_engine, "0009")
+    with empty_engine.connect() as conn:
+        assert conn.scalar(text(reloptions)) is None
+    downgrade(empty_engine, "base")
+    with empty_engine.begin() as conn:
+        Base.metadata.create_all(conn)
+        assert conn.scalar(text(reloptions)) == ["fillfactor=80"]
