@@ -38,6 +38,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from digest.db import ArrayLiteral, InList, UTCDateTime, session_scope
 from digest.delivery.models import Delivery, DeliveryStatus, Issue, IssueKind, IssueStatus
+from digest.delivery.summary_cache import SummaryCache
 from digest.delivery.transport import SendResult, Transport, TransportError
 from digest.events.models import Suppression, SuppressionReason
 from digest.events.suppression import suppress, suppression_keys
@@ -65,7 +66,6 @@ _SPECIALTIES_OF = (
     .join(Specialty, Specialty.id == subscriber_specialties.c.specialty_id)
     .where(InList(subscriber_specialties.c.subscriber_id, "subscriber_ids"))
 )
-_SUMMARIES = select(Summary).where(InList(Summary.id, "summary_ids"))
 
 
 class RateLimiter(Protocol):
@@ -125,6 +125,7 @@ class DeliveryService:
         self.limiter = limiter or Unlimited()
         self.recorder = recorder or NotRecorded()
         self.keep_messages = keep_messages
+        self.summaries = SummaryCache()
 
     # -- 1. load --------------------------------------------------------------------------------
     def _load(self, session: Session, ids: Sequence[int]) -> tuple[list[_Row], dict[str, Summary], dict[int, dict[str, Any]]]:
@@ -137,7 +138,7 @@ class DeliveryService:
         for sid, slug, name in session.execute(_SPECIALTIES_OF, {"subscriber_ids": list({r[3] for r in rows})}):
             specialties[sid][slug] = name
         wanted = list({s for ids_ in lists.values() for s in ids_})
-        summaries = {s.id: s for s in session.scalars(_SUMMARIES, {"summary_ids": wanted})}
+        summaries = self.summaries.get(session, wanted)
         issues = {
             i.id: issue_context(i, self.composer.base_url)
             for i in session.scalars(select(Issue).where(Issue.id.in_({r[1] for r in rows})))

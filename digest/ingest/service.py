@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
+from digest.db import utcnow
 from digest.errors import InputError, InvalidInput, from_validation_error
 from digest.ingest.models import Summary
 from digest.ingest.schema import SummaryIn
@@ -90,4 +91,7 @@ def upsert_summary(session: Session, item: SummaryIn, specialties: dict[str, Any
     for key, value in values.items():
         setattr(row, key, value)
     row.specialties = wanted
+    # Stamped here, not only by the column's onupdate: a change of specialties alone updates no
+    # column of the row, and workers re-read a summary when its updated_at moves (SummaryCache).
+    row.updated_at = utcnow()
     report.updated += 1

@@ -84,10 +84,10 @@ class Variant:
 
     @cached_property
     def key(self) -> str:
-        """A stable digest of the variant, stored on each delivery it served."""
-        payload = json.dumps(
-            [self.edition, [i["id"] for i in self.items], self.specialties, self.issue], sort_keys=True, default=str
-        )
+        """A stable digest of everything the body is rendered from, stored on each delivery it
+        served and keying the rendered body: a summary edited during a send is a new variant, so
+        the messages composed after the edit carry it."""
+        payload = json.dumps([self.edition, self.items, self.specialties, self.issue], sort_keys=True, default=str)
         return hashlib.sha256(payload.encode()).hexdigest()[:32]
 
 
