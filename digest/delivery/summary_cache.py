@@ -9,6 +9,7 @@ specialties included), so an edited summary goes out as edited from the next chu
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from datetime import datetime
@@ -24,11 +25,13 @@ _SUMMARIES = select(Summary).where(InList(Summary.id, "summary_ids"))
 
 
 class SummaryCache:
-    """Summaries by id (detached, read-only), at most ``size``, the least recently used dropped first."""
+    """Summaries by id (detached, read-only), at most ``size``, the least recently used dropped first.
+    Threads of one process may share it (the queries run outside its lock)."""
 
     def __init__(self, size: int = 2048):
         self.size = size
         self._kept: OrderedDict[str, tuple[datetime, Summary]] = OrderedDict()
+        self._lock = threading.Lock()
         self.loaded = 0  # summaries read in full, for tests and profiling
 
     def get(self, session: Session, ids: Sequence[str]) -> dict[str, Summary]:
@@ -36,17 +39,24 @@ class SummaryCache:
         if not ids:
             return {}
         versions: dict[str, datetime] = {i: v for i, v in session.execute(_VERSIONS, {"summary_ids": list(ids)})}
-        stale = [i for i, version in versions.items() if (kept := self._kept.get(i)) is None or kept[0] != version]
-        if stale:
-            for summary in session.scalars(_SUMMARIES, {"summary_ids": stale}):
-                self._kept[summary.id] = (summary.updated_at, summary)
-                self.loaded += 1
         found: dict[str, Summary] = {}
-        for summary_id in versions:
-            kept = self._kept.get(summary_id)
-            if kept is not None:
-                self._kept.move_to_end(summary_id)
-                found[summary_id] = kept[1]
-        while len(self._kept) > self.size:
-            self._kept.popitem(last=False)
+        stale: list[str] = []
+        with self._lock:
+            for summary_id, version in versions.items():
+                kept = self._kept.get(summary_id)
+                if kept is not None and kept[0] == version:
+                    self._kept.move_to_end(summary_id)
+                    found[summary_id] = kept[1]
+                else:
+                    stale.append(summary_id)
+        if not stale:
+            return found
+        fresh = list(session.scalars(_SUMMARIES, {"summary_ids": stale}))  # one deleted meanwhile is left out
+        with self._lock:
+            for summary in fresh:
+                self._kept[summary.id] = (summary.updated_at, summary)
+                found[summary.id] = summary
+                self.loaded += 1
+            while len(self._kept) > self.size:
+                self._kept.popitem(last=False)
         return found

@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from digest.db import session_scope
 from digest.delivery.sink import SMTPSink
+from digest.delivery.summary_cache import SummaryCache
 from digest.ingest.models import Summary
 from digest.wiring import Services
 from tests.conftest import Clock
@@ -68,3 +69,16 @@ def test_a_change_of_specialties_alone_moves_the_version(services: Services, clo
         assert summary is not None
         assert {sp.slug for sp in summary.specialties} == {"cardiology", "oncology"}
         assert summary.updated_at > before
+
+
+def test_a_full_cache_still_returns_every_summary_asked_for(services: Services, clock: Clock) -> None:
+    planned_issue(services, clock(), PEOPLE[:1])  # summaries cardio-a, onc-a, derm-a
+    cache = SummaryCache(size=2)
+    ids = ["cardio-a", "onc-a", "derm-a", "withdrawn"]
+
+    with session_scope(services.sessions) as s:
+        first = cache.get(s, ids)
+        second = cache.get(s, ids)
+
+    assert set(first) == set(second) == {"cardio-a", "onc-a", "derm-a"}
+    assert cache.loaded == 4  # three, then the one the size of two had let go
