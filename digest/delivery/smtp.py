@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from digest.delivery.transport import PermanentError, SendResult, TransientError
+from digest.delivery.transport import PermanentError, SendResult, TransientError, TransportError
 from digest.rendering.headers import is_plain_address
 from digest.rendering.message import OutgoingMessage
 
@@ -123,14 +123,26 @@ class SMTPTransport:
         self._conn = None
 
     def send(self, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
-        """One SMTP transaction per message, in order; the results in the order they were known."""
+        """One SMTP transaction per message, in order; the results in the order they were known.
+
+        A connection that cannot be opened fails the batch (TransportError) only while nothing of
+        it was handed over. Later in the batch (the server went away and does not come back), the
+        messages already answered keep their results and the rest fail as transient: raising
+        then would have sent the accepted ones back to ``pending``, to be sent again."""
         with self._lock:
             results: list[SendResult] = []
             queue = deque(messages)
             ready: OutgoingMessage | None = None  # its envelope is accepted: the server awaits its content
             while queue or ready is not None:
                 if ready is None:
-                    ready = self._open(queue.popleft(), results)
+                    msg = queue.popleft()
+                    try:
+                        ready = self._open(msg, results)
+                    except TransportError as exc:
+                        if not results:
+                            raise
+                        results += [SendResult.failed(m.delivery_id, str(exc), permanent=False) for m in (msg, *queue)]
+                        return results
                     continue
                 follow = queue[0] if queue and self._conn is not None and self._conn.has_extn("pipelining") else None
                 results.append(self._content(ready, follow))

@@ -17,6 +17,7 @@ from digest.db import session_scope
 from digest.delivery.models import Delivery, DeliveryStatus
 from digest.delivery.sink import Received, SMTPSink
 from digest.delivery.smtp import SMTPConfig, SMTPTransport
+from digest.delivery.transport import TransientError
 from digest.events.models import Suppression, SuppressionReason
 from digest.rendering.headers import mime_bytes
 from digest.wiring import Services, build_services
@@ -334,3 +335,40 @@ def test_a_crash_between_send_and_commit_resends_that_batch_only(
     assert len(message_ids) == 14 and len(set(message_ids)) == 10
     assert {m for m in message_ids if message_ids.count(m) == 2} == lost
     assert {status for status, _ in _ledger(batched).values()} == {DeliveryStatus.SENT}
+
+
+def test_a_server_gone_for_good_mid_batch_keeps_what_it_accepted(server: SMTPSink, script: Scripted) -> None:
+    """The connection drops at the third message and no new one can be opened: the two messages the
+    server accepted stay accepted (raising would have sent them again later), the rest are
+    transient failures."""
+    script.data = {3: DROP}
+    transport = SMTPTransport(SMTPConfig.from_url(server.url), batch_size=5)
+    reconnect = transport._connect
+
+    def first_connection_only() -> object:
+        if transport.connections_opened:
+            raise TransientError(f"cannot connect to SMTP server {server.url}: connection refused")
+        return reconnect()
+
+    transport._connect = first_connection_only  # type: ignore[method-assign]
+    messages = [outgoing(n, f"r{n}@example.org") for n in range(1, 6)]
+
+    results = {r.delivery_id: r for r in transport.send(messages)}
+
+    assert sorted(results) == [1, 2, 3, 4, 5]
+    assert [n for n, r in sorted(results.items()) if r.accepted] == [1, 2]
+    assert all(not results[n].permanent for n in (3, 4, 5))
+    assert "cannot connect" in (results[4].error or "") and "cannot connect" in (results[5].error or "")
+    assert _rcpts(server) == ["r1@example.org", "r2@example.org"]
+
+
+def test_a_server_unreachable_from_the_start_fails_the_whole_batch(server: SMTPSink, script: Scripted) -> None:
+    transport = SMTPTransport(SMTPConfig.from_url(server.url), batch_size=3)
+
+    def unreachable() -> object:
+        raise TransientError("cannot connect to SMTP server: connection refused")
+
+    transport._connect = unreachable  # type: ignore[method-assign]
+    with pytest.raises(TransientError, match="cannot connect"):
+        transport.send([outgoing(n, f"r{n}@example.org") for n in range(1, 4)])
+    assert not server.received
