@@ -16,7 +16,7 @@ from enum import StrEnum
 from itsdangerous import BadData, URLSafeSerializer
 from itsdangerous.encoding import base64_encode
 
-from digest.macs import sha256_mac
+from digest.macs import DigestMod, mac, sha256_mac
 
 
 class Purpose(StrEnum):
@@ -35,13 +35,12 @@ class Tokens:
         self._keys = [*(old_keys or []), secret_key]
         self._serializers = {p: URLSafeSerializer(self._keys, salt=f"digest.{p.value}") for p in Purpose}
         # The send path makes two tokens per message. The serializer's signer derives its key again
-        # for every signature; here the HMAC keyed with the derived key of the newest secret is
-        # built once and copied per token.
-        self._signing: dict[Purpose, tuple[bytes, hmac.HMAC]] = {}
+        # for every signature; here the derived key of the newest secret is kept, and the MAC comes
+        # from its keyed state (digest.macs).
+        self._signing: dict[Purpose, tuple[bytes, bytes, DigestMod]] = {}
         for purpose, serializer in self._serializers.items():
             signer = serializer.make_signer(serializer.salt)
-            keyed = hmac.new(signer.derive_key(), digestmod=signer.algorithm.digest_method)  # type: ignore[attr-defined]
-            self._signing[purpose] = (signer.sep, keyed)
+            self._signing[purpose] = (signer.sep, signer.derive_key(), signer.algorithm.digest_method)  # type: ignore[attr-defined]
 
     def _serializer(self, purpose: Purpose) -> URLSafeSerializer:
         return self._serializers[purpose]
@@ -50,12 +49,10 @@ class Tokens:
         """What ``URLSafeSerializer.dumps(subscriber_id)`` gives: the id's JSON in base64, signed with
         the newest key. itsdangerous compresses a payload when zlib makes it 2 bytes shorter, which
         it cannot below 10 bytes (zlib adds 6 bytes to at least 2 of data)."""
-        sep, keyed = self._signing[purpose]
+        sep, key, digestmod = self._signing[purpose]
         json = str(int(subscriber_id)).encode("ascii")
         payload = base64_encode(json) if len(json) < 10 else self._serializers[purpose].dump_payload(subscriber_id)
-        mac = keyed.copy()
-        mac.update(payload)
-        return (payload + sep + base64_encode(mac.digest())).decode("ascii")
+        return (payload + sep + base64_encode(mac(key, payload, digestmod).digest())).decode("ascii")
 
     def read(self, purpose: Purpose, token: str) -> int:
         """Return the subscriber id, or raise BadToken."""
@@ -95,12 +92,11 @@ class Tokens:
         return f"{subscriber_id}-{self._mailbox_mac(self._keys[-1], subscriber_id)}"
 
     def read_mailbox(self, token: str) -> int:
-        sid, _, mac = token.strip().lower().partition("-")
-        if not sid.isdigit() or not mac:
+        sid, _, given = token.strip().lower().partition("-")
+        if not sid.isdigit() or not given:
             raise BadToken("mailbox")
         subscriber_id = int(sid)
         for key in self._keys:
-            if hmac.compare_digest(mac, self._mailbox_mac(key, subscriber_id)):
+            if hmac.compare_digest(given, self._mailbox_mac(key, subscriber_id)):
                 return subscriber_id
         raise BadToken("mailbox")
-
