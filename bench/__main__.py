@@ -33,13 +33,19 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--specialties", type=int, default=20, help="specialties the list is spread over (default 20)")
     p.add_argument("--summaries", type=int, default=300, help="summaries in the lookback window (default 300)")
     p.add_argument("--workers", type=int, default=1, help="celery worker processes (default 1)")
-    p.add_argument("--concurrency", type=int, default=4, help="pool processes per worker = SMTP connections (default 4)")
+    p.add_argument(
+        "--concurrency", type=int, default=4, help="pool processes per worker = SMTP connections (default 4)"
+    )
     p.add_argument("--chunk-size", type=int, default=250, help="deliveries per task (default 250)")
     p.add_argument("--smtp-batch", type=int, default=25,
                    help="DIGEST_SMTP_BATCH_SIZE for the workers: messages per ledger commit (default 25; the service's own default is 1)")  # fmt: skip
-    p.add_argument("--scaling", action="store_true", help=f"also run {', '.join(f'{n:,}' for n in SCALING)} and plot them")
+    p.add_argument(
+        "--scaling", action="store_true", help=f"also run {', '.join(f'{n:,}' for n in SCALING)} and plot them"
+    )
     p.add_argument("--smoke", action="store_true", help="a quick check: 500 subscribers, small baseline samples")
-    p.add_argument("--naive-sample", type=int, default=100, help="messages rendered for the naive baseline (default 100)")
+    p.add_argument(
+        "--naive-sample", type=int, default=100, help="messages rendered for the naive baseline (default 100)"
+    )
     p.add_argument("--database-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/bench",
                    help="PostgreSQL database for the benchmark; it is wiped (default: the 'bench' database)")  # fmt: skip
     p.add_argument("--schema", default="public", help="PostgreSQL schema to wipe and use (default public)")
@@ -65,11 +71,20 @@ def _run(args: argparse.Namespace) -> int:
     ensure_database(args.database_url)
     subscribers = 500 if args.smoke else args.subscribers
     naive_sample = min(args.naive_sample, 20) if args.smoke else args.naive_sample
-    config = PipelineConfig(with_schema(args.database_url, args.schema), args.redis_url, args.workers, args.concurrency, args.chunk_size, {"DIGEST_SMTP_BATCH_SIZE": str(args.smtp_batch)})
+    config = PipelineConfig(
+        with_schema(args.database_url, args.schema),
+        args.redis_url,
+        args.workers,
+        args.concurrency,
+        args.chunk_size,
+        {"DIGEST_SMTP_BATCH_SIZE": str(args.smtp_batch)},
+    )
     output = args.output or RESULTS / f"{date.today().isoformat()}.json"
     sink = start_sink(console.print, prefer_postfix=not args.aiosmtpd)
     try:
-        options = RunOptions(ListSpec(subscribers, args.specialties, args.summaries), config, naive_sample, schema=args.schema)
+        options = RunOptions(
+            ListSpec(subscribers, args.specialties, args.summaries), config, naive_sample, schema=args.schema
+        )
         result = run_once(console, options, sink)
         write_json(output, result)
         if args.scaling:
@@ -78,9 +93,20 @@ def _run(args: argparse.Namespace) -> int:
                 if size == subscribers:
                     point = result
                 else:
-                    point = run_once(console, RunOptions(ListSpec(size, args.specialties, args.summaries), config, baselines=False, schema=args.schema), sink)
+                    point = run_once(
+                        console,
+                        RunOptions(
+                            ListSpec(size, args.specialties, args.summaries),
+                            config,
+                            baselines=False,
+                            schema=args.schema,
+                        ),
+                        sink,
+                    )
                 result["scaling"].append({k: point[k] for k in SCALING_FIELDS})
-                console.print(f"scaling: {size:,} subscribers, {point['messages_per_second']:,.0f} msg/s, peak RSS {point['peak_rss_mb_max']:.0f} MB")
+                console.print(
+                    f"scaling: {size:,} subscribers, {point['messages_per_second']:,.0f} msg/s, peak RSS {point['peak_rss_mb_max']:.0f} MB"
+                )
                 write_json(output, result)  # after every point: a long run that fails keeps what it measured
             result["scaling_plot"] = plot_scaling(output.with_suffix(".png"), result["scaling"]).name
             write_json(output, result)

@@ -101,11 +101,17 @@ def naive_render(
         ids = summaries_by_delivery(session, [r[0] for r in rows])
         wanted = {s for summary_ids in ids.values() for s in summary_ids}
         loaded = {
-            s.id: s for s in session.scalars(select(Summary).where(Summary.id.in_(wanted)).options(selectinload(Summary.specialties)))
+            s.id: s
+            for s in session.scalars(
+                select(Summary).where(Summary.id.in_(wanted)).options(selectinload(Summary.specialties))
+            )
         }
         carried = {delivery_id: [loaded[s] for s in summary_ids] for delivery_id, summary_ids in ids.items()}
         work = [
-            (delivery_id, Addressee(sub.id, sub.email, sub.name, sub.edition, {s.slug: s.name for s in sub.specialties}))
+            (
+                delivery_id,
+                Addressee(sub.id, sub.email, sub.name, sub.edition, {s.slug: s.name for s in sub.specialties}),
+            )
             for delivery_id, sub in rows
         ]
         composer, renderer = services.composer, services.renderer
@@ -121,7 +127,11 @@ def naive_render(
                 sizes += len(build_mime(msg, issue.planned_at or issue.created_at).as_bytes())
             passes.append(time.perf_counter() - t0)
     return NaiveResult(
-        sample=len(work), seconds=min(passes), passes=passes, processes=processes, mean_message_bytes=sizes // max(1, len(work)),
+        sample=len(work),
+        seconds=min(passes),
+        passes=passes,
+        processes=processes,
+        mean_message_bytes=sizes // max(1, len(work)),
         inliner="premailer with this project's stylesheet cache" if stylesheet_cache else "premailer",
     )
 

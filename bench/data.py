@@ -71,8 +71,15 @@ def generate(engine: Engine, spec: ListSpec, now: datetime) -> None:
     with session_scope(sessionmaker(engine)) as session:
         seed_specialties(session)
         slugs = [slug for slug, _ in SPECIALTIES[: spec.specialties]]
-        ids = list(session.execute(text("SELECT id FROM specialties WHERE slug = ANY(:s) ORDER BY id"), {"s": slugs}).scalars())
-        params = {"ids": ids, "k": len(ids), "now": now.replace(tzinfo=None), "joined": (now - timedelta(days=30)).replace(tzinfo=None)}
+        ids = list(
+            session.execute(text("SELECT id FROM specialties WHERE slug = ANY(:s) ORDER BY id"), {"s": slugs}).scalars()
+        )
+        params = {
+            "ids": ids,
+            "k": len(ids),
+            "now": now.replace(tzinfo=None),
+            "joined": (now - timedelta(days=30)).replace(tzinfo=None),
+        }
         session.execute(text("SELECT setseed(:seed)"), {"seed": spec.seed})
         session.execute(
             text(

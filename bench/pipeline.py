@@ -260,9 +260,14 @@ def run_pipeline(
         finally:
             stop_workers(procs)
     with session_scope(svc.sessions) as session:
-        sent = session.scalar(
-            select(func.count()).select_from(Delivery).where(Delivery.issue_id == plan.issue_id, Delivery.status == DeliveryStatus.SENT)
-        ) or 0
+        sent = (
+            session.scalar(
+                select(func.count())
+                .select_from(Delivery)
+                .where(Delivery.issue_id == plan.issue_id, Delivery.status == DeliveryStatus.SENT)
+            )
+            or 0
+        )
     statements, commits = read_stats(stats_dir)
     return PipelineResult(
         deliveries=plan.deliveries,

@@ -66,7 +66,9 @@ def table(result: dict[str, Any]) -> Table:
     ]
     for label, key, digits in rows:
         if key is None:
-            source = result["smtp_source" if "smtp" in label else "naive_cached_stylesheet" if "cache" in label else "naive"]
+            source = result[
+                "smtp_source" if "smtp" in label else "naive_cached_stylesheet" if "cache" in label else "naive"
+            ]
             value = source["messages_per_second"] if source else None
             t.add_row(label, _fmt(value, digits), "")
         else:
@@ -79,7 +81,12 @@ def scaling_table(points: list[dict[str, Any]]) -> Table:
     for col in ("subscribers", "messages/s", "planning (s)", "peak RSS (MB)"):
         t.add_column(col, justify="right")
     for p in points:
-        t.add_row(_fmt(p["subscribers"]), _fmt(p["messages_per_second"], 0), _fmt(p["planning_s"], 2), _fmt(p["peak_rss_mb_max"], 1))
+        t.add_row(
+            _fmt(p["subscribers"]),
+            _fmt(p["messages_per_second"], 0),
+            _fmt(p["planning_s"], 2),
+            _fmt(p["peak_rss_mb_max"], 1),
+        )
     return t
 
 
@@ -103,7 +110,9 @@ def plot_scaling(path: Path, points: list[dict[str, Any]]) -> Path:
     ax1.set_ylabel("messages/s", color="#0b7a8f")
     ax1.set_ylim(bottom=0)
     ax2 = ax1.twinx()
-    ax2.plot(sizes, [p["peak_rss_mb_max"] for p in points], "s--", color="#b5482d", label="peak RSS, largest worker (MB)")
+    ax2.plot(
+        sizes, [p["peak_rss_mb_max"] for p in points], "s--", color="#b5482d", label="peak RSS, largest worker (MB)"
+    )
     ax2.set_ylabel("peak RSS per worker process (MB)", color="#b5482d")
     ax2.set_ylim(0, max(TARGETS["peak_rss_mb_max"], *(p["peak_rss_mb_max"] for p in points)) * 1.1)
     ax2.axhline(TARGETS["peak_rss_mb_max"], color="#b5482d", linewidth=0.6, linestyle=":")

@@ -104,14 +104,20 @@ def run_once(console: Console, options: RunOptions, sink: Sink) -> dict[str, Any
                 issue_id = _last_issue(services)
                 processes = min(config.connections, os.cpu_count() or 1)
                 naive = naive_render(services, issue_id, sample=options.naive_sample, processes=processes)
-                cached = naive_render(services, issue_id, sample=options.naive_sample, processes=processes, stylesheet_cache=True)
+                cached = naive_render(
+                    services, issue_id, sample=options.naive_sample, processes=processes, stylesheet_cache=True
+                )
         finally:
             services.close()
         for key, baseline in (("naive", naive), ("naive_cached_stylesheet", cached)):
             out[key] = {**baseline.__dict__, "messages_per_second": baseline.messages_per_second}
             out[f"ratio_to_{key}"] = out["messages_per_second"] / baseline.messages_per_second
-        with console.status(f"baseline (a): smtp-source, {result.received:,} messages of {naive.mean_message_bytes:,} bytes"):
-            source = smtp_source(sink, messages=result.received, size=naive.mean_message_bytes, sessions=config.connections)
+        with console.status(
+            f"baseline (a): smtp-source, {result.received:,} messages of {naive.mean_message_bytes:,} bytes"
+        ):
+            source = smtp_source(
+                sink, messages=result.received, size=naive.mean_message_bytes, sessions=config.connections
+            )
         if source is not None:
             out["smtp_source"] = {**source.__dict__, "messages_per_second": source.messages_per_second}
             out["ratio_to_smtp_source"] = out["messages_per_second"] / source.messages_per_second

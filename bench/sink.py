@@ -30,7 +30,10 @@ def ensure_postfix(log: Any) -> bool:
     if shutil.which("apt-get") and os.geteuid() == 0:
         log("smtp-sink not found: installing postfix with apt-get")
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        for cmd in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "postfix"]):
+        for cmd in (
+            ["apt-get", "update", "-qq"],
+            ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "postfix"],
+        ):
             if subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode != 0:
                 break
     return bool(shutil.which("smtp-sink") and shutil.which("smtp-source"))
@@ -116,7 +119,9 @@ Sink = PostfixSink | AiosmtpdSink
 def start_sink(log: Any, *, prefer_postfix: bool = True) -> Sink:
     if prefer_postfix and ensure_postfix(log):
         return PostfixSink().start()
-    log("[yellow]Postfix's smtp-sink is not available: falling back to an aiosmtpd sink, and no smtp-source baseline[/yellow]")
+    log(
+        "[yellow]Postfix's smtp-sink is not available: falling back to an aiosmtpd sink, and no smtp-source baseline[/yellow]"
+    )
     return AiosmtpdSink().start()
 
 

@@ -18,7 +18,9 @@ from digest.subscribers.models import Cadence, Edition
 app = typer.Typer(help="digest: per-specialty digests of clinical-research evidence summaries.", no_args_is_help=True)
 subscribers_app = typer.Typer(help="Manage subscribers.", no_args_is_help=True)
 app.add_typer(subscribers_app, name="subscribers")
-suppress_app = typer.Typer(help="The suppression list: addresses and domains that are never sent to.", no_args_is_help=True)
+suppress_app = typer.Typer(
+    help="The suppression list: addresses and domains that are never sent to.", no_args_is_help=True
+)
 app.add_typer(suppress_app, name="suppress")
 feeds_app = typer.Typer(help="Manage the RSS/Atom/JSON feeds polled for summaries.", no_args_is_help=True)
 app.add_typer(feeds_app, name="feeds")
@@ -84,15 +86,25 @@ def init() -> None:
     upgrade(services.engine)
     with session_scope(services.sessions) as session:
         added = seed_specialties(session)
-    console.print(f"database ready at {services.engine.url.render_as_string(hide_password=True)}; {added} specialties added")
+    console.print(
+        f"database ready at {services.engine.url.render_as_string(hide_password=True)}; {added} specialties added"
+    )
 
 
 @app.command("import")
 def import_(
-    source: Annotated[str, typer.Argument(help="a .json or .jsonl file, or an RSS/Atom/JSON feed (http(s) URL or .xml/.rss/.atom file)")],
-    skip_invalid: Annotated[bool, typer.Option("--skip-invalid", help="import the valid records, list the rest")] = False,
+    source: Annotated[
+        str,
+        typer.Argument(help="a .json or .jsonl file, or an RSS/Atom/JSON feed (http(s) URL or .xml/.rss/.atom file)"),
+    ],
+    skip_invalid: Annotated[
+        bool, typer.Option("--skip-invalid", help="import the valid records, list the rest")
+    ] = False,
     specialty: Annotated[
-        list[str], typer.Option("--specialty", "-s", help="feeds only: specialty for entries whose categories name none; repeat for more")
+        list[str],
+        typer.Option(
+            "--specialty", "-s", help="feeds only: specialty for entries whose categories name none; repeat for more"
+        ),
     ] = [],  # noqa: B006 (typer reads the default, never mutates it)
 ) -> None:
     """Import summaries; upserts by id. A source with invalid records is rejected whole (exit 2)."""
@@ -137,7 +149,15 @@ def subscribers_add(
     from digest.subscribers.service import add_subscriber
 
     services = _services(_settings())
-    raw = {"email": email, "specialties": specialty, "cadence": cadence, "timezone": tz, "edition": edition, "name": name, "send_hour": hour}
+    raw = {
+        "email": email,
+        "specialties": specialty,
+        "cadence": cadence,
+        "timezone": tz,
+        "edition": edition,
+        "name": name,
+        "send_hour": hour,
+    }
     try:
         with session_scope(services.sessions) as session:
             row, created = add_subscriber(session, raw)
@@ -183,7 +203,11 @@ def suppress_add(
         err.print(f"[red]unknown reason {reason!r}:[/red] use one of {', '.join(r.value for r in SuppressionReason)}")
         raise typer.Exit(2) from None
     try:
-        entry = "@" + normalize_email("x" + value.strip()).split("@", 1)[1] if value.strip().startswith("@") else normalize_email(value)
+        entry = (
+            "@" + normalize_email("x" + value.strip()).split("@", 1)[1]
+            if value.strip().startswith("@")
+            else normalize_email(value)
+        )
     except ValueError as exc:
         err.print(f"[red]not an address or @domain:[/red] {exc}", markup=False)
         raise typer.Exit(2) from None
@@ -240,7 +264,8 @@ def serve(
 def feeds_add(
     url: str,
     specialty: Annotated[
-        list[str], typer.Option("--specialty", "-s", help="specialty for entries whose categories name none; repeat for more")
+        list[str],
+        typer.Option("--specialty", "-s", help="specialty for entries whose categories name none; repeat for more"),
     ] = [],  # noqa: B006 (typer reads the default, never mutates it)
 ) -> None:
     """Register a feed to poll (or change its default specialties). Entries map to specialties by category."""
@@ -274,7 +299,14 @@ def feeds_list() -> None:
         table.add_column(column, overflow="fold")
     for f in feeds:
         polled = f.last_polled_at.strftime("%Y-%m-%d %H:%M UTC") if f.last_polled_at else "never"
-        table.add_row(str(f.id), f.url, ", ".join(f.specialties), f.status, polled, (f.last_error or "").splitlines()[0] if f.last_error else "")
+        table.add_row(
+            str(f.id),
+            f.url,
+            ", ".join(f.specialties),
+            f.status,
+            polled,
+            (f.last_error or "").splitlines()[0] if f.last_error else "",
+        )
     console.print(table)
 
 
@@ -309,7 +341,9 @@ def feeds_poll() -> None:
 def editors_add(
     email: str,
     tz: Annotated[str, typer.Option("--tz", help="the editor's IANA time zone; send times are typed in it")] = "UTC",
-    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="read the password from standard input (for scripts)")] = False,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="read the password from standard input (for scripts)")
+    ] = False,
 ) -> None:
     """Create an editor account; prompts for the password twice (hidden)."""
     from digest.editors.service import EditorError, EditorIn, create_editor
@@ -351,7 +385,9 @@ def send(
         session = services.sessions()
         try:
             plan = plan_digests(session, utcnow(), services.plan_options())
-            console.print(f"dry run: {plan.deliveries} digest(s) with {plan.items} item(s) would be sent; nothing was sent")
+            console.print(
+                f"dry run: {plan.deliveries} digest(s) with {plan.items} item(s) would be sent; nothing was sent"
+            )
         finally:
             session.rollback()
             session.close()
@@ -372,7 +408,9 @@ def send(
     with session_scope(services.sessions) as session:
         counts = dict(
             session.execute(
-                select(Delivery.status, func.count()).where(Delivery.issue_id == run.plan.issue_id).group_by(Delivery.status)
+                select(Delivery.status, func.count())
+                .where(Delivery.issue_id == run.plan.issue_id)
+                .group_by(Delivery.status)
             ).all()
         )
     console.print(
@@ -397,7 +435,9 @@ def _send_issue(services, issue_id: int, dry_run: bool) -> None:  # type: ignore
         session = services.sessions()
         try:
             plan = start_sending(session, issue_id, utcnow(), services.plan_options())
-            console.print(f"dry run: issue {issue_id} would go to {plan.deliveries} subscriber(s) with {plan.items} item(s); nothing was sent")
+            console.print(
+                f"dry run: issue {issue_id} would go to {plan.deliveries} subscriber(s) with {plan.items} item(s); nothing was sent"
+            )
         except IssueError as exc:
             err.print(f"[red]cannot send:[/red] {exc}")
             raise typer.Exit(2) from None
@@ -414,7 +454,9 @@ def _send_issue(services, issue_id: int, dry_run: bool) -> None:  # type: ignore
         raise typer.Exit(2) from None
     with session_scope(services.sessions) as session:
         counts = dict(
-            session.execute(select(Delivery.status, func.count()).where(Delivery.issue_id == issue_id).group_by(Delivery.status)).all()
+            session.execute(
+                select(Delivery.status, func.count()).where(Delivery.issue_id == issue_id).group_by(Delivery.status)
+            ).all()
         )
     planned = f"{plan.deliveries} message(s) planned" if plan else "already sending"
     where = "sent" if settings.eager else f"queued in {chunks} chunk(s) for the workers"
@@ -459,7 +501,8 @@ def demo() -> None:
 def worker(
     concurrency: Annotated[int, typer.Option(help="worker processes")] = 2,
     metrics_port: Annotated[
-        int | None, typer.Option(help="serve this host's Prometheus metrics on this port (for hosts without `digest serve`)")
+        int | None,
+        typer.Option(help="serve this host's Prometheus metrics on this port (for hosts without `digest serve`)"),
     ] = None,
 ) -> None:
     """Run a Celery worker (same as `celery -A workers worker`)."""
@@ -467,7 +510,9 @@ def worker(
 
     settings = _settings()
     if not settings.broker_url:
-        err.print("[red]DIGEST_BROKER_URL is not set:[/red] without a broker, tasks run in-process and no worker is needed")
+        err.print(
+            "[red]DIGEST_BROKER_URL is not set:[/red] without a broker, tasks run in-process and no worker is needed"
+        )
         raise typer.Exit(2)
     if metrics_port is not None:
         from prometheus_client import start_http_server

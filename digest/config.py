@@ -21,9 +21,7 @@ TRANSPORTS = ("smtp", "postmark", "sendgrid", "outbox")
 class Settings(BaseSettings):
     """Typed configuration, built once and passed down explicitly."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="DIGEST_", env_file=".env", extra="ignore", populate_by_name=True
-    )
+    model_config = SettingsConfigDict(env_prefix="DIGEST_", env_file=".env", extra="ignore", populate_by_name=True)
 
     var_dir: Path = Path("var")
     database_url: str = ""

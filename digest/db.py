@@ -8,7 +8,21 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ARRAY, Boolean, CheckConstraint, ColumnElement, DateTime, Engine, MetaData, Text, any_, bindparam, cast, create_engine, event
+from sqlalchemy import (
+    ARRAY,
+    Boolean,
+    CheckConstraint,
+    ColumnElement,
+    DateTime,
+    Engine,
+    MetaData,
+    Text,
+    any_,
+    bindparam,
+    cast,
+    create_engine,
+    event,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, QueryableAttribute, Session, sessionmaker

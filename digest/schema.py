@@ -59,7 +59,9 @@ def _migrating(engine: Engine) -> Iterator[Connection]:
                 yield conn
                 broken = conn.exec_driver_sql("PRAGMA foreign_key_check").all()
                 if broken:
-                    raise RuntimeError(f"the migration left rows pointing at nothing (table, rowid, parent): {broken[:5]}")
+                    raise RuntimeError(
+                        f"the migration left rows pointing at nothing (table, rowid, parent): {broken[:5]}"
+                    )
         finally:
             raw.execute("PRAGMA foreign_keys=ON")
 

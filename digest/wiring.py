@@ -104,7 +104,9 @@ def make_signer(settings: Settings) -> Callable[[bytes], bytes] | None:
         return None
     missing = [name for name, value in given.items() if not value]
     if missing:
-        raise ConfigError(f"DKIM is half configured: set {', '.join(missing)} too (or unset all DIGEST_DKIM_* variables)")
+        raise ConfigError(
+            f"DKIM is half configured: set {', '.join(missing)} too (or unset all DIGEST_DKIM_* variables)"
+        )
     assert settings.dkim_domain and settings.dkim_selector and settings.dkim_key_file
     try:
         return DKIMSigner.from_file(settings.dkim_domain, settings.dkim_selector, settings.dkim_key_file)

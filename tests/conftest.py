@@ -225,7 +225,9 @@ class FeedServer:
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.httpd.server_address[1]}{path}"
 
-    def publish(self, path: str, body: str, content_type: str = "application/rss+xml", last_modified: str | None = None) -> str:
+    def publish(
+        self, path: str, body: str, content_type: str = "application/rss+xml", last_modified: str | None = None
+    ) -> str:
         self._published += 1  # each publication is a minute newer than the last
         stamp = last_modified or formatdate(1_795_000_000 + 60 * self._published, usegmt=True)
         self.documents[path] = (body.encode(), content_type, stamp)

@@ -35,8 +35,15 @@ def summary_record(**overrides: Any) -> dict[str, Any]:
         "summary": "A randomised trial.\n\nMore detail.",
         "patient_summary": f"In plain words, treatment A helped in study {n}.",
         "specialties": ["cardiology"],
-        "study": {"type": "randomised controlled trial", "sample_size": 1000 + n, "evidence_level": 2, "published": "2026-10"},
-        "outcomes": [{"name": "Primary outcome", "measure": "HR", "value": 0.8, "ci_low": 0.7, "ci_high": 0.9, "p": "<0.001"}],
+        "study": {
+            "type": "randomised controlled trial",
+            "sample_size": 1000 + n,
+            "evidence_level": 2,
+            "published": "2026-10",
+        },
+        "outcomes": [
+            {"name": "Primary outcome", "measure": "HR", "value": 0.8, "ci_low": 0.7, "ci_high": 0.9, "p": "<0.001"}
+        ],
         "safety": "No excess of serious adverse events.",
         "source_url": f"https://example.org/summaries/summary-{n}",
         "published_at": "2026-11-26T09:00:00Z",
@@ -79,12 +86,21 @@ def sample_summaries(count: int = 8, *, with_patient_summary: bool = True) -> li
             continue
         data = SummaryIn.model_validate(record)
         rows.append(
-            Summary(id=data.id, **data.columns(), specialties=[Specialty(slug=s, name=names[s]) for s in data.specialties])
+            Summary(
+                id=data.id, **data.columns(), specialties=[Specialty(slug=s, name=names[s]) for s in data.specialties]
+            )
         )
     return rows[:count]
 
 
-SAMPLE_ISSUE: dict[str, Any] = {"id": 1, "subject": "", "preheader": "", "intro_html": "", "intro_text": "", "web_url": ""}
+SAMPLE_ISSUE: dict[str, Any] = {
+    "id": 1,
+    "subject": "",
+    "preheader": "",
+    "intro_html": "",
+    "intro_text": "",
+    "web_url": "",
+}
 
 
 def sample_variant(edition: str, count: int = 8, issue: dict[str, Any] | None = None) -> Variant:
@@ -102,7 +118,9 @@ SAMPLE_RECIPIENT = Recipient(
 )
 
 
-def bulk_subscribers(session: Session, people: list[tuple[str, str, list[str]]], *, created_at: datetime, status: str = "active") -> None:
+def bulk_subscribers(
+    session: Session, people: list[tuple[str, str, list[str]]], *, created_at: datetime, status: str = "active"
+) -> None:
     """Insert many confirmed subscribers in a few statements: (email, name, specialty slugs) each."""
     from sqlalchemy import insert, select
 
@@ -116,7 +134,11 @@ def bulk_subscribers(session: Session, people: list[tuple[str, str, list[str]]],
             for email, name, _ in people
         ],
     )
-    ids = dict(session.execute(select(Subscriber.email, Subscriber.id).where(Subscriber.email.in_([p[0] for p in people]))).all())
+    ids = dict(
+        session.execute(
+            select(Subscriber.email, Subscriber.id).where(Subscriber.email.in_([p[0] for p in people]))
+        ).all()
+    )
     slugs = {slug: s.id for slug, s in specialty_map(session).items()}
     session.execute(
         insert(subscriber_specialties),
@@ -124,7 +146,9 @@ def bulk_subscribers(session: Session, people: list[tuple[str, str, list[str]]],
     )
 
 
-def outgoing(delivery_id: int, to_email: str, name: str = "", *, subject: str = "Your evidence digest") -> OutgoingMessage:
+def outgoing(
+    delivery_id: int, to_email: str, name: str = "", *, subject: str = "Your evidence digest"
+) -> OutgoingMessage:
     """A fully rendered message as the composer hands it to a transport (for transport tests)."""
     from datetime import UTC
 
@@ -141,7 +165,10 @@ def outgoing(delivery_id: int, to_email: str, name: str = "", *, subject: str = 
         html=f"<html><body><p>Hello {name or 'reader'},</p><p>Key takeaway: treatment A helps.</p></body></html>",
         headers=(
             ("List-Id", "Clinical evidence digest <clinical-evidence-digest.news.example.org>"),
-            *list_unsubscribe(f"https://digest.example.org/unsubscribe/tok{delivery_id}", f"unsubscribe+m{delivery_id}@news.example.org"),
+            *list_unsubscribe(
+                f"https://digest.example.org/unsubscribe/tok{delivery_id}",
+                f"unsubscribe+m{delivery_id}@news.example.org",
+            ),
         ),
     )
     raw = build_mime(msg, datetime(2026, 11, 27, 12, 0, tzinfo=UTC)).as_bytes()
@@ -197,7 +224,7 @@ def rss_feed(*entries: dict[str, Any]) -> str:
     for e in entries:
         parts = [f"<title>{escape(e['title'])}</title>"] if e.get("title") else []
         if e.get("guid"):
-            parts.append(f"<guid isPermaLink=\"false\">{escape(e['guid'])}</guid>")
+            parts.append(f'<guid isPermaLink="false">{escape(e["guid"])}</guid>')
         if e.get("link"):
             parts.append(f"<link>{escape(e['link'])}</link>")
         if e.get("description"):

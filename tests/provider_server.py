@@ -69,7 +69,11 @@ class ProviderServer:
     # -- Postmark ------------------------------------------------------------------------------
     def postmark_batch(self, headers: dict[str, str], body: Any) -> tuple[int, Any, dict[str, str]]:
         if headers.get("x-postmark-server-token") != self.token:
-            return 401, {"ErrorCode": 10, "Message": "No Account or Server API tokens were supplied in the HTTP headers."}, {}
+            return (
+                401,
+                {"ErrorCode": 10, "Message": "No Account or Server API tokens were supplied in the HTTP headers."},
+                {},
+            )
         if not isinstance(body, list) or not body or len(body) > 500:
             return 422, {"ErrorCode": 300, "Message": "Batch must be a JSON array of 1 to 500 messages."}, {}
         answers = []
@@ -78,34 +82,63 @@ class ProviderServer:
             address = to.rsplit("<", 1)[-1].rstrip(">").strip().lower()
             missing = [f for f in ("From", "To", "Subject") if not message.get(f)]
             if missing or not (message.get("TextBody") or message.get("HtmlBody")):
-                answers.append({"ErrorCode": 300, "Message": f"Invalid email request: missing {missing or 'body'}", "To": to})
+                answers.append(
+                    {"ErrorCode": 300, "Message": f"Invalid email request: missing {missing or 'body'}", "To": to}
+                )
             elif address in self.inactive:
-                answers.append({
-                    "ErrorCode": 406,
-                    "Message": "You tried to send to recipient(s) that have been marked as inactive.",
-                    "To": to,
-                })
+                answers.append(
+                    {
+                        "ErrorCode": 406,
+                        "Message": "You tried to send to recipient(s) that have been marked as inactive.",
+                        "To": to,
+                    }
+                )
             else:
                 pid = str(uuid.uuid4())
                 extra = {h["Name"]: h["Value"] for h in message.get("Headers", [])}
-                self._accept(Accepted(address, message["Subject"], extra, message.get("TextBody", ""), message.get("HtmlBody", ""), pid))
-                answers.append({
-                    "ErrorCode": 0,
-                    "Message": "OK",
-                    "MessageID": pid,
-                    "SubmittedAt": datetime.now(UTC).isoformat(),
-                    "To": to,
-                })
+                self._accept(
+                    Accepted(
+                        address,
+                        message["Subject"],
+                        extra,
+                        message.get("TextBody", ""),
+                        message.get("HtmlBody", ""),
+                        pid,
+                    )
+                )
+                answers.append(
+                    {
+                        "ErrorCode": 0,
+                        "Message": "OK",
+                        "MessageID": pid,
+                        "SubmittedAt": datetime.now(UTC).isoformat(),
+                        "To": to,
+                    }
+                )
         return 200, answers, {}
 
     # -- SendGrid ------------------------------------------------------------------------------
     def sendgrid_send(self, headers: dict[str, str], body: Any) -> tuple[int, Any, dict[str, str]]:
         if headers.get("authorization") != f"Bearer {self.token}":
-            return 401, {"errors": [{"message": "The provided authorization grant is invalid, expired, or revoked", "field": None, "help": None}]}, {}
+            return (
+                401,
+                {
+                    "errors": [
+                        {
+                            "message": "The provided authorization grant is invalid, expired, or revoked",
+                            "field": None,
+                            "help": None,
+                        }
+                    ]
+                },
+                {},
+            )
         errors = []
         personalizations = body.get("personalizations") or []
         if len(personalizations) != 1 or not personalizations[0].get("to"):
-            errors.append({"message": "You must have at least one personalization.", "field": "personalizations", "help": None})
+            errors.append(
+                {"message": "You must have at least one personalization.", "field": "personalizations", "help": None}
+            )
         for f in ("from", "subject", "content"):
             if not body.get(f):
                 errors.append({"message": f"The {f} parameter is required.", "field": f, "help": None})
@@ -113,10 +146,31 @@ class ProviderServer:
             return 400, {"errors": errors}, {}
         address = personalizations[0]["to"][0]["email"].lower()
         if address in self.inactive:
-            return 400, {"errors": [{"message": "Does not contain a valid address.", "field": "personalizations.0.to.0.email", "help": None}]}, {}
+            return (
+                400,
+                {
+                    "errors": [
+                        {
+                            "message": "Does not contain a valid address.",
+                            "field": "personalizations.0.to.0.email",
+                            "help": None,
+                        }
+                    ]
+                },
+                {},
+            )
         content = {c["type"]: c["value"] for c in body["content"]}
         pid = uuid.uuid4().hex[:22]
-        self._accept(Accepted(address, body["subject"], dict(body.get("headers", {})), content.get("text/plain", ""), content.get("text/html", ""), pid))
+        self._accept(
+            Accepted(
+                address,
+                body["subject"],
+                dict(body.get("headers", {})),
+                content.get("text/plain", ""),
+                content.get("text/html", ""),
+                pid,
+            )
+        )
         return 202, None, {"X-Message-Id": pid}
 
     def _accept(self, item: Accepted) -> None:

@@ -120,7 +120,10 @@ def dispatch_issue(issue_id: int, *, restart: bool = False) -> int:
     size = svc.settings.chunk_size
     with session_scope(svc.sessions) as session:
         session.execute(
-            update(Issue).where(Issue.id == issue_id).values(dispatched_at=svc.clock()).execution_options(synchronize_session=False)
+            update(Issue)
+            .where(Issue.id == issue_id)
+            .values(dispatched_at=svc.clock())
+            .execution_options(synchronize_session=False)
         )
         checkpoint = session.scalar(select(Issue.dispatched_through).where(Issue.id == issue_id)) or 0
     after = 0 if restart or svc.settings.eager else checkpoint
@@ -136,7 +139,10 @@ def dispatch_issue(issue_id: int, *, restart: bool = False) -> int:
         after = ids[-1]
         with session_scope(svc.sessions) as session:
             session.execute(
-                update(Issue).where(Issue.id == issue_id).values(dispatched_through=after).execution_options(synchronize_session=False)
+                update(Issue)
+                .where(Issue.id == issue_id)
+                .values(dispatched_through=after)
+                .execution_options(synchronize_session=False)
             )
     if not queued:
         finish_issue_if_done(svc.sessions, issue_id, svc.clock())
@@ -174,7 +180,9 @@ def send_issue(issue_id: int) -> tuple[CampaignPlan | None, int]:
         elif status == IssueStatus.SENDING:
             plan = None
         else:
-            raise IllegalTransition(f"cannot send issue {issue_id}: it is {status} (a paused issue is resumed, not sent)")
+            raise IllegalTransition(
+                f"cannot send issue {issue_id}: it is {status} (a paused issue is resumed, not sent)"
+            )
     return plan, dispatch_issue(issue_id, restart=plan is None)
 
 

@@ -47,7 +47,6 @@ class DeliveryStatus(StrEnum):
     CANCELLED = "cancelled"  # subscriber opted out or was suppressed before it went out
 
 
-
 class Issue(Base):
     __tablename__ = "issues"
     __table_args__ = (
@@ -130,5 +129,7 @@ class SelectionItem(Base):
 
     selection_id: Mapped[int] = mapped_column(ForeignKey("selections.id", ondelete="CASCADE"), primary_key=True)
     # Indexed: "was this summary carried to them before" starts from the summary.
-    summary_id: Mapped[str] = mapped_column(ForeignKey("summaries.id", ondelete="CASCADE"), primary_key=True, index=True)
+    summary_id: Mapped[str] = mapped_column(
+        ForeignKey("summaries.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
     position: Mapped[int] = mapped_column(Integer)

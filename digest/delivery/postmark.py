@@ -33,7 +33,9 @@ class PostmarkTransport:
     name = "postmark"
     batch_size = MAX_BATCH
 
-    def __init__(self, token: str, *, api_url: str = POSTMARK_API_URL, stream: str = MESSAGE_STREAM, backoff: float = 0.5):
+    def __init__(
+        self, token: str, *, api_url: str = POSTMARK_API_URL, stream: str = MESSAGE_STREAM, backoff: float = 0.5
+    ):
         self.url = api_url.rstrip("/") + "/email/batch"
         self.stream = stream
         self.session = api_session({"X-Postmark-Server-Token": token}, backoff=backoff)
@@ -59,7 +61,9 @@ class PostmarkTransport:
             results.extend(self._send_batch(batch, payloads))
         return results
 
-    def _requests(self, messages: Sequence[OutgoingMessage]) -> Iterator[tuple[list[OutgoingMessage], list[dict[str, Any]]]]:
+    def _requests(
+        self, messages: Sequence[OutgoingMessage]
+    ) -> Iterator[tuple[list[OutgoingMessage], list[dict[str, Any]]]]:
         """Split into calls of at most 500 messages and 45 MB of JSON."""
         batch: list[OutgoingMessage] = []
         payloads: list[dict[str, Any]] = []
@@ -86,7 +90,9 @@ class PostmarkTransport:
             raise TransientError(f"Postmark answered HTTP {response.status_code}: {response.text[:300]}")
         answers = response.json()
         if not isinstance(answers, list) or len(answers) != len(batch):
-            raise TransientError(f"Postmark answered {len(answers) if isinstance(answers, list) else 'no list'} results for {len(batch)} messages")
+            raise TransientError(
+                f"Postmark answered {len(answers) if isinstance(answers, list) else 'no list'} results for {len(batch)} messages"
+            )
         return [_result(msg, answer) for msg, answer in zip(batch, answers, strict=True)]
 
     def close(self) -> None:

@@ -56,9 +56,19 @@ MAX_ATTEMPTS = 8
 _SENDING_ISSUES = select(Issue.id).where(Issue.status == IssueStatus.SENDING)
 # What a chunk's messages need, each read in one statement (built once: the send path runs them per chunk).
 _PENDING_ROWS = (
-    select(Delivery.id, Delivery.issue_id, Delivery.selection_id, Subscriber.id, Subscriber.email, Subscriber.name, Subscriber.edition)
+    select(
+        Delivery.id,
+        Delivery.issue_id,
+        Delivery.selection_id,
+        Subscriber.id,
+        Subscriber.email,
+        Subscriber.name,
+        Subscriber.edition,
+    )
     .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
-    .where(InList(Delivery.id, "ids"), Delivery.status == DeliveryStatus.PENDING, Delivery.issue_id.in_(_SENDING_ISSUES))
+    .where(
+        InList(Delivery.id, "ids"), Delivery.status == DeliveryStatus.PENDING, Delivery.issue_id.in_(_SENDING_ISSUES)
+    )
     .order_by(Delivery.id)
 )
 _SPECIALTIES_OF = (
@@ -128,7 +138,9 @@ class DeliveryService:
         self.summaries = SummaryCache()
 
     # -- 1. load --------------------------------------------------------------------------------
-    def _load(self, session: Session, ids: Sequence[int]) -> tuple[list[_Row], dict[str, Summary], dict[int, dict[str, Any]]]:
+    def _load(
+        self, session: Session, ids: Sequence[int]
+    ) -> tuple[list[_Row], dict[str, Summary], dict[int, dict[str, Any]]]:
         """The chunk's rows still to send (pending, issue sending), with their summaries and issues."""
         rows = session.execute(_PENDING_ROWS, {"ids": list(ids)}).all()
         if not rows:
@@ -144,7 +156,12 @@ class DeliveryService:
             for i in session.scalars(select(Issue).where(Issue.id.in_({r[1] for r in rows})))
         }
         out = [
-            _Row(d_id, issue_id, Addressee(sid, email, name, edition, specialties[sid]), tuple(lists.get(selection_id, ()) if selection_id is not None else ()))
+            _Row(
+                d_id,
+                issue_id,
+                Addressee(sid, email, name, edition, specialties[sid]),
+                tuple(lists.get(selection_id, ()) if selection_id is not None else ()),
+            )
             for d_id, issue_id, selection_id, sid, email, name, edition in rows
         ]
         return out, summaries, issues
@@ -165,7 +182,9 @@ class DeliveryService:
             variant = variants.get(shape)
             if variant is None:
                 present = [summaries[s] for s in row.summary_ids if s in summaries]
-                variant = variants[shape] = build_variant(row.who.edition, present, row.who.specialties, issues[row.issue_id])
+                variant = variants[shape] = build_variant(
+                    row.who.edition, present, row.who.specialties, issues[row.issue_id]
+                )
             if not variant.items:
                 continue  # every summary was withdrawn since planning: cancelled below
             variant_keys[row.delivery_id] = variant.key
@@ -177,7 +196,10 @@ class DeliveryService:
         now = self.clock()
         size = max(1, self.transport.batch_size)
         for start in range(0, len(sendable), size):
-            batch = [self.composer.compose(r.delivery_id, r.issue_id, r.who, v, now) for r, v in sendable[start : start + size]]
+            batch = [
+                self.composer.compose(r.delivery_id, r.issue_id, r.who, v, now)
+                for r, v in sendable[start : start + size]
+            ]
             self._send_batch(batch, variant_keys, report)
         for issue_id in {r.issue_id for r in rows}:
             finish_issue_if_done(self.sessions, issue_id, self.clock())
@@ -210,7 +232,9 @@ class DeliveryService:
                 self._send(session, sendable, corrections, report)
             corrections.write(session)
 
-    def _send(self, session: Session, sendable: list[OutgoingMessage], corrections: _Corrections, report: DeliverReport) -> None:
+    def _send(
+        self, session: Session, sendable: list[OutgoingMessage], corrections: _Corrections, report: DeliverReport
+    ) -> None:
         """Hand the messages to the transport and correct the rows whose outcome was not ``sent``
         under their own Message-ID (written before the commit)."""
         self.limiter.acquire(len(sendable))
@@ -239,7 +263,12 @@ class DeliveryService:
                 report.failed += 1
             elif attempts.get(msg.delivery_id, 0) >= MAX_ATTEMPTS:
                 tried = attempts[msg.delivery_id]
-                corrections.add(result.delivery_id, DeliveryStatus.FAILED, f"gave up after {tried} attempts: {result.error}", message_id=msg.message_id)
+                corrections.add(
+                    result.delivery_id,
+                    DeliveryStatus.FAILED,
+                    f"gave up after {tried} attempts: {result.error}",
+                    message_id=msg.message_id,
+                )
                 report.failed += 1
             else:
                 corrections.add(result.delivery_id, DeliveryStatus.PENDING, result.error)
@@ -247,7 +276,9 @@ class DeliveryService:
 
     @staticmethod
     def _attempts(session: Session, ids: list[int]) -> dict[int, int]:
-        return {d: n or 0 for d, n in session.execute(select(Delivery.id, Delivery.attempts).where(Delivery.id.in_(ids)))}
+        return {
+            d: n or 0 for d, n in session.execute(select(Delivery.id, Delivery.attempts).where(Delivery.id.in_(ids)))
+        }
 
     @staticmethod
     def _blocked(session: Session, batch: list[OutgoingMessage]) -> dict[int, str]:
@@ -316,7 +347,9 @@ _TAKE_ARRAYS = _take_sql(
 def _take_values(size: int) -> TextClause:
     """Elsewhere (SQLite): the batch as a ``VALUES`` list of ``size`` rows (built once per size)."""
     rows = ", ".join(f"(:d{k}, :m{k}, :v{k})" for k in range(size))
-    return _take_sql(f"(SELECT column1 AS id, column2 AS message_id, column3 AS variant_key FROM (VALUES {rows})) AS batch")
+    return _take_sql(
+        f"(SELECT column1 AS id, column2 AS message_id, column3 AS variant_key FROM (VALUES {rows})) AS batch"
+    )
 
 
 class _Corrections:
@@ -326,9 +359,19 @@ class _Corrections:
     def __init__(self) -> None:
         self.rows: dict[frozenset[str], list[dict[str, Any]]] = defaultdict(list)
 
-    def add(self, delivery_id: int, status: DeliveryStatus, error: str | None, *, message_id: str | None = None) -> None:
+    def add(
+        self, delivery_id: int, status: DeliveryStatus, error: str | None, *, message_id: str | None = None
+    ) -> None:
         """Not sent: failed (keeps the Message-ID it was tried under), cancelled, or back to pending."""
-        self._row(id=delivery_id, status=status, error=error, sent_at=None, message_id=message_id, provider_message_id=None, variant_key="")
+        self._row(
+            id=delivery_id,
+            status=status,
+            error=error,
+            sent_at=None,
+            message_id=message_id,
+            provider_message_id=None,
+            variant_key="",
+        )
 
     def provider_id(self, delivery_id: int, provider_id: str | None) -> None:
         """Sent, under the provider's own message id (HTTP APIs) rather than the Message-ID."""

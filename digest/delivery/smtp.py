@@ -87,7 +87,9 @@ class SMTPTransport:
         cfg = self.config
         try:
             if cfg.implicit_tls:
-                conn: smtplib.SMTP = smtplib.SMTP_SSL(cfg.host, cfg.port, timeout=cfg.timeout, context=self._tls_context())
+                conn: smtplib.SMTP = smtplib.SMTP_SSL(
+                    cfg.host, cfg.port, timeout=cfg.timeout, context=self._tls_context()
+                )
             else:
                 conn = smtplib.SMTP(cfg.host, cfg.port, timeout=cfg.timeout)
             conn.ehlo()
@@ -182,7 +184,9 @@ class SMTPTransport:
         conn = self._conn
         assert conn is not None
         try:
-            conn.send(_data(msg.raw, _envelope_commands(follow) if follow is not None else b"", dot_free=msg.raw_dot_free))
+            conn.send(
+                _data(msg.raw, _envelope_commands(follow) if follow is not None else b"", dot_free=msg.raw_dot_free)
+            )
             code, reply = conn.getreply()
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
             # The one window no protocol closes: the server may have accepted the message.
@@ -287,7 +291,9 @@ def _data(raw: bytes, then: bytes = b"", *, dot_free: bool = False) -> bytes:
     composer wrote no line-leading dot, so the message is not searched for one (a search of 30 KB
     cost more than the rest of this function)."""
     stuffed = raw.replace(b"\r\n.", b"\r\n..") if not dot_free and b"\r\n." in raw else raw
-    return b"".join((b"." if raw.startswith(b".") else b"", stuffed, b".\r\n" if raw.endswith(b"\r\n") else b"\r\n.\r\n", then))
+    return b"".join(
+        (b"." if raw.startswith(b".") else b"", stuffed, b".\r\n" if raw.endswith(b"\r\n") else b"\r\n.\r\n", then)
+    )
 
 
 # Enhanced status codes (RFC 3463) that say the address itself is bad, when given after DATA.

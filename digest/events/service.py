@@ -64,7 +64,10 @@ def _delivery_for(session: Session, event: DeliveryEvent) -> int | None:
     if not event.provider_message_ids:
         return None
     return session.scalar(
-        select(Delivery.id).where(Delivery.provider_message_id.in_(event.provider_message_ids)).order_by(Delivery.id).limit(1)
+        select(Delivery.id)
+        .where(Delivery.provider_message_id.in_(event.provider_message_ids))
+        .order_by(Delivery.id)
+        .limit(1)
     )
 
 

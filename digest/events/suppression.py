@@ -41,7 +41,13 @@ def suppress(session: Session, value: str, reason: SuppressionReason, detail: st
     return session.connection().execute(stmt, params).first() is not None
 
 
-def suppress_selected(dialect: str, addresses: ColumnElement[str], reason: SuppressionReason, detail: ColumnElement[Any], at: ColumnElement[datetime]) -> Insert:
+def suppress_selected(
+    dialect: str,
+    addresses: ColumnElement[str],
+    reason: SuppressionReason,
+    detail: ColumnElement[Any],
+    at: ColumnElement[datetime],
+) -> Insert:
     """``suppress`` for addresses another statement produces (``addresses`` names a column of it):
     ``INSERT ... SELECT`` normalised the same way, entries already there kept. Unsubscribe uses it
     inside its single statement on PostgreSQL."""

@@ -103,7 +103,11 @@ def fetch(
     except requests.RequestException as exc:
         raise FeedError(f"{url}: cannot fetch: {exc}") from exc
     if response.status_code == 304:
-        return Fetched(None, etag=response.headers.get("ETag", etag), last_modified=response.headers.get("Last-Modified", last_modified))
+        return Fetched(
+            None,
+            etag=response.headers.get("ETag", etag),
+            last_modified=response.headers.get("Last-Modified", last_modified),
+        )
     if response.status_code != 200:
         raise FeedError(f"{url}: HTTP {response.status_code} {response.reason}")
     return Fetched(
@@ -357,7 +361,11 @@ def poll_feed(
         status = FeedStatus(feed.status)
     log.info(
         "feed polled: %s: %d new, %d updated, %d unchanged, %d skipped",
-        url, report.created, report.updated, report.unchanged, len(report.skipped),
+        url,
+        report.created,
+        report.updated,
+        report.unchanged,
+        len(report.skipped),
         extra={"feed": url, "new": report.created, "updated": report.updated, "skipped": len(report.skipped)},
     )
     return PollResult(url, status, report=report)

@@ -70,9 +70,7 @@ class FeedSource(Base):
     """An RSS, Atom or JSON Feed URL polled for summaries, with what conditional GET needs."""
 
     __tablename__ = "feed_sources"
-    __table_args__ = (
-        CheckConstraint(f"status IN ({', '.join(repr(s.value) for s in FeedStatus)})", name="status"),
-    )
+    __table_args__ = (CheckConstraint(f"status IN ({', '.join(repr(s.value) for s in FeedStatus)})", name="status"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     url: Mapped[str] = mapped_column(String(2000), unique=True)

@@ -42,7 +42,9 @@ def validate_records(
             errors.extend(from_validation_error(number, exc, source))
             continue
         if item.id in first_seen:
-            errors.append(InputError(number, "id", f"duplicate id {item.id!r} (also record {first_seen[item.id]})", source))
+            errors.append(
+                InputError(number, "id", f"duplicate id {item.id!r} (also record {first_seen[item.id]})", source)
+            )
             continue
         first_seen[item.id] = number
         valid.append(item)

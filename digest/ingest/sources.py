@@ -35,14 +35,14 @@ def read_records(path: Path) -> RawRecords:
                 _add(out, number, line)
         return out
     if path.suffix.lower() != ".json":
-        out.errors.append(
-            InputError(0, "", f"unsupported file type {path.suffix!r}: use .json or .jsonl", out.source)
-        )
+        out.errors.append(InputError(0, "", f"unsupported file type {path.suffix!r}: use .json or .jsonl", out.source))
         return out
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        out.errors.append(InputError(0, "", f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}", out.source))
+        out.errors.append(
+            InputError(0, "", f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}", out.source)
+        )
         return out
     items = data if isinstance(data, list) else [data]
     for number, item in enumerate(items, start=1):

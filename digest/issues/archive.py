@@ -57,7 +57,12 @@ def web_version(session: Session, renderer: EmailRenderer, issue_id: int) -> Ren
     pins = pinned_ids(session, issue.id)
     sent = carried().where(Delivery.issue_id == issue.id, Delivery.status == DeliveryStatus.SENT).subquery()
     others = session.scalars(
-        select(Summary.id).where(Summary.id.in_(select(sent.c.summary_id)), Summary.id.not_in(pins)).order_by(*RANKING).limit(MAX_WEB_ITEMS)
+        select(Summary.id)
+        .where(Summary.id.in_(select(sent.c.summary_id)), Summary.id.not_in(pins))
+        .order_by(*RANKING)
+        .limit(MAX_WEB_ITEMS)
     ).all()
     context = {**untracked_context(issue, renderer.base_url), "web_url": ""}
-    return render_items(session, renderer, context, [*pins, *others], Edition.CLINICIAN.value, {}, neutral_recipient(renderer.base_url))
+    return render_items(
+        session, renderer, context, [*pins, *others], Edition.CLINICIAN.value, {}, neutral_recipient(renderer.base_url)
+    )

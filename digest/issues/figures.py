@@ -75,18 +75,27 @@ def issue_figures(session: Session, issue_id: int, bucket: timedelta = timedelta
     if issue is None:
         raise LookupError(f"there is no issue {issue_id}")
     counts = Counter(
-        dict(session.execute(select(Delivery.status, func.count()).where(Delivery.issue_id == issue_id).group_by(Delivery.status)).all())
+        dict(
+            session.execute(
+                select(Delivery.status, func.count()).where(Delivery.issue_id == issue_id).group_by(Delivery.status)
+            ).all()
+        )
     )
     mine = Delivery.issue_id == issue_id
     touched = (DeliveryStatus.SENT, DeliveryStatus.FAILED)
 
     def suppressed_for(reason: SuppressionReason) -> int:
-        return session.scalar(
-            select(func.count(Delivery.id))
-            .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
-            .join(Suppression, and_(Suppression.value == func.lower(Subscriber.email), Suppression.reason == reason))
-            .where(mine, Delivery.status.in_(touched), _last_touch(touched))
-        ) or 0
+        return (
+            session.scalar(
+                select(func.count(Delivery.id))
+                .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
+                .join(
+                    Suppression, and_(Suppression.value == func.lower(Subscriber.email), Suppression.reason == reason)
+                )
+                .where(mine, Delivery.status.in_(touched), _last_touch(touched))
+            )
+            or 0
+        )
 
     # The window is checked in Python: date arithmetic in SQL differs per backend.
     unsubscribes = sum(
@@ -131,7 +140,9 @@ def issue_figures(session: Session, issue_id: int, bucket: timedelta = timedelta
 def _timeline(session: Session, issue_id: int, bucket: timedelta) -> tuple[Point, ...]:
     """Messages sent and clicks per time bucket, from the first send to the last event."""
     sent = session.scalars(select(Delivery.sent_at).where(Delivery.issue_id == issue_id, Delivery.sent_at.is_not(None)))
-    clicks = session.scalars(select(Click.at).join(Delivery, Delivery.id == Click.delivery_id).where(Delivery.issue_id == issue_id))
+    clicks = session.scalars(
+        select(Click.at).join(Delivery, Delivery.id == Click.delivery_id).where(Delivery.issue_id == issue_id)
+    )
     epoch = datetime(2000, 1, 1, tzinfo=UTC)
     width = bucket.total_seconds()
 

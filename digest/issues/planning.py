@@ -51,7 +51,9 @@ def audience(issue_id: int, audience_all: bool) -> Select[tuple[int]]:
 
 
 def pinned_ids(session: Session, issue_id: int) -> list[str]:
-    return list(session.scalars(select(IssuePin.summary_id).where(IssuePin.issue_id == issue_id).order_by(IssuePin.position)))
+    return list(
+        session.scalars(select(IssuePin.summary_id).where(IssuePin.issue_id == issue_id).order_by(IssuePin.position))
+    )
 
 
 def plan_campaign(session: Session, issue: Issue, now: datetime, options: PlanOptions) -> CampaignPlan:
@@ -76,9 +78,10 @@ def plan_campaign(session: Session, issue: Issue, now: datetime, options: PlanOp
     count = session.scalar(select(func.count()).select_from(Delivery).where(Delivery.issue_id == issue.id)) or 0
     if not count:
         session.execute(
-            update(Issue).where(Issue.id == issue.id).values(status=IssueStatus.SENT, sent_at=now).execution_options(
-                synchronize_session=False
-            )
+            update(Issue)
+            .where(Issue.id == issue.id)
+            .values(status=IssueStatus.SENT, sent_at=now)
+            .execution_options(synchronize_session=False)
         )
     session.flush()
     return CampaignPlan(issue_id=issue.id, deliveries=count, items=items_planned(session, issue.id))

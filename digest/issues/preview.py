@@ -66,7 +66,9 @@ def untracked_context(issue: Issue, base_url: str) -> dict[str, Any]:
     return {**issue_context(issue, base_url), "track_clicks": False}
 
 
-def items_for_subscriber(session: Session, issue: Issue, subscriber_id: int, now: datetime, options: PlanOptions) -> list[str]:
+def items_for_subscriber(
+    session: Session, issue: Issue, subscriber_id: int, now: datetime, options: PlanOptions
+) -> list[str]:
     """What planning would give this subscriber now: the pins, then their own ranked new summaries."""
     pins = pinned_ids(session, issue.id)
     ranked = ranked_candidates(now, timedelta(days=options.lookback_days), select(literal(subscriber_id)))
@@ -82,7 +84,12 @@ def items_for_specialty(session: Session, issue: Issue, slug: str, now: datetime
         select(Summary.id)
         .join(summary_specialties, summary_specialties.c.summary_id == Summary.id)
         .join(Specialty, Specialty.id == summary_specialties.c.specialty_id)
-        .where(Specialty.slug == slug, Summary.published_at <= now, Summary.published_at > now - lookback, Summary.id.not_in(pins))
+        .where(
+            Specialty.slug == slug,
+            Summary.published_at <= now,
+            Summary.published_at > now - lookback,
+            Summary.id.not_in(pins),
+        )
         .order_by(*RANKING)
         .limit(max(0, options.max_items - len(pins)))
     ).all()
@@ -138,7 +145,9 @@ def preview_issue(
         ids = items_for_specialty(session, issue, spec.slug, now, options)
         edition, specialties = Edition.CLINICIAN.value, {spec.slug: spec.name}
         recipient = neutral_recipient(renderer.base_url)
-    rendered = render_items(session, renderer, untracked_context(issue, renderer.base_url), ids, edition, specialties, recipient)
+    rendered = render_items(
+        session, renderer, untracked_context(issue, renderer.base_url), ids, edition, specialties, recipient
+    )
     return Preview(
         subject=rendered.subject,
         html=rendered.html,
@@ -182,7 +191,9 @@ def send_test(
         address = normalize_email(to)
     except ValueError as exc:
         raise InvalidIssue(str(exc)) from None
-    preview = preview_issue(session, composer.renderer, issue_id, now, options, specialty=specialty, subscriber_id=subscriber_id)
+    preview = preview_issue(
+        session, composer.renderer, issue_id, now, options, specialty=specialty, subscriber_id=subscriber_id
+    )
     msg = OutgoingMessage(
         delivery_id=0,
         message_id=f"<test.{issue_id}.{secrets.token_hex(8)}@{composer.domain}>",

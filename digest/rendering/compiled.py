@@ -148,7 +148,12 @@ class EmailRenderer:
             lstrip_blocks=True,
         )
         self.env.filters.update(
-            thousands=_thousands, month=_month, join_and=_join_and, sentence=_sentence, same_places=_same_places, plain=_plain
+            thousands=_thousands,
+            month=_month,
+            join_and=_join_and,
+            sentence=_sentence,
+            same_places=_same_places,
+            plain=_plain,
         )
         self._templates = {
             name: self.env.get_template(f"email/digest.{name}.j2") for name in ("subject.txt", "html", "txt")
@@ -188,7 +193,9 @@ class EmailRenderer:
             return lambda url: url
         return lambda url: recipient["click_base"] + signer(url)
 
-    def render_uninlined(self, variant: Variant, recipient: dict[str, str], *, marked: VariantText | None = None) -> RenderedEmail:
+    def render_uninlined(
+        self, variant: Variant, recipient: dict[str, str], *, marked: VariantText | None = None
+    ) -> RenderedEmail:
         """Subject, HTML before its CSS is inlined, and text: the Jinja2 half of a render. The
         benchmark's naive baseline inlines it with stock premailer, as a sender without variants
         would. ``marked``: the HTML for ``_BlockInliner``, blocks between marks and the variant's
@@ -301,7 +308,9 @@ class VariantText:
             return html
         parts = _marker_pattern(self.marker).split(html)
         if len(parts) != len(self.values) + 1:
-            raise RuntimeError(f"{len(self.values)} variant texts for {len(parts) - 1} markers: inlining lost or repeated one")
+            raise RuntimeError(
+                f"{len(self.values)} variant texts for {len(parts) - 1} markers: inlining lost or repeated one"
+            )
         out = [parts[0]]
         for value, part in zip(self.values, parts[1:]):
             out += (value, part)
@@ -473,7 +482,7 @@ def _places(value: float | int) -> int:
 
 
 def _month(value: str | None) -> str:
-    """"2026-01" -> "Jan 2026"; other shapes pass through."""
+    """ "2026-01" -> "Jan 2026"; other shapes pass through."""
     if value and len(value) >= 7 and value[4] == "-" and value[5:7].isdigit() and 1 <= int(value[5:7]) <= 12:
         return f"{calendar.month_abbr[int(value[5:7])]} {value[:4]}"
     return value or ""

@@ -24,7 +24,9 @@ class Addressee:
     specialties: dict[str, str]  # slug -> display name
 
 
-def build_variant(edition: str, summaries: Sequence[Any], addressee_specialties: dict[str, str], issue: dict[str, Any]) -> Variant:
+def build_variant(
+    edition: str, summaries: Sequence[Any], addressee_specialties: dict[str, str], issue: dict[str, Any]
+) -> Variant:
     """The variant for one subscriber: their summaries, edition and the specialties that explain each item.
 
     Planning already leaves summaries without a patient section out of patient digests; this drops
@@ -36,7 +38,9 @@ def build_variant(edition: str, summaries: Sequence[Any], addressee_specialties:
         if edition == Edition.PATIENT and not (summary.patient_summary or "").strip():
             continue
         why = [addressee_specialties[s.slug] for s in summary.specialties if s.slug in addressee_specialties]
-        served.update({s.slug: addressee_specialties[s.slug] for s in summary.specialties if s.slug in addressee_specialties})
+        served.update(
+            {s.slug: addressee_specialties[s.slug] for s in summary.specialties if s.slug in addressee_specialties}
+        )
         items.append(item_view(summary, why))
     specialties = tuple(name for slug, name in sorted(served.items()))
     return Variant(edition=edition, items=tuple(items), specialties=specialties, issue=issue)
@@ -77,7 +81,9 @@ class MessageComposer:
     def unsubscribe_url(self, subscriber_id: int) -> str:
         return f"{self.base_url}/unsubscribe/{self.tokens.make(Purpose.UNSUBSCRIBE, subscriber_id)}"
 
-    def compose(self, delivery_id: int, issue_id: int, who: Addressee, variant: Variant, date: datetime) -> OutgoingMessage:
+    def compose(
+        self, delivery_id: int, issue_id: int, who: Addressee, variant: Variant, date: datetime
+    ) -> OutgoingMessage:
         unsubscribe_url = self.unsubscribe_url(who.subscriber_id)
         recipient = self.recipient(who, unsubscribe_url)
         if self.click_base is not None and variant.issue.get("track_clicks"):
@@ -98,7 +104,9 @@ class MessageComposer:
         )
         return self._finish(msg, date, rendered.encoded)
 
-    def compose_transactional(self, to_email: str, to_name: str, rendered: RenderedEmail, date: datetime) -> OutgoingMessage:
+    def compose_transactional(
+        self, to_email: str, to_name: str, rendered: RenderedEmail, date: datetime
+    ) -> OutgoingMessage:
         """A one-off message (a sign-up confirmation): no list headers, a fresh Message-ID, signed too."""
         msg = OutgoingMessage(
             delivery_id=0,
@@ -112,7 +120,9 @@ class MessageComposer:
         )
         return self._finish(msg, date)
 
-    def _finish(self, msg: OutgoingMessage, date: datetime, bodies: tuple[bytes, bytes] | None = None) -> OutgoingMessage:
+    def _finish(
+        self, msg: OutgoingMessage, date: datetime, bodies: tuple[bytes, bytes] | None = None
+    ) -> OutgoingMessage:
         """Assemble the wire bytes (from the bodies already encoded, if given), DKIM-signed when a
         signer is configured (its header lines, folded, start with a letter or a space: the bytes
         stay free of line-leading dots)."""

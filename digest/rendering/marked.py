@@ -59,4 +59,3 @@ class MarkedText:
         # The final line break: after a soft one ("=" ends a line only as a soft break, a literal
         # "=" being encoded), an empty line; an empty text is one line break.
         return body + b"\r\n" if not body or body.endswith(b"=\r\n") else body
-

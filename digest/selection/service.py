@@ -20,7 +20,26 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Column, Integer, MetaData, Select, Table, Text, and_, cast, delete, exists, func, insert, literal, select, text, tuple_, union_all, update
+from sqlalchemy import (
+    Column,
+    Integer,
+    MetaData,
+    Select,
+    Table,
+    Text,
+    and_,
+    cast,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    select,
+    text,
+    tuple_,
+    union_all,
+    update,
+)
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.selectable import FromClause, Subquery
 
@@ -156,7 +175,13 @@ def _materialize(session: Session, members: Select[tuple[int, str]]) -> Table:
     transaction. The key is an aggregate over every due subscriber's specialties; read as a
     subquery it was computed again by each statement that needs it (three, at about 0.5 s each
     for 100k subscribers). The caller drops the table when done."""
-    table = Table("planning_members", MetaData(), Column("id", Integer, nullable=False), Column("key", Text, nullable=False), prefixes=["TEMPORARY"])
+    table = Table(
+        "planning_members",
+        MetaData(),
+        Column("id", Integer, nullable=False),
+        Column("key", Text, nullable=False),
+        prefixes=["TEMPORARY"],
+    )
     connection = session.connection()
     table.create(connection)
     connection.execute(insert(table).from_select(["id", "key"], members))
@@ -191,7 +216,9 @@ def _choose_lists(
         .where(~exists(select(1).where(SelectionItem.selection_id == Selection.id)))
         .cte("fresh")
     )
-    parts = [select(fresh.c.id, literal(summary_id), literal(position)) for position, summary_id in enumerate(first, start=1)]
+    parts = [
+        select(fresh.c.id, literal(summary_id), literal(position)) for position, summary_id in enumerate(first, start=1)
+    ]
     if max_items > len(first):
         ranked = ranked_for(select(fresh.c.rep))
         parts.append(
@@ -200,7 +227,9 @@ def _choose_lists(
             .where(ranked.c.rank <= max_items - len(first))
         )
     if parts:
-        session.execute(insert(SelectionItem).from_select(["selection_id", "summary_id", "position"], union_all(*parts)))
+        session.execute(
+            insert(SelectionItem).from_select(["selection_id", "summary_id", "position"], union_all(*parts))
+        )
 
 
 def _insert_deliveries(
@@ -233,7 +262,17 @@ def _insert_deliveries(
         rows = rows.where(tuple_(members.c.id, Selection.id).not_in(skip))
     session.execute(
         insert(Delivery).from_select(
-            ["issue_id", "subscriber_id", "period_key", "status", "variant_key", "attempts", "created_at", "selection_id"], rows
+            [
+                "issue_id",
+                "subscriber_id",
+                "period_key",
+                "status",
+                "variant_key",
+                "attempts",
+                "created_at",
+                "selection_id",
+            ],
+            rows,
         )
     )
 
@@ -250,9 +289,10 @@ def _finish_plan(session: Session, issue: Issue, now: datetime) -> PlanResult:
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("ANALYZE deliveries"))
     session.execute(
-        update(Subscriber).where(Subscriber.id.in_(planned)).values(last_digest_at=now).execution_options(
-            synchronize_session=False
-        )
+        update(Subscriber)
+        .where(Subscriber.id.in_(planned))
+        .values(last_digest_at=now)
+        .execution_options(synchronize_session=False)
     )
     session.flush()
     return PlanResult(issue_id=issue.id, deliveries=count, items=items_planned(session, issue.id))
@@ -267,12 +307,15 @@ def drop_unused_lists(session: Session, issue_id: int) -> None:
 
 def items_planned(session: Session, issue_id: int) -> int:
     """Summaries carried by the issue's deliveries, counted per delivery."""
-    return session.scalar(
-        select(func.count())
-        .select_from(Delivery)
-        .join(SelectionItem, SelectionItem.selection_id == Delivery.selection_id)
-        .where(Delivery.issue_id == issue_id)
-    ) or 0
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(Delivery)
+            .join(SelectionItem, SelectionItem.selection_id == Delivery.selection_id)
+            .where(Delivery.issue_id == issue_id)
+        )
+        or 0
+    )
 
 
 def _tune(session: Session) -> None:

@@ -61,7 +61,9 @@ def _unsubscribe_in_one_statement() -> Select[tuple[str]]:
     cancelled = _CANCEL_OPEN.cte("cancelled")
     gone = _UNSUBSCRIBE.cte("gone")
     now = bindparam("now", type_=Subscriber.unsubscribed_at.type)
-    listed = suppress_selected("postgresql", gone.c.email, SuppressionReason.UNSUBSCRIBED, bindparam("detail"), now).cte("listed")
+    listed = suppress_selected(
+        "postgresql", gone.c.email, SuppressionReason.UNSUBSCRIBED, bindparam("detail"), now
+    ).cte("listed")
     return select(gone.c.email).add_cte(cancelled, listed)
 
 

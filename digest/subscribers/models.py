@@ -46,7 +46,6 @@ subscriber_specialties = Table(
 )
 
 
-
 class Subscriber(Base):
     __tablename__ = "subscribers"
     __table_args__ = (

@@ -92,7 +92,11 @@ def read_subscriber_csv(path: Path) -> tuple[list[tuple[int, dict[str, object]]]
             return [], [InputError(1, ",".join(sorted(missing)), "missing column(s) in the header", source)]
         unknown = columns - set(CSV_COLUMNS)
         if unknown:
-            return [], [InputError(1, ",".join(sorted(unknown)), f"unknown column(s); expected {', '.join(CSV_COLUMNS)}", source)]
+            return [], [
+                InputError(
+                    1, ",".join(sorted(unknown)), f"unknown column(s); expected {', '.join(CSV_COLUMNS)}", source
+                )
+            ]
         rows: list[tuple[int, dict[str, object]]] = []
         for row in reader:
             raw = {k.strip().lower(): (v or "").strip() for k, v in row.items() if k}

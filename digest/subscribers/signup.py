@@ -65,7 +65,9 @@ class RedisClientLimiter:
         return int(count) <= self.limit
 
 
-def request_signup(session: Session, data: SubscriberIn, client: str, now: datetime, *, per_address_per_day: int) -> int | None:
+def request_signup(
+    session: Session, data: SubscriberIn, client: str, now: datetime, *, per_address_per_day: int
+) -> int | None:
     """Record a sign-up; return the subscriber id to send a confirmation to, or None to send nothing.
 
     New addresses become pending subscribers. A pending or unsubscribed subscriber's choices are

@@ -47,13 +47,17 @@ class Problem(BaseModel):
     detail: str
 
 
-def require_token(services: ServicesDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> None:
+def require_token(
+    services: ServicesDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+) -> None:
     expected = services.settings.ingest_token
     given = credentials.credentials if credentials else ""
     if not expected or not given or not hmac.compare_digest(given.encode(), expected.encode()):
         raise HTTPException(
             status_code=401,
-            detail="a valid bearer token is required" if expected else "the ingest API is closed: DIGEST_INGEST_TOKEN is not set",
+            detail="a valid bearer token is required"
+            if expected
+            else "the ingest API is closed: DIGEST_INGEST_TOKEN is not set",
             headers={"WWW-Authenticate": "Bearer"},
         )
 
@@ -66,7 +70,12 @@ _BODY = {
         "required": True,
         "content": {
             "application/json": {
-                "schema": {"oneOf": [{"$ref": "#/components/schemas/SummaryIn"}, {"type": "array", "items": {"$ref": "#/components/schemas/SummaryIn"}}]}
+                "schema": {
+                    "oneOf": [
+                        {"$ref": "#/components/schemas/SummaryIn"},
+                        {"type": "array", "items": {"$ref": "#/components/schemas/SummaryIn"}},
+                    ]
+                }
             }
         },
     }
@@ -86,7 +95,10 @@ def _rejected(errors: list[InputError]) -> JSONResponse:
     status_code=201,
     summary="Import summaries (one object or a list); upserts by id, all or nothing",
     response_model=ImportCounts,
-    responses={401: {"model": Problem, "description": "missing or wrong bearer token"}, 422: {"model": Rejected, "description": "invalid records, each error located"}},
+    responses={
+        401: {"model": Problem, "description": "missing or wrong bearer token"},
+        422: {"model": Rejected, "description": "invalid records, each error located"},
+    },
     openapi_extra=_BODY,
 )
 async def post_summaries(request: Request, services: ServicesDep) -> Any:

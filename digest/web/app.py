@@ -44,7 +44,9 @@ def create_app(services: Services) -> FastAPI:
     )
     app.state.services = services
     app.state.session_cookies = SessionCookies(
-        services.settings.secret_key, services.settings.old_secret_keys, secure=services.settings.base_url.startswith("https://")
+        services.settings.secret_key,
+        services.settings.old_secret_keys,
+        secure=services.settings.base_url.startswith("https://"),
     )
     app.include_router(public.router)
     app.include_router(archive.router)
@@ -57,7 +59,9 @@ def create_app(services: Services) -> FastAPI:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = api.add_schemas(get_openapi(title=app.title, version=app.version, summary=app.summary, routes=app.routes))
+            app.openapi_schema = api.add_schemas(
+                get_openapi(title=app.title, version=app.version, summary=app.summary, routes=app.routes)
+            )
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

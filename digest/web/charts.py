@@ -21,7 +21,9 @@ class Series:
     values: Sequence[int]
 
 
-def bar_chart(title: str, labels: Sequence[str], series: Sequence[Series], *, width: int = 720, height: int = 260) -> Markup:
+def bar_chart(
+    title: str, labels: Sequence[str], series: Sequence[Series], *, width: int = 720, height: int = 260
+) -> Markup:
     """Grouped bars: one group per label, one bar per series, with a y axis and a legend."""
     if not labels:
         return Markup(f'<p class="hint">{escape(title)}: nothing to show yet.</p>')
@@ -38,8 +40,12 @@ def bar_chart(title: str, labels: Sequence[str], series: Sequence[Series], *, wi
     ]
     for tick in range(0, ymax + 1, step):
         y = top + plot_h - plot_h * tick / ymax
-        parts.append(f'<line x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}" stroke="#c5ced8" stroke-width="1"/>')
-        parts.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="11" fill="currentColor">{tick}</text>')
+        parts.append(
+            f'<line x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}" stroke="#c5ced8" stroke-width="1"/>'
+        )
+        parts.append(
+            f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="11" fill="currentColor">{tick}</text>'
+        )
     every = max(1, len(labels) // 12)  # at most about a dozen axis labels
     for i, label in enumerate(labels):
         x0 = left + group * i + (group - bar * len(series)) / 2

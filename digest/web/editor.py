@@ -85,7 +85,9 @@ def current_editor(request: Request, session: Annotated[EditorSession, Depends(c
 
 EditorDep = Annotated[Editor, Depends(current_editor)]
 
-login_router = APIRouter(prefix="/editor", tags=["editor"], default_response_class=HTMLResponse, include_in_schema=False)
+login_router = APIRouter(
+    prefix="/editor", tags=["editor"], default_response_class=HTMLResponse, include_in_schema=False
+)
 router = APIRouter(
     prefix="/editor",
     tags=["editor"],
@@ -109,9 +111,19 @@ def _safe_next(value: str) -> str:
     return value
 
 
-def editor_page(request: Request, name: str, editor: Editor | None, status_code: int = 200, **context: Any) -> HTMLResponse:
+def editor_page(
+    request: Request, name: str, editor: Editor | None, status_code: int = 200, **context: Any
+) -> HTMLResponse:
     session: EditorSession | None = getattr(request.state, "editor_session", None)
-    return page(request, f"editor/{name}", status_code=status_code, editor=editor, csrf=session.csrf if session else "", csrf_field=CSRF_FIELD, **context)
+    return page(
+        request,
+        f"editor/{name}",
+        status_code=status_code,
+        editor=editor,
+        csrf=session.csrf if session else "",
+        csrf_field=CSRF_FIELD,
+        **context,
+    )
 
 
 def local(at: datetime | None, timezone: str) -> str:
@@ -131,8 +143,16 @@ def _login_form(request: Request, nxt: str, error: str = "", email: str = "", st
     if session is None:
         session = jar.new(None)  # an anonymous session: the login form needs a CSRF token too
     response = page(
-        request, "editor/login", status_code=status, title="Editor login", editor=None,
-        error=error, email=email, next=_safe_next(nxt), csrf_field=CSRF_FIELD, csrf=session.csrf,
+        request,
+        "editor/login",
+        status_code=status,
+        title="Editor login",
+        editor=None,
+        error=error,
+        email=email,
+        next=_safe_next(nxt),
+        csrf_field=CSRF_FIELD,
+        csrf=session.csrf,
     )
     if fresh:
         jar.save(response, session)
@@ -185,11 +205,23 @@ def home() -> Response:
 @router.get("/issues")
 def issues_list(request: Request, editor: EditorDep, services: ServicesDep) -> HTMLResponse:
     with session_scope(services.sessions) as db:
-        rows = db.scalars(select(Issue).where(Issue.kind == IssueKind.CAMPAIGN).order_by(Issue.created_at.desc(), Issue.id.desc()).limit(200)).all()
+        rows = db.scalars(
+            select(Issue)
+            .where(Issue.kind == IssueKind.CAMPAIGN)
+            .order_by(Issue.created_at.desc(), Issue.id.desc())
+            .limit(200)
+        ).all()
         figures = {r.id: issue_figures(db, r.id) for r in rows if r.planned_at is not None}
         past = history(db)
         items = [
-            {"id": r.id, "subject": r.subject, "status": r.status, "scheduled": local(r.scheduled_at, editor.timezone), "sent": local(r.sent_at, editor.timezone), "figures": figures.get(r.id)}
+            {
+                "id": r.id,
+                "subject": r.subject,
+                "status": r.status,
+                "scheduled": local(r.scheduled_at, editor.timezone),
+                "sent": local(r.sent_at, editor.timezone),
+                "figures": figures.get(r.id),
+            }
             for r in rows
         ]
     chart = bar_chart(
@@ -211,7 +243,9 @@ def _choices(db: Session) -> dict[str, Any]:
 
 def _values(db: Session, issue: Issue) -> dict[str, Any]:
     chosen = db.scalars(
-        select(Specialty.slug).join(issue_specialties, issue_specialties.c.specialty_id == Specialty.id).where(issue_specialties.c.issue_id == issue.id)
+        select(Specialty.slug)
+        .join(issue_specialties, issue_specialties.c.specialty_id == Specialty.id)
+        .where(issue_specialties.c.issue_id == issue.id)
     ).all()
     return {
         "subject": issue.subject,
@@ -229,16 +263,38 @@ def _audience_slugs(db: Session, issue_id: int) -> list[str]:
     return chosen or list(db.scalars(select(Specialty.slug).order_by(Specialty.name)))
 
 
-def _compose(request: Request, services: Services, editor: Editor, values: dict[str, Any], issue_id: int | None, error: str = "", status: int = 200) -> HTMLResponse:
+def _compose(
+    request: Request,
+    services: Services,
+    editor: Editor,
+    values: dict[str, Any],
+    issue_id: int | None,
+    error: str = "",
+    status: int = 200,
+) -> HTMLResponse:
     with session_scope(services.sessions) as db:
         choices = _choices(db)
     title = f"Edit issue #{issue_id}" if issue_id else "New issue"
-    return editor_page(request, "compose", editor, status_code=status, title=title, values=values, issue_id=issue_id, error=error, **choices)
+    return editor_page(
+        request,
+        "compose",
+        editor,
+        status_code=status,
+        title=title,
+        values=values,
+        issue_id=issue_id,
+        error=error,
+        **choices,
+    )
 
 
-def _draft(subject: str, preheader: str, intro: str, audience: str, specialties: list[str], pinned: list[str]) -> IssueDraft:
+def _draft(
+    subject: str, preheader: str, intro: str, audience: str, specialties: list[str], pinned: list[str]
+) -> IssueDraft:
     chosen = tuple(specialties) if audience == "specialties" else ()
-    return IssueDraft(subject=subject, preheader=preheader, intro=intro, specialties=chosen, pinned=tuple(p for p in pinned if p))
+    return IssueDraft(
+        subject=subject, preheader=preheader, intro=intro, specialties=chosen, pinned=tuple(p for p in pinned if p)
+    )
 
 
 def _compose_form(
@@ -250,7 +306,14 @@ def _compose_form(
     pinned: FormList = [],  # noqa: B006
 ) -> dict[str, Any]:
     """The compose form's fields, as posted (shared by create and save)."""
-    return {"subject": subject, "preheader": preheader, "intro": intro, "audience": audience, "specialties": specialties, "pinned": pinned}
+    return {
+        "subject": subject,
+        "preheader": preheader,
+        "intro": intro,
+        "audience": audience,
+        "specialties": specialties,
+        "pinned": pinned,
+    }
 
 
 ComposeForm = Annotated[dict[str, Any], Depends(_compose_form)]
@@ -329,14 +392,21 @@ def _issue_page(
         as_specialty = specialty if specialty in slugs else (slugs[0] if slugs else "")
         subscriber_id = None
         if subscriber:
-            subscriber_id = db.scalar(select(Subscriber.id).where(func.lower(Subscriber.email) == subscriber.strip().lower()))
+            subscriber_id = db.scalar(
+                select(Subscriber.id).where(func.lower(Subscriber.email) == subscriber.strip().lower())
+            )
             if subscriber_id is None:
                 error = error or f"There is no subscriber {subscriber}."
         preview, preview_error = None, ""
         try:
             preview = preview_issue(
-                db, services.renderer, issue_id, now, services.plan_options(),
-                specialty=None if subscriber_id else as_specialty, subscriber_id=subscriber_id,
+                db,
+                services.renderer,
+                issue_id,
+                now,
+                services.plan_options(),
+                specialty=None if subscriber_id else as_specialty,
+                subscriber_id=subscriber_id,
             )
         except IssueError as exc:
             preview_error = str(exc)
@@ -348,7 +418,11 @@ def _issue_page(
             "sent": local(issue.sent_at, editor.timezone),
         }
         names = dict(choices["specialties"])
-        audience = "All active subscribers" if issue.audience_all else ", ".join(names.get(s, s) for s in values["specialties"])
+        audience = (
+            "All active subscribers"
+            if issue.audience_all
+            else ", ".join(names.get(s, s) for s in values["specialties"])
+        )
     return editor_page(
         request,
         "issue",
@@ -370,7 +444,14 @@ def _issue_page(
 
 
 @router.get("/issues/{issue_id}")
-def issue_page(request: Request, issue_id: IssueId, editor: EditorDep, services: ServicesDep, specialty: str = "", subscriber: str = "") -> HTMLResponse:
+def issue_page(
+    request: Request,
+    issue_id: IssueId,
+    editor: EditorDep,
+    services: ServicesDep,
+    specialty: str = "",
+    subscriber: str = "",
+) -> HTMLResponse:
     return _issue_page(request, services, editor, issue_id, specialty=specialty, subscriber=subscriber)
 
 
@@ -385,30 +466,75 @@ def test_send(
     subscriber: FormText = "",
 ) -> HTMLResponse:
     with session_scope(services.sessions) as db:
-        subscriber_id = db.scalar(select(Subscriber.id).where(func.lower(Subscriber.email) == subscriber.strip().lower())) if subscriber else None
+        subscriber_id = (
+            db.scalar(select(Subscriber.id).where(func.lower(Subscriber.email) == subscriber.strip().lower()))
+            if subscriber
+            else None
+        )
         if subscriber_id is None and not specialty:  # as the preview shows by default
             specialty = next(iter(_audience_slugs(db, issue_id)), "")
         try:
             msg = send_test(
-                db, services.composer, services.transport, issue_id, to, services.clock(), services.plan_options(),
-                specialty=None if subscriber_id else specialty, subscriber_id=subscriber_id,
+                db,
+                services.composer,
+                services.transport,
+                issue_id,
+                to,
+                services.clock(),
+                services.plan_options(),
+                specialty=None if subscriber_id else specialty,
+                subscriber_id=subscriber_id,
             )
         except IssueError as exc:
-            return _issue_page(request, services, editor, issue_id, specialty=specialty, subscriber=subscriber, error=f"Test send failed: {exc}", status=400)
-    return _issue_page(request, services, editor, issue_id, specialty=specialty, subscriber=subscriber, notice=f"A test copy was sent to {msg.to_email}.")
+            return _issue_page(
+                request,
+                services,
+                editor,
+                issue_id,
+                specialty=specialty,
+                subscriber=subscriber,
+                error=f"Test send failed: {exc}",
+                status=400,
+            )
+    return _issue_page(
+        request,
+        services,
+        editor,
+        issue_id,
+        specialty=specialty,
+        subscriber=subscriber,
+        notice=f"A test copy was sent to {msg.to_email}.",
+    )
 
 
 @router.post("/issues/{issue_id}/schedule", response_model=None)
-def schedule(request: Request, issue_id: IssueId, editor: EditorDep, services: ServicesDep, send_at: FormText = "") -> Response:
+def schedule(
+    request: Request, issue_id: IssueId, editor: EditorDep, services: ServicesDep, send_at: FormText = ""
+) -> Response:
     try:
         at = datetime.fromisoformat(send_at)
     except ValueError:
-        return _issue_page(request, services, editor, issue_id, error=f"{send_at!r} is not a date and time (YYYY-MM-DD HH:MM)", status=400)
-    return _act(request, services, editor, issue_id, lambda db: schedule_issue(db, issue_id, at, editor.timezone, services.clock()))
+        return _issue_page(
+            request,
+            services,
+            editor,
+            issue_id,
+            error=f"{send_at!r} is not a date and time (YYYY-MM-DD HH:MM)",
+            status=400,
+        )
+    return _act(
+        request,
+        services,
+        editor,
+        issue_id,
+        lambda db: schedule_issue(db, issue_id, at, editor.timezone, services.clock()),
+    )
 
 
 @router.post("/issues/{issue_id}/{action}", response_model=None)
-def state_action(request: Request, issue_id: IssueId, action: str, editor: EditorDep, services: ServicesDep) -> Response:
+def state_action(
+    request: Request, issue_id: IssueId, action: str, editor: EditorDep, services: ServicesDep
+) -> Response:
     """unschedule / pause / resume / cancel. Resuming queues the open rows again (each sent once)."""
     from workers.tasks import resume_campaign
 
@@ -420,11 +546,15 @@ def state_action(request: Request, issue_id: IssueId, action: str, editor: Edito
         return RedirectResponse(f"/editor/issues/{issue_id}", status_code=303)
     moves = {"unschedule": unschedule_issue, "pause": pause_issue, "cancel": cancel_issue}
     if action not in moves:
-        return editor_page(request, "problem", editor, status_code=404, title="Not found", message=f"There is no action {action!r}.")
+        return editor_page(
+            request, "problem", editor, status_code=404, title="Not found", message=f"There is no action {action!r}."
+        )
     return _act(request, services, editor, issue_id, lambda db: moves[action](db, issue_id))
 
 
-def _act(request: Request, services: Services, editor: Editor, issue_id: int, move: Callable[[Session], object]) -> Response:
+def _act(
+    request: Request, services: Services, editor: Editor, issue_id: int, move: Callable[[Session], object]
+) -> Response:
     """Run one state move; back to the issue page, or the page with the reason it was refused (409)."""
     try:
         with session_scope(services.sessions) as db:
@@ -449,27 +579,53 @@ def figures_page(request: Request, issue_id: IssueId, editor: EditorDep, service
         labels,
         [Series("sent", [p.sent for p in figures.timeline]), Series("clicks", [p.clicks for p in figures.timeline])],
     )
-    return editor_page(request, "figures", editor, title=f"Figures for issue #{issue_id}", figures=figures, chart=chart, labels=labels)
+    return editor_page(
+        request, "figures", editor, title=f"Figures for issue #{issue_id}", figures=figures, chart=chart, labels=labels
+    )
 
 
 # -- subscribers ----------------------------------------------------------------------------------
 
 
 @router.get("/subscribers")
-def subscribers_page(request: Request, editor: EditorDep, services: ServicesDep, q: str = "", page_no: Annotated[int, Query(alias="page")] = 1) -> HTMLResponse:
+def subscribers_page(
+    request: Request,
+    editor: EditorDep,
+    services: ServicesDep,
+    q: str = "",
+    page_no: Annotated[int, Query(alias="page")] = 1,
+) -> HTMLResponse:
     page_no = max(1, page_no)
     with session_scope(services.sessions) as db:
-        counts = dict(db.execute(select(Subscriber.status, func.count()).group_by(Subscriber.status).order_by(Subscriber.status)).all())
+        counts = dict(
+            db.execute(
+                select(Subscriber.status, func.count()).group_by(Subscriber.status).order_by(Subscriber.status)
+            ).all()
+        )
         stmt = select(Subscriber).order_by(Subscriber.email)
         if q.strip():
             like = f"%{q.strip().lower()}%"
             stmt = stmt.where(or_(func.lower(Subscriber.email).like(like), func.lower(Subscriber.name).like(like)))
         rows = db.scalars(stmt.offset((page_no - 1) * SUBSCRIBERS_PER_PAGE).limit(SUBSCRIBERS_PER_PAGE + 1)).all()
         people = [
-            {"email": r.email, "name": r.name, "status": r.status, "cadence": r.cadence, "timezone": r.timezone, "specialties": ", ".join(s.name for s in r.specialties)}
+            {
+                "email": r.email,
+                "name": r.name,
+                "status": r.status,
+                "cadence": r.cadence,
+                "timezone": r.timezone,
+                "specialties": ", ".join(s.name for s in r.specialties),
+            }
             for r in rows[:SUBSCRIBERS_PER_PAGE]
         ]
     return editor_page(
-        request, "subscribers", editor, title="Subscribers", counts=counts, people=people, q=q, page_no=page_no, more=len(rows) > SUBSCRIBERS_PER_PAGE
+        request,
+        "subscribers",
+        editor,
+        title="Subscribers",
+        counts=counts,
+        people=people,
+        q=q,
+        page_no=page_no,
+        more=len(rows) > SUBSCRIBERS_PER_PAGE,
     )
-

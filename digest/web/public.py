@@ -47,7 +47,9 @@ def _errors(exc: ValidationError) -> dict[str, str]:
     return out
 
 
-def _choices(specialties: list[str], cadence: str, timezone: str, edition: str, send_hour: str, send_weekday: str) -> dict[str, Any]:
+def _choices(
+    specialties: list[str], cadence: str, timezone: str, edition: str, send_hour: str, send_weekday: str
+) -> dict[str, Any]:
     """The reader's choices as the forms post them (validated by PreferencesIn)."""
     return {
         "specialties": specialties,
@@ -59,7 +61,9 @@ def _choices(specialties: list[str], cadence: str, timezone: str, edition: str, 
     }
 
 
-def _signup_form(request: Request, services: Services, values: dict[str, Any], errors: dict[str, str], status: int = 200) -> HTMLResponse:
+def _signup_form(
+    request: Request, services: Services, values: dict[str, Any], errors: dict[str, str], status: int = 200
+) -> HTMLResponse:
     return page(
         request,
         "signup",
@@ -79,7 +83,14 @@ def signup_form(request: Request, services: ServicesDep) -> HTMLResponse:
     return _signup_form(
         request,
         services,
-        {"specialties": [], "cadence": defaults.cadence, "timezone": "", "edition": defaults.edition, "send_hour": defaults.send_hour, "send_weekday": defaults.send_weekday},
+        {
+            "specialties": [],
+            "cadence": defaults.cadence,
+            "timezone": "",
+            "edition": defaults.edition,
+            "send_hour": defaults.send_hour,
+            "send_weekday": defaults.send_weekday,
+        },
         {},
     )
 
@@ -115,7 +126,11 @@ def subscribe(
         subscriber_id = None
         if not website:
             subscriber_id = request_signup(
-                session, data, client_address(request), now, per_address_per_day=settings.confirmations_per_address_per_day
+                session,
+                data,
+                client_address(request),
+                now,
+                per_address_per_day=settings.confirmations_per_address_per_day,
             )
     if subscriber_id is not None:
         send_confirmation.delay(subscriber_id)  # queued only after the commit above
@@ -139,7 +154,16 @@ def confirm_subscription(request: Request, token: str, services: ServicesDep) ->
     return page(request, "confirmed", title="You are subscribed", preferences_url=preferences)
 
 
-def _preferences_page(request: Request, services: Services, row: Subscriber, values: dict[str, Any], errors: dict[str, str], *, saved: bool = False, status: int = 200) -> HTMLResponse:
+def _preferences_page(
+    request: Request,
+    services: Services,
+    row: Subscriber,
+    values: dict[str, Any],
+    errors: dict[str, str],
+    *,
+    saved: bool = False,
+    status: int = 200,
+) -> HTMLResponse:
     return page(
         request,
         "preferences",
@@ -168,7 +192,9 @@ def _current(row: Subscriber) -> dict[str, Any]:
     }
 
 
-def _subscriber_with_preferences(request: Request, services: Services, session: Session, token: str) -> Subscriber | HTMLResponse:
+def _subscriber_with_preferences(
+    request: Request, services: Services, session: Session, token: str
+) -> Subscriber | HTMLResponse:
     """The active or paused subscriber a preferences link names, or the page to show instead
     (invalid link, unknown subscriber, or "you are not subscribed")."""
     try:
@@ -247,5 +273,7 @@ def unsubscribe_now(
     except BadToken:
         return invalid_link(request)
     with session_scope(services.sessions) as session:
-        unsubscribe(session, subscriber_id, services.clock(), source="one-click" if list_unsubscribe else "unsubscribe page")
+        unsubscribe(
+            session, subscriber_id, services.clock(), source="one-click" if list_unsubscribe else "unsubscribe page"
+        )
     return page(request, "unsubscribed", title="You are unsubscribed")

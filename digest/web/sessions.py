@@ -30,7 +30,9 @@ class EditorSession:
 
 
 class SessionCookies:
-    def __init__(self, secret_key: str, old_keys: list[str] | None, *, secure: bool, max_age: timedelta = SESSION_MAX_AGE):
+    def __init__(
+        self, secret_key: str, old_keys: list[str] | None, *, secure: bool, max_age: timedelta = SESSION_MAX_AGE
+    ):
         self._serializer = URLSafeTimedSerializer([*(old_keys or []), secret_key], salt="digest.editor.session")
         self.secure = secure
         self.max_age = max_age

@@ -45,7 +45,9 @@ def _unauthorized(provider: Provider, services: Services) -> HTTPException:
 
 def _check_postmark(request: Request, services: Services) -> None:
     settings = services.settings
-    if not postmark.verify(request.headers.get("authorization"), settings.postmark_webhook_user, settings.postmark_webhook_password):
+    if not postmark.verify(
+        request.headers.get("authorization"), settings.postmark_webhook_user, settings.postmark_webhook_password
+    ):
         raise _unauthorized(Provider.POSTMARK, services)
 
 
@@ -76,7 +78,9 @@ def _record(services: Services, events: list[DeliveryEvent]) -> tuple[int, int]:
     return report.processed, report.duplicates
 
 
-@router.post("/{provider}/inbound", summary="Inbound mail to the List-Unsubscribe mailto address, forwarded by the provider")
+@router.post(
+    "/{provider}/inbound", summary="Inbound mail to the List-Unsubscribe mailto address, forwarded by the provider"
+)
 async def inbound_mail(provider: Provider, request: Request) -> dict[str, int]:
     """Postmark posts JSON (with its basic-auth credentials); SendGrid Inbound Parse posts a form.
     The HMAC token in ``unsubscribe+<token>@<domain>`` authenticates the unsubscribe itself."""
@@ -93,6 +97,8 @@ async def inbound_mail(provider: Provider, request: Request) -> dict[str, int]:
 
     def run() -> int:
         with session_scope(services.sessions) as session:
-            return unsubscribe_by_mail(session, services.tokens, recipients, services.settings.from_domain, services.clock())
+            return unsubscribe_by_mail(
+                session, services.tokens, recipients, services.settings.from_domain, services.clock()
+            )
 
     return {"unsubscribed": await run_in_threadpool(run)}

@@ -18,7 +18,9 @@ pytestmark = pytest.mark.integration
 
 
 def test_smoke_run_delivers_everything_and_reports_every_field(tmp_path: Path) -> None:
-    require(bool(PG_URL and REDIS_URL), "PostgreSQL and Redis", "set DIGEST_TEST_DATABASE_URL and DIGEST_TEST_REDIS_URL")
+    require(
+        bool(PG_URL and REDIS_URL), "PostgreSQL and Redis", "set DIGEST_TEST_DATABASE_URL and DIGEST_TEST_REDIS_URL"
+    )
     assert PG_URL and REDIS_URL
     output = tmp_path / "smoke.json"
     status = main([

@@ -31,7 +31,9 @@ def load(page: Page, *, url: str | None = None, html: str | None = None) -> None
         page.set_content(html or "", wait_until="load")
 
 
-def audit(page: Page, *, url: str | None = None, html: str | None = None, impacts: tuple[str, ...] = BLOCKING) -> list[dict[str, Any]]:
+def audit(
+    page: Page, *, url: str | None = None, html: str | None = None, impacts: tuple[str, ...] = BLOCKING
+) -> list[dict[str, Any]]:
     """Load (if given) and run axe-core on ``page``; the violations whose impact is in ``impacts``."""
     if url is not None or html is not None:
         load(page, url=url, html=html)
@@ -44,5 +46,7 @@ def describe(violations: list[dict[str, Any]]) -> str:
     lines = []
     for v in violations:
         for node in v["nodes"]:
-            lines.append(f"{v['impact']} {v['id']} ({v['help']}) at {', '.join(map(str, node['target']))}: {node.get('failureSummary', '').strip()}")
+            lines.append(
+                f"{v['impact']} {v['id']} ({v['help']}) at {', '.join(map(str, node['target']))}: {node.get('failureSummary', '').strip()}"
+            )
     return "\n".join(lines)

@@ -49,7 +49,9 @@ def new_page(browser: Browser) -> Iterator[Callable[[int, Scheme], Page]]:
     contexts = []
 
     def make(width: int, scheme: Scheme = "light") -> Page:
-        context = browser.new_context(viewport={"width": width, "height": 900}, color_scheme=scheme, java_script_enabled=True)
+        context = browser.new_context(
+            viewport={"width": width, "height": 900}, color_scheme=scheme, java_script_enabled=True
+        )
         contexts.append(context)
         page = context.new_page()
         page.emulate_media(color_scheme=scheme)

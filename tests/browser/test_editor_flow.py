@@ -34,7 +34,11 @@ from tests.conftest import Clock
 from tests.factories import add_subscriber, add_summaries, summary_record
 
 PASSWORD = "a long editor password"
-READERS = {"cardio@example.org": ["cardiology"], "onco@example.org": ["oncology"], "both@example.org": ["cardiology", "oncology"]}
+READERS = {
+    "cardio@example.org": ["cardiology"],
+    "onco@example.org": ["oncology"],
+    "both@example.org": ["cardiology", "oncology"],
+}
 
 
 @dataclass
@@ -63,7 +67,9 @@ def live(settings: Settings, clock: Clock, artifacts: Path) -> Iterator[Live]:
     services = build_services(live_settings, clock=clock)
     worker_app.configure(live_settings)
     tasks.use_settings(live_settings, services)
-    server = uvicorn.Server(uvicorn.Config(create_app(services), host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(services), host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
@@ -85,9 +91,24 @@ def _seed(services: Services) -> None:
         create_editor(s, EditorIn("editor@example.org", PASSWORD, "Europe/Berlin"))
         add_summaries(
             s,
-            summary_record(id="pinned-trial", title="A trial every clinician should know", specialties=["oncology"], published_at="2026-11-20T09:00:00Z"),
-            summary_record(id="cardio-1", title="Early rhythm control after stroke", specialties=["cardiology"], published_at="2026-11-26T09:00:00Z"),
-            summary_record(id="onco-1", title="Shorter adjuvant therapy is non-inferior", specialties=["oncology"], published_at="2026-11-26T08:00:00Z"),
+            summary_record(
+                id="pinned-trial",
+                title="A trial every clinician should know",
+                specialties=["oncology"],
+                published_at="2026-11-20T09:00:00Z",
+            ),
+            summary_record(
+                id="cardio-1",
+                title="Early rhythm control after stroke",
+                specialties=["cardiology"],
+                published_at="2026-11-26T09:00:00Z",
+            ),
+            summary_record(
+                id="onco-1",
+                title="Shorter adjuvant therapy is non-inferior",
+                specialties=["oncology"],
+                published_at="2026-11-26T08:00:00Z",
+            ),
         )
         for email, specialties in READERS.items():
             add_subscriber(s, email, specialties, created_at=now)
@@ -201,11 +222,18 @@ def test_editor_composes_previews_schedules_and_the_beat_sends(
     reader.goto(link.group(1).replace("&amp;", "&"))
     live.shot(reader, "07-unsubscribe-page")
     with session_scope(live.services.sessions) as s:
-        assert s.scalar(select(Subscriber.status).where(Subscriber.email == "cardio@example.org")) == SubscriberStatus.ACTIVE
+        assert (
+            s.scalar(select(Subscriber.status).where(Subscriber.email == "cardio@example.org"))
+            == SubscriberStatus.ACTIVE
+        )
     reader.click("button:has-text('Unsubscribe')")
     reader.wait_for_load_state()
     assert "You are unsubscribed" in reader.inner_text("main")
     live.shot(reader, "08-unsubscribed")
     with session_scope(live.services.sessions) as s:
         statuses = dict(s.execute(select(Subscriber.email, Subscriber.status)).all())
-    assert statuses == {"cardio@example.org": "unsubscribed", "onco@example.org": "active", "both@example.org": "active"}
+    assert statuses == {
+        "cardio@example.org": "unsubscribed",
+        "onco@example.org": "active",
+        "both@example.org": "active",
+    }

@@ -32,7 +32,12 @@ def email_html() -> dict[str, str]:
 @pytest.mark.parametrize("scheme", SCHEMES)
 @pytest.mark.parametrize("edition", EDITIONS)
 def test_no_serious_violations_and_screenshot(
-    edition: str, scheme: Scheme, width: int, email_html: dict[str, str], new_page: Callable[[int, Scheme], Page], artifacts: Path
+    edition: str,
+    scheme: Scheme,
+    width: int,
+    email_html: dict[str, str],
+    new_page: Callable[[int, Scheme], Page],
+    artifacts: Path,
 ) -> None:
     page = new_page(width, scheme)
     violations = audit(page, html=email_html[edition])
@@ -45,33 +50,45 @@ def test_no_serious_violations_and_screenshot(
 
 
 @pytest.mark.parametrize("edition", EDITIONS)
-def test_no_horizontal_scroll_at_375px(edition: str, email_html: dict[str, str], new_page: Callable[[int, Scheme], Page]) -> None:
+def test_no_horizontal_scroll_at_375px(
+    edition: str, email_html: dict[str, str], new_page: Callable[[int, Scheme], Page]
+) -> None:
     page = new_page(375)
     load(page, html=email_html[edition])
     assert page.evaluate("document.documentElement.scrollWidth") <= 375
     # Nothing inside pokes out of the column either (a wide outcomes table would).
-    widest = page.evaluate("Math.max(...[...document.querySelectorAll('.container *')].map(e => e.getBoundingClientRect().right))")
+    widest = page.evaluate(
+        "Math.max(...[...document.querySelectorAll('.container *')].map(e => e.getBoundingClientRect().right))"
+    )
     assert widest <= 375
 
 
 @pytest.mark.parametrize("edition", EDITIONS)
-def test_600px_column_on_wider_screens(edition: str, email_html: dict[str, str], new_page: Callable[[int, Scheme], Page]) -> None:
+def test_600px_column_on_wider_screens(
+    edition: str, email_html: dict[str, str], new_page: Callable[[int, Scheme], Page]
+) -> None:
     page = new_page(640)
     load(page, html=email_html[edition])
     assert page.evaluate("document.querySelector('table.container').getBoundingClientRect().width") == 600
 
 
-def test_dark_scheme_applies_the_dark_palette(email_html: dict[str, str], new_page: Callable[[int, Scheme], Page]) -> None:
+def test_dark_scheme_applies_the_dark_palette(
+    email_html: dict[str, str], new_page: Callable[[int, Scheme], Page]
+) -> None:
     backgrounds = {}
     for scheme in SCHEMES:
         page = new_page(640, scheme)
         load(page, html=email_html["clinician"])
-        backgrounds[scheme] = page.evaluate("getComputedStyle(document.querySelector('table.container')).backgroundColor")
+        backgrounds[scheme] = page.evaluate(
+            "getComputedStyle(document.querySelector('table.container')).backgroundColor"
+        )
     assert backgrounds == {"light": "rgb(255, 255, 255)", "dark": "rgb(24, 33, 43)"}
 
 
 @pytest.mark.parametrize("edition", EDITIONS)
-def test_structure_for_assistive_technology(edition: str, email_html: dict[str, str], new_page: Callable[[int, Scheme], Page]) -> None:
+def test_structure_for_assistive_technology(
+    edition: str, email_html: dict[str, str], new_page: Callable[[int, Scheme], Page]
+) -> None:
     page = new_page(640)
     load(page, html=email_html[edition])
     assert page.evaluate("document.documentElement.lang") == "en"
@@ -82,9 +99,13 @@ def test_structure_for_assistive_technology(edition: str, email_html: dict[str, 
     for cls, role in roles:
         assert (role == "presentation") == (cls != "outcomes"), (cls, role)
     if edition == "clinician":
-        assert page.evaluate("document.querySelectorAll('table.outcomes caption').length") == page.evaluate(
-            "document.querySelectorAll('table.outcomes').length"
-        ) > 0
+        assert (
+            page.evaluate("document.querySelectorAll('table.outcomes caption').length")
+            == page.evaluate("document.querySelectorAll('table.outcomes').length")
+            > 0
+        )
     # Every link says where it goes without its surroundings.
     texts = page.evaluate("[...document.querySelectorAll('a')].map(a => a.textContent.trim())")
-    assert texts and all(len(t) >= 12 and t.lower() not in {"click here", "here", "read more", "link"} for t in texts), texts
+    assert texts and all(
+        len(t) >= 12 and t.lower() not in {"click here", "here", "read more", "link"} for t in texts
+    ), texts

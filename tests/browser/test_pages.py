@@ -28,7 +28,13 @@ SCHEMES = ("light", "dark")
 
 def _pages(web: TestClient, services: Services, clock: Clock) -> dict[str, str]:
     with session_scope(services.sessions) as s:
-        sid = add_subscriber(s, "reader@example.org", ["cardiology", "oncology"], name="Ada Reader", created_at=clock() - timedelta(days=1)).id
+        sid = add_subscriber(
+            s,
+            "reader@example.org",
+            ["cardiology", "oncology"],
+            name="Ada Reader",
+            created_at=clock() - timedelta(days=1),
+        ).id
     prefs = services.tokens.make(Purpose.PREFERENCES, sid)
     unsub = services.tokens.make(Purpose.UNSUBSCRIBE, sid)
     pages = {

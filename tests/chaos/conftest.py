@@ -20,8 +20,11 @@ on_postgresql = pytest.mark.parametrize("database_url", ["postgresql" if PG_URL 
 
 @pytest.fixture
 def chaos_db(clean_db: str) -> str:
-    require(PG_URL is not None and clean_db == PG_URL, "PostgreSQL (DIGEST_TEST_DATABASE_URL)",
-            "set DIGEST_TEST_DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/test_db")
+    require(
+        PG_URL is not None and clean_db == PG_URL,
+        "PostgreSQL (DIGEST_TEST_DATABASE_URL)",
+        "set DIGEST_TEST_DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/test_db",
+    )
     return clean_db
 
 
@@ -37,7 +40,9 @@ def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
     server.stop()
 
 
-def chaos_settings(tmp_path: Path, database_url: str, broker_url: str, smtp_url: str, *, lease_seconds: int, chunk_size: int) -> Settings:
+def chaos_settings(
+    tmp_path: Path, database_url: str, broker_url: str, smtp_url: str, *, lease_seconds: int, chunk_size: int
+) -> Settings:
     return Settings(
         var_dir=tmp_path / "var",
         database_url=database_url,

@@ -79,7 +79,9 @@ class FaultyHandler:
         with self._lock:
             setattr(self.faults, kind, getattr(self.faults, kind) + 1)
 
-    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]) -> str:
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
+    ) -> str:
         if address in self.bounce:
             self._count("bounced")
             return "550 5.1.1 <%s>: mailbox does not exist" % address

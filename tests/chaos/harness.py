@@ -44,9 +44,23 @@ class RedisServer:
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
-            [self.exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(self.workdir), "--logfile", str(self.workdir / "redis.log")],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                self.exe,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+                "--logfile",
+                str(self.workdir / "redis.log"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         client = redis.Redis(port=self.port, socket_connect_timeout=0.5)
         deadline = time.monotonic() + 10
@@ -56,7 +70,9 @@ class RedisServer:
                 return
             except redis.ConnectionError:
                 if self.proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"redis-server on port {self.port} did not start; see {self.workdir / 'redis.log'}") from None
+                    raise RuntimeError(
+                        f"redis-server on port {self.port} did not start; see {self.workdir / 'redis.log'}"
+                    ) from None
                 time.sleep(0.05)
 
     def stop(self) -> None:
@@ -81,10 +97,27 @@ class Worker:
         self.log = workdir / f"{name}.log"
         with self.log.open("wb") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "workers", "worker", "--concurrency", "1",
-                 "--loglevel=warning", "--without-gossip", "--without-mingle", "--without-heartbeat",
-                 "-n", f"{name}-{os.getpid()}@%h"],
-                env=env, cwd=workdir, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "workers",
+                    "worker",
+                    "--concurrency",
+                    "1",
+                    "--loglevel=warning",
+                    "--without-gossip",
+                    "--without-mingle",
+                    "--without-heartbeat",
+                    "-n",
+                    f"{name}-{os.getpid()}@%h",
+                ],
+                env=env,
+                cwd=workdir,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
 
     def kill(self) -> None:
@@ -150,7 +183,9 @@ def _group_pids(pgid: int) -> list[int]:
     return pids
 
 
-def worker_env(*, database_url: str, broker_url: str, smtp_url: str, var_dir: Path, lease_seconds: int, chunk_size: int) -> dict[str, str]:
+def worker_env(
+    *, database_url: str, broker_url: str, smtp_url: str, var_dir: Path, lease_seconds: int, chunk_size: int
+) -> dict[str, str]:
     """The environment of a worker subprocess: the test runner's, minus any DIGEST_* setting of its own."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_") or k.startswith("DIGEST_TEST_")}
     env.update(
@@ -199,7 +234,9 @@ def served_app(env: dict[str, str], workdir: Path) -> Iterator[str]:
     port = free_port()
     log = workdir / "serve.log"
     with log.open("wb") as out:
-        proc = subprocess.Popen([exe, "serve", "--port", str(port)], env=env, cwd=workdir, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [exe, "serve", "--port", str(port)], env=env, cwd=workdir, stdout=out, stderr=subprocess.STDOUT
+        )
     base_url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -210,7 +247,9 @@ def served_app(env: dict[str, str], workdir: Path) -> Iterator[str]:
             except httpx.HTTPError:
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"digest serve did not start on port {port}:\n{log.read_text(errors='replace')[-3000:]}")
+                raise RuntimeError(
+                    f"digest serve did not start on port {port}:\n{log.read_text(errors='replace')[-3000:]}"
+                )
             time.sleep(0.1)
         yield base_url
     finally:

@@ -69,7 +69,9 @@ class UnsubscribeCommits:
         event.listen(engine, "commit", self._committed)
         event.listen(engine, "rollback", lambda conn: conn.info.pop("unsubscribed", None))
 
-    def _executed(self, conn: Connection, _cursor: object, statement: str, parameters: Any, _context: object, _many: bool) -> None:
+    def _executed(
+        self, conn: Connection, _cursor: object, statement: str, parameters: Any, _context: object, _many: bool
+    ) -> None:
         unsubscribing = "UPDATE subscribers SET status" in statement and "unsubscribed_at=CASE" in statement
         if unsubscribing and isinstance(parameters, dict):
             conn.info.setdefault("unsubscribed", set()).add(parameters["who"])
@@ -99,7 +101,9 @@ def _plan_data(url: str, people: int) -> list[str]:
     with session_scope(make_session_factory(engine)) as s:
         add_summaries(s, summary_record(id="chaos-1", specialties=["cardiology"], published_at=days_before(now, 1)))
         emails = [f"reader{i:05d}@example.org" for i in range(people)]
-        bulk_subscribers(s, [(e, f"Reader {i}", ["cardiology"]) for i, e in enumerate(emails)], created_at=now - timedelta(days=3))
+        bulk_subscribers(
+            s, [(e, f"Reader {i}", ["cardiology"]) for i, e in enumerate(emails)], created_at=now - timedelta(days=3)
+        )
     engine.dispose()
     return emails
 
@@ -134,7 +138,9 @@ def _unsubscriber(base_url: str, tokens: list[str], start: threading.Event, fail
             time.sleep(0.05)
 
 
-def run_chaos(tmp_path: Path, database_url: str, redis_server: RedisServer, people: int, capsys: pytest.CaptureFixture[str]) -> None:
+def run_chaos(
+    tmp_path: Path, database_url: str, redis_server: RedisServer, people: int, capsys: pytest.CaptureFixture[str]
+) -> None:
     rng = random.Random(7)
     emails = _plan_data(database_url, people)
     bounce = frozenset(emails[i] for i in range(37, people, 200))  # 0.5 % answer 550 at RCPT
@@ -142,9 +148,17 @@ def run_chaos(tmp_path: Path, database_url: str, redis_server: RedisServer, peop
     deadline = time.monotonic() + 60 + people * 0.06
 
     with SMTPSink(handler=handler) as smtp:
-        settings = chaos_settings(tmp_path, database_url, redis_server.url, smtp.url, lease_seconds=LEASE_SECONDS, chunk_size=CHUNK_SIZE)
-        env = worker_env(database_url=database_url, broker_url=redis_server.url, smtp_url=settings.smtp_url,
-                         var_dir=tmp_path / "var", lease_seconds=LEASE_SECONDS, chunk_size=CHUNK_SIZE)
+        settings = chaos_settings(
+            tmp_path, database_url, redis_server.url, smtp.url, lease_seconds=LEASE_SECONDS, chunk_size=CHUNK_SIZE
+        )
+        env = worker_env(
+            database_url=database_url,
+            broker_url=redis_server.url,
+            smtp_url=settings.smtp_url,
+            var_dir=tmp_path / "var",
+            lease_seconds=LEASE_SECONDS,
+            chunk_size=CHUNK_SIZE,
+        )
         from workers import app as worker_app
         from workers.tasks import dispatch_due
 
@@ -162,7 +176,9 @@ def run_chaos(tmp_path: Path, database_url: str, redis_server: RedisServer, peop
         started = time.monotonic()
         try:
             with live_app(create_app(web)) as base_url:
-                unsubscriber = threading.Thread(target=_unsubscriber, args=(base_url, tokens, start_unsubscribing, failures), daemon=True)
+                unsubscriber = threading.Thread(
+                    target=_unsubscriber, args=(base_url, tokens, start_unsubscribing, failures), daemon=True
+                )
                 unsubscriber.start()
                 dispatch_due()  # plans the digest and queues its chunks
                 last_beat = time.monotonic()
@@ -203,7 +219,11 @@ def run_chaos(tmp_path: Path, database_url: str, redis_server: RedisServer, peop
         arrivals = handler.snapshot()
         copies = handler.copies()
         with session_scope(web.sessions) as s:
-            rows = s.execute(select(Subscriber.id, Subscriber.email, Subscriber.status, Delivery.status, Delivery.message_id).join(Delivery)).all()
+            rows = s.execute(
+                select(Subscriber.id, Subscriber.email, Subscriber.status, Delivery.status, Delivery.message_id).join(
+                    Delivery
+                )
+            ).all()
             suppressed = dict(s.execute(select(Suppression.value, Suppression.reason)).all())
             issue_status = s.scalar(select(Issue.status))
         web.close()
@@ -216,10 +236,14 @@ def run_chaos(tmp_path: Path, database_url: str, redis_server: RedisServer, peop
     lost = [e for e in still_subscribed if received[e] == 0]
     after_unsubscribe = [a for a in arrivals if ids[a.rcpt] in gone and a.at > commits.at[ids[a.rcpt]]]
     with capsys.disabled():
-        print(f"\nsent={len(copies)} duplicates={duplicates} lost={len(lost)} "
-              f"after_unsubscribe={len(after_unsubscribe)} faults={handler.faults.total}")
-        print(f"  ({people} subscribers, {elapsed:.1f}s; faults {handler.faults}; worker SIGKILLs {len(chaos.killed_at)}, "
-              f"Redis restarts {len(chaos.redis_restarted_at)}, beat runs refused by the broker {chaos.beat_errors})")
+        print(
+            f"\nsent={len(copies)} duplicates={duplicates} lost={len(lost)} "
+            f"after_unsubscribe={len(after_unsubscribe)} faults={handler.faults.total}"
+        )
+        print(
+            f"  ({people} subscribers, {elapsed:.1f}s; faults {handler.faults}; worker SIGKILLs {len(chaos.killed_at)}, "
+            f"Redis restarts {len(chaos.redis_restarted_at)}, beat runs refused by the broker {chaos.beat_errors})"
+        )
 
     assert issue_status == IssueStatus.SENT
     assert len(by_email) == people  # everybody was planned
@@ -253,13 +277,17 @@ def run_chaos(tmp_path: Path, database_url: str, redis_server: RedisServer, peop
 
 
 @on_postgresql
-def test_chaos_send_small(tmp_path: Path, chaos_db: str, own_redis: RedisServer, as_beat: None, capsys: pytest.CaptureFixture[str]) -> None:
+def test_chaos_send_small(
+    tmp_path: Path, chaos_db: str, own_redis: RedisServer, as_beat: None, capsys: pytest.CaptureFixture[str]
+) -> None:
     """The same faults and interruptions over 1,000 subscribers (part of ``make test``)."""
     run_chaos(tmp_path, chaos_db, own_redis, 1000, capsys)
 
 
 @pytest.mark.chaos
 @on_postgresql
-def test_chaos_send_full(tmp_path: Path, chaos_db: str, own_redis: RedisServer, as_beat: None, capsys: pytest.CaptureFixture[str]) -> None:
+def test_chaos_send_full(
+    tmp_path: Path, chaos_db: str, own_redis: RedisServer, as_beat: None, capsys: pytest.CaptureFixture[str]
+) -> None:
     """5,000 subscribers (``make chaos``)."""
     run_chaos(tmp_path, chaos_db, own_redis, 5000, capsys)

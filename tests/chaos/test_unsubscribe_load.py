@@ -94,7 +94,9 @@ def fire(base_url: str, tokens: list[str], clients: int) -> tuple[list[float], l
     return latencies, failures, time.perf_counter() - started
 
 
-def run_load(tmp_path: Path, database_url: str, redis_server: RedisServer, requests: int, capsys: pytest.CaptureFixture[str]) -> None:
+def run_load(
+    tmp_path: Path, database_url: str, redis_server: RedisServer, requests: int, capsys: pytest.CaptureFixture[str]
+) -> None:
     now = utcnow()
     leaving = [f"leaving{i:05d}@example.org" for i in range(requests)]
     staying = [f"staying{i:05d}@example.org" for i in range(OTHERS)]
@@ -111,8 +113,14 @@ def run_load(tmp_path: Path, database_url: str, redis_server: RedisServer, reque
             bulk_subscribers(s, people, created_at=now - timedelta(days=3))
             ids = dict(s.execute(select(Subscriber.email, Subscriber.id)).all())
         tokens = [web.tokens.make(Purpose.UNSUBSCRIBE, ids[email]) for email in leaving]
-        env = worker_env(database_url=database_url, broker_url=redis_server.url, smtp_url=settings.smtp_url,
-                         var_dir=tmp_path / "var", lease_seconds=60, chunk_size=100)
+        env = worker_env(
+            database_url=database_url,
+            broker_url=redis_server.url,
+            smtp_url=settings.smtp_url,
+            var_dir=tmp_path / "var",
+            lease_seconds=60,
+            chunk_size=100,
+        )
         worker = Worker("load", env, tmp_path)
         try:
             with served_app({**env, "DIGEST_WEB_WORKERS": str(WEB_WORKERS)}, tmp_path) as base_url:
@@ -129,18 +137,24 @@ def run_load(tmp_path: Path, database_url: str, redis_server: RedisServer, reque
             worker.stop()
         with session_scope(web.sessions) as s:
             unsubscribed = s.scalar(
-                select(func.count()).select_from(Subscriber).where(Subscriber.email.in_(leaving), Subscriber.status == SubscriberStatus.UNSUBSCRIBED)
+                select(func.count())
+                .select_from(Subscriber)
+                .where(Subscriber.email.in_(leaving), Subscriber.status == SubscriberStatus.UNSUBSCRIBED)
             )
             suppressed = s.scalar(
-                select(func.count()).select_from(Suppression).where(Suppression.value.in_(leaving), Suppression.reason == SuppressionReason.UNSUBSCRIBED)
+                select(func.count())
+                .select_from(Suppression)
+                .where(Suppression.value.in_(leaving), Suppression.reason == SuppressionReason.UNSUBSCRIBED)
             )
             assert s.scalar(select(func.count()).select_from(Issue)) == 1
         web.close()
 
     with capsys.disabled():
-        print(f"\nunsubscribes={len(latencies)} clients={CLIENTS} lost={requests - unsubscribed} "
-              f"p50={statistics.median(latencies) * 1000:.0f}ms p99={percentile(latencies, 99) * 1000:.0f}ms "
-              f"max={max(latencies) * 1000:.0f}ms rate={len(latencies) / elapsed:.0f}/s messages_sent_meanwhile={sent_during}")
+        print(
+            f"\nunsubscribes={len(latencies)} clients={CLIENTS} lost={requests - unsubscribed} "
+            f"p50={statistics.median(latencies) * 1000:.0f}ms p99={percentile(latencies, 99) * 1000:.0f}ms "
+            f"max={max(latencies) * 1000:.0f}ms rate={len(latencies) / elapsed:.0f}/s messages_sent_meanwhile={sent_during}"
+        )
     assert failures == []
     assert len(latencies) == requests
     assert unsubscribed == requests and suppressed == requests
@@ -148,11 +162,15 @@ def run_load(tmp_path: Path, database_url: str, redis_server: RedisServer, reque
 
 
 @on_postgresql
-def test_unsubscribe_load_small(tmp_path: Path, chaos_db: str, own_redis: RedisServer, as_beat: None, capsys: pytest.CaptureFixture[str]) -> None:
+def test_unsubscribe_load_small(
+    tmp_path: Path, chaos_db: str, own_redis: RedisServer, as_beat: None, capsys: pytest.CaptureFixture[str]
+) -> None:
     run_load(tmp_path, chaos_db, own_redis, 400, capsys)
 
 
 @pytest.mark.chaos
 @on_postgresql
-def test_unsubscribe_load_full(tmp_path: Path, chaos_db: str, own_redis: RedisServer, as_beat: None, capsys: pytest.CaptureFixture[str]) -> None:
+def test_unsubscribe_load_full(
+    tmp_path: Path, chaos_db: str, own_redis: RedisServer, as_beat: None, capsys: pytest.CaptureFixture[str]
+) -> None:
     run_load(tmp_path, chaos_db, own_redis, 2000, capsys)

@@ -25,7 +25,11 @@ WINDOWS = (
     (datetime(2026, 3, 27, tzinfo=UTC), datetime(2026, 3, 31, tzinfo=UTC)),
     (datetime(2026, 4, 3, tzinfo=UTC), datetime(2026, 4, 7, tzinfo=UTC)),
 )
-DAILY = {"auckland@example.org": "Pacific/Auckland", "newyork@example.org": "America/New_York", "berlin@example.org": "Europe/Berlin"}
+DAILY = {
+    "auckland@example.org": "Pacific/Auckland",
+    "newyork@example.org": "America/New_York",
+    "berlin@example.org": "Europe/Berlin",
+}
 WEEKLY = "berlin-weekly@example.org"  # Sundays at 07:00 in Berlin
 
 
@@ -40,12 +44,16 @@ def _slots(tz: str, start: datetime, end: datetime, weekday: int | None = None) 
     }
 
 
-def test_digest_at_seven_local_once_per_period_across_dst(services: Services, clock: Clock, smtp_sink: SMTPSink) -> None:
+def test_digest_at_seven_local_once_per_period_across_dst(
+    services: Services, clock: Clock, smtp_sink: SMTPSink
+) -> None:
     with session_scope(services.sessions) as s:
         created = datetime(2026, 1, 1, tzinfo=UTC)
         for email, tz in DAILY.items():
             add_subscriber(s, email, ["cardiology"], timezone=tz, created_at=created)
-        add_subscriber(s, WEEKLY, ["cardiology"], timezone="Europe/Berlin", cadence="weekly", send_weekday=6, created_at=created)
+        add_subscriber(
+            s, WEEKLY, ["cardiology"], timezone="Europe/Berlin", cadence="weekly", send_weekday=6, created_at=created
+        )
         records = []
         for start, end in WINDOWS:  # a new summary every six hours, so every slot has something new
             at = start - timedelta(days=1, hours=-3)  # 03:00, 09:00, ...: never exactly on a slot

@@ -31,7 +31,9 @@ class _RejectingHandler:
     def __init__(self, sink: SMTPSink, refuse: str):
         self.sink, self.refuse = sink, refuse
 
-    async def handle_RCPT(self, server: SMTP, session: SMTPSession, envelope: Envelope, address: str, options: list[str]) -> str:
+    async def handle_RCPT(
+        self, server: SMTP, session: SMTPSession, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
         if address == self.refuse:
             return "550 5.1.1 No such user"
         envelope.rcpt_tos.append(address)
@@ -57,12 +59,31 @@ def test_scheduled_campaign_goes_out_and_is_measured(services: Services, clock: 
     with session_scope(services.sessions) as s:
         add_summaries(
             s,
-            summary_record(id="pin", title="Pinned for all", specialties=["dermatology"], published_at=days_before(now, 3), source_url="https://journal.example/pin"),
-            summary_record(id="cardio", title="Heart news", specialties=["cardiology"], published_at=days_before(now, 1), source_url="https://journal.example/cardio"),
+            summary_record(
+                id="pin",
+                title="Pinned for all",
+                specialties=["dermatology"],
+                published_at=days_before(now, 3),
+                source_url="https://journal.example/pin",
+            ),
+            summary_record(
+                id="cardio",
+                title="Heart news",
+                specialties=["cardiology"],
+                published_at=days_before(now, 1),
+                source_url="https://journal.example/cardio",
+            ),
         )
         for email in ("cara@example.org", "dora@example.org", "gone@example.org", "ella@example.org"):
             # Weekly readers who joined after Monday's slot: no cadence digest is due in this test.
-            add_subscriber(s, email, ["cardiology"], name="Cara Jones" if email.startswith("cara") else "", cadence="weekly", created_at=now - timedelta(days=1))
+            add_subscriber(
+                s,
+                email,
+                ["cardiology"],
+                name="Cara Jones" if email.startswith("cara") else "",
+                cadence="weekly",
+                created_at=now - timedelta(days=1),
+            )
         issue_id = add_campaign(s, now, subject="Winter picks", intro="Hello **readers**", pinned=["pin"])
         # 14:30 in Berlin is 13:30 UTC.
         schedule_issue(s, issue_id, datetime(2026, 11, 27, 14, 30), "Europe/Berlin", now)
@@ -100,7 +121,9 @@ def test_scheduled_campaign_goes_out_and_is_measured(services: Services, clock: 
         delivery_part + "~" + "evil",
         delivery_part,
         "https://evil.example/",
-        delivery_part + "~" + url_part.replace(url_part.split(".")[0], "Imh0dHBzOi8vZXZpbC5leGFtcGxlLyI"),  # new URL, old signature
+        delivery_part
+        + "~"
+        + url_part.replace(url_part.split(".")[0], "Imh0dHBzOi8vZXZpbC5leGFtcGxlLyI"),  # new URL, old signature
         other + services.links._url.dumps("https://evil.example/").replace(".", ".x", 1),
     ]
     with session_scope(services.sessions) as s:

@@ -89,9 +89,13 @@ class _PausingTransport:
         self.inner.close()
 
 
-def test_pause_while_a_chunk_is_being_sent(services: Services, clock: Clock, smtp_sink: SMTPSink, database_url: str) -> None:
+def test_pause_while_a_chunk_is_being_sent(
+    services: Services, clock: Clock, smtp_sink: SMTPSink, database_url: str
+) -> None:
     if database_url.startswith("sqlite"):
-        pytest.skip("SQLite admits one writer at a time: a pause waits for the batch; the between-batch case is tested above")
+        pytest.skip(
+            "SQLite admits one writer at a time: a pause waits for the batch; the between-batch case is tested above"
+        )
     issue_id = _seed(services, clock)
     pausing = _PausingTransport(services.transport, services, issue_id)
     services.delivery = DeliveryService(services.sessions, services.composer, pausing, clock=clock)

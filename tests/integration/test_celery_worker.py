@@ -62,10 +62,26 @@ def worker(worker_env: dict[str, str], tmp_path: Path) -> Iterator[subprocess.Po
     log = tmp_path / "worker.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "workers", "worker", "--pool=prefork", "--concurrency=2",
-             "--loglevel=warning", "--without-gossip", "--without-mingle", "--without-heartbeat",
-             "-n", f"issue3-test-{os.getpid()}@%h"],
-            env=worker_env, cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "workers",
+                "worker",
+                "--pool=prefork",
+                "--concurrency=2",
+                "--loglevel=warning",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                "-n",
+                f"issue3-test-{os.getpid()}@%h",
+            ],
+            env=worker_env,
+            cwd=tmp_path,
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
         proc.log = log  # type: ignore[attr-defined]
         yield proc
@@ -83,15 +99,30 @@ def _database(url: str) -> None:
     engine = make_engine(url)
     sessions = make_session_factory(engine)
     with session_scope(sessions) as s:
-        import_summaries(s, list(enumerate([
-            summary_record(id="w-cardio", specialties=["cardiology"], published_at=days_before(now, 1)),
-            summary_record(id="w-onc", specialties=["oncology"], published_at=days_before(now, 1)),
-            summary_record(id="w-derm", specialties=["dermatology"], published_at=days_before(now, 2)),
-        ], start=1)))
-        people = [(f"sub{i:04d}@example.org", f"Sub {i} O'Neil & Zoë", COMBOS[i % len(COMBOS)]) for i in range(SUBSCRIBERS - 100)]
+        import_summaries(
+            s,
+            list(
+                enumerate(
+                    [
+                        summary_record(id="w-cardio", specialties=["cardiology"], published_at=days_before(now, 1)),
+                        summary_record(id="w-onc", specialties=["oncology"], published_at=days_before(now, 1)),
+                        summary_record(id="w-derm", specialties=["dermatology"], published_at=days_before(now, 2)),
+                    ],
+                    start=1,
+                )
+            ),
+        )
+        people = [
+            (f"sub{i:04d}@example.org", f"Sub {i} O'Neil & Zoë", COMBOS[i % len(COMBOS)])
+            for i in range(SUBSCRIBERS - 100)
+        ]
         people += [(f"neuro{i:03d}@example.org", "", ["neurology"]) for i in range(100)]  # nothing new for them
         bulk_subscribers(s, people, created_at=now - _days(3))
-        s.execute(Subscriber.__table__.update().where(Subscriber.email.like("sub00%")).values(status=SubscriberStatus.UNSUBSCRIBED))
+        s.execute(
+            Subscriber.__table__.update()
+            .where(Subscriber.email.like("sub00%"))
+            .values(status=SubscriberStatus.UNSUBSCRIBED)
+        )
         for i in range(100, 125):  # hard-bounced earlier: suppressed
             s.add(Suppression(value=f"sub{i:04d}@example.org", reason=SuppressionReason.HARD_BOUNCE))
     engine.dispose()
@@ -148,8 +179,16 @@ def test_two_thousand_subscribers_through_a_real_worker(
     with session_scope(sessions) as s:
         issue = s.scalar(select(Issue))
         assert issue is not None and issue.status == IssueStatus.SENT
-        rows = s.execute(select(Subscriber.email, Delivery.status, Delivery.message_id, Delivery.id).join(Delivery)).all()
-        eligible = set(s.scalars(select(Subscriber.email).where(Subscriber.status == SubscriberStatus.ACTIVE, ~Subscriber.email.like("neuro%"))))
+        rows = s.execute(
+            select(Subscriber.email, Delivery.status, Delivery.message_id, Delivery.id).join(Delivery)
+        ).all()
+        eligible = set(
+            s.scalars(
+                select(Subscriber.email).where(
+                    Subscriber.status == SubscriberStatus.ACTIVE, ~Subscriber.email.like("neuro%")
+                )
+            )
+        )
         assert issue.dispatched_through == max(r.id for r in rows)
     eligible -= {f"sub{i:04d}@example.org" for i in range(100, 125)}
     assert len(eligible) == SUBSCRIBERS - 100 - 100 - 25

@@ -36,7 +36,9 @@ def dns(name: bytes, timeout: int = 5) -> bytes:
 @pytest.fixture
 def settings(settings: Settings, tmp_path: Path) -> Settings:
     key_file = tmp_path / "dkim.pem"
-    key_file.write_bytes(KEY.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    key_file.write_bytes(
+        KEY.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     settings.dkim_domain = "news.example.org"
     settings.dkim_selector = "sel2026"
     settings.dkim_key_file = key_file
@@ -79,11 +81,22 @@ def test_raw_message_has_one_of_each_unsubscribe_header_and_a_valid_dkim_signatu
     assert dkim.verify(raw, dnsfunc=dns)
     signature = b" ".join(next(line for line in lines if line.lower().startswith(b"dkim-signature:")).split())
     signed = set(re.search(rb"h=([^;]+)", signature).group(1).replace(b" ", b"").lower().split(b":"))  # type: ignore[union-attr]
-    assert {b"from", b"to", b"subject", b"date", b"message-id", b"list-id", b"list-unsubscribe", b"list-unsubscribe-post"} <= signed
+    assert {
+        b"from",
+        b"to",
+        b"subject",
+        b"date",
+        b"message-id",
+        b"list-id",
+        b"list-unsubscribe",
+        b"list-unsubscribe-post",
+    } <= signed
     assert b"d=news.example.org" in signature and b"s=sel2026" in signature
 
 
-def test_dkim_breaks_when_an_unsubscribe_header_is_altered(services: Services, smtp_sink: SMTPSink, clock: Clock) -> None:
+def test_dkim_breaks_when_an_unsubscribe_header_is_altered(
+    services: Services, smtp_sink: SMTPSink, clock: Clock
+) -> None:
     raw = _send_one(services, smtp_sink, clock)
     tampered = raw.replace(b"https://digest.example.org/unsubscribe/", b"https://evil.example.net/unsubscribe/", 1)
     assert tampered != raw

@@ -36,7 +36,9 @@ def _schema() -> dict[str, Any]:
     for base in REPO.parents:
         if (base / SCHEMA_NAME).is_file():
             return json.loads((base / SCHEMA_NAME).read_text())
-    pytest.fail(f"the Compose JSON schema is missing: expected {REPO.parent / SCHEMA_NAME} (a copy of shared/ beside the repository)")
+    pytest.fail(
+        f"the Compose JSON schema is missing: expected {REPO.parent / SCHEMA_NAME} (a copy of shared/ beside the repository)"
+    )
 
 
 def test_compose_file_is_valid_against_the_compose_specification() -> None:
@@ -107,7 +109,11 @@ def test_environment_names_only_real_settings() -> None:
 
 
 def test_dockerfile_builds_a_non_root_digest_image() -> None:
-    lines = [line.strip() for line in (REPO / "Dockerfile").read_text().splitlines() if line.strip() and not line.startswith("#")]
+    lines = [
+        line.strip()
+        for line in (REPO / "Dockerfile").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
     assert lines[0] == "FROM python:3.11-slim"
     user = next(line.split()[1] for line in lines if line.startswith("USER "))
     assert user not in ("root", "0")

@@ -30,12 +30,19 @@ def _digests_to(sink: SMTPSink, email: str) -> list[EmailMessage]:
     return [r.message for r in sink.received if r.rcpt_tos == (email,) and r.message["List-Unsubscribe"]]
 
 
-def test_sign_up_confirm_and_receive_the_next_digest(web: TestClient, services: Services, smtp_sink: SMTPSink, clock: Clock) -> None:
+def test_sign_up_confirm_and_receive_the_next_digest(
+    web: TestClient, services: Services, smtp_sink: SMTPSink, clock: Clock
+) -> None:
     base = services.settings.base_url
     with session_scope(services.sessions) as s:
         add_summaries(s, summary_record(id="c1", specialties=["cardiology"], published_at=days_before(clock(), 0.5)))
 
-    form = {"email": "Reader@Example.org", "specialties": ["cardiology"], "cadence": "daily", "timezone": "Europe/Paris"}
+    form = {
+        "email": "Reader@Example.org",
+        "specialties": ["cardiology"],
+        "cadence": "daily",
+        "timezone": "Europe/Paris",
+    }
     assert web.post("/subscribe", data=form).status_code == 200
 
     # Unconfirmed: a due run sends nothing to them.
@@ -57,7 +64,9 @@ def test_sign_up_confirm_and_receive_the_next_digest(web: TestClient, services: 
     assert "Takeaway" in digest.get_body(preferencelist=("plain",)).get_content()
 
 
-def test_unsubscribe_then_sign_up_again_lifts_only_the_unsubscribe(web: TestClient, services: Services, smtp_sink: SMTPSink, clock: Clock) -> None:
+def test_unsubscribe_then_sign_up_again_lifts_only_the_unsubscribe(
+    web: TestClient, services: Services, smtp_sink: SMTPSink, clock: Clock
+) -> None:
     base = services.settings.base_url
     form = {"email": "back@example.org", "specialties": ["cardiology"], "timezone": "UTC"}
     web.post("/subscribe", data=form)

@@ -47,12 +47,26 @@ def _seed(services: Services, clock: Clock) -> None:
         add_summaries(
             s,
             summary_record(
-                id="heme-plain", title="Lower-dose apixaban after six months", specialties=["hematology"],
-                key_takeaway=TAKEAWAY, patient_summary=PLAIN, published_at=days_before(now, 1),
+                id="heme-plain",
+                title="Lower-dose apixaban after six months",
+                specialties=["hematology"],
+                key_takeaway=TAKEAWAY,
+                patient_summary=PLAIN,
+                published_at=days_before(now, 1),
                 study={"type": "randomised controlled trial", "sample_size": 5000, "evidence_level": 2},  # ranks first
             ),
-            summary_record(id="heme-clinical-only", specialties=["hematology"], patient_summary=None, published_at=days_before(now, 1)),
-            summary_record(id="cardio-clinical-only", specialties=["cardiology"], patient_summary=None, published_at=days_before(now, 1)),
+            summary_record(
+                id="heme-clinical-only",
+                specialties=["hematology"],
+                patient_summary=None,
+                published_at=days_before(now, 1),
+            ),
+            summary_record(
+                id="cardio-clinical-only",
+                specialties=["cardiology"],
+                patient_summary=None,
+                published_at=days_before(now, 1),
+            ),
         )
         add_subscriber(s, "doctor@example.org", ["hematology"], name="Dee Doctor", created_at=past)
         add_subscriber(s, "patient@example.org", ["hematology"], name="Pat Patient", edition="patient", created_at=past)
@@ -130,7 +144,9 @@ def test_one_render_pass_per_distinct_variant(services: Services, smtp_sink: SMT
 
     assert len(smtp_sink.received) == 13
     with session_scope(services.sessions) as s:
-        keys = s.execute(select(Subscriber.edition, Delivery.variant_key).join(Subscriber, Subscriber.id == Delivery.subscriber_id)).all()
+        keys = s.execute(
+            select(Subscriber.edition, Delivery.variant_key).join(Subscriber, Subscriber.id == Delivery.subscriber_id)
+        ).all()
     variants = set(keys)
     # cardiology clinicians, cardiology patients, cardiology+hematology clinicians
     assert Counter(edition for edition, _ in variants) == {"clinician": 2, "patient": 1}

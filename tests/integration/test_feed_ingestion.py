@@ -25,7 +25,9 @@ def _out(result: Any) -> str:
 
 def _summaries(services: Services) -> dict[str, tuple[str, list[str], datetime]]:
     with session_scope(services.sessions) as s:
-        return {x.id: (x.key_takeaway, [sp.slug for sp in x.specialties], x.updated_at) for x in s.scalars(select(Summary))}
+        return {
+            x.id: (x.key_takeaway, [sp.slug for sp in x.specialties], x.updated_at) for x in s.scalars(select(Summary))
+        }
 
 
 def _feed(services: Services) -> FeedSource:
@@ -38,7 +40,9 @@ def test_poll_imports_then_304_imports_nothing_then_only_what_is_new(
 ) -> None:
     url = feed_server.publish(
         "/cardiology.xml",
-        rss_feed(feed_entry(1), feed_entry(2, categories=["Oncology"], key_takeaway="Drug 2 extends survival (HR 0.75).")),
+        rss_feed(
+            feed_entry(1), feed_entry(2, categories=["Oncology"], key_takeaway="Drug 2 extends survival (HR 0.75).")
+        ),
     )
     added = cli("feeds", "add", url, "--specialty", "cardiology")
     assert added.exit_code == 0, added.output
@@ -48,7 +52,10 @@ def test_poll_imports_then_304_imports_nothing_then_only_what_is_new(
     assert first.exit_code == 0, first.output
     assert f"{url}: 2 new, 0 updated, 0 unchanged" in _out(first)
     stored = _summaries(services)
-    assert stored["evidence.example.org-summaries-1"][:2] == ("Drug 1 cut admissions by a fifth vs. placebo.", ["cardiology"])
+    assert stored["evidence.example.org-summaries-1"][:2] == (
+        "Drug 1 cut admissions by a fifth vs. placebo.",
+        ["cardiology"],
+    )
     assert stored["evidence.example.org-summaries-2"][:2] == ("Drug 2 extends survival (HR 0.75).", ["oncology"])
     feed = _feed(services)
     assert feed.status == FeedStatus.OK and feed.etag and feed.last_modified and feed.last_polled_at is not None
@@ -61,14 +68,25 @@ def test_poll_imports_then_304_imports_nothing_then_only_what_is_new(
     assert _summaries(services) == stored
 
     # The feed gains an entry: only that one is new; the others are recognised by guid.
-    feed_server.publish("/cardiology.xml", rss_feed(feed_entry(3), feed_entry(1), feed_entry(2, categories=["Oncology"], key_takeaway="Drug 2 extends survival (HR 0.75).")))
+    feed_server.publish(
+        "/cardiology.xml",
+        rss_feed(
+            feed_entry(3),
+            feed_entry(1),
+            feed_entry(2, categories=["Oncology"], key_takeaway="Drug 2 extends survival (HR 0.75)."),
+        ),
+    )
     third = cli("feeds", "poll")
     assert f"{url}: 1 new, 0 updated, 2 unchanged" in _out(third)
     assert set(_summaries(services)) == set(stored) | {"evidence.example.org-summaries-3"}
 
 
-def test_invalid_entries_are_skipped_when_polling_and_listed(cli: Any, services: Services, feed_server: FeedServer) -> None:
-    url = feed_server.publish("/mixed.xml", rss_feed(feed_entry(1), feed_entry(2, published=None), feed_entry(3, description=None)))
+def test_invalid_entries_are_skipped_when_polling_and_listed(
+    cli: Any, services: Services, feed_server: FeedServer
+) -> None:
+    url = feed_server.publish(
+        "/mixed.xml", rss_feed(feed_entry(1), feed_entry(2, published=None), feed_entry(3, description=None))
+    )
     cli("feeds", "add", url, "-s", "cardiology")
     result = cli("feeds", "poll")
     assert result.exit_code == 0, result.output
@@ -81,7 +99,9 @@ def test_invalid_entries_are_skipped_when_polling_and_listed(cli: Any, services:
     assert "partial" in _out(listing) and "record 2 field 'published_at'" in _out(listing)
 
 
-def test_a_failing_feed_is_recorded_and_does_not_stop_the_others(cli: Any, services: Services, feed_server: FeedServer) -> None:
+def test_a_failing_feed_is_recorded_and_does_not_stop_the_others(
+    cli: Any, services: Services, feed_server: FeedServer
+) -> None:
     broken = feed_server.url("/gone.xml")
     good = feed_server.publish("/good.json", json_feed(feed_entry(1)), content_type="application/feed+json")
     cli("feeds", "add", broken, "-s", "cardiology")
@@ -104,8 +124,12 @@ def test_feeds_add_rejects_unknown_specialties_and_non_http_urls(cli: Any, servi
         assert s.scalar(select(func.count()).select_from(FeedSource)) == 0
 
 
-def test_import_url_rejects_invalid_entries_whole_unless_told_to_skip(cli: Any, services: Services, feed_server: FeedServer) -> None:
-    url = feed_server.publish("/atom.xml", atom_feed(feed_entry(1), feed_entry(2, categories=["Astrology"])), "application/atom+xml")
+def test_import_url_rejects_invalid_entries_whole_unless_told_to_skip(
+    cli: Any, services: Services, feed_server: FeedServer
+) -> None:
+    url = feed_server.publish(
+        "/atom.xml", atom_feed(feed_entry(1), feed_entry(2, categories=["Astrology"])), "application/atom+xml"
+    )
     rejected = cli("import", url)
     assert rejected.exit_code == 2
     assert f"{url}: record 2 field 'specialties': List should have at least 1 item" in _out(rejected)

@@ -40,7 +40,9 @@ class _RejectingHandler:
     def __init__(self, sink: SMTPSink):
         self.sink = sink
 
-    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]) -> str:
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
         if address == REJECTED:
             return "550 5.1.1 No such user"
         envelope.rcpt_tos.append(address)
@@ -130,7 +132,9 @@ def worker(settings: Settings, broker_url: str, tmp_path: Path) -> Iterator[Work
     out = log.open("wb")
     port = free_port()
     command = [str(digest), "worker", "--concurrency", "1", "--metrics-port", str(port)]
-    proc = subprocess.Popen(command, env=env, cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        command, env=env, cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+    )
     yield Worker(proc, f"http://127.0.0.1:{port}/metrics", log)
     os.killpg(proc.pid, signal.SIGTERM)
     try:
@@ -164,9 +168,15 @@ def test_metrics_count_what_a_worker_process_sent(
     with_broker = services.settings.model_copy(update={"broker_url": broker_url})
     services.settings = with_broker  # the web process of this host: same metrics directory, same broker
     after = _scrape(services)
-    assert sample(after, "digest_messages_sent_total", transport="smtp") - sample(before, "digest_messages_sent_total", transport="smtp") == 2
+    assert (
+        sample(after, "digest_messages_sent_total", transport="smtp")
+        - sample(before, "digest_messages_sent_total", transport="smtp")
+        == 2
+    )
     assert sample(after, "digest_queue_depth", queue="celery") == 0
 
     # A worker-only host exports the same figures itself (`digest worker --metrics-port`).
     exported = requests.get(worker.metrics_url, timeout=10).text
-    assert sample(exported, "digest_messages_sent_total", transport="smtp") == sample(after, "digest_messages_sent_total", transport="smtp")
+    assert sample(exported, "digest_messages_sent_total", transport="smtp") == sample(
+        after, "digest_messages_sent_total", transport="smtp"
+    )

@@ -107,7 +107,9 @@ def test_0007_keeps_what_deliveries_carried(empty_engine: Engine) -> None:
             conn.execute(text("INSERT INTO deliveries (id, issue_id, subscriber_id, period_key, status, variant_key, attempts, "
                               "created_at) VALUES (:d, :d, 1, :p, 'sent', '', 1, '2026-11-01')"),
                          {"d": delivery_id, "p": f"daily:2026-11-0{delivery_id}"})  # fmt: skip
-        conn.execute(text("INSERT INTO delivery_items (delivery_id, summary_id, position) VALUES (1, 's2', 1), (1, 's1', 2)"))
+        conn.execute(
+            text("INSERT INTO delivery_items (delivery_id, summary_id, position) VALUES (1, 's2', 1), (1, 's1', 2)")
+        )
     upgrade(empty_engine)
     carried = "SELECT d.id, i.summary_id, i.position FROM deliveries d JOIN {} i ON {} ORDER BY d.id, i.position"
     with empty_engine.connect() as conn:
@@ -143,7 +145,11 @@ def test_subscribers_keep_room_for_the_digest_stamp() -> None:
     """On PostgreSQL (a storage parameter: SQLite has none) the subscribers table is created by the
     migrations and by the models with fillfactor 80: the watermark stamp of each digest stays on
     its page, a HOT update."""
-    require(PG_URL is not None, "PostgreSQL (DIGEST_TEST_DATABASE_URL)", "set DIGEST_TEST_DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    require(
+        PG_URL is not None,
+        "PostgreSQL (DIGEST_TEST_DATABASE_URL)",
+        "set DIGEST_TEST_DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/test",
+    )
     for empty_engine in _postgres():
         _check_fillfactor(empty_engine)
 

@@ -83,7 +83,9 @@ def test_each_subscriber_gets_their_specialties_once(services: Services, smtp_si
     # A day later with one new cardiology summary: only that one, only to cardiology readers.
     clock.advance(days=1)
     with session_scope(services.sessions) as s:
-        add_summaries(s, summary_record(id="cardio-3", specialties=["cardiology"], published_at=days_before(clock(), 0.1)))
+        add_summaries(
+            s, summary_record(id="cardio-3", specialties=["cardiology"], published_at=days_before(clock(), 0.1))
+        )
     tasks.send_due(clock())
     got = _by_rcpt(smtp_sink)
     assert set(got) == {"cara@example.org", "both@example.org"}
@@ -132,9 +134,13 @@ def test_ledger_records_what_was_carried(services: Services, smtp_sink: SMTPSink
     with session_scope(services.sessions) as s:
         issue = s.get(Issue, run.plan.issue_id)
         assert issue is not None and issue.status == IssueStatus.SENT
-        rows = s.execute(select(Delivery.status, func.count()).where(Delivery.issue_id == issue.id).group_by(Delivery.status)).all()
+        rows = s.execute(
+            select(Delivery.status, func.count()).where(Delivery.issue_id == issue.id).group_by(Delivery.status)
+        ).all()
         assert dict(rows) == {DeliveryStatus.SENT: 3}
-        delivery_id = s.scalar(select(Delivery.id).where(Delivery.message_id == _by_rcpt(smtp_sink)["both@example.org"]["Message-ID"]))
+        delivery_id = s.scalar(
+            select(Delivery.id).where(Delivery.message_id == _by_rcpt(smtp_sink)["both@example.org"]["Message-ID"])
+        )
         assert delivery_id is not None
         items = summaries_by_delivery(s, [delivery_id])[delivery_id]
         assert set(items) == {"cardio-1", "cardio-2", "onc-1"}

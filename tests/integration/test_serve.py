@@ -25,7 +25,13 @@ def test_digest_serve_answers_the_sign_up_page(settings: Settings, tmp_path: Pat
     }
     env.pop("DIGEST_BROKER_URL", None)
     digest = Path(sys.executable).parent / "digest"
-    proc = subprocess.Popen([str(digest), "serve", "--port", str(port)], env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [str(digest), "serve", "--port", str(port)],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -38,7 +44,9 @@ def test_digest_serve_answers_the_sign_up_page(settings: Settings, tmp_path: Pat
                 assert time.monotonic() < deadline, "digest serve did not answer within 30 s"
                 time.sleep(0.2)
         assert status == 200 and "Subscribe" in body
-        forged = urllib.request.Request(f"http://127.0.0.1:{port}/unsubscribe/forged", data=b"List-Unsubscribe=One-Click", method="POST")
+        forged = urllib.request.Request(
+            f"http://127.0.0.1:{port}/unsubscribe/forged", data=b"List-Unsubscribe=One-Click", method="POST"
+        )
         try:
             urllib.request.urlopen(forged, timeout=5)
             raise AssertionError("a forged token was accepted")

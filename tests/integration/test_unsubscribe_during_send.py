@@ -71,7 +71,9 @@ def slow_services(settings: Settings, clock: Clock, slow_server: tuple[SMTPSink,
     svc.close()
 
 
-def test_nothing_is_sent_after_the_unsubscribe_commits(slow_services: Services, slow_server: tuple[SMTPSink, SlowHandler], clock: Clock) -> None:
+def test_nothing_is_sent_after_the_unsubscribe_commits(
+    slow_services: Services, slow_server: tuple[SMTPSink, SlowHandler], clock: Clock
+) -> None:
     services, (_, handler) = slow_services, slow_server
     emails = [f"reader{n:02d}@example.org" for n in range(SUBSCRIBERS)]
     with session_scope(services.sessions) as s:
@@ -101,7 +103,9 @@ def test_nothing_is_sent_after_the_unsubscribe_commits(slow_services: Services, 
             assert handler.started_event(in_flight).wait(30), "the send never reached the in-flight subscriber"
             for email in (in_flight, later):
                 token = services.tokens.make(Purpose.UNSUBSCRIBE, ids[email])
-                response = client.post(f"/unsubscribe/{token}", data={"List-Unsubscribe": "One-Click"}, follow_redirects=False)
+                response = client.post(
+                    f"/unsubscribe/{token}", data={"List-Unsubscribe": "One-Click"}, follow_redirects=False
+                )
                 assert response.status_code == 200 and "location" not in response.headers
 
     thread = threading.Thread(target=unsubscriber, name="unsubscriber")
@@ -117,7 +121,11 @@ def test_nothing_is_sent_after_the_unsubscribe_commits(slow_services: Services, 
     received = [rcpt for rcpt, _ in handler.accepted]
     assert received.count(in_flight) == 1  # in flight when they clicked: it had already left
     with session_scope(services.sessions) as s:
-        status = dict(s.execute(select(Subscriber.email, Delivery.status).join(Delivery, Delivery.subscriber_id == Subscriber.id)).all())
+        status = dict(
+            s.execute(
+                select(Subscriber.email, Delivery.status).join(Delivery, Delivery.subscriber_id == Subscriber.id)
+            ).all()
+        )
     assert status[in_flight] == DeliveryStatus.SENT
     assert report.sent == len(received)
     if services.engine.dialect.name == "postgresql":

@@ -18,7 +18,9 @@ def test_suppress_add_and_list(cli, services: Services) -> None:  # type: ignore
     assert added.exit_code == 0 and "@spam.example suppressed" in added.stdout
     assert "already suppressed" in cli("suppress", "add", "someone@example.org").stdout
     listing = cli("suppress", "list")
-    assert "someone@example.org" in listing.stdout and "@spam.example" in listing.stdout and "2 entries" in listing.stdout
+    assert (
+        "someone@example.org" in listing.stdout and "@spam.example" in listing.stdout and "2 entries" in listing.stdout
+    )
 
 
 def test_suppress_add_rejects_bad_input(cli, services: Services) -> None:  # type: ignore[no-untyped-def]
@@ -27,7 +29,9 @@ def test_suppress_add_rejects_bad_input(cli, services: Services) -> None:  # typ
     assert cli("suppress", "add", "not an address").exit_code == 2
 
 
-def test_no_send_reaches_a_suppressed_address_or_domain(cli, services: Services, smtp_sink: SMTPSink, clock: Clock) -> None:  # type: ignore[no-untyped-def]
+def test_no_send_reaches_a_suppressed_address_or_domain(
+    cli, services: Services, smtp_sink: SMTPSink, clock: Clock
+) -> None:  # type: ignore[no-untyped-def]
     with session_scope(services.sessions) as s:
         add_summaries(s, summary_record(id="c1", specialties=["cardiology"], published_at=days_before(clock(), 1)))
         for email in ("ok@example.org", "blocked@example.org", "x@spam.example"):

@@ -32,7 +32,10 @@ def engine(clean_db: str) -> Iterator[Engine]:
     with engine.begin() as conn:
         conn.execute(
             Suppression.__table__.insert(),
-            [{"value": v, "reason": SuppressionReason.OPERATOR, "detail": "", "created_at": NOW} for v in [*AWKWARD, "other@example.org"]],
+            [
+                {"value": v, "reason": SuppressionReason.OPERATOR, "detail": "", "created_at": NOW}
+                for v in [*AWKWARD, "other@example.org"]
+            ],
         )
     yield engine
     engine.dispose()
@@ -57,8 +60,11 @@ def test_an_integer_list_matches_exactly_its_ids(engine: Engine) -> None:
 # Array literals are PostgreSQL syntax (SQLite binds an expanding IN list): this one runs there only.
 @pytest.mark.parametrize("database_url", ["postgresql" if PG_URL else "sqlite"], indirect=True)
 def test_an_array_literal_reads_back_as_the_same_list(engine: Engine) -> None:
-    require(engine.dialect.name == "postgresql", "PostgreSQL (DIGEST_TEST_DATABASE_URL)",
-            "set DIGEST_TEST_DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    require(
+        engine.dialect.name == "postgresql",
+        "PostgreSQL (DIGEST_TEST_DATABASE_URL)",
+        "set DIGEST_TEST_DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/test",
+    )
     statement = text("SELECT CAST(:strings AS text[]), CAST(:ints AS integer[])").bindparams(
         bindparam("strings", type_=ArrayLiteral()), bindparam("ints", type_=ArrayLiteral())
     )

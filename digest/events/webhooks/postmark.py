@@ -15,7 +15,14 @@ import binascii
 import hmac
 from typing import Any
 
-from digest.events.webhooks.event import DeliveryEvent, EventKind, InvalidPayload, fallback_event_id, load_json, parse_time
+from digest.events.webhooks.event import (
+    DeliveryEvent,
+    EventKind,
+    InvalidPayload,
+    fallback_event_id,
+    load_json,
+    parse_time,
+)
 
 PROVIDER = "postmark"
 HARD_TYPES = frozenset({"HardBounce", "BadEmailAddress", "ManuallyDeactivated", "DnsError"})
@@ -74,7 +81,13 @@ def _event(record: dict[str, Any]) -> DeliveryEvent | None:
             return None
         detail = f"{record.get('SuppressionReason')} (origin {record.get('Origin', 'unknown')})"
         return DeliveryEvent(
-            PROVIDER, fallback_event_id(record), kind, _email(record, "Recipient"), message_ids, parse_time(record.get("ChangedAt")), detail
+            PROVIDER,
+            fallback_event_id(record),
+            kind,
+            _email(record, "Recipient"),
+            message_ids,
+            parse_time(record.get("ChangedAt")),
+            detail,
         )
     return None
 

@@ -21,7 +21,14 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from digest.events.webhooks.event import DeliveryEvent, EventKind, InvalidPayload, fallback_event_id, load_json, parse_time
+from digest.events.webhooks.event import (
+    DeliveryEvent,
+    EventKind,
+    InvalidPayload,
+    fallback_event_id,
+    load_json,
+    parse_time,
+)
 
 PROVIDER = "sendgrid"
 SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
@@ -94,7 +101,9 @@ def _event(record: dict[str, Any], number: int) -> DeliveryEvent | None:
     message_ids = tuple(dict.fromkeys(m for m in (sg_id, sg_id.split(".", 1)[0]) if m))
     event_id = str(record.get("sg_event_id") or fallback_event_id(record))
     detail = " ".join(p for p in (str(name), reason, str(record.get("status") or "")) if p)
-    return DeliveryEvent(PROVIDER, event_id, kind, email.strip().lower(), message_ids, parse_time(record.get("timestamp")), detail)
+    return DeliveryEvent(
+        PROVIDER, event_id, kind, email.strip().lower(), message_ids, parse_time(record.get("timestamp")), detail
+    )
 
 
 def inbound_recipients(form: dict[str, str]) -> list[str]:

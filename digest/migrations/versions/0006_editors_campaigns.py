@@ -42,9 +42,14 @@ def upgrade() -> None:
         "issue_specialties",
         sa.Column("issue_id", sa.Integer(), nullable=False),
         sa.Column("specialty_id", sa.Integer(), nullable=False),
-        sa.ForeignKeyConstraint(["issue_id"], ["issues.id"], name=op.f("fk_issue_specialties_issue_id_issues"), ondelete="CASCADE"),
         sa.ForeignKeyConstraint(
-            ["specialty_id"], ["specialties.id"], name=op.f("fk_issue_specialties_specialty_id_specialties"), ondelete="CASCADE"
+            ["issue_id"], ["issues.id"], name=op.f("fk_issue_specialties_issue_id_issues"), ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(
+            ["specialty_id"],
+            ["specialties.id"],
+            name=op.f("fk_issue_specialties_specialty_id_specialties"),
+            ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("issue_id", "specialty_id", name=op.f("pk_issue_specialties")),
     )
@@ -53,8 +58,12 @@ def upgrade() -> None:
         sa.Column("issue_id", sa.Integer(), nullable=False),
         sa.Column("summary_id", sa.String(length=200), nullable=False),
         sa.Column("position", sa.Integer(), nullable=False),
-        sa.ForeignKeyConstraint(["issue_id"], ["issues.id"], name=op.f("fk_issue_pins_issue_id_issues"), ondelete="CASCADE"),
-        sa.ForeignKeyConstraint(["summary_id"], ["summaries.id"], name=op.f("fk_issue_pins_summary_id_summaries"), ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["issue_id"], ["issues.id"], name=op.f("fk_issue_pins_issue_id_issues"), ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(
+            ["summary_id"], ["summaries.id"], name=op.f("fk_issue_pins_summary_id_summaries"), ondelete="CASCADE"
+        ),
         sa.PrimaryKeyConstraint("issue_id", "summary_id", name=op.f("pk_issue_pins")),
     )
     op.create_table(
@@ -63,7 +72,9 @@ def upgrade() -> None:
         sa.Column("delivery_id", sa.Integer(), nullable=False),
         sa.Column("url", sa.String(length=2000), nullable=False),
         sa.Column("at", digest.db.UTCDateTime(), nullable=False),
-        sa.ForeignKeyConstraint(["delivery_id"], ["deliveries.id"], name=op.f("fk_clicks_delivery_id_deliveries"), ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["delivery_id"], ["deliveries.id"], name=op.f("fk_clicks_delivery_id_deliveries"), ondelete="CASCADE"
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_clicks")),
     )
     with op.batch_alter_table("clicks", schema=None) as batch_op:

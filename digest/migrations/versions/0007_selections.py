@@ -25,7 +25,9 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("issue_id", sa.Integer(), nullable=False),
         sa.Column("key", sa.Text(), nullable=False),
-        sa.ForeignKeyConstraint(["issue_id"], ["issues.id"], name=op.f("fk_selections_issue_id_issues"), ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["issue_id"], ["issues.id"], name=op.f("fk_selections_issue_id_issues"), ondelete="CASCADE"
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_selections")),
         sa.UniqueConstraint("issue_id", "key", name=op.f("uq_selections_issue_id_key")),
     )
@@ -35,7 +37,10 @@ def upgrade() -> None:
         sa.Column("summary_id", sa.String(length=200), nullable=False),
         sa.Column("position", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(
-            ["selection_id"], ["selections.id"], name=op.f("fk_selection_items_selection_id_selections"), ondelete="CASCADE"
+            ["selection_id"],
+            ["selections.id"],
+            name=op.f("fk_selection_items_selection_id_selections"),
+            ondelete="CASCADE",
         ),
         sa.ForeignKeyConstraint(
             ["summary_id"], ["summaries.id"], name=op.f("fk_selection_items_summary_id_summaries"), ondelete="CASCADE"
@@ -53,7 +58,9 @@ def upgrade() -> None:
         )
     else:
         op.add_column("deliveries", sa.Column("selection_id", sa.Integer(), nullable=True))
-        op.create_foreign_key(op.f("fk_deliveries_selection_id_selections"), "deliveries", "selections", ["selection_id"], ["id"])
+        op.create_foreign_key(
+            op.f("fk_deliveries_selection_id_selections"), "deliveries", "selections", ["selection_id"], ["id"]
+        )
     op.create_index(op.f("ix_deliveries_selection_id"), "deliveries", ["selection_id"], unique=False)
 
     op.execute(
@@ -80,7 +87,10 @@ def downgrade() -> None:
         sa.Column("summary_id", sa.String(length=200), nullable=False),
         sa.Column("position", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(
-            ["delivery_id"], ["deliveries.id"], name=op.f("fk_delivery_items_delivery_id_deliveries"), ondelete="CASCADE"
+            ["delivery_id"],
+            ["deliveries.id"],
+            name=op.f("fk_delivery_items_delivery_id_deliveries"),
+            ondelete="CASCADE",
         ),
         sa.ForeignKeyConstraint(
             ["summary_id"], ["summaries.id"], name=op.f("fk_delivery_items_summary_id_summaries"), ondelete="CASCADE"

@@ -31,7 +31,9 @@ def server() -> Iterator[ProviderServer]:
 
 @pytest.fixture(params=["postmark", "sendgrid"])
 def svc(request: pytest.FixtureRequest, settings: Settings, clock: Clock, server: ProviderServer) -> Iterator[Services]:
-    provider = settings.model_copy(update={"transport": request.param, "api_token": server.token, "api_url": server.url})
+    provider = settings.model_copy(
+        update={"transport": request.param, "api_token": server.token, "api_url": server.url}
+    )
     services = build_services(provider, clock=clock)
     yield services
     services.close()
@@ -39,7 +41,12 @@ def svc(request: pytest.FixtureRequest, settings: Settings, clock: Clock, server
 
 def _ledger(svc: Services) -> dict[str, Delivery]:
     with session_scope(svc.sessions) as s:
-        return {email: d for d, email in s.execute(select(Delivery, Subscriber.email).join(Subscriber, Subscriber.id == Delivery.subscriber_id))}
+        return {
+            email: d
+            for d, email in s.execute(
+                select(Delivery, Subscriber.email).join(Subscriber, Subscriber.id == Delivery.subscriber_id)
+            )
+        }
 
 
 def test_per_message_errors_map_onto_the_right_rows(svc: Services, server: ProviderServer, clock: Clock) -> None:
@@ -95,7 +102,9 @@ def test_a_bad_token_sends_nothing_and_fails_nothing(svc: Services, server: Prov
     report = svc.delivery.deliver(ids)
 
     assert report.sent == 0 and sorted(report.retry) == ids
-    assert all(d.status == DeliveryStatus.PENDING and "DIGEST_API_TOKEN" in (d.error or "") for d in _ledger(svc).values())
+    assert all(
+        d.status == DeliveryStatus.PENDING and "DIGEST_API_TOKEN" in (d.error or "") for d in _ledger(svc).values()
+    )
 
 
 def test_postmark_splits_calls_at_500_messages(server: ProviderServer) -> None:

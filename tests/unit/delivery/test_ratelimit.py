@@ -40,7 +40,9 @@ def test_processes_share_one_bucket_and_never_get_the_same_slot(redis_url: str) 
 def test_acquire_waits_for_its_reservation_and_tokens_refill(redis_url: str) -> None:
     now = [FROZEN_US]
     slept: list[float] = []
-    bucket = RedisTokenBucket(redis.Redis.from_url(redis_url), rate=2, burst=2, sleep=slept.append, now_us=lambda: now[0])
+    bucket = RedisTokenBucket(
+        redis.Redis.from_url(redis_url), rate=2, burst=2, sleep=slept.append, now_us=lambda: now[0]
+    )
 
     bucket.acquire(2)
     bucket.acquire(3)  # 3 more at 2/s: due in 1.5 s

@@ -38,7 +38,9 @@ def test_redelivered_chunk_sends_nothing_twice(services: Services, smtp_sink: SM
         assert all(s.scalars(select(Delivery.provider_message_id)))
 
 
-def test_a_paused_issue_sends_nothing_and_its_rows_stay_pending(services: Services, smtp_sink: SMTPSink, clock: Clock) -> None:
+def test_a_paused_issue_sends_nothing_and_its_rows_stay_pending(
+    services: Services, smtp_sink: SMTPSink, clock: Clock
+) -> None:
     ids = planned_issue(services, clock(), PEOPLE)
     with session_scope(services.sessions) as s:
         s.execute(update(Issue).values(status=IssueStatus.PAUSED))
@@ -49,7 +51,9 @@ def test_a_paused_issue_sends_nothing_and_its_rows_stay_pending(services: Servic
     assert _statuses(services) == {DeliveryStatus.PENDING: 6}
 
 
-def test_two_workers_with_the_same_chunk_send_each_row_once(services: Services, smtp_sink: SMTPSink, clock: Clock) -> None:
+def test_two_workers_with_the_same_chunk_send_each_row_once(
+    services: Services, smtp_sink: SMTPSink, clock: Clock
+) -> None:
     """A duplicated task: both runs load the same pending rows and compose every message; each
     batch's take locks its rows, so the second to get there finds them sent and skips them."""
     people = [(f"w{i}@example.org", f"W {i}", ["cardiology"]) for i in range(40)]
@@ -70,7 +74,9 @@ def test_two_workers_with_the_same_chunk_send_each_row_once(services: Services, 
         assert set(s.scalars(select(Delivery.attempts))) == {1}
 
 
-def test_render_passes_equal_distinct_variants_not_subscribers(services: Services, smtp_sink: SMTPSink, clock: Clock) -> None:
+def test_render_passes_equal_distinct_variants_not_subscribers(
+    services: Services, smtp_sink: SMTPSink, clock: Clock
+) -> None:
     combos = [["cardiology"], ["oncology"], ["cardiology", "oncology"], ["dermatology"]]
     people = [(f"r{i}@example.org", f"Reader {i}", combos[i % len(combos)]) for i in range(100)]
     people += [(f"q{i}@example.org", "", ["cardiology"]) for i in range(20)]  # no name: same variant

@@ -57,7 +57,9 @@ class Scripted:
             return "250 never seen"
         if reply.startswith("250"):
             assert self.sink is not None
-            self.sink._store(Received(str(envelope.mail_from), tuple(envelope.rcpt_tos), envelope.original_content or b""))
+            self.sink._store(
+                Received(str(envelope.mail_from), tuple(envelope.rcpt_tos), envelope.original_content or b"")
+            )
         if self.count in self.close_after:
             asyncio.get_running_loop().call_soon(server.transport.close)
         return reply
@@ -90,7 +92,11 @@ def _ledger(svc: Services) -> dict[str, tuple[str, str | None]]:
     from digest.subscribers.models import Subscriber
 
     with session_scope(svc.sessions) as s:
-        rows = s.execute(select(Subscriber.email, Delivery.status, Delivery.error).join(Subscriber, Subscriber.id == Delivery.subscriber_id))
+        rows = s.execute(
+            select(Subscriber.email, Delivery.status, Delivery.error).join(
+                Subscriber, Subscriber.id == Delivery.subscriber_id
+            )
+        )
         return {email: (status, error) for email, status, error in rows}
 
 
@@ -99,7 +105,11 @@ def _email_of(svc: Services, delivery_id: int) -> str:
     from digest.subscribers.models import Subscriber
 
     with session_scope(svc.sessions) as s:
-        email = s.scalar(select(Subscriber.email).join(Delivery, Delivery.subscriber_id == Subscriber.id).where(Delivery.id == delivery_id))
+        email = s.scalar(
+            select(Subscriber.email)
+            .join(Delivery, Delivery.subscriber_id == Subscriber.id)
+            .where(Delivery.id == delivery_id)
+        )
         assert email is not None
         return email
 
@@ -108,7 +118,9 @@ def _rcpts(server: SMTPSink) -> list[str]:
     return sorted(r.rcpt_tos[0] for r in server.received)
 
 
-def test_4xx_is_transient_and_the_retry_delivers_once(svc: Services, server: SMTPSink, script: Scripted, clock: Clock) -> None:
+def test_4xx_is_transient_and_the_retry_delivers_once(
+    svc: Services, server: SMTPSink, script: Scripted, clock: Clock
+) -> None:
     script.data = {2: "451 4.3.0 try again later"}
     ids = planned_issue(svc, clock(), PEOPLE)
 
@@ -123,7 +135,9 @@ def test_4xx_is_transient_and_the_retry_delivers_once(svc: Services, server: SMT
     assert svc.transport.connections_opened == 1  # type: ignore[attr-defined]
 
 
-def test_5xx_at_rcpt_fails_the_row_and_suppresses_the_address(svc: Services, server: SMTPSink, script: Scripted, clock: Clock) -> None:
+def test_5xx_at_rcpt_fails_the_row_and_suppresses_the_address(
+    svc: Services, server: SMTPSink, script: Scripted, clock: Clock
+) -> None:
     script.rcpt = {"reader2@example.org": "550 5.1.1 no such user"}
     ids = planned_issue(svc, clock(), PEOPLE)
 
@@ -140,7 +154,9 @@ def test_5xx_at_rcpt_fails_the_row_and_suppresses_the_address(svc: Services, ser
     assert svc.delivery.deliver(ids).sent == 0
 
 
-def test_5xx_after_data_fails_the_message_but_keeps_the_address(svc: Services, server: SMTPSink, script: Scripted, clock: Clock) -> None:
+def test_5xx_after_data_fails_the_message_but_keeps_the_address(
+    svc: Services, server: SMTPSink, script: Scripted, clock: Clock
+) -> None:
     script.data = {1: "554 5.7.1 message content rejected"}
     ids = planned_issue(svc, clock(), PEOPLE[:2])
 
@@ -184,8 +200,8 @@ def test_transport_4xx_then_250_on_the_same_connection(server: SMTPSink, script:
     transport = SMTPTransport(SMTPConfig.from_url(server.url))
     msg = outgoing(1, "grey@example.org")
 
-    first, = transport.send([msg])
-    second, = transport.send([msg])
+    (first,) = transport.send([msg])
+    (second,) = transport.send([msg])
 
     assert not first.accepted and not first.permanent and first.error == "451 4.7.1 greylisted"
     assert second.accepted and second.provider_id == msg.message_id
@@ -248,7 +264,9 @@ def test_lines_starting_with_a_dot_arrive_as_written(server: SMTPSink, script: S
     transport.close()
 
 
-def test_a_composed_message_with_dotted_lines_goes_unstuffed_and_arrives_as_written(server: SMTPSink, script: Scripted) -> None:
+def test_a_composed_message_with_dotted_lines_goes_unstuffed_and_arrives_as_written(
+    server: SMTPSink, script: Scripted
+) -> None:
     """``mime_bytes`` writes a line-leading dot as ``=2E``, so its messages are sent without a
     search for dots (``raw_dot_free``), and what the server reads decodes to the text written."""
     text = ".starts with a dot\n" + "." * 90 + "\n" + "x" * 75 + ".\n.\n"
@@ -268,12 +286,16 @@ def test_a_composed_message_with_dotted_lines_goes_unstuffed_and_arrives_as_writ
 @pytest.fixture
 def batched(settings: Settings, clock: Clock, server: SMTPSink) -> Iterator[Services]:
     """Four messages per ledger transaction (DIGEST_SMTP_BATCH_SIZE=4)."""
-    services = build_services(settings, transport=SMTPTransport(SMTPConfig.from_url(server.url), batch_size=4), clock=clock)
+    services = build_services(
+        settings, transport=SMTPTransport(SMTPConfig.from_url(server.url), batch_size=4), clock=clock
+    )
     yield services
     services.close()
 
 
-def test_a_batch_records_every_outcome_of_its_messages(batched: Services, server: SMTPSink, script: Scripted, clock: Clock) -> None:
+def test_a_batch_records_every_outcome_of_its_messages(
+    batched: Services, server: SMTPSink, script: Scripted, clock: Clock
+) -> None:
     ids = planned_issue(batched, clock(), PEOPLE)
     bounced = _email_of(batched, ids[3])
     script.rcpt = {bounced: "550 5.1.1 no such user"}
@@ -287,11 +309,19 @@ def test_a_batch_records_every_outcome_of_its_messages(batched: Services, server
     assert ledger[_email_of(batched, ids[1])] == (DeliveryStatus.PENDING, "451 4.3.0 try again later")
     assert ledger[bounced] == (DeliveryStatus.FAILED, "550 5.1.1 no such user")
     with session_scope(batched.sessions) as s:
-        sent = s.execute(select(Delivery.message_id, Delivery.provider_message_id, Delivery.variant_key).where(Delivery.status == DeliveryStatus.SENT)).all()
+        sent = s.execute(
+            select(Delivery.message_id, Delivery.provider_message_id, Delivery.variant_key).where(
+                Delivery.status == DeliveryStatus.SENT
+            )
+        ).all()
         assert sorted(m for m, _, _ in sent) == sorted(str(r.message["Message-ID"]) for r in server.received)
         assert all(provider == m and key for m, provider, key in sent)
         # The rows not sent keep nothing of the "sent" that taking them recorded.
-        unsent = s.execute(select(Delivery.sent_at, Delivery.provider_message_id, Delivery.variant_key).where(Delivery.status != DeliveryStatus.SENT)).all()
+        unsent = s.execute(
+            select(Delivery.sent_at, Delivery.provider_message_id, Delivery.variant_key).where(
+                Delivery.status != DeliveryStatus.SENT
+            )
+        ).all()
         assert unsent == [(None, None, "")] * 2
         assert s.scalar(select(Suppression.value)) == bounced
 

@@ -43,7 +43,9 @@ def test_unchanged_summaries_are_read_once_per_process(services: Services, smtp_
     assert len(smtp_sink.received) == 9
 
 
-def test_a_summary_edited_during_a_send_goes_out_as_edited(services: Services, smtp_sink: SMTPSink, clock: Clock) -> None:
+def test_a_summary_edited_during_a_send_goes_out_as_edited(
+    services: Services, smtp_sink: SMTPSink, clock: Clock
+) -> None:
     ids = planned_issue(services, clock(), PEOPLE)
     services.delivery.deliver(ids[:3])
     read_before = services.delivery.summaries.loaded

@@ -54,7 +54,9 @@ def rig(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Rig]:
         with SMTPSink() as sink:
             yield Rig(SMTPTransport(SMTPConfig.from_url(sink.url)), lambda: [_from_mime(r.raw) for r in sink.received])
     elif request.param == "outbox":
-        yield Rig(OutboxTransport(tmp_path), lambda: [_from_mime(p.read_bytes()) for p in sorted(tmp_path.glob("*.eml"))])
+        yield Rig(
+            OutboxTransport(tmp_path), lambda: [_from_mime(p.read_bytes()) for p in sorted(tmp_path.glob("*.eml"))]
+        )
     else:
         with ProviderServer() as server:
             cls = PostmarkTransport if request.param == "postmark" else SendGridTransport
@@ -62,7 +64,14 @@ def rig(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Rig]:
             yield Rig(
                 transport,
                 lambda: [
-                    Arrived(a.to, a.headers["Message-ID"], a.subject, a.headers["List-Unsubscribe"], a.headers["List-Unsubscribe-Post"], a.text)
+                    Arrived(
+                        a.to,
+                        a.headers["Message-ID"],
+                        a.subject,
+                        a.headers["List-Unsubscribe"],
+                        a.headers["List-Unsubscribe-Post"],
+                        a.text,
+                    )
                     for a in server.accepted
                 ],
             )
@@ -72,7 +81,11 @@ def test_transport_contract(rig: Rig) -> None:
     transport = rig.transport
     assert isinstance(transport, Transport)
     assert transport.name and transport.batch_size >= 1
-    messages = [outgoing(11, "ann@example.org", "Ann Lee"), outgoing(7, "bo@example.org"), outgoing(30, "zoe@example.org", 'Zoë "Z" & Co')]
+    messages = [
+        outgoing(11, "ann@example.org", "Ann Lee"),
+        outgoing(7, "bo@example.org"),
+        outgoing(30, "zoe@example.org", 'Zoë "Z" & Co'),
+    ]
 
     results = transport.send(messages)
 

@@ -19,7 +19,9 @@ def _editors(url: str) -> list[Editor]:
 
 
 def test_add_prompts_twice_and_stores_a_hash(cli, settings, clock: Clock) -> None:  # type: ignore[no-untyped-def]
-    result = cli("editors", "add", "Ed@Example.org", "--tz", "America/New_York", input="a long secret pw\na long secret pw\n")
+    result = cli(
+        "editors", "add", "Ed@Example.org", "--tz", "America/New_York", input="a long secret pw\na long secret pw\n"
+    )
     assert result.exit_code == 0, result.output
     assert "a long secret pw" not in result.output  # hidden
     assert result.output.count("Password") >= 1 and "Repeat" in result.output

@@ -28,7 +28,10 @@ def _records(doc: str, content_type: str = "", defaults: tuple[str, ...] = ()) -
     return [r for _, r in to_records(entries, default_specialties=defaults, known=KNOWN)]
 
 
-@pytest.mark.parametrize(("doc", "content_type"), [(rss_feed, "application/rss+xml"), (atom_feed, "application/atom+xml"), (json_feed, "application/feed+json")])
+@pytest.mark.parametrize(
+    ("doc", "content_type"),
+    [(rss_feed, "application/rss+xml"), (atom_feed, "application/atom+xml"), (json_feed, "application/feed+json")],
+)
 def test_rss_atom_and_json_feed_map_to_the_same_record(doc: Any, content_type: str) -> None:
     (record,) = _records(doc(feed_entry(1)), content_type)
     assert record == {

@@ -28,9 +28,15 @@ def _seed(services: Services, clock: Clock) -> None:
             s,
             summary_record(id="pin-a", specialties=["dermatology"], published_at=days_before(now, 20)),
             summary_record(id="pin-b", specialties=["cardiology"], study=study(1), published_at=days_before(now, 1)),
-            summary_record(id="cardio-l3", specialties=["cardiology"], study=study(3), published_at=days_before(now, 1)),
-            summary_record(id="cardio-l2", specialties=["cardiology"], study=study(2), published_at=days_before(now, 1)),
-            summary_record(id="cardio-l1", specialties=["cardiology"], study=study(1), published_at=days_before(now, 2)),
+            summary_record(
+                id="cardio-l3", specialties=["cardiology"], study=study(3), published_at=days_before(now, 1)
+            ),
+            summary_record(
+                id="cardio-l2", specialties=["cardiology"], study=study(2), published_at=days_before(now, 1)
+            ),
+            summary_record(
+                id="cardio-l1", specialties=["cardiology"], study=study(1), published_at=days_before(now, 2)
+            ),
             summary_record(id="onc-1", specialties=["oncology"], published_at=days_before(now, 1)),
         )
         past = now - timedelta(days=3)

@@ -25,8 +25,15 @@ def _seed(services: Services, clock: Clock, **draft: object) -> int:
     with session_scope(services.sessions) as s:
         add_summaries(
             s,
-            summary_record(id="cardio-1", title="Statins after stroke", specialties=["cardiology"], published_at=days_before(now, 1)),
-            summary_record(id="onc-1", title="Immunotherapy first", specialties=["oncology"], published_at=days_before(now, 1)),
+            summary_record(
+                id="cardio-1",
+                title="Statins after stroke",
+                specialties=["cardiology"],
+                published_at=days_before(now, 1),
+            ),
+            summary_record(
+                id="onc-1", title="Immunotherapy first", specialties=["oncology"], published_at=days_before(now, 1)
+            ),
         )
         past = now - timedelta(days=3)
         add_subscriber(s, "cara@example.org", ["cardiology"], name="Cara Jones", created_at=past)
@@ -38,9 +45,13 @@ def _seed(services: Services, clock: Clock, **draft: object) -> int:
 def test_preview_as_specialty_and_subscriber(services: Services, clock: Clock) -> None:
     issue_id = _seed(services, clock)
     with session_scope(services.sessions) as s:
-        by_specialty = preview_issue(s, services.renderer, issue_id, clock(), services.plan_options(), specialty="oncology")
+        by_specialty = preview_issue(
+            s, services.renderer, issue_id, clock(), services.plan_options(), specialty="oncology"
+        )
         cara = s.scalar(select(Subscriber.id).where(Subscriber.email == "cara@example.org"))
-        by_subscriber = preview_issue(s, services.renderer, issue_id, clock(), services.plan_options(), subscriber_id=cara)
+        by_subscriber = preview_issue(
+            s, services.renderer, issue_id, clock(), services.plan_options(), subscriber_id=cara
+        )
         assert s.scalar(select(func.count()).select_from(Delivery)) == 0  # nothing planned or sent
     assert by_specialty.items == ("onc-1",) and "Immunotherapy first" in by_specialty.html
     assert by_subscriber.items == ("cardio-1",) and "Hi Cara," in by_subscriber.html
@@ -53,10 +64,17 @@ def test_preview_as_specialty_and_subscriber(services: Services, clock: Clock) -
 def test_intro_markdown_is_sanitised(services: Services, clock: Clock) -> None:
     issue_id = _seed(services, clock)
     with session_scope(services.sessions) as s:
-        preview = preview_issue(s, services.renderer, issue_id, clock(), services.plan_options(), specialty="cardiology")
+        preview = preview_issue(
+            s, services.renderer, issue_id, clock(), services.plan_options(), specialty="cardiology"
+        )
     assert "<strong>this week's</strong>" in preview.html or "<strong>this week&#39;s</strong>" in preview.html
     lowered = preview.html.lower()
-    assert "<script" not in lowered and "alert(" not in lowered and "onerror" not in lowered and "javascript:" not in lowered
+    assert (
+        "<script" not in lowered
+        and "alert(" not in lowered
+        and "onerror" not in lowered
+        and "javascript:" not in lowered
+    )
     assert 'href="https://example.org/a"' in preview.html
     assert "Welcome to **this week's** picks." in preview.text and "<script" not in preview.text
 
@@ -64,13 +82,18 @@ def test_intro_markdown_is_sanitised(services: Services, clock: Clock) -> None:
 def test_empty_audience_warning(services: Services, clock: Clock) -> None:
     issue_id = _seed(services, clock)
     with session_scope(services.sessions) as s:
-        preview = preview_issue(s, services.renderer, issue_id, clock(), services.plan_options(), specialty="cardiology")
+        preview = preview_issue(
+            s, services.renderer, issue_id, clock(), services.plan_options(), specialty="cardiology"
+        )
     # nora (neurology only) has nothing new; nico has oncology news, so he is not counted.
     assert preview.empty == (EmptyAudience("neurology", 1),)
 
     pinned = _pinned_issue(services, clock)
     with session_scope(services.sessions) as s:
-        assert preview_issue(s, services.renderer, pinned, clock(), services.plan_options(), specialty="neurology").empty == ()
+        assert (
+            preview_issue(s, services.renderer, pinned, clock(), services.plan_options(), specialty="neurology").empty
+            == ()
+        )
         with pytest.raises(InvalidIssue, match="would be empty"):
             preview_issue(s, services.renderer, issue_id, clock(), services.plan_options(), specialty="neurology")
 
@@ -80,10 +103,21 @@ def _pinned_issue(services: Services, clock: Clock) -> int:
         return add_campaign(s, clock(), pinned=["cardio-1"])
 
 
-def test_test_send_goes_to_any_address_and_not_to_the_ledger(services: Services, clock: Clock, smtp_sink: SMTPSink) -> None:
+def test_test_send_goes_to_any_address_and_not_to_the_ledger(
+    services: Services, clock: Clock, smtp_sink: SMTPSink
+) -> None:
     issue_id = _seed(services, clock)
     with session_scope(services.sessions) as s:
-        send_test(s, services.composer, services.transport, issue_id, "Proof.Reader@Elsewhere.example", clock(), services.plan_options(), specialty="cardiology")
+        send_test(
+            s,
+            services.composer,
+            services.transport,
+            issue_id,
+            "Proof.Reader@Elsewhere.example",
+            clock(),
+            services.plan_options(),
+            specialty="cardiology",
+        )
         assert s.scalar(select(func.count()).select_from(Delivery)) == 0
     (received,) = smtp_sink.received
     assert received.rcpt_tos == ("proof.reader@elsewhere.example",)
@@ -92,4 +126,13 @@ def test_test_send_goes_to_any_address_and_not_to_the_ledger(services: Services,
     assert msg.get_content_type() == "multipart/alternative"
     assert "Statins after stroke" in msg.get_body(preferencelist=("html",)).get_content()
     with session_scope(services.sessions) as s, pytest.raises(InvalidIssue, match="invalid email"):
-        send_test(s, services.composer, services.transport, issue_id, "nobody", clock(), services.plan_options(), specialty="cardiology")
+        send_test(
+            s,
+            services.composer,
+            services.transport,
+            issue_id,
+            "nobody",
+            clock(),
+            services.plan_options(),
+            specialty="cardiology",
+        )

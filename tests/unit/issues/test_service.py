@@ -55,7 +55,9 @@ def test_illegal_transitions_say_what_and_where(services: Services, clock: Clock
         add_subscriber(s, "a@example.org", ["cardiology"])
         issue_id = add_campaign(s, clock(), pinned=["pin-1"])
     with session_scope(services.sessions) as s:
-        with pytest.raises(IllegalTransition, match=f"cannot pause issue {issue_id}: it is draft, and only a sending issue"):
+        with pytest.raises(
+            IllegalTransition, match=f"cannot pause issue {issue_id}: it is draft, and only a sending issue"
+        ):
             pause_issue(s, issue_id)
         with pytest.raises(IllegalTransition, match="cannot resume"):
             resume_issue(s, issue_id)

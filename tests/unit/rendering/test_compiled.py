@@ -62,7 +62,7 @@ def test_patient_edition_leads_with_plain_language_without_statistics(renderer: 
     outline = _outline(out.html)
 
     assert outline.leads == [item["patient_summary"] for item in variant.items]
-    assert 'class="outcomes"' not in out.html and "<table class=\"outcomes" not in out.html
+    assert 'class="outcomes"' not in out.html and '<table class="outcomes' not in out.html
     for jargon in ("HR ", "RR ", "95% CI", ">p<", "Evidence level", "Key takeaway"):
         assert jargon not in out.html, jargon
     assert out.html.count("talk it over with your care team") == len(variant.items)
@@ -86,7 +86,9 @@ def test_clinician_edition_leads_with_key_takeaway_and_has_the_outcomes_table(re
     assert '<th scope="col"' in out.html and '<th scope="row"' in out.html
     assert "Evidence levels:</strong> 1 = systematic review" in out.html  # legend in the footer
     assert "· n = 1,766 · Evidence level 2" in out.html  # the study badge
-    assert "0.60 to 0.94" in out.html and "(95% CI 0.60 to 0.94)" in out.text  # the float 0.6, shown to its CI's precision
+    assert (
+        "0.60 to 0.94" in out.html and "(95% CI 0.60 to 0.94)" in out.text
+    )  # the float 0.6, shown to its CI's precision
 
 
 @pytest.mark.parametrize("edition", ["clinician", "patient"])
@@ -95,7 +97,9 @@ def test_every_item_says_why_and_the_digest_opens_with_an_overview(renderer: Ema
         s for s in sample_summaries(40) if {x.slug for x in s.specialties} == {"hematology", "oncology"}
     ][:1]
     assert len(summaries) == 2
-    variant = build_variant(edition, summaries, {"hematology": "Hematology", "oncology": "Oncology", "surgery": "Surgery"}, SAMPLE_ISSUE)
+    variant = build_variant(
+        edition, summaries, {"hematology": "Hematology", "oncology": "Oncology", "surgery": "Surgery"}, SAMPLE_ISSUE
+    )
     out = renderer.render(variant, SAMPLE_RECIPIENT)
 
     assert "2 new summaries for Hematology and Oncology." in out.text
@@ -107,9 +111,13 @@ def test_every_item_says_why_and_the_digest_opens_with_an_overview(renderer: Ema
 
 def test_the_html_of_eight_long_summaries_stays_under_gmail_clipping(renderer: EmailRenderer) -> None:
     """Gmail clips messages over 102 KB; the eight longest sample summaries, with outcomes, stay under 100 KB."""
-    longest = sorted(sample_summaries(100), key=lambda s: -(len(s.key_takeaway) + len(s.safety or "") + 200 * len(s.outcomes)))[:8]
+    longest = sorted(
+        sample_summaries(100), key=lambda s: -(len(s.key_takeaway) + len(s.safety or "") + 200 * len(s.outcomes))
+    )[:8]
     for edition in ("clinician", "patient"):
-        variant = build_variant(edition, longest, {x.slug: x.name for s in longest for x in s.specialties}, SAMPLE_ISSUE)
+        variant = build_variant(
+            edition, longest, {x.slug: x.name for s in longest for x in s.specialties}, SAMPLE_ISSUE
+        )
         assert len(renderer.render(variant, SAMPLE_RECIPIENT).html.encode()) < 100 * 1024
 
 
@@ -125,7 +133,9 @@ def test_the_html_of_eight_long_summaries_stays_under_gmail_clipping(renderer: E
         ("Phase 3 RCT-like design", "A research study of 1,200 people", "Rct"),
     ],
 )
-def test_study_type_is_explained_in_words_for_patients(renderer: EmailRenderer, study_type: str, expected: str, never: str) -> None:
+def test_study_type_is_explained_in_words_for_patients(
+    renderer: EmailRenderer, study_type: str, expected: str, never: str
+) -> None:
     summary = sample_summaries(1)[0]
     summary.study_type, summary.sample_size = study_type, 1200
     variant = build_variant("patient", [summary], {x.slug: x.name for x in summary.specialties}, SAMPLE_ISSUE)
@@ -143,7 +153,8 @@ def test_clinician_study_badge_keeps_acronyms(renderer: EmailRenderer) -> None:
 
 def test_one_render_pass_per_variant_whatever_the_number_of_recipients(renderer: EmailRenderer) -> None:
     recipients = [
-        Recipient(f"r{n}@example.org", f"Reader {n}", f"https://d.example/u/{n}", f"https://d.example/p/{n}") for n in range(12)
+        Recipient(f"r{n}@example.org", f"Reader {n}", f"https://d.example/u/{n}", f"https://d.example/p/{n}")
+        for n in range(12)
     ]
     variants = {edition: sample_variant(edition, 3) for edition in ("clinician", "patient")}
     sent = {}

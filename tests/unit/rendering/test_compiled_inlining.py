@@ -16,7 +16,12 @@ def _digest_html() -> str:
         "study_published": "2026-10", "outcomes": [], "safety": "Safe.", "source_url": "https://example.org/s1",
         "published_at": "2026-11-26", "why": ["Cardiology"],
     }  # fmt: skip
-    variant = Variant("clinician", (item,), ("Cardiology",), {"id": 1, "subject": "", "preheader": "", "intro_html": "", "intro_text": "", "web_url": ""})
+    variant = Variant(
+        "clinician",
+        (item,),
+        ("Cardiology",),
+        {"id": 1, "subject": "", "preheader": "", "intro_html": "", "intro_text": "", "web_url": ""},
+    )
     recipient = Recipient("a@example.org", "Ann", "https://x/unsubscribe/t", "https://x/preferences/t")
     return renderer.render_uninlined(variant, recipient.values()).html
 

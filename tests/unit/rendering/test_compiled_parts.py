@@ -46,7 +46,9 @@ def test_variants_sharing_blocks_equal_whole_document_inlining(edition: str, cam
     renderer = EmailRenderer(
         TEMPLATES_DIR, base_url="https://d.example.org", list_name="Digest", link_signer=lambda url: f"sig.{len(url)}"
     )
-    recipient = Recipient("ann@example.org", "Ann", "https://d.example.org/u/t", "https://d.example.org/p/t", "https://d.example.org/r/9/")
+    recipient = Recipient(
+        "ann@example.org", "Ann", "https://d.example.org/u/t", "https://d.example.org/p/t", "https://d.example.org/r/9/"
+    )
     # The later variants reuse cards of the first (in another order, and alone); the last has the
     # first one's skeleton (same first summary, same count) with other cards.
     for numbers in ([1, 2, 3, 4, 5, 6, 7, 8], [8, 3, 1, 9], [2], [1, 9, 10, 11, 12, 13, 14, 15]):
@@ -64,7 +66,12 @@ def test_block_inliner_against_premailer_on_the_whole_document() -> None:
     calls = 0
     # Other specialties, another order, another first summary: the blocks and the skeleton are the
     # same, only the variant's text differs.
-    for numbers, specialties in (([1, 2, 3], ("Cardiology",)), ([1, 2, 3], ("Cardiology", "Oncology")), ([3, 1, 2], ("A & <B>",)), ([1, 4, 5], ())):
+    for numbers, specialties in (
+        ([1, 2, 3], ("Cardiology",)),
+        ([1, 2, 3], ("Cardiology", "Oncology")),
+        ([3, 1, 2], ("A & <B>",)),
+        ([1, 4, 5], ()),
+    ):
         variant = replace(_variant("clinician", numbers, campaign=False), specialties=specialties)
         texts = renderer.marked_text()
         marked = renderer.render_uninlined(variant, values, marked=texts).html

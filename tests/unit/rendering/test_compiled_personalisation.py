@@ -24,7 +24,7 @@ NAMES = [
 def _variant(edition: str) -> Variant:
     summary = SimpleNamespace(
         id="s-1",
-        title="Drug A & <b>B</b> in \"heart failure\"",
+        title='Drug A & <b>B</b> in "heart failure"',
         key_takeaway="Drug A lowered the risk (HR 0.80) — café-grade evidence",
         summary="A randomised trial.",
         patient_summary="In plain words: it helped.",
@@ -38,7 +38,9 @@ def _variant(edition: str) -> Variant:
         published_at="2026-11-26T09:00:00Z",
     )
     issue = {"id": 1, "subject": "", "preheader": "", "intro_html": "", "intro_text": "", "web_url": ""}
-    return Variant(edition=edition, items=(item_view(summary, ["Cardiology"]),), specialties=("Cardiology",), issue=issue)
+    return Variant(
+        edition=edition, items=(item_view(summary, ["Cardiology"]),), specialties=("Cardiology",), issue=issue
+    )
 
 
 @pytest.mark.parametrize("edition", ["clinician", "patient"])
@@ -48,7 +50,7 @@ def test_personalised_output_equals_rendering_alone(name: str, edition: str) -> 
     recipient = Recipient(
         email="zo.e+tag@example.org",
         name=name,
-        unsubscribe_url="https://digest.example.org/unsubscribe/tok&en\"<é>",
+        unsubscribe_url='https://digest.example.org/unsubscribe/tok&en"<é>',
         preferences_url="https://digest.example.org/preferences/abc_DEF-123",
     )
     variant = _variant(edition)

@@ -17,10 +17,32 @@ from digest.subscribers.schema import SubscriberIn
 from digest.subscribers.tokens import Tokens
 
 EXPECTED = {
-    "from", "to", "subject", "date", "message-id", "list-id", "list-unsubscribe", "list-unsubscribe-post",
-    "mime-version", "content-type",
+    "from",
+    "to",
+    "subject",
+    "date",
+    "message-id",
+    "list-id",
+    "list-unsubscribe",
+    "list-unsubscribe-post",
+    "mime-version",
+    "content-type",
 }
-PIECES = ["\r\n", "\n", "\r", "\r\n\r\n", "Bcc: victim@example.net", "X-Injected: yes", "\u2028", "\x85", "\x0b", " ", "\t", "ok", "é"]
+PIECES = [
+    "\r\n",
+    "\n",
+    "\r",
+    "\r\n\r\n",
+    "Bcc: victim@example.net",
+    "X-Injected: yes",
+    "\u2028",
+    "\x85",
+    "\x0b",
+    " ",
+    "\t",
+    "ok",
+    "é",
+]
 hostile = st.lists(st.sampled_from(PIECES), max_size=8).map("".join)
 
 renderer = EmailRenderer(TEMPLATES_DIR, base_url="https://digest.example.org", list_name="Clinical evidence digest")
@@ -37,8 +59,18 @@ composer = MessageComposer(
 
 def _summary(title: str) -> SimpleNamespace:
     return SimpleNamespace(
-        id="s1", title=title or "t", key_takeaway="k", summary="", patient_summary="", study_type="RCT", sample_size=10,
-        evidence_level=2, study_published="2026-10", outcomes=[], safety="", source_url="https://example.org/s1",
+        id="s1",
+        title=title or "t",
+        key_takeaway="k",
+        summary="",
+        patient_summary="",
+        study_type="RCT",
+        sample_size=10,
+        evidence_level=2,
+        study_published="2026-10",
+        outcomes=[],
+        safety="",
+        source_url="https://example.org/s1",
         published_at=datetime(2026, 11, 26, tzinfo=UTC),
     )
 
@@ -46,7 +78,12 @@ def _summary(title: str) -> SimpleNamespace:
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(name=hostile, title=hostile, subject=hostile)
 def test_hostile_fields_never_become_headers(name: str, title: str, subject: str) -> None:
-    variant = Variant(edition="clinician", items=(item_view(_summary(title), []),), specialties=(), issue={"id": 1, "subject": subject, "preheader": "", "intro_html": "", "intro_text": "", "web_url": ""})
+    variant = Variant(
+        edition="clinician",
+        items=(item_view(_summary(title), []),),
+        specialties=(),
+        issue={"id": 1, "subject": subject, "preheader": "", "intro_html": "", "intro_text": "", "web_url": ""},
+    )
     who = Addressee(1, "reader@example.org", name, "clinician", {})
     raw = composer.compose(1, 1, who, variant, datetime(2026, 11, 27, tzinfo=UTC)).raw
 

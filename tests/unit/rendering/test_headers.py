@@ -28,7 +28,10 @@ def _message(text: str, html: str, name: str = "Zoë Ann") -> OutgoingMessage:
         html=html,
         headers=(
             ("List-Id", "Clinical evidence digest <clinical-evidence-digest.news.example.org>"),
-            ("List-Unsubscribe", "<https://digest.example.org/unsubscribe/" + "t" * 300 + ">, <mailto:u@news.example.org>"),
+            (
+                "List-Unsubscribe",
+                "<https://digest.example.org/unsubscribe/" + "t" * 300 + ">, <mailto:u@news.example.org>",
+            ),
             ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
         ),
     )
@@ -50,13 +53,19 @@ def _same(msg: OutgoingMessage) -> None:
 
 
 def test_a_digest_shaped_message_is_the_same() -> None:
-    html = '<html lang="en"><body>' + '<p style="color:#333">HR 0.80 — café &amp; more text ' * 500 + "</p></body></html>"
-    text = "Hi Zoë,\n\n" + "Trailing space here \nA = sign\n.\n. leading dot\nFrom the start\n" * 50 + "--=_not a boundary"
+    html = (
+        '<html lang="en"><body>' + '<p style="color:#333">HR 0.80 — café &amp; more text ' * 500 + "</p></body></html>"
+    )
+    text = (
+        "Hi Zoë,\n\n" + "Trailing space here \nA = sign\n.\n. leading dot\nFrom the start\n" * 50 + "--=_not a boundary"
+    )
     _same(_message(text, html))
 
 
 @settings(max_examples=60, deadline=None)
-@given(text=st.text(max_size=400), html=st.text(max_size=400), name=st.text(max_size=30).map(lambda s: " ".join(s.split())))
+@given(
+    text=st.text(max_size=400), html=st.text(max_size=400), name=st.text(max_size=30).map(lambda s: " ".join(s.split()))
+)
 def test_any_text_is_the_same(text: str, html: str, name: str) -> None:
     _same(_message(text, html, name))
 
@@ -75,7 +84,10 @@ def test_a_header_written_directly_is_the_policys_line(value: str, name: str) ->
 
 
 @settings(max_examples=300, deadline=None)
-@given(name=ASCII.map(lambda s: " ".join(s.split())), addr=st.from_regex(r"[a-zA-Z0-9.+_=?-]{1,12}@[a-z0-9.-]{1,12}", fullmatch=True))
+@given(
+    name=ASCII.map(lambda s: " ".join(s.split())),
+    addr=st.from_regex(r"[a-zA-Z0-9.+_=?-]{1,12}@[a-z0-9.-]{1,12}", fullmatch=True),
+)
 def test_an_address_written_directly_is_the_policys_line(name: str, addr: str) -> None:
     try:
         address = Address(display_name=name, addr_spec=addr)
@@ -89,4 +101,6 @@ def test_an_address_written_directly_is_the_policys_line(name: str, addr: str) -
 def test_the_usual_per_recipient_headers_take_the_direct_path() -> None:
     assert _plain_address_line("To", "Jane Doe", "jane.doe+x@example.org") is not None
     assert _plain_line("Message-ID", "<digest.1.2.abc@news.example.org>") is not None
-    assert _plain_line("List-Unsubscribe", "<https://d.example.org/unsubscribe/a.b>, <mailto:u+1-x@d.example.org?subject=unsubscribe>")
+    assert _plain_line(
+        "List-Unsubscribe", "<https://d.example.org/unsubscribe/a.b>, <mailto:u+1-x@d.example.org?subject=unsubscribe>"
+    )

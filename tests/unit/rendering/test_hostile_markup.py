@@ -25,7 +25,7 @@ PAYLOADS = [
     "<img src=x onerror=alert(1)>",
     '"><svg onload=alert(1)>',
     "</td></tr></table><iframe src=//evil.example></iframe>",
-    "<a href=\"javascript:alert(1)\">click</a>",
+    '<a href="javascript:alert(1)">click</a>',
     "<style>body{display:none}</style>",
 ]
 
@@ -63,16 +63,39 @@ def test_payloads_in_summaries_and_names_arrive_escaped(services: Services, smtp
         "key_takeaway": PAYLOADS[1] + " takeaway",
         "summary": PAYLOADS[2] + " summary",
         # Through a macro that serves the text part too.
-        "study": {"type": PAYLOADS[2] + " randomised trial", "sample_size": 1200, "evidence_level": 2, "published": "2026-10"},
+        "study": {
+            "type": PAYLOADS[2] + " randomised trial",
+            "sample_size": 1200,
+            "evidence_level": 2,
+            "published": "2026-10",
+        },
         "patient_summary": PAYLOADS[3] + " patient",
         "safety": PAYLOADS[4] + " safety",
-        "outcomes": [{"name": PAYLOADS[5] + " outcome", "measure": "HR", "value": 0.8, "ci_low": 0.7, "ci_high": 0.9, "p": "<0.001"}],
+        "outcomes": [
+            {
+                "name": PAYLOADS[5] + " outcome",
+                "measure": "HR",
+                "value": 0.8,
+                "ci_low": 0.7,
+                "ci_high": 0.9,
+                "p": "<0.001",
+            }
+        ],
     }
     with session_scope(services.sessions) as s:
-        add_summaries(s, summary_record(id="hostile-1", specialties=["cardiology"], published_at=days_before(clock(), 1), **fields))
+        add_summaries(
+            s,
+            summary_record(id="hostile-1", specialties=["cardiology"], published_at=days_before(clock(), 1), **fields),
+        )
         for edition in ("clinician", "patient"):
-            add_subscriber(s, f"{edition}@example.org", ["cardiology"], created_at=clock() - timedelta(days=3), edition=edition,
-                           name='Ada <script>alert("name")</script> <b onmouseover=x>')
+            add_subscriber(
+                s,
+                f"{edition}@example.org",
+                ["cardiology"],
+                created_at=clock() - timedelta(days=3),
+                edition=edition,
+                name='Ada <script>alert("name")</script> <b onmouseover=x>',
+            )
         plan = plan_digests(s, clock(), services.plan_options())
         assert plan.issue_id is not None
         ids = pending_page(s, plan.issue_id, 10)
@@ -85,13 +108,17 @@ def test_payloads_in_summaries_and_names_arrive_escaped(services: Services, smtp
         text = doc.text_content()
         edition = message["To"].addresses[0].username
         assert message["To"].addresses[0].addr_spec == f"{edition}@example.org"  # the name stays a display name
-        shown = (0, 1, 2, 4, 5) if edition == "clinician" else (0, 3)  # title, takeaway, study type, safety, outcome | patient summary
+        shown = (
+            (0, 1, 2, 4, 5) if edition == "clinician" else (0, 3)
+        )  # title, takeaway, study type, safety, outcome | patient summary
         for n in shown:
             assert PAYLOADS[n] in text, f"{PAYLOADS[n]!r} is not shown as text to the {edition}"
 
 
 hostile_markdown = st.lists(
-    st.sampled_from(PAYLOADS + ["[x](javascript:alert(1))", "<b onclick=x>bold</b>", "**ok**", "\n\n", "text", "<scr<script>ipt>"]),
+    st.sampled_from(
+        PAYLOADS + ["[x](javascript:alert(1))", "<b onclick=x>bold</b>", "**ok**", "\n\n", "text", "<scr<script>ipt>"]
+    ),
     max_size=6,
 ).map("".join)
 

@@ -33,11 +33,18 @@ def _expected(text: str) -> str:
 # Dots and line breaks are drawn often: a dot that starts a line is written "=2E".
 chars = st.characters(blacklist_characters="\r", blacklist_categories=("Cs",)) | st.sampled_from(".\n=")
 pieces = st.lists(st.text(alphabet=chars, max_size=160), min_size=1, max_size=5)
-values = st.text(alphabet=st.characters(blacklist_characters="\r\n", blacklist_categories=("Cs",)) | st.just("."), max_size=90)
+values = st.text(
+    alphabet=st.characters(blacklist_characters="\r\n", blacklist_categories=("Cs",)) | st.just("."), max_size=90
+)
 
 
 @settings(max_examples=300, deadline=None)
-@given(pieces=pieces, greeting=values, url=values, fields=st.lists(st.sampled_from(sorted(MARKERS)), min_size=4, max_size=4))
+@given(
+    pieces=pieces,
+    greeting=values,
+    url=values,
+    fields=st.lists(st.sampled_from(sorted(MARKERS)), min_size=4, max_size=4),
+)
 def test_filled_pieces_decode_to_the_filled_text(pieces: list[str], greeting: str, url: str, fields: list[str]) -> None:
     body = pieces[0] + "".join(marker + piece for marker, piece in zip(fields, pieces[1:]))
     marked = MarkedText(body, MARKERS)
@@ -51,7 +58,18 @@ def test_filled_pieces_decode_to_the_filled_text(pieces: list[str], greeting: st
 
 
 def test_line_length_edges() -> None:
-    for left in ("x" * 74, "x" * 75, "x" * 76, "x" * 152, "é" * 26, "a b " * 19, "x" * 75 + " ", ".", "." * 160, "x" * 72 + "é" + "." * 80):
+    for left in (
+        "x" * 74,
+        "x" * 75,
+        "x" * 76,
+        "x" * 152,
+        "é" * 26,
+        "a b " * 19,
+        "x" * 75 + " ",
+        ".",
+        "." * 160,
+        "x" * 72 + "é" + "." * 80,
+    ):
         for value in ("", "v" * 76, "é" * 30, " ", "=", ".", "." * 90):
             for right in ("", "y" * 76, "z\n", ".", "\n." + "=" * 80):
                 marked = MarkedText(left + "%%n0:url%%" + right, MARKERS)

@@ -42,7 +42,14 @@ def test_ranked_by_evidence_level_then_sample_size_then_recency(services: Servic
     _seed(services, clock)
     with session_scope(services.sessions) as s:
         plan_digests(s, clock(), PlanOptions())
-    assert _carried(services)["doc@example.org"] == ["l1-meta", "l2-big", "l2-small-new", "l2-small-old", "l4", "no-level"]
+    assert _carried(services)["doc@example.org"] == [
+        "l1-meta",
+        "l2-big",
+        "l2-small-new",
+        "l2-small-old",
+        "l4",
+        "no-level",
+    ]
 
 
 def test_patient_subscribers_only_get_summaries_with_a_patient_section(services: Services, clock: Clock) -> None:

@@ -19,7 +19,10 @@ from tests.factories import add_subscriber, add_summaries, days_before, summary_
 def _items(services: Services, email: str) -> list[list[str]]:
     with session_scope(services.sessions) as s:
         deliveries = s.scalars(
-            select(Delivery.id).join(Subscriber, Subscriber.id == Delivery.subscriber_id).where(Subscriber.email == email).order_by(Delivery.id)
+            select(Delivery.id)
+            .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
+            .where(Subscriber.email == email)
+            .order_by(Delivery.id)
         ).all()
         carried = summaries_by_delivery(s, deliveries)
         return [carried.get(d, []) for d in deliveries]
@@ -69,7 +72,10 @@ def test_nothing_twice_and_no_empty_digest(services: Services, clock: Clock) -> 
     later = clock.advance(days=1)
     with session_scope(services.sessions) as s:
         plan_digests(s, later, PlanOptions())
-    assert _items(services, "a@example.org")[-1] == ["s2", "s1"] or _items(services, "a@example.org")[-1] == ["s1", "s2"]
+    assert _items(services, "a@example.org")[-1] == ["s2", "s1"] or _items(services, "a@example.org")[-1] == [
+        "s1",
+        "s2",
+    ]
 
 
 def test_opted_out_and_suppressed_get_nothing(services: Services, clock: Clock) -> None:
@@ -94,9 +100,13 @@ def test_a_summary_sent_to_one_subscriber_is_still_new_for_another(services: Ser
     now = clock()  # 12:00 UTC: Berlin's 07:00 slot has passed, New York's (12:00 UTC) just now
     with session_scope(services.sessions) as s:
         add_summaries(s, summary_record(id="s1", published_at=days_before(now, 1)))
-        add_subscriber(s, "berlin@example.org", ["cardiology"], timezone="Europe/Berlin", created_at=now - timedelta(days=3))
+        add_subscriber(
+            s, "berlin@example.org", ["cardiology"], timezone="Europe/Berlin", created_at=now - timedelta(days=3)
+        )
         assert plan_digests(s, now - timedelta(hours=5), PlanOptions()).deliveries == 1
-        add_subscriber(s, "ny@example.org", ["cardiology"], timezone="America/New_York", created_at=now - timedelta(days=3))
+        add_subscriber(
+            s, "ny@example.org", ["cardiology"], timezone="America/New_York", created_at=now - timedelta(days=3)
+        )
         assert plan_digests(s, now, PlanOptions()).deliveries == 1  # New York, with the summary Berlin got
     assert _items(services, "ny@example.org") == [["s1"]]
 

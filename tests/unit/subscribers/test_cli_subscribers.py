@@ -19,7 +19,19 @@ def _subscribers(url: str) -> list[Subscriber]:
 
 
 def test_add_confirmed_subscriber(cli, settings) -> None:  # type: ignore[no-untyped-def]
-    result = cli("subscribers", "add", "Ada@Example.org", "--specialty", "cardiology", "-s", "oncology", "--cadence", "weekly", "--tz", "Europe/Berlin")
+    result = cli(
+        "subscribers",
+        "add",
+        "Ada@Example.org",
+        "--specialty",
+        "cardiology",
+        "-s",
+        "oncology",
+        "--cadence",
+        "weekly",
+        "--tz",
+        "Europe/Berlin",
+    )
     assert result.exit_code == 0, result.output
     (row,) = _subscribers(settings.database_url)
     assert row.email == "ada@example.org" and row.status == SubscriberStatus.ACTIVE

@@ -20,7 +20,9 @@ def test_redis_counter_limits_per_client_and_window(redis_url: str) -> None:
     limiter = RedisClientLimiter(redis_url, 3, WINDOW, prefix=prefix)
     other_process = RedisClientLimiter(redis_url, 3, WINDOW, prefix=prefix)
     try:
-        results = [limiter.allow(None, "198.51.100.7", NOW) for _ in range(2)] + [other_process.allow(None, "198.51.100.7", NOW) for _ in range(2)]  # type: ignore[arg-type]
+        results = [limiter.allow(None, "198.51.100.7", NOW) for _ in range(2)] + [
+            other_process.allow(None, "198.51.100.7", NOW) for _ in range(2)
+        ]  # type: ignore[arg-type]
         assert results == [True, True, True, False]
         assert limiter.allow(None, "203.0.113.9", NOW)  # type: ignore[arg-type]  # another client has its own budget
         assert limiter.allow(None, "198.51.100.7", NOW + WINDOW)  # type: ignore[arg-type]  # next window
@@ -45,7 +47,10 @@ def test_database_counter_counts_recorded_attempts(services: Services) -> None:
 
     limiter = DatabaseClientLimiter(2, WINDOW)
     with session_scope(services.sessions) as s:
-        s.add_all(SignupAttempt(email=f"{n}@example.org", client="192.0.2.1", created_at=NOW - timedelta(minutes=n)) for n in range(2))
+        s.add_all(
+            SignupAttempt(email=f"{n}@example.org", client="192.0.2.1", created_at=NOW - timedelta(minutes=n))
+            for n in range(2)
+        )
         s.add(SignupAttempt(email="old@example.org", client="192.0.2.2", created_at=NOW - timedelta(hours=2)))
     with session_scope(services.sessions) as s:
         assert not limiter.allow(s, "192.0.2.1", NOW)

@@ -35,7 +35,9 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
 @pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {TOKEN}"}])
-def test_without_the_right_token_401_and_nothing_written(api: TestClient, services: Services, headers: dict[str, str]) -> None:
+def test_without_the_right_token_401_and_nothing_written(
+    api: TestClient, services: Services, headers: dict[str, str]
+) -> None:
     response = api.post("/api/summaries", json=summary_record(id="s-1"), headers=headers)
     assert response.status_code == 401 and response.headers["www-authenticate"] == "Bearer"
     assert _titles(services) == {}
@@ -80,5 +82,7 @@ def test_openapi_documents_the_api(api: TestClient) -> None:
     body = op["requestBody"]["content"]["application/json"]["schema"]["oneOf"]
     assert {"$ref": "#/components/schemas/SummaryIn"} in body
     assert "key_takeaway" in schema["components"]["schemas"]["SummaryIn"]["properties"]
-    assert any("HTTPBearer" in s for s in op.get("security", [{}])[0]) or "HTTPBearer" in schema["components"].get("securitySchemes", {})
+    assert any("HTTPBearer" in s for s in op.get("security", [{}])[0]) or "HTTPBearer" in schema["components"].get(
+        "securitySchemes", {}
+    )
     assert not any(path.startswith("/editor") for path in schema["paths"])

@@ -29,7 +29,9 @@ def _sent_campaign(services: Services) -> int:
     return issue_id
 
 
-def test_archive_lists_sent_issues_and_shows_no_personal_data(web: TestClient, services: Services, smtp_sink: SMTPSink) -> None:
+def test_archive_lists_sent_issues_and_shows_no_personal_data(
+    web: TestClient, services: Services, smtp_sink: SMTPSink
+) -> None:
     issue_id = _sent_campaign(services)
     with session_scope(services.sessions) as s:
         draft_id = add_campaign(s, services.clock(), subject="Secret draft")
@@ -55,7 +57,9 @@ def _click_link(smtp_sink: SMTPSink) -> str:
     return found.group(1)
 
 
-def test_click_redirects_to_the_signed_target_and_is_counted(web: TestClient, services: Services, smtp_sink: SMTPSink) -> None:
+def test_click_redirects_to_the_signed_target_and_is_counted(
+    web: TestClient, services: Services, smtp_sink: SMTPSink
+) -> None:
     _sent_campaign(services)
     response = web.get(_click_link(smtp_sink))
     assert response.status_code in (302, 303) and response.headers["location"] == "https://example.org/trial"

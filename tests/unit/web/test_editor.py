@@ -63,7 +63,9 @@ def test_every_editor_route_but_login_needs_a_session(anonymous: TestClient, ser
     assert (row.subject, row.status) == ("Secret draft", IssueStatus.DRAFT)
 
 
-def test_login_page_redirects_back_only_inside_the_dashboard(anonymous: TestClient, editor_account: EditorAccount) -> None:
+def test_login_page_redirects_back_only_inside_the_dashboard(
+    anonymous: TestClient, editor_account: EditorAccount
+) -> None:
     assert anonymous.get("/editor/subscribers").headers["location"] == "/editor/login?next=/editor/subscribers"
     response = log_in(anonymous, editor_account.email, editor_account.password, next_="https://evil.example/")
     assert response.status_code == 303 and response.headers["location"] == "/editor/issues"
@@ -89,7 +91,9 @@ def test_csrf_missing_or_wrong_is_403_and_changes_nothing(editor_client: TestCli
     assert _issue(services, issue_id).subject == "After"
 
 
-def test_a_token_from_another_session_is_refused(editor_client: TestClient, anonymous: TestClient, services: Services) -> None:
+def test_a_token_from_another_session_is_refused(
+    editor_client: TestClient, anonymous: TestClient, services: Services
+) -> None:
     from digest.web.app import create_app as make
 
     with TestClient(make(services), base_url="https://testserver", follow_redirects=False) as other:
@@ -102,7 +106,9 @@ def test_a_token_from_another_session_is_refused(editor_client: TestClient, anon
 
 def test_login_without_csrf_is_refused(anonymous: TestClient, editor_account: EditorAccount) -> None:
     anonymous.get("/editor/login")
-    response = anonymous.post("/editor/login", data={"email": editor_account.email, "password": editor_account.password})
+    response = anonymous.post(
+        "/editor/login", data={"email": editor_account.email, "password": editor_account.password}
+    )
     assert response.status_code == 403
     assert anonymous.get("/editor/issues").status_code == 303
 
@@ -134,8 +140,15 @@ def readers(services: Services) -> dict[str, int]:
     with session_scope(services.sessions) as s:
         add_summaries(
             s,
-            summary_record(id="pin-1", title="The pinned trial", specialties=["oncology"], published_at="2026-11-20T09:00:00Z"),
-            summary_record(id="cardio-new", title="New in cardiology", specialties=["cardiology"], published_at="2026-11-26T09:00:00Z"),
+            summary_record(
+                id="pin-1", title="The pinned trial", specialties=["oncology"], published_at="2026-11-20T09:00:00Z"
+            ),
+            summary_record(
+                id="cardio-new",
+                title="New in cardiology",
+                specialties=["cardiology"],
+                published_at="2026-11-26T09:00:00Z",
+            ),
         )
         people = {
             "cardio@example.org": add_subscriber(s, "cardio@example.org", ["cardiology"], created_at=now).id,
@@ -202,16 +215,21 @@ def test_compose_preview_schedule_pause_resume_through_the_forms(
     assert re.search(r'<tr id="figures">\s*<td class="num">2</td><td class="num">2</td>', figures.text)
 
 
-def test_empty_audience_warning_and_test_send(editor_client: TestClient, services: Services, readers: dict[str, int], smtp_sink: SMTPSink) -> None:
+def test_empty_audience_warning_and_test_send(
+    editor_client: TestClient, services: Services, readers: dict[str, int], smtp_sink: SMTPSink
+) -> None:
     with session_scope(services.sessions) as s:
         issue_id = add_campaign(s, services.clock(), subject="Nothing pinned")
     page = editor_client.get(f"/editor/issues/{issue_id}", params={"specialty": "cardiology"})
     assert "would receive an empty digest" in page.text
     warning = page.text.split('class="warning"')[1].split("</div>")[0]
-    assert "Dermatology: 1 subscriber" in warning and "Oncology: 1 subscriber" in warning and "Cardiology" not in warning
+    assert (
+        "Dermatology: 1 subscriber" in warning and "Oncology: 1 subscriber" in warning and "Cardiology" not in warning
+    )
 
     response = editor_client.post(
-        f"/editor/issues/{issue_id}/test-send", data={"csrf_token": csrf_of(page.text), "to": "me@example.net", "specialty": "cardiology"}
+        f"/editor/issues/{issue_id}/test-send",
+        data={"csrf_token": csrf_of(page.text), "to": "me@example.net", "specialty": "cardiology"},
     )
     assert response.status_code == 200 and "A test copy was sent to me@example.net" in response.text
     (msg,) = smtp_sink.messages

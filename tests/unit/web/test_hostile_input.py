@@ -38,9 +38,13 @@ def _own_scripts(clean_page: str) -> frozenset[str]:
 
 
 @pytest.mark.parametrize("payload", PAYLOADS)
-def test_signup_echoes_hostile_values_as_text(web: TestClient, services: Services, smtp_sink: SMTPSink, payload: str) -> None:
+def test_signup_echoes_hostile_values_as_text(
+    web: TestClient, services: Services, smtp_sink: SMTPSink, payload: str
+) -> None:
     own = _own_scripts(web.get("/").text)
-    response = web.post("/subscribe", data={"email": payload, "specialties": [payload], "cadence": payload, "timezone": payload})
+    response = web.post(
+        "/subscribe", data={"email": payload, "specialties": [payload], "cadence": payload, "timezone": payload}
+    )
     assert response.status_code == 400
     doc = assert_inert(response.text, f"sign-up page echoing {payload!r}", own)
     assert doc.xpath("//input[@name='email']")[0].get("value") == payload  # kept for the reader to fix, as text
@@ -59,9 +63,20 @@ def test_preferences_echo_hostile_values_as_text(web: TestClient, services: Serv
     assert_inert(web.get(url).text, "preferences page after a refused save", own)
 
 
-@pytest.mark.parametrize("email", ["a@example.org\r\nBcc: victim@example.net", "a@example.org\nX-Injected: yes", "victim@example.net,\r\n a@example.org"])
-def test_a_line_break_in_the_signup_address_is_refused(web: TestClient, services: Services, smtp_sink: SMTPSink, email: str) -> None:
-    response = web.post("/subscribe", data={"email": email, "specialties": ["cardiology"], "cadence": "daily", "timezone": "UTC"})
+@pytest.mark.parametrize(
+    "email",
+    [
+        "a@example.org\r\nBcc: victim@example.net",
+        "a@example.org\nX-Injected: yes",
+        "victim@example.net,\r\n a@example.org",
+    ],
+)
+def test_a_line_break_in_the_signup_address_is_refused(
+    web: TestClient, services: Services, smtp_sink: SMTPSink, email: str
+) -> None:
+    response = web.post(
+        "/subscribe", data={"email": email, "specialties": ["cardiology"], "cadence": "daily", "timezone": "UTC"}
+    )
     assert response.status_code == 400
     assert smtp_sink.received == [] and _count(services) == 0
 
@@ -75,7 +90,11 @@ def anonymous_access(app: FastAPI, client: TestClient) -> list[str]:
     a login page). Login pages themselves are public; path parameters are filled with ``1``."""
     problems = []
     for route in app.routes:
-        if not isinstance(route, APIRoute | Route) or not _protected(route.path) or route.path.rstrip("/").endswith("/login"):
+        if (
+            not isinstance(route, APIRoute | Route)
+            or not _protected(route.path)
+            or route.path.rstrip("/").endswith("/login")
+        ):
             continue
         url = re.sub(r"\{[^}]+\}", "1", route.path)
         for method in sorted((route.methods or {"GET"}) - {"HEAD", "OPTIONS"}):

@@ -15,7 +15,12 @@ from digest.subscribers.tokens import Purpose
 from digest.wiring import Services
 from tests.factories import add_subscriber
 
-SIGNUP = {"email": "new@example.org", "specialties": ["cardiology", "oncology"], "cadence": "weekly", "timezone": "Europe/Berlin"}
+SIGNUP = {
+    "email": "new@example.org",
+    "specialties": ["cardiology", "oncology"],
+    "cadence": "weekly",
+    "timezone": "Europe/Berlin",
+}
 
 
 def _subscriber(services: Services, email: str = "reader@example.org") -> int:
@@ -81,9 +86,16 @@ def test_post_without_body_also_unsubscribes(web: TestClient, services: Services
 def test_forged_tokens_get_a_plain_page_and_change_nothing(web: TestClient, services: Services) -> None:
     sid = _subscriber(services)
     good = services.tokens.make(Purpose.UNSUBSCRIBE, sid)
-    forged = [good[:-2] + ("AA" if not good.endswith("AA") else "BB"), "garbage", services.tokens.make(Purpose.PREFERENCES, sid)]
+    forged = [
+        good[:-2] + ("AA" if not good.endswith("AA") else "BB"),
+        "garbage",
+        services.tokens.make(Purpose.PREFERENCES, sid),
+    ]
     for token in forged:
-        for response in (web.get(f"/unsubscribe/{token}"), web.post(f"/unsubscribe/{token}", data={"List-Unsubscribe": "One-Click"})):
+        for response in (
+            web.get(f"/unsubscribe/{token}"),
+            web.post(f"/unsubscribe/{token}", data={"List-Unsubscribe": "One-Click"}),
+        ):
             assert response.status_code == 400
             assert "This link is not valid" in response.text
             assert "reader@example.org" not in response.text and "Traceback" not in response.text
@@ -119,20 +131,28 @@ def test_signup_form_is_accessible(web: TestClient) -> None:
     assert "Intl.DateTimeFormat().resolvedOptions().timeZone" in html  # time zone pre-filled from the browser
 
 
-def test_signup_creates_a_pending_subscriber_and_sends_one_confirmation(web: TestClient, services: Services, smtp_sink: SMTPSink) -> None:
+def test_signup_creates_a_pending_subscriber_and_sends_one_confirmation(
+    web: TestClient, services: Services, smtp_sink: SMTPSink
+) -> None:
     response = web.post("/subscribe", data=SIGNUP)
     assert response.status_code == 200 and "Check your inbox" in response.text
     with session_scope(services.sessions) as s:
         row = s.scalar(select(Subscriber).where(Subscriber.email == "new@example.org"))
         assert row is not None and row.status == SubscriberStatus.PENDING
-        assert (row.cadence, row.timezone, [x.slug for x in row.specialties]) == ("weekly", "Europe/Berlin", ["cardiology", "oncology"])
+        assert (row.cadence, row.timezone, [x.slug for x in row.specialties]) == (
+            "weekly",
+            "Europe/Berlin",
+            ["cardiology", "oncology"],
+        )
     [mail] = smtp_sink.messages
     assert mail["To"] == "new@example.org" and "Confirm" in mail["Subject"]
     assert mail["List-Unsubscribe"] is None  # a transactional email, not list mail
 
 
 def test_invalid_signup_shows_the_form_with_field_errors(web: TestClient, smtp_sink: SMTPSink) -> None:
-    response = web.post("/subscribe", data={"email": "not-an-address", "specialties": ["astrology"], "timezone": "Mars/Base"})
+    response = web.post(
+        "/subscribe", data={"email": "not-an-address", "specialties": ["astrology"], "timezone": "Mars/Base"}
+    )
     assert response.status_code == 400
     for field in ("email", "specialties", "timezone"):
         assert f'id="{field}-error"' in response.text
@@ -140,7 +160,9 @@ def test_invalid_signup_shows_the_form_with_field_errors(web: TestClient, smtp_s
     assert smtp_sink.received == []
 
 
-def test_confirmation_emails_per_address_are_capped_per_day(web: TestClient, services: Services, smtp_sink: SMTPSink, clock) -> None:  # type: ignore[no-untyped-def]
+def test_confirmation_emails_per_address_are_capped_per_day(
+    web: TestClient, services: Services, smtp_sink: SMTPSink, clock
+) -> None:  # type: ignore[no-untyped-def]
     limit = services.settings.confirmations_per_address_per_day
     for _ in range(limit + 3):
         response = web.post("/subscribe", data=SIGNUP)
@@ -153,12 +175,16 @@ def test_confirmation_emails_per_address_are_capped_per_day(web: TestClient, ser
 
 def test_client_address_rate_limit(web: TestClient, services: Services, smtp_sink: SMTPSink) -> None:
     limit = services.settings.signups_per_client
-    codes = [web.post("/subscribe", data={**SIGNUP, "email": f"victim{n}@example.org"}).status_code for n in range(limit + 2)]
+    codes = [
+        web.post("/subscribe", data={**SIGNUP, "email": f"victim{n}@example.org"}).status_code for n in range(limit + 2)
+    ]
     assert codes == [200] * limit + [429, 429]
     assert len(smtp_sink.received) == limit
 
 
-def test_bounced_or_complained_addresses_get_no_confirmation(web: TestClient, services: Services, smtp_sink: SMTPSink) -> None:
+def test_bounced_or_complained_addresses_get_no_confirmation(
+    web: TestClient, services: Services, smtp_sink: SMTPSink
+) -> None:
     with session_scope(services.sessions) as s:
         suppress(s, "new@example.org", SuppressionReason.HARD_BOUNCE)
         suppress(s, "@blocked.example", SuppressionReason.OPERATOR)
@@ -193,7 +219,9 @@ def test_preferences_show_and_save(web: TestClient, services: Services) -> None:
     page = web.get(url)
     assert page.status_code == 200 and "reader@example.org" in page.text
     assert 'value="cardiology" checked' in page.text
-    saved = web.post(url, data={"specialties": ["neurology"], "cadence": "weekly", "timezone": "Asia/Tokyo", "paused": "1"})
+    saved = web.post(
+        url, data={"specialties": ["neurology"], "cadence": "weekly", "timezone": "Asia/Tokyo", "paused": "1"}
+    )
     assert saved.status_code == 200 and "Your preferences are saved" in saved.text
     row = _row(services, sid)
     assert (row.status, row.cadence, row.timezone) == (SubscriberStatus.PAUSED, "weekly", "Asia/Tokyo")
@@ -209,12 +237,21 @@ def test_preferences_reject_bad_values_and_bad_tokens(web: TestClient, services:
     assert web.get(f"/preferences/{services.tokens.make(Purpose.UNSUBSCRIBE, sid)}").status_code == 400
 
 
-def test_signup_and_preferences_choose_edition_hour_and_weekday(web: TestClient, services: Services, smtp_sink: SMTPSink) -> None:
+def test_signup_and_preferences_choose_edition_hour_and_weekday(
+    web: TestClient, services: Services, smtp_sink: SMTPSink
+) -> None:
     form = web.get("/").text
     assert 'name="edition" value="patient"' in form and 'id="send_hour"' in form and 'id="send_weekday"' in form
     response = web.post(
         "/subscribe",
-        data={**SIGNUP, "email": "carer@example.org", "edition": "patient", "cadence": "weekly", "send_hour": "18", "send_weekday": "6"},
+        data={
+            **SIGNUP,
+            "email": "carer@example.org",
+            "edition": "patient",
+            "cadence": "weekly",
+            "send_hour": "18",
+            "send_weekday": "6",
+        },
     )
     assert response.status_code == 200
     with session_scope(services.sessions) as s:
@@ -224,7 +261,17 @@ def test_signup_and_preferences_choose_edition_hour_and_weekday(web: TestClient,
         token = services.tokens.make(Purpose.PREFERENCES, row.id)
     page = web.get(f"/preferences/{token}").text
     assert 'value="patient" checked' in page and '<option value="18" selected>' in page
-    saved = web.post(f"/preferences/{token}", data={"specialties": ["oncology"], "cadence": "daily", "timezone": "Asia/Tokyo", "edition": "clinician", "send_hour": "6", "send_weekday": "0"})
+    saved = web.post(
+        f"/preferences/{token}",
+        data={
+            "specialties": ["oncology"],
+            "cadence": "daily",
+            "timezone": "Asia/Tokyo",
+            "edition": "clinician",
+            "send_hour": "6",
+            "send_weekday": "0",
+        },
+    )
     assert saved.status_code == 200
     with session_scope(services.sessions) as s:
         row = s.scalar(select(Subscriber).where(Subscriber.email == "carer@example.org"))

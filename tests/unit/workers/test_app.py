@@ -20,7 +20,9 @@ def test_a_starting_pool_process_builds_its_services(settings: Settings) -> None
         tasks.use_settings(settings)
 
 
-def test_a_failure_at_process_start_is_logged(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+def test_a_failure_at_process_start_is_logged(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     def broken() -> None:
         raise RuntimeError("database URL is wrong")
 
