@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: demo test bench chaos install clean
+.PHONY: demo test smoke lock bench chaos install clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "digest needs Python 3.11 or newer")'
@@ -28,6 +28,26 @@ demo: $(STAMP)
 # The whole suite, including the smaller chaos and load runs (1,000 subscribers, 400 unsubscribes).
 test: $(TEST_STAMP)
 	$(BIN)/python -m pytest
+
+# What operators install: the wheel, in a fresh venv with the locked runtime dependencies only, run
+# as separate processes (serve, worker, beat) on PostgreSQL, Redis and a real SMTP server, from a
+# scratch folder. See tests/smoke/run.py for the scenario and its settings.
+SMOKE_VENV ?= build/smoke-venv
+smoke:
+	rm -rf dist $(SMOKE_VENV)
+	$(PYTHON) -m venv $(SMOKE_VENV)
+	$(SMOKE_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(SMOKE_VENV)/bin/pip install --quiet --require-hashes --no-deps -r requirements.lock
+	$(SMOKE_VENV)/bin/pip wheel --quiet --no-deps --wheel-dir dist .
+	$(SMOKE_VENV)/bin/pip install --quiet --no-deps dist/digest-*.whl
+	$(SMOKE_VENV)/bin/pip check
+	$(SMOKE_VENV)/bin/python tests/smoke/run.py
+
+# Refresh requirements.lock (exact versions with hashes, for the Dockerfile and make smoke) after a
+# change of pyproject.toml's dependencies (pins kept), or LOCK_ARGS=--upgrade for new releases; then make smoke.
+lock: $(BIN)/python
+	$(BIN)/pip install --quiet 'uv>=0.9'
+	$(BIN)/uv pip compile pyproject.toml --python-version 3.11 --universal --generate-hashes $(LOCK_ARGS) -o requirements.lock
 
 # make bench BENCH_ARGS="--scaling --redis-url redis://127.0.0.1:6379/15"; see docs/benchmark.md
 bench: $(TEST_STAMP)

@@ -27,11 +27,13 @@ import redis
 from sqlalchemy import func, select
 
 from bench.sink import Sink
-from digest.config import PROJECT_ROOT, Settings
+from digest.config import Settings
 from digest.db import session_scope
 from digest.delivery.models import Delivery, DeliveryStatus
 
 STALL_SECONDS = 120.0  # no new message for this long: the run failed
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclass(frozen=True)

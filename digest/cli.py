@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from digest.config import Settings, get_settings
 from digest.db import session_scope, utcnow
 from digest.errors import InputError, InvalidInput
+from digest.progress import Progress as ProgressCallback
 from digest.subscribers.models import Cadence, Edition
 
 app = typer.Typer(help="digest: per-specialty digests of clinical-research evidence summaries.", no_args_is_help=True)
@@ -26,6 +32,8 @@ feeds_app = typer.Typer(help="Manage the RSS/Atom/JSON feeds polled for summarie
 app.add_typer(feeds_app, name="feeds")
 editors_app = typer.Typer(help="Manage editor accounts.", no_args_is_help=True)
 app.add_typer(editors_app, name="editors")
+specialties_app = typer.Typer(help="The specialties summaries and subscribers are tagged with.", no_args_is_help=True)
+app.add_typer(specialties_app, name="specialties")
 
 console = Console(width=None if sys.stdout.isatty() else 160, soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -42,8 +50,20 @@ def _settings() -> Settings:
 LONG_RUNNING = frozenset({"worker", "beat", "serve"})
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        console.print(f"digest {package_version('digest')}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _main(ctx: typer.Context) -> None:
+def _main(
+    ctx: typer.Context,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Print the installed version and exit."),
+    ] = False,
+) -> None:
     """Logging for every command (DIGEST_LOG_FORMAT). Services log at DIGEST_LOG_LEVEL; one-shot
     commands print their outcome on the console and log only warnings and errors."""
     import logging
@@ -62,6 +82,26 @@ def _reject(errors: list[InputError], what: str) -> NoReturn:
     for e in errors:
         err.print(f"  {e}", markup=False, highlight=False)
     raise typer.Exit(2)
+
+
+@contextmanager
+def _progress_bar(what: str) -> Iterator[ProgressCallback]:
+    """A bar on stderr for a long import: the service reports (step, done, total) and the bar follows.
+    Off a terminal rich draws nothing, so piped output stays clean."""
+    with Progress(
+        TextColumn(f"{escape(what)}: {{task.description}}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("reading", total=None)
+
+        def report(step: str, done: int, total: int) -> None:
+            bar.update(task, description=step, completed=done, total=total)
+
+        yield report
 
 
 def _services(settings: Settings):  # type: ignore[no-untyped-def]
@@ -118,10 +158,15 @@ def import_(
         raise typer.Exit(2)
     services = _services(_settings())
     try:
-        with session_scope(services.sessions) as session:
+        with session_scope(services.sessions) as session, _progress_bar("summaries") as progress:
             raw = read_feed(session, source, specialty) if feed else read_records(Path(source))
             report = import_summaries(
-                session, raw.records, source=raw.source, skip_invalid=skip_invalid, prior_errors=raw.errors
+                session,
+                raw.records,
+                source=raw.source,
+                skip_invalid=skip_invalid,
+                prior_errors=raw.errors,
+                progress=progress,
             )
     except InvalidInput as exc:
         _reject(exc.errors, source)
@@ -177,8 +222,8 @@ def subscribers_import(
 
     services = _services(_settings())
     try:
-        with session_scope(services.sessions) as session:
-            report = import_subscribers(session, path, skip_invalid=skip_invalid)
+        with session_scope(services.sessions) as session, _progress_bar("subscribers") as progress:
+            report = import_subscribers(session, path, skip_invalid=skip_invalid, progress=progress)
     except InvalidInput as exc:
         _reject(exc.errors, str(path))
     console.print(f"imported subscribers from {path}: {report.created} new, {report.updated} updated")
@@ -209,7 +254,7 @@ def suppress_add(
             else normalize_email(value)
         )
     except ValueError as exc:
-        err.print(f"[red]not an address or @domain:[/red] {exc}", markup=False)
+        err.print(f"[red]not an address or @domain:[/red] {escape(str(exc))}", highlight=False)
         raise typer.Exit(2) from None
     services = _services(_settings())
     with session_scope(services.sessions) as session:
@@ -234,6 +279,38 @@ def suppress_list() -> None:
             table.add_row(row.value, row.reason, f"{row.created_at:%Y-%m-%d %H:%M}", row.detail or "")
     console.print(table)
     console.print(f"{len(rows)} entr{'y' if len(rows) == 1 else 'ies'}")
+
+
+@specialties_app.command("list")
+def specialties_list() -> None:
+    """Every specialty slug (what records and --specialty name), with its confirmed subscribers and summaries."""
+    from sqlalchemy import func, select
+
+    from digest.ingest.models import Specialty, summary_specialties
+    from digest.subscribers.models import Subscriber, SubscriberStatus, subscriber_specialties
+
+    services = _services(_settings())
+    readers = (
+        select(func.count())
+        .select_from(subscriber_specialties.join(Subscriber))
+        .where(subscriber_specialties.c.specialty_id == Specialty.id, Subscriber.status == SubscriberStatus.ACTIVE)
+        .scalar_subquery()
+    )
+    summaries = (
+        select(func.count())
+        .select_from(summary_specialties)
+        .where(summary_specialties.c.specialty_id == Specialty.id)
+        .scalar_subquery()
+    )
+    with session_scope(services.sessions) as session:
+        rows = session.execute(
+            select(Specialty.slug, Specialty.name, readers, summaries).order_by(Specialty.slug)
+        ).all()
+    table = Table("slug", "name", "active subscribers", "summaries")
+    for slug, name, n_readers, n_summaries in rows:
+        table.add_row(slug, name, str(n_readers), str(n_summaries))
+    console.print(table)
+    console.print(f"{len(rows)} specialties")
 
 
 @app.command()

@@ -11,10 +11,6 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-TEMPLATES_DIR = PROJECT_ROOT / "templates"
-SAMPLE_DATA_DIR = Path(__file__).resolve().parent / "sample_data"
-
 TRANSPORTS = ("smtp", "postmark", "sendgrid", "outbox")
 
 
@@ -44,6 +40,8 @@ class Settings(BaseSettings):
     lookback_days: int = 7
     chunk_size: int = 250
     lease_seconds: int = 600
+    # How often beat polls for due digests and scheduled issues. A slot is reached at most this late.
+    dispatch_seconds: float = Field(60.0, ge=1, le=3600)
     outbox_dir: Path | None = None
     # Sign-up abuse limits: confirmation emails per address per day, sign-up posts per client address.
     confirmations_per_address_per_day: int = 3

@@ -10,21 +10,22 @@ from __future__ import annotations
 import html
 import json
 import re
-from email import message_from_bytes, policy
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from email import message_from_bytes, policy
 from pathlib import Path
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from digest.config import SAMPLE_DATA_DIR, Settings
+from digest.config import Settings
 from digest.db import session_scope, utcnow
 from digest.delivery.models import Delivery, DeliveryStatus
 from digest.delivery.sink import Received, SMTPSink
 from digest.ingest.models import Summary
 from digest.ingest.service import import_summaries
 from digest.ingest.specialties import seed_specialties
+from digest.resources import sample_data, sample_data_path
 from digest.schema import upgrade
 from digest.selection.carried import carried
 from digest.subscribers.models import Subscriber
@@ -54,7 +55,7 @@ class DemoResult:
 
 def sample_records(now: datetime) -> list[tuple[int, dict[str, object]]]:
     """The shipped summaries, with dates moved so the newest was published an hour ago."""
-    records = json.loads((SAMPLE_DATA_DIR / "summaries.json").read_text(encoding="utf-8"))
+    records = json.loads(sample_data("summaries.json").read_text(encoding="utf-8"))
     newest = max(datetime.fromisoformat(r["published_at"]) for r in records)
     shift = (now - timedelta(hours=1)) - newest
     for record in records:
@@ -68,7 +69,8 @@ def seed(session: Session, now: datetime) -> bool:
     if session.scalar(select(func.count()).select_from(Summary)):
         return False
     import_summaries(session, sample_records(now), source="sample summaries.json")
-    import_subscribers(session, SAMPLE_DATA_DIR / "subscribers.csv")
+    with sample_data_path("subscribers.csv") as path:
+        import_subscribers(session, path)
     return True
 
 

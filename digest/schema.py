@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
@@ -12,12 +11,12 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+from digest.resources import MIGRATIONS_LOCATION
 
 
 def alembic_config(url: str) -> Config:
     cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.set_main_option("script_location", MIGRATIONS_LOCATION)
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return cfg
 

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from digest.config import TEMPLATES_DIR, Settings
+from digest.config import Settings
 from digest.db import make_engine, make_session_factory, utcnow
 from digest.delivery.outbox import OutboxTransport
 from digest.delivery.postmark import POSTMARK_API_URL, PostmarkTransport
@@ -21,8 +21,8 @@ from digest.delivery.sendgrid import SENDGRID_API_URL, SendGridTransport
 from digest.delivery.service import DeliveryService, RateLimiter, Unlimited
 from digest.delivery.smtp import SMTPConfig, SMTPTransport
 from digest.delivery.transport import Transport
-from digest.observability import SendMetrics, send_metrics
 from digest.issues.links import ClickLinks
+from digest.observability import SendMetrics, send_metrics
 from digest.rendering.compiled import EmailRenderer
 from digest.rendering.compose import MessageComposer
 from digest.rendering.dkim import DKIMSigner
@@ -133,9 +133,7 @@ def build_services(
     sessions = make_session_factory(engine)
     tokens = Tokens(settings.secret_key, settings.old_secret_keys)
     links = ClickLinks(settings.secret_key, settings.old_secret_keys, settings.base_url)
-    renderer = EmailRenderer(
-        TEMPLATES_DIR, base_url=settings.base_url, list_name=settings.list_name, link_signer=links.sign_url
-    )
+    renderer = EmailRenderer(base_url=settings.base_url, list_name=settings.list_name, link_signer=links.sign_url)
     composer = MessageComposer(
         renderer,
         tokens,

@@ -9,7 +9,6 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from digest.config import SAMPLE_DATA_DIR
 from digest.delivery.models import Delivery, SelectionItem
 from digest.ingest.models import Specialty, Summary
 from digest.ingest.schema import SummaryIn
@@ -18,6 +17,7 @@ from digest.ingest.specialties import SPECIALTIES
 from digest.rendering.compiled import Recipient, Variant
 from digest.rendering.compose import build_variant
 from digest.rendering.message import OutgoingMessage
+from digest.resources import sample_data
 from digest.selection.carried import carried
 from digest.subscribers.models import Subscriber
 from digest.subscribers.schema import SubscriberIn
@@ -78,7 +78,7 @@ def days_before(now: datetime, days: float) -> str:
 
 def sample_summaries(count: int = 8, *, with_patient_summary: bool = True) -> list[Summary]:
     """Transient Summary rows (no session) from the shipped sample data, for rendering tests."""
-    records = json.loads((SAMPLE_DATA_DIR / "summaries.json").read_text(encoding="utf-8"))
+    records = json.loads(sample_data("summaries.json").read_text(encoding="utf-8"))
     names = dict(SPECIALTIES)
     rows = []
     for record in records:

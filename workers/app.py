@@ -3,7 +3,7 @@
 With ``DIGEST_BROKER_URL`` unset, tasks run eagerly in the calling process through exactly the same
 task code; with it set, a real worker does the work. Settings that fit the ledger protocol: late
 acks, reject on worker lost, prefetch 1, and a visibility timeout longer than any task. Send times
-are polled by ``dispatch_due`` every minute, never queued as ETA/countdown tasks; summary feeds are
+are polled by ``dispatch_due`` every minute (DIGEST_DISPATCH_SECONDS), never queued as ETA/countdown tasks; summary feeds are
 polled by ``poll_feeds`` every 15 minutes.
 """
 
@@ -20,7 +20,6 @@ from digest.observability import setup_logging
 log = logging.getLogger(__name__)
 
 VISIBILITY_TIMEOUT = 3600  # seconds; longer than any task (a chunk takes seconds) and any retry countdown
-DISPATCH_EVERY = 60.0
 POLL_FEEDS_EVERY = 15 * 60.0
 
 celery_app = Celery("digest", include=["workers.tasks"])
@@ -45,7 +44,7 @@ def configure(settings: Settings) -> Celery:
         accept_content=["json"],
         worker_hijack_root_logger=False,
         beat_schedule={
-            "dispatch-due": {"task": "workers.tasks.dispatch_due", "schedule": DISPATCH_EVERY},
+            "dispatch-due": {"task": "workers.tasks.dispatch_due", "schedule": settings.dispatch_seconds},
             "poll-feeds": {"task": "workers.tasks.poll_feeds", "schedule": POLL_FEEDS_EVERY},
         },
     )

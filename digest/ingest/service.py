@@ -13,6 +13,7 @@ from digest.errors import InputError, InvalidInput, from_validation_error
 from digest.ingest.models import Summary
 from digest.ingest.schema import SummaryIn
 from digest.ingest.specialties import specialty_map
+from digest.progress import Progress, silent
 
 
 @dataclass
@@ -28,14 +29,15 @@ class ImportReport:
 
 
 def validate_records(
-    session: Session, records: list[tuple[int, dict[str, Any]]], source: str = ""
+    session: Session, records: list[tuple[int, dict[str, Any]]], source: str = "", progress: Progress = silent
 ) -> tuple[list[SummaryIn], list[InputError]]:
     """Validate every record; return the valid ones and every error (never stops at the first)."""
     known = set(specialty_map(session))
     valid: list[SummaryIn] = []
     errors: list[InputError] = []
     first_seen: dict[str, int] = {}
-    for number, raw in records:
+    for done, (number, raw) in enumerate(records, start=1):
+        progress("checking", done, len(records))
         try:
             item = SummaryIn.model_validate(raw, context={"specialties": known})
         except ValidationError as exc:
@@ -58,19 +60,21 @@ def import_summaries(
     source: str = "",
     skip_invalid: bool = False,
     prior_errors: list[InputError] | None = None,
+    progress: Progress = silent,
 ) -> ImportReport:
     """Upsert summaries by id.
 
     With any invalid record (including ``prior_errors`` from reading the source) nothing is
     written and ``InvalidInput`` lists every error, unless ``skip_invalid`` is set.
     """
-    valid, errors = validate_records(session, records, source)
+    valid, errors = validate_records(session, records, source, progress)
     errors = list(prior_errors or []) + errors
     if errors and not skip_invalid:
         raise InvalidInput(errors)
     report = ImportReport(skipped=errors)
     specialties = specialty_map(session)
-    for item in valid:
+    for done, item in enumerate(valid, start=1):
+        progress("writing", done, len(valid))
         upsert_summary(session, item, specialties, report)
     session.flush()
     return report

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import calendar
 import functools
-import html as html_lib
 import hashlib
+import html as html_lib
 import json
 import logging
 import re
@@ -26,18 +26,18 @@ import secrets
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
 from decimal import Decimal
-from pathlib import Path
+from functools import cached_property
 from typing import Any
 from urllib.parse import quote
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment, StrictUndefined, select_autoescape
 from markupsafe import Markup, escape
 from premailer import Premailer
 
 from digest.rendering.headers import one_line
 from digest.rendering.marked import MarkedText
+from digest.resources import template_loader
 
 RECIPIENT_FIELDS = ("greeting", "unsubscribe_url", "preferences_url", "email", "click_base")
 # URL fields only ever appear inside attributes (href), the others only in text. Each is escaped the
@@ -133,7 +133,6 @@ class EmailRenderer:
 
     def __init__(
         self,
-        templates_dir: Path,
         *,
         base_url: str,
         list_name: str,
@@ -141,7 +140,7 @@ class EmailRenderer:
         link_signer: Callable[[str], str] | None = None,
     ):
         self.env = Environment(
-            loader=FileSystemLoader(templates_dir),
+            loader=template_loader(),
             autoescape=select_autoescape(enabled_extensions=("html", "html.j2")),
             undefined=StrictUndefined,
             trim_blocks=True,

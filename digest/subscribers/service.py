@@ -15,6 +15,7 @@ from digest.db import utcnow
 from digest.errors import InputError, InvalidInput, from_validation_error
 from digest.events.suppression import is_suppressed
 from digest.ingest.specialties import specialty_map
+from digest.progress import Progress, silent
 from digest.subscribers.lifecycle import apply_preferences
 from digest.subscribers.models import Subscriber, SubscriberStatus
 from digest.subscribers.schema import SubscriberIn
@@ -108,13 +109,16 @@ def read_subscriber_csv(path: Path) -> tuple[list[tuple[int, dict[str, object]]]
     return rows, []
 
 
-def import_subscribers(session: Session, path: Path, *, skip_invalid: bool = False) -> SubscriberReport:
+def import_subscribers(
+    session: Session, path: Path, *, skip_invalid: bool = False, progress: Progress = silent
+) -> SubscriberReport:
     """Bulk import from CSV, all or nothing unless ``skip_invalid``."""
     source = str(path)
     rows, errors = read_subscriber_csv(path)
     valid: list[tuple[int, SubscriberIn]] = []
     seen: dict[str, int] = {}
-    for number, raw in rows:
+    for done, (number, raw) in enumerate(rows, start=1):
+        progress("checking", done, len(rows))
         try:
             data = validate_subscriber(session, raw, number, source)
         except InvalidInput as exc:
@@ -126,7 +130,8 @@ def import_subscribers(session: Session, path: Path, *, skip_invalid: bool = Fal
         seen[data.email] = number
         valid.append((number, data))
     report = SubscriberReport()
-    for number, data in valid:
+    for done, (number, data) in enumerate(valid, start=1):
+        progress("writing", done, len(valid))
         try:
             with session.begin_nested():
                 _, created = upsert_subscriber(session, data, confirmed=True)

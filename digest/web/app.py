@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -16,6 +17,8 @@ from digest.web import api, archive, editor, ops, public, webhooks
 from digest.web.deps import templates
 from digest.web.sessions import SessionCookies
 from digest.wiring import Services
+
+log = logging.getLogger(__name__)
 
 SECURITY_HEADERS = {
     # Pages carry personal tokens in their URLs: never leak them in Referer, never cache them.
@@ -67,7 +70,35 @@ def create_app(services: Services) -> FastAPI:
     app.openapi = openapi  # type: ignore[method-assign]
 
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(ServerErrorLog)
     return app
+
+
+class ServerErrorLog:
+    """Logs every 5xx answer at ERROR with its method and route template (``/unsubscribe/{token}``):
+    there is no access log, since paths carry personal tokens, yet operators (and ``make smoke``)
+    must see a server error that a route answered without raising."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_and_log(message: Message) -> None:
+            if message["type"] == "http.response.start" and message["status"] >= 500:
+                route = scope.get("route")
+                log.error(
+                    "%s %s answered %d",
+                    scope["method"],
+                    getattr(route, "path", "(no route)"),
+                    message["status"],
+                )
+            await send(message)
+
+        await self.app(scope, receive, send_and_log)
 
 
 class SecurityHeaders:

@@ -7,11 +7,12 @@ from typing import Annotated, Any
 from fastapi import Depends, Path, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
+from jinja2 import Environment
 
-from digest.config import TEMPLATES_DIR
+from digest.resources import template_loader
 from digest.wiring import Services
 
-templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+templates = Jinja2Templates(env=Environment(loader=template_loader(), autoescape=True))
 
 
 def get_services(request: Request) -> Services:

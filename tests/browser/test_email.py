@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page
 
-from digest.config import TEMPLATES_DIR
 from digest.rendering.compiled import EmailRenderer
 from tests.browser.a11y import audit, describe, load
 from tests.browser.conftest import Scheme
@@ -24,7 +23,7 @@ WIDTHS = (375, 1280)
 @pytest.fixture(scope="module")
 def email_html() -> dict[str, str]:
     """The HTML part of an 8-summary digest in each edition, as it is sent."""
-    renderer = EmailRenderer(TEMPLATES_DIR, base_url="https://digest.example.org", list_name="Clinical evidence digest")
+    renderer = EmailRenderer(base_url="https://digest.example.org", list_name="Clinical evidence digest")
     return {edition: renderer.render(sample_variant(edition), SAMPLE_RECIPIENT).html for edition in EDITIONS}
 
 

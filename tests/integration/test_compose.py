@@ -114,9 +114,14 @@ def test_dockerfile_builds_a_non_root_digest_image() -> None:
         for line in (REPO / "Dockerfile").read_text().splitlines()
         if line.strip() and not line.startswith("#")
     ]
-    assert lines[0] == "FROM python:3.11-slim"
-    user = next(line.split()[1] for line in lines if line.startswith("USER "))
+    assert lines[0] == "FROM python:3.11-slim AS build"
+    runtime = lines[lines.index("FROM python:3.11-slim") :]
+    user = next(line.split()[1] for line in runtime if line.startswith("USER "))
     assert user not in ("root", "0")
     assert 'ENTRYPOINT ["digest"]' in lines
     assert "digest" in tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
-    assert any(line.startswith("RUN pip install") and " ." in line for line in lines)
+    # the runtime stage installs the locked dependencies by hash, then the wheel without resolving more
+    assert "RUN pip install --require-hashes --no-deps -r /tmp/requirements.lock" in runtime
+    assert any(line.startswith("RUN pip install --no-deps /tmp/dist/digest-") for line in runtime)
+    assert not any(" -e " in line for line in runtime)
+    assert (REPO / "requirements.lock").exists()

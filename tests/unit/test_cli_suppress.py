@@ -26,7 +26,11 @@ def test_suppress_add_and_list(cli, services: Services) -> None:  # type: ignore
 def test_suppress_add_rejects_bad_input(cli, services: Services) -> None:  # type: ignore[no-untyped-def]
     bad_reason = cli("suppress", "add", "a@example.org", "--reason", "because")
     assert bad_reason.exit_code == 2 and "unknown reason" in bad_reason.stderr
-    assert cli("suppress", "add", "not an address").exit_code == 2
+    not_an_address = cli("suppress", "add", "not an address [x]")
+    assert not_an_address.exit_code == 2
+    # rich markup is rendered, never printed literally, and text from the input stays as written
+    assert not_an_address.stderr.startswith("not an address or @domain: invalid email address 'not an address [x]'")
+    assert "[red]" not in not_an_address.stderr
 
 
 def test_no_send_reaches_a_suppressed_address_or_domain(

@@ -6,7 +6,6 @@ from html.parser import HTMLParser
 
 import pytest
 
-from digest.config import TEMPLATES_DIR
 from digest.rendering.compiled import EmailRenderer, Recipient
 from digest.rendering.compose import build_variant
 from tests.factories import SAMPLE_ISSUE, SAMPLE_RECIPIENT, sample_summaries, sample_variant
@@ -14,7 +13,7 @@ from tests.factories import SAMPLE_ISSUE, SAMPLE_RECIPIENT, sample_summaries, sa
 
 @pytest.fixture
 def renderer() -> EmailRenderer:
-    return EmailRenderer(TEMPLATES_DIR, base_url="https://digest.example.org", list_name="Clinical evidence digest")
+    return EmailRenderer(base_url="https://digest.example.org", list_name="Clinical evidence digest")
 
 
 class _Outline(HTMLParser):

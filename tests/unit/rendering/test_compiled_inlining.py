@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from premailer import Premailer
 
-from digest.config import TEMPLATES_DIR
 from digest.rendering.compiled import PREMAILER_OPTIONS, EmailRenderer, Recipient, Variant, inline_css
 
 
 def _digest_html() -> str:
-    renderer = EmailRenderer(TEMPLATES_DIR, base_url="https://digest.example.org", list_name="Digest")
+    renderer = EmailRenderer(base_url="https://digest.example.org", list_name="Digest")
     item = {
         "id": "s1", "title": "Trial", "key_takeaway": "A helps.", "summary": "Detail.", "patient_summary": "Plain.",
         "study_type": "randomised controlled trial", "sample_size": 1200, "evidence_level": 2,

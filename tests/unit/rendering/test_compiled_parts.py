@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 from markupsafe import Markup, escape
 
-from digest.config import TEMPLATES_DIR
 from digest.rendering.compiled import EmailRenderer, Recipient, Variant, VariantText, inline_css, item_view
 
 OUTCOMES = [
@@ -44,7 +43,7 @@ def _variant(edition: str, numbers: list[int], *, campaign: bool) -> Variant:
 @pytest.mark.parametrize("edition", ["clinician", "patient"])
 def test_variants_sharing_blocks_equal_whole_document_inlining(edition: str, campaign: bool) -> None:
     renderer = EmailRenderer(
-        TEMPLATES_DIR, base_url="https://d.example.org", list_name="Digest", link_signer=lambda url: f"sig.{len(url)}"
+        base_url="https://d.example.org", list_name="Digest", link_signer=lambda url: f"sig.{len(url)}"
     )
     recipient = Recipient(
         "ann@example.org", "Ann", "https://d.example.org/u/t", "https://d.example.org/p/t", "https://d.example.org/r/9/"
@@ -61,7 +60,7 @@ def test_variants_sharing_blocks_equal_whole_document_inlining(edition: str, cam
 
 
 def test_block_inliner_against_premailer_on_the_whole_document() -> None:
-    renderer = EmailRenderer(TEMPLATES_DIR, base_url="https://d.example.org", list_name="Digest")
+    renderer = EmailRenderer(base_url="https://d.example.org", list_name="Digest")
     values = Recipient("b@example.org", "", "https://d.example.org/u/x", "https://d.example.org/p/x").values()
     calls = 0
     # Other specialties, another order, another first summary: the blocks and the skeleton are the

@@ -7,7 +7,6 @@ from types import SimpleNamespace
 
 import pytest
 
-from digest.config import TEMPLATES_DIR
 from digest.rendering.compiled import EmailRenderer, Recipient, Variant, item_view
 
 NAMES = [
@@ -46,7 +45,7 @@ def _variant(edition: str) -> Variant:
 @pytest.mark.parametrize("edition", ["clinician", "patient"])
 @pytest.mark.parametrize("name", NAMES)
 def test_personalised_output_equals_rendering_alone(name: str, edition: str) -> None:
-    renderer = EmailRenderer(TEMPLATES_DIR, base_url="https://digest.example.org", list_name="Clinical evidence digest")
+    renderer = EmailRenderer(base_url="https://digest.example.org", list_name="Clinical evidence digest")
     recipient = Recipient(
         email="zo.e+tag@example.org",
         name=name,

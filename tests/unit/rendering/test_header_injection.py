@@ -10,7 +10,6 @@ from types import SimpleNamespace
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from digest.config import TEMPLATES_DIR
 from digest.rendering.compiled import EmailRenderer, Variant, item_view
 from digest.rendering.compose import Addressee, MessageComposer
 from digest.subscribers.schema import SubscriberIn
@@ -45,7 +44,7 @@ PIECES = [
 ]
 hostile = st.lists(st.sampled_from(PIECES), max_size=8).map("".join)
 
-renderer = EmailRenderer(TEMPLATES_DIR, base_url="https://digest.example.org", list_name="Clinical evidence digest")
+renderer = EmailRenderer(base_url="https://digest.example.org", list_name="Clinical evidence digest")
 composer = MessageComposer(
     renderer,
     Tokens("k"),

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 
+import kombu.transport
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -50,6 +52,19 @@ def test_unreachable_broker_is_named(built: list[Services], settings: Settings) 
     response = client_for(_services(built, settings, broker_url="redis://127.0.0.1:1/0")).get("/healthz")
     assert response.status_code == 503
     assert response.json() == {"database": "ok", "broker": "unavailable: ConnectionError"}
+
+
+def test_broker_transport_that_cannot_load_is_unhealthy(
+    built: list[Services], settings: Settings, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server answers, but kombu's Redis transport cannot be imported (as when ``packaging``,
+    which it imports, was missing from an install): the tasks could not be queued, so 503."""
+    monkeypatch.setattr(kombu.transport, "_transport_cache", {})  # kombu keeps the classes it loaded
+    monkeypatch.delitem(sys.modules, "kombu.transport.redis", raising=False)
+    monkeypatch.setitem(sys.modules, "packaging.version", None)  # importing it now raises ImportError
+    response = client_for(_services(built, settings, broker_url=redis_url)).get("/healthz")
+    assert response.status_code == 503
+    assert response.json() == {"database": "ok", "broker": "unavailable: ModuleNotFoundError"}
 
 
 def test_unreachable_database_is_named(built: list[Services], settings: Settings) -> None:
