@@ -29,7 +29,7 @@ from sqlalchemy import func, select
 from bench.sink import Sink
 from digest.config import Settings
 from digest.db import session_scope
-from digest.delivery.models import Delivery, DeliveryStatus
+from digest.ledger.models import Delivery, DeliveryStatus
 
 STALL_SECONDS = 120.0  # no new message for this long: the run failed
 

@@ -128,7 +128,7 @@ def _last_issue(services: Any) -> int:
     from sqlalchemy import func, select
 
     from digest.db import session_scope
-    from digest.delivery.models import Issue
+    from digest.ledger.models import Issue
 
     with session_scope(services.sessions) as session:
         issue_id = session.scalar(select(func.max(Issue.id)))

@@ -448,7 +448,7 @@ def send(
     """Plan and send the digests due now (what the beat schedule also triggers every minute)."""
     from sqlalchemy import func, select
 
-    from digest.delivery.models import Delivery, DeliveryStatus
+    from digest.ledger.models import Delivery, DeliveryStatus
     from digest.selection.service import plan_digests
     from workers import app as worker_app
     from workers import tasks
@@ -502,7 +502,7 @@ def _send_issue(services, issue_id: int, dry_run: bool) -> None:  # type: ignore
     """``digest send --issue ID``: a campaign now (or its open rows queued again if it is sending)."""
     from sqlalchemy import func, select
 
-    from digest.delivery.models import Delivery
+    from digest.ledger.models import Delivery
     from digest.issues.service import IssueError, start_sending
     from workers import app as worker_app
     from workers import tasks

@@ -20,14 +20,14 @@ from sqlalchemy.orm import Session
 
 from digest.config import Settings
 from digest.db import session_scope, utcnow
-from digest.delivery.models import Delivery, DeliveryStatus
+from digest.ledger.models import Delivery, DeliveryStatus
 from digest.delivery.sink import Received, SMTPSink
 from digest.ingest.models import Summary
 from digest.ingest.service import import_summaries
 from digest.ingest.specialties import seed_specialties
 from digest.resources import sample_data, sample_data_path
 from digest.schema import upgrade
-from digest.selection.carried import carried
+from digest.ledger.carried import carried
 from digest.subscribers.models import Subscriber
 from digest.subscribers.service import import_subscribers
 from digest.wiring import build_services

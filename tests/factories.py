@@ -9,16 +9,16 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from digest.delivery.models import Delivery, SelectionItem
 from digest.ingest.models import Specialty, Summary
 from digest.ingest.schema import SummaryIn
 from digest.ingest.service import import_summaries
 from digest.ingest.specialties import SPECIALTIES
+from digest.ledger.carried import carried
+from digest.ledger.models import Delivery, SelectionItem
 from digest.rendering.compiled import Recipient, Variant
 from digest.rendering.compose import build_variant
 from digest.rendering.message import OutgoingMessage
 from digest.resources import sample_data
-from digest.selection.carried import carried
 from digest.subscribers.models import Subscriber
 from digest.subscribers.schema import SubscriberIn
 from digest.subscribers.service import upsert_subscriber
@@ -181,7 +181,7 @@ def planned_issue(services: Any, now: datetime, people: list[tuple[str, str, lis
     from sqlalchemy import select
 
     from digest.db import session_scope
-    from digest.delivery.models import Delivery
+    from digest.ledger.models import Delivery
     from digest.selection.service import plan_digests
 
     with session_scope(services.sessions) as s:

@@ -17,7 +17,7 @@ from sqlalchemy import select, update
 
 from digest.config import Settings
 from digest.db import session_scope
-from digest.delivery.models import Issue, IssueStatus
+from digest.ledger.models import Issue, IssueStatus
 from digest.delivery.service import MAX_ATTEMPTS, DeliverReport, finish_issue_if_done
 from digest.delivery.transport import TransientError
 from digest.ingest.feeds import poll_feeds as poll_all_feeds

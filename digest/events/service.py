@@ -17,7 +17,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from digest.delivery.models import Delivery, DeliveryStatus
+from digest.ledger.models import Delivery, DeliveryStatus
 from digest.events.models import SuppressionReason, WebhookEvent
 from digest.events.suppression import suppress
 from digest.events.webhooks.event import DeliveryEvent, EventKind

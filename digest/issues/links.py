@@ -16,7 +16,7 @@ from itsdangerous import BadData, URLSafeSerializer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from digest.delivery.models import Delivery
+from digest.ledger.models import Delivery
 from digest.issues.models import Click
 from digest.subscribers.tokens import BadToken
 

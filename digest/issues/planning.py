@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Select, exists, func, select, update
 from sqlalchemy.orm import Session
 
-from digest.delivery.models import Delivery, Issue, IssueStatus
+from digest.ledger.models import Delivery, Issue, IssueStatus
 from digest.events.models import Suppression
 from digest.issues.models import IssuePin, issue_specialties
 from digest.selection.picker import ranked_candidates

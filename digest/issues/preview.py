@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import func, literal, select
 from sqlalchemy.orm import Session
 
-from digest.delivery.models import Issue
+from digest.ledger.models import Issue
 from digest.delivery.service import issue_context
 from digest.delivery.transport import Transport
 from digest.ingest.models import Specialty, Summary, summary_specialties

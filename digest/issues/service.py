@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
-from digest.delivery.models import Delivery, DeliveryStatus, Issue, IssueKind, IssueStatus
+from digest.ledger.models import Delivery, DeliveryStatus, Issue, IssueKind, IssueStatus
 from digest.editors.models import Editor
 from digest.ingest.models import Summary
 from digest.ingest.specialties import specialty_map

@@ -17,7 +17,7 @@ from enum import StrEnum
 from sqlalchemy import Select, bindparam, case, select, update
 from sqlalchemy.orm import Session
 
-from digest.delivery.models import Delivery, DeliveryStatus
+from digest.ledger.models import Delivery, DeliveryStatus
 from digest.events.models import SuppressionReason
 from digest.events.suppression import lift_unsubscribe, suppress, suppress_selected
 from digest.ingest.specialties import specialty_map

@@ -21,7 +21,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from digest.db import session_scope
-from digest.delivery.models import Issue, IssueKind
+from digest.ledger.models import Issue, IssueKind
 from digest.editors.models import Editor
 from digest.editors.service import LoginFailed, LoginLocked, authenticate
 from digest.ingest.models import Specialty, Summary

@@ -22,7 +22,7 @@ from sqlalchemy import select
 
 from digest.config import Settings
 from digest.db import session_scope
-from digest.delivery.models import Issue, IssueStatus
+from digest.ledger.models import Issue, IssueStatus
 from digest.delivery.sink import SMTPSink, free_port
 from digest.editors.service import EditorIn, create_editor
 from digest.subscribers.models import Subscriber, SubscriberStatus

@@ -37,7 +37,7 @@ from kombu.exceptions import OperationalError
 from sqlalchemy import Connection, Engine, event, select
 
 from digest.db import make_engine, make_session_factory, session_scope, utcnow
-from digest.delivery.models import Delivery, DeliveryStatus, Issue, IssueStatus
+from digest.ledger.models import Delivery, DeliveryStatus, Issue, IssueStatus
 from digest.delivery.sink import SMTPSink
 from digest.events.models import Suppression, SuppressionReason
 from digest.subscribers.models import Subscriber, SubscriberStatus

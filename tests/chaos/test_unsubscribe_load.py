@@ -24,7 +24,7 @@ import pytest
 from sqlalchemy import func, select
 
 from digest.db import session_scope, utcnow
-from digest.delivery.models import Issue
+from digest.ledger.models import Issue
 from digest.delivery.sink import SMTPSink
 from digest.events.models import Suppression, SuppressionReason
 from digest.subscribers.models import Subscriber, SubscriberStatus

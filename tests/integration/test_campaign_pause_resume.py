@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from digest.db import session_scope
-from digest.delivery.models import Delivery, DeliveryStatus, Issue, IssueStatus
+from digest.ledger.models import Delivery, DeliveryStatus, Issue, IssueStatus
 from digest.delivery.service import DeliveryService
 from digest.delivery.sink import SMTPSink
 from digest.delivery.transport import SendResult, Transport

@@ -26,7 +26,7 @@ from celery import Celery
 from sqlalchemy import func, select
 
 from digest.db import make_engine, make_session_factory, session_scope
-from digest.delivery.models import Delivery, DeliveryStatus, Issue, IssueStatus
+from digest.ledger.models import Delivery, DeliveryStatus, Issue, IssueStatus
 from digest.delivery.sink import SMTPSink
 from digest.events.models import Suppression, SuppressionReason
 from digest.ingest.service import import_summaries

@@ -9,8 +9,8 @@ from email.message import EmailMessage
 from sqlalchemy import select
 
 from digest.db import session_scope
-from digest.delivery.models import Delivery, SelectionItem
-from digest.selection.carried import carried
+from digest.ledger.models import Delivery, SelectionItem
+from digest.ledger.carried import carried
 from digest.delivery.sink import SMTPSink
 from digest.subscribers.models import Subscriber
 from digest.wiring import Services

@@ -8,8 +8,8 @@ from email.message import EmailMessage
 from sqlalchemy import func, select
 
 from digest.db import session_scope
-from digest.delivery.models import Delivery, DeliveryStatus, Issue, IssueStatus
-from digest.selection.carried import summaries_by_delivery
+from digest.ledger.models import Delivery, DeliveryStatus, Issue, IssueStatus
+from digest.ledger.carried import summaries_by_delivery
 from digest.delivery.sink import SMTPSink
 from digest.wiring import Services
 from tests.conftest import Clock

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from digest.config import Settings
 from digest.db import session_scope
-from digest.delivery.models import Delivery, DeliveryStatus
+from digest.ledger.models import Delivery, DeliveryStatus
 from digest.delivery.postmark import PostmarkTransport
 from digest.delivery.sendgrid import SendGridTransport
 from digest.events.models import Suppression

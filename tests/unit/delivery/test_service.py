@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from sqlalchemy import func, select, update
 
 from digest.db import session_scope
-from digest.delivery.models import Delivery, DeliveryStatus, Issue, IssueStatus
+from digest.ledger.models import Delivery, DeliveryStatus, Issue, IssueStatus
 from digest.delivery.service import DeliverReport
 from digest.delivery.sink import SMTPSink
 from digest.wiring import Services

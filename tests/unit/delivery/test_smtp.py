@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from digest.config import Settings
 from digest.db import session_scope
-from digest.delivery.models import Delivery, DeliveryStatus
+from digest.ledger.models import Delivery, DeliveryStatus
 from digest.delivery.sink import Received, SMTPSink
 from digest.delivery.smtp import SMTPConfig, SMTPTransport
 from digest.delivery.transport import TransientError

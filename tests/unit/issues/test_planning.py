@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from digest.db import session_scope
-from digest.delivery.models import Issue, IssueStatus
+from digest.ledger.models import Issue, IssueStatus
 from digest.events.models import SuppressionReason
 from digest.events.suppression import suppress
 from digest.issues.service import start_sending

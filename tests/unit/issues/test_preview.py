@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from digest.db import session_scope
-from digest.delivery.models import Delivery
+from digest.ledger.models import Delivery
 from digest.delivery.sink import SMTPSink
 from digest.issues.preview import EmptyAudience, preview_issue, send_test
 from digest.issues.service import InvalidIssue

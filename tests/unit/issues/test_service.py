@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from digest.db import session_scope
-from digest.delivery.models import Delivery, DeliveryStatus, Issue, IssueStatus
+from digest.ledger.models import Delivery, DeliveryStatus, Issue, IssueStatus
 from digest.issues.service import (
     IllegalTransition,
     InvalidIssue,

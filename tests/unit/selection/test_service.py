@@ -7,8 +7,8 @@ from datetime import timedelta
 from sqlalchemy import func, select
 
 from digest.db import session_scope
-from digest.delivery.models import Delivery, DeliveryStatus
-from digest.selection.carried import summaries_by_delivery
+from digest.ledger.models import Delivery, DeliveryStatus
+from digest.ledger.carried import summaries_by_delivery
 from digest.selection.service import PlanOptions, plan_digests
 from digest.subscribers.models import Subscriber
 from digest.wiring import Services
@@ -128,7 +128,7 @@ def test_a_summary_sent_to_one_subscriber_still_reaches_another(services: Servic
 
 
 def test_subscribers_with_the_same_specialties_share_one_list(services: Services, clock: Clock) -> None:
-    from digest.delivery.models import Selection
+    from digest.ledger.models import Selection
 
     now = clock()
     with session_scope(services.sessions) as s:

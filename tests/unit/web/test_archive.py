@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from digest.db import session_scope
-from digest.delivery.models import Delivery
+from digest.ledger.models import Delivery
 from digest.delivery.sink import SMTPSink
 from digest.issues.models import Click
 from digest.wiring import Services

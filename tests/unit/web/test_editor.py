@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from digest.db import session_scope
-from digest.delivery.models import Delivery, DeliveryStatus, Issue, IssueStatus
+from digest.ledger.models import Delivery, DeliveryStatus, Issue, IssueStatus
 from digest.issues.service import start_due_campaigns
 from digest.delivery.sink import SMTPSink
 from digest.web.app import create_app

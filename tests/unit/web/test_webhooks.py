@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from digest.config import Settings
 from digest.db import session_scope
-from digest.delivery.models import Delivery, DeliveryStatus, Issue, IssueStatus
+from digest.ledger.models import Delivery, DeliveryStatus, Issue, IssueStatus
 from digest.events.models import Suppression, WebhookEvent
 from digest.subscribers.models import Subscriber, SubscriberStatus
 from digest.wiring import Services

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from digest.db import session_scope
-from digest.delivery.models import Delivery, Issue
+from digest.ledger.models import Delivery, Issue
 from digest.selection.service import pending_page
 from digest.wiring import Services
 from tests.conftest import Clock

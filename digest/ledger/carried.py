@@ -1,7 +1,7 @@
 """What deliveries carried: the one way to read a delivery's summaries, in message order.
 
 A delivery points at a Selection shared with every delivery planned with the same list
-(digest/delivery/models.py); these helpers hide that indirection from readers (sending, archive,
+(digest/ledger/models.py); these helpers hide that indirection from readers (sending, archive,
 demo, tests, the "nothing twice" rule in digest/selection/picker.py).
 """
 
@@ -14,7 +14,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from digest.db import InList
-from digest.delivery.models import Delivery, SelectionItem
+from digest.ledger.models import Delivery, SelectionItem
 
 
 def carried() -> Select[tuple[int, str, int]]:

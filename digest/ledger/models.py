@@ -3,7 +3,7 @@
 What a delivery carries is a Selection: an ordered list of summaries chosen once per planning group
 (subscribers with the same specialties, edition and "since" get the same list) and shared by every
 delivery of that group, so 100k deliveries point at a few thousand lists instead of writing 800k
-item rows. Read them through ``digest.selection.carried``.
+item rows. Read them through ``digest.ledger.carried``.
 """
 
 from __future__ import annotations
