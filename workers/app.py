@@ -27,7 +27,9 @@ celery_app = Celery("digest", include=["workers.tasks"])
 
 def configure(settings: Settings) -> Celery:
     """Apply Settings to the app (called at import for worker processes, and by the CLI and tests)."""
-    broker_url = settings.broker_url or "memory://"
+    # Eager tasks still take a producer from the pool: a URL with a host keeps kombu from warning
+    # "No hostname was supplied" on every command that runs tasks in-process.
+    broker_url = settings.broker_url or "memory://localhost/"
     if celery_app.conf.broker_url not in (None, broker_url):
         _forget_connections()
     celery_app.conf.update(

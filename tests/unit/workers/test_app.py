@@ -30,3 +30,12 @@ def test_a_failure_at_process_start_is_logged(
     with caplog.at_level(logging.ERROR, logger="workers.app"):
         app._build_services()
     assert "could not build services at worker start" in caplog.text and "database URL is wrong" in caplog.text
+
+
+def test_in_process_tasks_log_no_broker_warning(settings: Settings, caplog: pytest.LogCaptureFixture) -> None:
+    """Without a broker, tasks run eagerly, yet Celery takes a producer from kombu's pool for each;
+    a broker URL without a host made kombu warn "No hostname was supplied" on every command."""
+    app.configure(settings)
+    with caplog.at_level(logging.WARNING):
+        tasks.dispatch_due.delay()
+    assert [r.getMessage() for r in caplog.records if r.name.startswith(("kombu", "celery"))] == []
