@@ -214,22 +214,22 @@ def run_pipeline(
     workdir: Path | None = None,
 ) -> PipelineResult:
     """Plan the digest due at ``now`` and deliver it through real worker processes to ``sink``."""
+    from digest.dispatch import dispatch_issue
     from digest.selection.service import plan_digests
+    from digest.wiring import build_services
     from workers import app as worker_app
-    from workers import tasks
 
     redis.Redis.from_url(config.redis_url).flushdb()  # this benchmark's own db number: stale tasks out
     workdir = workdir or Path(tempfile.mkdtemp(prefix="digest-bench-"))
     stats_dir = workdir / "stats"
     stats_dir.mkdir(parents=True, exist_ok=True)
-    worker_app.configure(settings)
-    tasks.use_settings(settings)
+    worker_app.configure(settings)  # its control channel pings the workers (wait_ready)
     procs = start_workers(config, worker_env(settings, stats_dir, config.extra_env), workdir)
     sampler = RSSSampler([p.pid for p in procs])
     try:
         wait_ready(procs, config.concurrency)
         sampler.start()
-        svc = tasks.services()
+        svc = build_services(settings)  # queues to the broker: the workers send
         before = sink.count()
         t0 = time.perf_counter()
         with session_scope(svc.sessions) as session:
@@ -241,7 +241,7 @@ def run_pipeline(
         # from here, not from the end of dispatch (which would leave those messages' time out of
         # the send phase).
         first_seen = _FirstMessage(sink, before, t0).start()
-        tasks.dispatch_issue(plan.issue_id)
+        dispatch_issue(svc, plan.issue_id)
         dispatch = time.perf_counter() - t0 - planning
         last_change = time.perf_counter()  # the stall clock starts once the chunks are queued
         received = 0
@@ -270,6 +270,7 @@ def run_pipeline(
             )
             or 0
         )
+    svc.close()
     statements, commits = read_stats(stats_dir)
     return PipelineResult(
         deliveries=plan.deliveries,

@@ -448,10 +448,10 @@ def send(
     """Plan and send the digests due now (what the beat schedule also triggers every minute)."""
     from sqlalchemy import func, select
 
+    from digest.dispatch import send_due
     from digest.ledger.models import Delivery, DeliveryStatus
+    from digest.queue import BrokerQueue
     from digest.selection.service import plan_digests
-    from workers import app as worker_app
-    from workers import tasks
 
     settings = _settings()
     services = _services(settings)
@@ -469,16 +469,14 @@ def send(
             session.rollback()
             session.close()
         return
-    worker_app.configure(settings)
-    if not settings.eager:
+    if isinstance(services.queue, BrokerQueue):
         # With a broker, the workers plan and send: the planning task writes the ledger, commits,
         # then queues the chunks. This command only hands it over.
+        task_id = services.queue.dispatch_due()
         services.close()
-        result = tasks.dispatch_due.delay()
-        console.print(f"queued the planning task {result.id}: the workers plan what is due and send it")
+        console.print(f"queued the planning task {task_id}: the workers plan what is due and send it")
         return
-    tasks.use_settings(settings, services)
-    run = tasks.send_due()
+    run = send_due(services)
     if run.plan.issue_id is None:
         console.print("nothing due: no subscriber has new summaries in a period not yet served")
         return
@@ -502,10 +500,9 @@ def _send_issue(services, issue_id: int, dry_run: bool) -> None:  # type: ignore
     """``digest send --issue ID``: a campaign now (or its open rows queued again if it is sending)."""
     from sqlalchemy import func, select
 
-    from digest.ledger.models import Delivery
+    from digest.dispatch import send_issue
     from digest.issues.service import IssueError, start_sending
-    from workers import app as worker_app
-    from workers import tasks
+    from digest.ledger.models import Delivery
 
     settings = services.settings
     if dry_run:
@@ -522,10 +519,8 @@ def _send_issue(services, issue_id: int, dry_run: bool) -> None:  # type: ignore
             session.rollback()
             session.close()
         return
-    worker_app.configure(settings)
-    tasks.use_settings(settings, services)
     try:
-        plan, chunks = tasks.send_issue(issue_id)
+        plan, chunks = send_issue(services, issue_id)
     except IssueError as exc:
         err.print(f"[red]cannot send:[/red] {exc}")
         raise typer.Exit(2) from None

@@ -20,14 +20,15 @@ from sqlalchemy.orm import Session
 
 from digest.config import Settings
 from digest.db import session_scope, utcnow
-from digest.ledger.models import Delivery, DeliveryStatus
 from digest.delivery.sink import Received, SMTPSink
+from digest.dispatch import send_due
 from digest.ingest.models import Summary
 from digest.ingest.service import import_summaries
 from digest.ingest.specialties import seed_specialties
 from digest.resources import sample_data, sample_data_path
-from digest.schema import upgrade
 from digest.ledger.carried import carried
+from digest.ledger.models import Delivery, DeliveryStatus
+from digest.schema import upgrade
 from digest.subscribers.models import Subscriber
 from digest.subscribers.service import import_subscribers
 from digest.wiring import build_services
@@ -75,24 +76,18 @@ def seed(session: Session, now: datetime) -> bool:
 
 
 def run_demo(settings: Settings) -> DemoResult:
-    from workers import app as worker_app
-    from workers import tasks
-
     outbox = settings.outbox_dir or settings.var_dir / "outbox"
     with SMTPSink() as sink:
         settings = settings.model_copy(update={"smtp_url": sink.url, "transport": "smtp", "broker_url": None})
         services = build_services(settings)
-        worker_app.configure(settings)
-        tasks.use_settings(settings, services)
         try:
             upgrade(services.engine)
             now = utcnow()
             with session_scope(services.sessions) as session:
                 seeded = seed(session, now)
-            run = tasks.send_due(now, include_new_subscribers=True)
-            services.transport.close()
+            run = send_due(services, now, include_new_subscribers=True)
         finally:
-            tasks.use_settings(settings)
+            services.transport.close()
         received = list(sink.received)
     write_outbox(outbox, received)
     with session_scope(services.sessions) as session:

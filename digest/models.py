@@ -1,11 +1,11 @@
 """Every mapped table, imported in one place so that Alembic and ``create_all`` see the whole schema."""
 
 from digest.db import Base
-from digest.ledger.models import Delivery, Issue, Selection, SelectionItem
 from digest.editors.models import Editor
 from digest.events.models import Suppression, WebhookEvent
 from digest.ingest.models import FeedSource, Specialty, Summary
 from digest.issues.models import Click, IssuePin, issue_specialties
+from digest.ledger.models import Delivery, Issue, Selection, SelectionItem
 from digest.subscribers.models import SignupAttempt, Subscriber
 
 __all__ = [

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from digest.config import Settings
 from digest.db import make_engine, make_session_factory, utcnow
+from digest.delivery.confirmation import ConfirmationMailer
 from digest.delivery.outbox import OutboxTransport
 from digest.delivery.postmark import POSTMARK_API_URL, PostmarkTransport
 from digest.delivery.ratelimit import RedisTokenBucket
@@ -23,11 +24,11 @@ from digest.delivery.smtp import SMTPConfig, SMTPTransport
 from digest.delivery.transport import Transport
 from digest.issues.links import ClickLinks
 from digest.observability import SendMetrics, send_metrics
+from digest.queue import BrokerQueue, InProcessQueue, TaskQueue
 from digest.rendering.compiled import EmailRenderer
 from digest.rendering.compose import MessageComposer
 from digest.rendering.dkim import DKIMSigner
 from digest.selection.service import PlanOptions
-from digest.subscribers.confirmation import ConfirmationMailer
 from digest.subscribers.signup import ClientLimiter, DatabaseClientLimiter, RedisClientLimiter
 from digest.subscribers.tokens import Tokens
 
@@ -51,6 +52,7 @@ class Services:
     metrics: SendMetrics
     confirmations: ConfirmationMailer
     client_limiter: ClientLimiter
+    queue: TaskQueue  # where work is handed over: the broker's workers, or this process
 
     def plan_options(self, *, include_new_subscribers: bool = False) -> PlanOptions:
         return PlanOptions(
@@ -60,6 +62,7 @@ class Services:
         )
 
     def close(self) -> None:
+        self.queue.close()
         self.transport.close()
         self.engine.dispose()
 
@@ -127,6 +130,7 @@ def build_services(
     *,
     transport: Transport | None = None,
     clock: Callable[[], datetime] = utcnow,
+    queue: TaskQueue | None = None,
 ) -> Services:
     settings.var_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
@@ -173,4 +177,5 @@ def build_services(
         metrics=metrics,
         confirmations=confirmations,
         client_limiter=make_client_limiter(settings),
+        queue=queue or (InProcessQueue(delivery, confirmations) if settings.eager else BrokerQueue(settings)),
     )

@@ -15,8 +15,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, text
 from fastapi.testclient import TestClient
+from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
 from digest.config import Settings, get_settings
@@ -157,10 +157,10 @@ def services(settings: Settings, clock: Clock) -> Iterator[Services]:
     from workers import app as worker_app
     from workers import tasks
 
-    worker_app.configure(settings)
-    tasks.use_settings(settings, svc)
+    worker_app.configure(settings)  # tests that call a task themselves run it in-process, with these services
+    tasks.use_services(svc)
     yield svc
-    tasks.use_settings(settings)
+    tasks.use_services(None)
     svc.close()
 
 

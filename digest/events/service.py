@@ -17,10 +17,10 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from digest.ledger.models import Delivery, DeliveryStatus
 from digest.events.models import SuppressionReason, WebhookEvent
 from digest.events.suppression import suppress
 from digest.events.webhooks.event import DeliveryEvent, EventKind
+from digest.ledger.models import Delivery, DeliveryStatus
 from digest.subscribers.lifecycle import unsubscribe
 from digest.subscribers.models import Subscriber
 from digest.subscribers.tokens import BadToken, Tokens

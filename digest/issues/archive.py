@@ -13,13 +13,13 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, exists, select
 from sqlalchemy.orm import Session
 
-from digest.ledger.models import Delivery, DeliveryStatus, Issue, IssueKind
 from digest.ingest.models import Summary
 from digest.issues.planning import pinned_ids
 from digest.issues.preview import neutral_recipient, render_items, untracked_context
 from digest.issues.service import IssueNotFound
-from digest.rendering.compiled import EmailRenderer, RenderedEmail
 from digest.ledger.carried import carried
+from digest.ledger.models import Delivery, DeliveryStatus, Issue, IssueKind
+from digest.rendering.compiled import EmailRenderer, RenderedEmail
 from digest.selection.picker import RANKING
 from digest.subscribers.models import Edition
 

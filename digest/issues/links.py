@@ -16,8 +16,8 @@ from itsdangerous import BadData, URLSafeSerializer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from digest.ledger.models import Delivery
 from digest.issues.models import Click
+from digest.ledger.models import Delivery
 from digest.subscribers.tokens import BadToken
 
 SEPARATOR = "~"  # not in itsdangerous' URL-safe alphabet, and unreserved in URLs

@@ -16,13 +16,13 @@ from typing import Any
 from sqlalchemy import func, literal, select
 from sqlalchemy.orm import Session
 
-from digest.ledger.models import Issue
 from digest.delivery.service import issue_context
 from digest.delivery.transport import Transport
 from digest.ingest.models import Specialty, Summary, summary_specialties
 from digest.issues.models import issue_specialties
 from digest.issues.planning import audience, pinned_ids
-from digest.issues.service import IssueError, InvalidIssue, get_campaign
+from digest.issues.service import InvalidIssue, IssueError, get_campaign
+from digest.ledger.models import Issue
 from digest.rendering.compiled import EmailRenderer, Recipient, RenderedEmail
 from digest.rendering.compose import MessageComposer, build_variant
 from digest.rendering.headers import build_mime

@@ -5,8 +5,8 @@ cancelled (from any state before sent). Every move is one conditional UPDATE (co
 two editors or an editor and the scheduler racing on the same issue cannot both win; a move that
 is not allowed raises IllegalTransition naming the issue, its state and what would be needed.
 
-Send times are typed in an editor's local time and stored in UTC; dispatch_due (workers/tasks.py)
-starts scheduled issues whose time has passed. Nothing is queued with an ETA.
+Send times are typed in an editor's local time and stored in UTC; ``digest.dispatch.send_due`` (the
+planning task) starts scheduled issues whose time has passed. Nothing is queued with an ETA.
 """
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
-from digest.ledger.models import Delivery, DeliveryStatus, Issue, IssueKind, IssueStatus
 from digest.editors.models import Editor
 from digest.ingest.models import Summary
 from digest.ingest.specialties import specialty_map
 from digest.issues.models import IssuePin, issue_specialties
 from digest.issues.planning import CampaignPlan, plan_campaign
+from digest.ledger.models import Delivery, DeliveryStatus, Issue, IssueKind, IssueStatus
 from digest.rendering.headers import one_line
 from digest.selection.service import PlanOptions
 from digest.subscribers.schema import iana_timezones
@@ -167,7 +167,7 @@ def pause_issue(session: Session, issue_id: int) -> Issue:
 
 
 def resume_issue(session: Session, issue_id: int) -> Issue:
-    """Back to sending; the caller re-dispatches its open rows (workers.tasks.resume_campaign)."""
+    """Back to sending; the caller re-dispatches its open rows (``digest.dispatch.resume_campaign``)."""
     return _move(session, issue_id, "resume")
 
 

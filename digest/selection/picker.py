@@ -22,8 +22,8 @@ from sqlalchemy import ColumnElement, Select, Text, and_, case, cast, exists, fu
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.selectable import Subquery
 
-from digest.ledger.models import Delivery, DeliveryStatus, Selection, SelectionItem
 from digest.ingest.models import Summary, summary_specialties
+from digest.ledger.models import Delivery, DeliveryStatus, Selection, SelectionItem
 from digest.subscribers.models import Edition, Subscriber, subscriber_specialties
 
 LIVE_STATUSES = (DeliveryStatus.PENDING, DeliveryStatus.SENT)

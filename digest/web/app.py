@@ -128,16 +128,11 @@ class SecurityHeaders:
 
 def app_from_environment() -> FastAPI:
     """The app as each ``digest serve`` worker process runs it (uvicorn's factory): settings from the
-    environment, its own services and database pool, Celery tasks queued to the configured broker."""
+    environment, its own services and database pool, tasks queued to the configured broker."""
     from digest.config import get_settings
     from digest.wiring import build_services
-    from workers import app as worker_app
-    from workers import tasks
 
-    settings = get_settings()
-    services = build_services(settings)
-    worker_app.configure(settings)
-    tasks.use_settings(settings, services)
+    services = build_services(get_settings())
     _warm_up(services)
     return create_app(services)
 

@@ -21,7 +21,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from digest.db import session_scope
-from digest.ledger.models import Issue, IssueKind
+from digest.dispatch import resume_campaign
 from digest.editors.models import Editor
 from digest.editors.service import LoginFailed, LoginLocked, authenticate
 from digest.ingest.models import Specialty, Summary
@@ -40,6 +40,7 @@ from digest.issues.service import (
     unschedule_issue,
     update_issue,
 )
+from digest.ledger.models import Issue, IssueKind
 from digest.subscribers.models import Subscriber
 from digest.web.charts import Series, bar_chart
 from digest.web.deps import IssueId, ServicesDep, get_services, page
@@ -536,11 +537,9 @@ def state_action(
     request: Request, issue_id: IssueId, action: str, editor: EditorDep, services: ServicesDep
 ) -> Response:
     """unschedule / pause / resume / cancel. Resuming queues the open rows again (each sent once)."""
-    from workers.tasks import resume_campaign
-
     if action == "resume":
         try:
-            resume_campaign(issue_id)
+            resume_campaign(services, issue_id)
         except IssueError as exc:
             return _issue_page(request, services, editor, issue_id, error=str(exc), status=409)
         return RedirectResponse(f"/editor/issues/{issue_id}", status_code=303)

@@ -17,8 +17,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from digest.db import session_scope
+from digest.delivery.confirmation import CONFIRM_MAX_AGE
 from digest.ingest.models import Specialty
-from digest.subscribers.confirmation import CONFIRM_MAX_AGE
 from digest.subscribers.lifecycle import ConfirmOutcome, confirm, unsubscribe, update_preferences
 from digest.subscribers.models import Cadence, Edition, Subscriber, SubscriberStatus
 from digest.subscribers.schema import PreferencesIn, SubscriberIn
@@ -108,8 +108,6 @@ def subscribe(
     send_weekday: FormText = "0",
     website: FormText = "",  # a honeypot field hidden from people; bots fill it in
 ) -> HTMLResponse:
-    from workers.tasks import send_confirmation
-
     choices = _choices(specialties, cadence, timezone, edition, send_hour, send_weekday)
     values = {"email": email, **choices}
     now = services.clock()
@@ -133,7 +131,7 @@ def subscribe(
                 per_address_per_day=settings.confirmations_per_address_per_day,
             )
     if subscriber_id is not None:
-        send_confirmation.delay(subscriber_id)  # queued only after the commit above
+        services.queue.send_confirmation(subscriber_id)  # queued only after the commit above
     return page(request, "check_inbox", title="Check your inbox", email=data.email, valid_days=CONFIRM_MAX_AGE.days)
 
 

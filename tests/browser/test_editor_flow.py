@@ -22,9 +22,9 @@ from sqlalchemy import select
 
 from digest.config import Settings
 from digest.db import session_scope
-from digest.ledger.models import Issue, IssueStatus
 from digest.delivery.sink import SMTPSink, free_port
 from digest.editors.service import EditorIn, create_editor
+from digest.ledger.models import Issue, IssueStatus
 from digest.subscribers.models import Subscriber, SubscriberStatus
 from digest.web.app import create_app
 from digest.wiring import Services, build_services
@@ -66,7 +66,7 @@ def live(settings: Settings, clock: Clock, artifacts: Path) -> Iterator[Live]:
     live_settings = settings.model_copy(update={"base_url": url})
     services = build_services(live_settings, clock=clock)
     worker_app.configure(live_settings)
-    tasks.use_settings(live_settings, services)
+    tasks.use_services(services)
     server = uvicorn.Server(
         uvicorn.Config(create_app(services), host="127.0.0.1", port=port, log_level="warning", lifespan="off")
     )
@@ -81,7 +81,7 @@ def live(settings: Settings, clock: Clock, artifacts: Path) -> Iterator[Live]:
     yield Live(url, services, shots)
     server.should_exit = True
     thread.join(timeout=10)
-    tasks.use_settings(settings)
+    tasks.use_services(None)
     services.close()
 
 

@@ -1,6 +1,6 @@
 """Fixtures of the chaos runs: PostgreSQL (required: SQLite is not a multi-worker production
 database), the suite's own Redis server, and Settings pointing the test process (which plays
-beat, running ``dispatch_due``) at them."""
+beat, running ``digest.dispatch.send_due`` as the planning task does) at them."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from digest.config import Settings, get_settings
+from digest.config import Settings
 from tests.chaos.harness import RedisServer
 from tests.conftest import PG_URL, require
 
@@ -55,13 +55,3 @@ def chaos_settings(
         lease_seconds=lease_seconds,
         chunk_size=chunk_size,
     )
-
-
-@pytest.fixture
-def as_beat() -> Iterator[None]:
-    """The test process runs ``dispatch_due`` as beat would; afterwards the Celery app goes back to
-    the process's own settings."""
-    yield
-    from workers import app as worker_app
-
-    worker_app.configure(get_settings())

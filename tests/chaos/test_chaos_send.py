@@ -3,7 +3,7 @@ on PostgreSQL and the suite's own Redis, against an SMTP server that answers 451
 550 for some addresses, drops one connection during DATA and answers some messages slowly. During
 the send one worker is SIGKILLed (and another started), Redis is stopped and started again (losing
 every queued task), and 100 subscribers unsubscribe through the HTTP endpoint. The test process plays
-beat, running ``dispatch_due`` every couple of seconds, until the issue is sent.
+beat, running the planning task's ``send_due`` every couple of seconds, until the issue is sent.
 
 Then: every still-subscribed subscriber received exactly one message (by Message-ID at the server),
 nobody received anything after their unsubscribe committed, the 550 addresses are suppressed, the
@@ -54,7 +54,7 @@ pytestmark = pytest.mark.integration
 LEASE_SECONDS = 15  # short, so the killed worker's rows are claimed again within the test
 CHUNK_SIZE = 50
 UNSUBSCRIBES = 100
-BEAT_EVERY = 2.0  # seconds between dispatch_due runs (beat's job; once a minute in production)
+BEAT_EVERY = 2.0  # seconds between send_due runs (beat's job; once a minute in production)
 
 
 class UnsubscribeCommits:
@@ -159,10 +159,8 @@ def run_chaos(
             lease_seconds=LEASE_SECONDS,
             chunk_size=CHUNK_SIZE,
         )
-        from workers import app as worker_app
-        from workers.tasks import dispatch_due
+        from digest.dispatch import send_due
 
-        worker_app.configure(settings)
         web = build_services(settings)
         commits = UnsubscribeCommits(web.engine)
         with session_scope(web.sessions) as s:
@@ -180,7 +178,7 @@ def run_chaos(
                     target=_unsubscriber, args=(base_url, tokens, start_unsubscribing, failures), daemon=True
                 )
                 unsubscriber.start()
-                dispatch_due()  # plans the digest and queues its chunks
+                send_due(web)  # plans the digest and queues its chunks
                 last_beat = time.monotonic()
                 while True:
                     accepted = len(handler.accepted)
@@ -204,7 +202,7 @@ def run_chaos(
                     )
                     if time.monotonic() - last_beat >= BEAT_EVERY:
                         try:
-                            dispatch_due()
+                            send_due(web)
                         except OperationalError:  # the broker is down: beat tries again next tick
                             chaos.beat_errors += 1
                         last_beat = time.monotonic()
@@ -278,7 +276,7 @@ def run_chaos(
 
 @on_postgresql
 def test_chaos_send_small(
-    tmp_path: Path, chaos_db: str, own_redis: RedisServer, as_beat: None, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, chaos_db: str, own_redis: RedisServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The same faults and interruptions over 1,000 subscribers (part of ``make test``)."""
     run_chaos(tmp_path, chaos_db, own_redis, 1000, capsys)
@@ -287,7 +285,7 @@ def test_chaos_send_small(
 @pytest.mark.chaos
 @on_postgresql
 def test_chaos_send_full(
-    tmp_path: Path, chaos_db: str, own_redis: RedisServer, as_beat: None, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, chaos_db: str, own_redis: RedisServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """5,000 subscribers (``make chaos``)."""
     run_chaos(tmp_path, chaos_db, own_redis, 5000, capsys)

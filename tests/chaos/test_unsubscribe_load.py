@@ -102,10 +102,8 @@ def run_load(
     staying = [f"staying{i:05d}@example.org" for i in range(OTHERS)]
     with SMTPSink() as smtp:
         settings = chaos_settings(tmp_path, database_url, redis_server.url, smtp.url, lease_seconds=60, chunk_size=100)
-        from workers import app as worker_app
-        from workers.tasks import dispatch_due
+        from digest.dispatch import send_due
 
-        worker_app.configure(settings)
         web = build_services(settings)
         with session_scope(web.sessions) as s:
             add_summaries(s, summary_record(id="load-1", specialties=["cardiology"], published_at=days_before(now, 1)))
@@ -124,7 +122,7 @@ def run_load(
         worker = Worker("load", env, tmp_path)
         try:
             with served_app({**env, "DIGEST_WEB_WORKERS": str(WEB_WORKERS)}, tmp_path) as base_url:
-                dispatch_due()
+                send_due(web)
                 deadline = time.monotonic() + 60
                 while not smtp.received:  # the send is under way
                     assert worker.proc.poll() is None and time.monotonic() < deadline, worker.tail()
@@ -163,7 +161,7 @@ def run_load(
 
 @on_postgresql
 def test_unsubscribe_load_small(
-    tmp_path: Path, chaos_db: str, own_redis: RedisServer, as_beat: None, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, chaos_db: str, own_redis: RedisServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
     run_load(tmp_path, chaos_db, own_redis, 400, capsys)
 
@@ -171,6 +169,6 @@ def test_unsubscribe_load_small(
 @pytest.mark.chaos
 @on_postgresql
 def test_unsubscribe_load_full(
-    tmp_path: Path, chaos_db: str, own_redis: RedisServer, as_beat: None, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, chaos_db: str, own_redis: RedisServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
     run_load(tmp_path, chaos_db, own_redis, 2000, capsys)

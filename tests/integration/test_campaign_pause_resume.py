@@ -9,12 +9,14 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from digest import dispatch
 from digest.db import session_scope
-from digest.ledger.models import Delivery, DeliveryStatus, Issue, IssueStatus
 from digest.delivery.service import DeliveryService
 from digest.delivery.sink import SMTPSink
 from digest.delivery.transport import SendResult, Transport
 from digest.issues.service import pause_issue, start_sending
+from digest.ledger.models import Delivery, DeliveryStatus, Issue, IssueStatus
+from digest.queue import InProcessQueue
 from digest.rendering.message import OutgoingMessage
 from digest.selection.service import pending_page
 from digest.wiring import Services
@@ -61,7 +63,7 @@ def test_pause_between_chunks_then_resume(services: Services, clock: Clock, smtp
     tasks.dispatch_due()
     assert len(smtp_sink.received) == 4 and _status(services, issue_id) == IssueStatus.PAUSED
 
-    tasks.resume_campaign(issue_id)  # every row still pending is queued again
+    dispatch.resume_campaign(services, issue_id)  # every row still pending is queued again
     _exactly_once(smtp_sink)
     assert _status(services, issue_id) == IssueStatus.SENT
     for chunk in chunks:  # late redeliveries after the end
@@ -99,12 +101,13 @@ def test_pause_while_a_chunk_is_being_sent(
     issue_id = _seed(services, clock)
     pausing = _PausingTransport(services.transport, services, issue_id)
     services.delivery = DeliveryService(services.sessions, services.composer, pausing, clock=clock)
-    tasks.send_issue(issue_id)  # one chunk of ten; the pause lands after the third message
+    services.queue = InProcessQueue(services.delivery, services.confirmations)
+    dispatch.send_issue(services, issue_id)  # one chunk of ten; the pause lands after the third message
     assert len(smtp_sink.received) == 3 and _status(services, issue_id) == IssueStatus.PAUSED
     with session_scope(services.sessions) as s:
         statuses = Counter(s.scalars(select(Delivery.status).where(Delivery.issue_id == issue_id)))
     assert statuses == {DeliveryStatus.SENT: 3, DeliveryStatus.PENDING: 7}  # released, not stuck in a lease
 
-    tasks.resume_campaign(issue_id)
+    dispatch.resume_campaign(services, issue_id)
     _exactly_once(smtp_sink)
     assert _status(services, issue_id) == IssueStatus.SENT

@@ -13,6 +13,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from digest import dispatch
 from digest.config import Settings
 from digest.db import session_scope
 from digest.delivery.sink import SMTPSink
@@ -20,7 +21,6 @@ from digest.subscribers.tokens import Purpose
 from digest.wiring import Services
 from tests.conftest import Clock
 from tests.factories import add_subscriber, add_summaries, days_before, summary_record
-from workers import tasks
 
 KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 DNS_RECORD = b"v=DKIM1; k=rsa; p=" + base64.b64encode(
@@ -49,7 +49,7 @@ def _send_one(services: Services, smtp_sink: SMTPSink, clock: Clock) -> bytes:
     with session_scope(services.sessions) as s:
         add_summaries(s, summary_record(id="c1", specialties=["cardiology"], published_at=days_before(clock(), 1)))
         add_subscriber(s, "cara@example.org", ["cardiology"], name="Cara Jones", created_at=clock() - timedelta(days=3))
-    tasks.send_due(clock())
+    dispatch.send_due(services, clock())
     [received] = smtp_sink.received
     return received.raw
 

@@ -9,13 +9,13 @@ from email.message import EmailMessage
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from digest import dispatch
 from digest.db import session_scope
 from digest.delivery.sink import SMTPSink
 from digest.events.models import Suppression
 from digest.wiring import Services
 from tests.conftest import Clock
 from tests.factories import add_summaries, days_before, summary_record
-from workers import tasks
 
 
 def _confirm_link(mail: EmailMessage, base_url: str) -> str:
@@ -47,7 +47,7 @@ def test_sign_up_confirm_and_receive_the_next_digest(
 
     # Unconfirmed: a due run sends nothing to them.
     clock.advance(days=1)
-    tasks.send_due(clock())
+    dispatch.send_due(services, clock())
     [confirmation] = smtp_sink.messages
     assert confirmation["To"] == "reader@example.org"
     link = _confirm_link(confirmation, base)
@@ -59,7 +59,7 @@ def test_sign_up_confirm_and_receive_the_next_digest(
     with session_scope(services.sessions) as s:
         add_summaries(s, summary_record(id="c2", specialties=["cardiology"], published_at=days_before(clock(), 0.1)))
     clock.advance(days=1)
-    tasks.send_due(clock())
+    dispatch.send_due(services, clock())
     [digest] = _digests_to(smtp_sink, "reader@example.org")
     assert "Takeaway" in digest.get_body(preferencelist=("plain",)).get_content()
 
@@ -74,7 +74,7 @@ def test_unsubscribe_then_sign_up_again_lifts_only_the_unsubscribe(
     with session_scope(services.sessions) as s:
         add_summaries(s, summary_record(id="c1", specialties=["cardiology"], published_at=days_before(clock(), 0.1)))
     clock.advance(days=1)
-    tasks.send_due(clock())
+    dispatch.send_due(services, clock())
     [digest] = _digests_to(smtp_sink, "back@example.org")
     one_click = re.search(r"<(https://[^>]+)>", digest["List-Unsubscribe"]).group(1)  # type: ignore[union-attr]
     assert web.post(one_click.removeprefix(base), data={"List-Unsubscribe": "One-Click"}).status_code == 200
@@ -82,7 +82,7 @@ def test_unsubscribe_then_sign_up_again_lifts_only_the_unsubscribe(
     with session_scope(services.sessions) as s:
         add_summaries(s, summary_record(id="c2", specialties=["cardiology"], published_at=days_before(clock(), 0.1)))
     clock.advance(days=1)
-    tasks.send_due(clock())
+    dispatch.send_due(services, clock())
     assert len(_digests_to(smtp_sink, "back@example.org")) == 1  # nothing after the unsubscribe
 
     web.post("/subscribe", data=form)
@@ -91,5 +91,5 @@ def test_unsubscribe_then_sign_up_again_lifts_only_the_unsubscribe(
         assert s.scalars(select(Suppression.value)).all() == []
         add_summaries(s, summary_record(id="c3", specialties=["cardiology"], published_at=days_before(clock(), 0.1)))
     clock.advance(days=1)
-    tasks.send_due(clock())
+    dispatch.send_due(services, clock())
     assert len(_digests_to(smtp_sink, "back@example.org")) == 2

@@ -8,15 +8,15 @@ from email.message import EmailMessage
 
 from sqlalchemy import select
 
+from digest import dispatch
 from digest.db import session_scope
-from digest.ledger.models import Delivery, SelectionItem
-from digest.ledger.carried import carried
 from digest.delivery.sink import SMTPSink
+from digest.ledger.carried import carried
+from digest.ledger.models import Delivery, SelectionItem
 from digest.subscribers.models import Subscriber
 from digest.wiring import Services
 from tests.conftest import Clock
 from tests.factories import add_subscriber, add_summaries, days_before, summary_record
-from workers import tasks
 
 PLAIN = "In plain words, a blood thinner at a lower dose prevented clots as well and caused fewer bleeds."
 TAKEAWAY = "Reduced-dose apixaban was non-inferior for recurrence (HR 1.02) and lowered bleeding (HR 0.75)."
@@ -77,7 +77,7 @@ def test_patient_digest_leads_with_plain_language_and_has_no_outcomes_table(
     services: Services, smtp_sink: SMTPSink, clock: Clock
 ) -> None:
     _seed(services, clock)
-    tasks.send_due(clock())
+    dispatch.send_due(services, clock())
     got = _received(smtp_sink)
 
     patient = _html(got["patient@example.org"])
@@ -102,7 +102,7 @@ def test_summaries_without_patient_section_are_left_out_of_patient_digests(
     services: Services, smtp_sink: SMTPSink, clock: Clock
 ) -> None:
     _seed(services, clock)
-    run = tasks.send_due(clock())
+    run = dispatch.send_due(services, clock())
     got = _received(smtp_sink)
 
     # The cardiology patient's only new summary has no patient section: no email, no ledger row.
@@ -140,7 +140,7 @@ def test_one_render_pass_per_distinct_variant(services: Services, smtp_sink: SMT
         for n in range(3):
             add_subscriber(s, f"both-doc{n}@example.org", ["cardiology", "hematology"], created_at=past)
     passes_before = services.renderer.passes
-    tasks.send_due(clock())
+    dispatch.send_due(services, clock())
 
     assert len(smtp_sink.received) == 13
     with session_scope(services.sessions) as s:

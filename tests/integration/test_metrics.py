@@ -3,6 +3,7 @@ multiprocess directory, as in production where workers send and the web process 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import subprocess
@@ -20,16 +21,16 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from digest import dispatch
 from digest.config import Settings
 from digest.db import session_scope
 from digest.delivery.sink import SMTPSink, free_port
+from digest.queue import BrokerQueue
 from digest.web.ops import router
 from digest.wiring import Services
 from tests.conftest import Clock
 from tests.factories import add_subscriber, add_summaries, days_before, summary_record
 from tests.unit.test_observability import sample
-from workers import app as worker_app
-from workers import tasks
 
 REJECTED = "gone@example.org"
 
@@ -78,16 +79,14 @@ def test_metrics_count_sends_and_bounces(settings: Settings, clock: Clock) -> No
     sink.controller.handler = _RejectingHandler(sink)
     with sink:
         svc = build_services(settings.model_copy(update={"smtp_url": sink.url}), clock=clock)
-        worker_app.configure(svc.settings)
-        tasks.use_settings(svc.settings, svc)
         try:
             before = _scrape(svc)
             _seed(svc, clock, "a@example.org", "b@example.org", REJECTED)
-            run = tasks.send_due(clock())
+            run = dispatch.send_due(svc, clock())
             assert run.plan.deliveries == 3 and len(sink.received) == 2
             after = _scrape(svc)
         finally:
-            tasks.use_settings(settings)
+            svc.close()
 
     def delta(name: str, **labels: str) -> float:
         return sample(after, name, **labels) - sample(before, name, **labels)
@@ -151,13 +150,11 @@ def test_metrics_count_what_a_worker_process_sent(
     _seed(services, clock, "one@example.org", "two@example.org")
     before = _scrape(services)
     queued = settings.model_copy(update={"broker_url": broker_url})
-    worker_app.configure(queued)
-    tasks.use_settings(queued, services)
-    try:
-        run = tasks.send_due(clock())  # plans here, queues the chunk in Redis for the worker
+    producer = BrokerQueue(queued)
+    try:  # plans here, queues the chunk in Redis for the worker
+        run = dispatch.send_due(dataclasses.replace(services, settings=queued, queue=producer), clock())
     finally:
-        worker_app.configure(settings)
-        tasks.use_settings(settings, services)
+        producer.close()
     assert run.chunks == 1
     deadline = time.monotonic() + 60
     while len(smtp_sink.received) < 2:

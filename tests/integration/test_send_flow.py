@@ -7,14 +7,14 @@ from email.message import EmailMessage
 
 from sqlalchemy import func, select
 
+from digest import dispatch
 from digest.db import session_scope
-from digest.ledger.models import Delivery, DeliveryStatus, Issue, IssueStatus
-from digest.ledger.carried import summaries_by_delivery
 from digest.delivery.sink import SMTPSink
+from digest.ledger.carried import summaries_by_delivery
+from digest.ledger.models import Delivery, DeliveryStatus, Issue, IssueStatus
 from digest.wiring import Services
 from tests.conftest import Clock
 from tests.factories import add_subscriber, add_summaries, days_before, summary_record
-from workers import tasks
 
 
 def _seed(services: Services, clock: Clock) -> None:
@@ -52,7 +52,7 @@ def _takeaways(services: Services, ids: list[str]) -> dict[str, str]:
 
 def test_each_subscriber_gets_their_specialties_once(services: Services, smtp_sink: SMTPSink, clock: Clock) -> None:
     _seed(services, clock)
-    run = tasks.send_due(clock())
+    run = dispatch.send_due(services, clock())
     assert run.plan.deliveries == 3
 
     got = _by_rcpt(smtp_sink)
@@ -77,7 +77,7 @@ def test_each_subscriber_gets_their_specialties_once(services: Services, smtp_si
 
     # Second run at once: nothing twice.
     smtp_sink.clear()
-    again = tasks.send_due(clock())
+    again = dispatch.send_due(services, clock())
     assert again.plan.deliveries == 0 and smtp_sink.received == []
 
     # A day later with one new cardiology summary: only that one, only to cardiology readers.
@@ -86,7 +86,7 @@ def test_each_subscriber_gets_their_specialties_once(services: Services, smtp_si
         add_summaries(
             s, summary_record(id="cardio-3", specialties=["cardiology"], published_at=days_before(clock(), 0.1))
         )
-    tasks.send_due(clock())
+    dispatch.send_due(services, clock())
     got = _by_rcpt(smtp_sink)
     assert set(got) == {"cara@example.org", "both@example.org"}
     new_text = text(got["cara@example.org"])
@@ -96,7 +96,7 @@ def test_each_subscriber_gets_their_specialties_once(services: Services, smtp_si
 
 def test_message_shape_and_headers(services: Services, smtp_sink: SMTPSink, clock: Clock) -> None:
     _seed(services, clock)
-    tasks.send_due(clock())
+    dispatch.send_due(services, clock())
     msg = _by_rcpt(smtp_sink)["cara@example.org"]
     raw = next(r.raw for r in smtp_sink.received if r.rcpt_tos[0] == "cara@example.org")
 
@@ -130,7 +130,7 @@ def test_message_shape_and_headers(services: Services, smtp_sink: SMTPSink, cloc
 
 def test_ledger_records_what_was_carried(services: Services, smtp_sink: SMTPSink, clock: Clock) -> None:
     _seed(services, clock)
-    run = tasks.send_due(clock())
+    run = dispatch.send_due(services, clock())
     with session_scope(services.sessions) as s:
         issue = s.get(Issue, run.plan.issue_id)
         assert issue is not None and issue.status == IssueStatus.SENT

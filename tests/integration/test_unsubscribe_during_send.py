@@ -22,8 +22,8 @@ from sqlalchemy.orm import Session as OrmSession
 
 from digest.config import Settings
 from digest.db import session_scope
-from digest.ledger.models import Delivery, DeliveryStatus
 from digest.delivery.sink import SMTPSink
+from digest.ledger.models import Delivery, DeliveryStatus
 from digest.selection.service import pending_page, plan_digests
 from digest.subscribers.models import Subscriber
 from digest.subscribers.tokens import Purpose

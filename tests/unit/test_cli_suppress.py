@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from digest import dispatch
 from digest.db import session_scope
 from digest.delivery.sink import SMTPSink
 from digest.wiring import Services
 from tests.conftest import Clock
 from tests.factories import add_subscriber, add_summaries, days_before, summary_record
-from workers import tasks
 
 
 def test_suppress_add_and_list(cli, services: Services) -> None:  # type: ignore[no-untyped-def]
@@ -42,5 +42,5 @@ def test_no_send_reaches_a_suppressed_address_or_domain(
             add_subscriber(s, email, ["cardiology"], created_at=clock() - timedelta(days=3))
     cli("suppress", "add", "blocked@example.org")
     cli("suppress", "add", "@spam.example")
-    tasks.send_due(clock())
+    dispatch.send_due(services, clock())
     assert [r.rcpt_tos for r in smtp_sink.received] == [("ok@example.org",)]

@@ -10,10 +10,10 @@ from sqlalchemy import select
 
 from digest.config import Settings
 from digest.db import session_scope
-from digest.ledger.models import Delivery, DeliveryStatus
 from digest.delivery.postmark import PostmarkTransport
 from digest.delivery.sendgrid import SendGridTransport
 from digest.events.models import Suppression
+from digest.ledger.models import Delivery, DeliveryStatus
 from digest.subscribers.models import Subscriber
 from digest.wiring import Services, build_services, make_transport
 from tests.conftest import Clock

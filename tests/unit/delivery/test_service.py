@@ -8,9 +8,9 @@ from concurrent.futures import ThreadPoolExecutor
 from sqlalchemy import func, select, update
 
 from digest.db import session_scope
-from digest.ledger.models import Delivery, DeliveryStatus, Issue, IssueStatus
 from digest.delivery.service import DeliverReport
 from digest.delivery.sink import SMTPSink
+from digest.ledger.models import Delivery, DeliveryStatus, Issue, IssueStatus
 from digest.wiring import Services
 from tests.conftest import Clock
 from tests.factories import planned_issue

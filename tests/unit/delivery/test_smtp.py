@@ -14,11 +14,11 @@ from sqlalchemy import select
 
 from digest.config import Settings
 from digest.db import session_scope
-from digest.ledger.models import Delivery, DeliveryStatus
 from digest.delivery.sink import Received, SMTPSink
 from digest.delivery.smtp import SMTPConfig, SMTPTransport
 from digest.delivery.transport import TransientError
 from digest.events.models import Suppression, SuppressionReason
+from digest.ledger.models import Delivery, DeliveryStatus
 from digest.rendering.headers import mime_bytes
 from digest.wiring import Services, build_services
 from tests.conftest import Clock

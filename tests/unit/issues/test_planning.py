@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 from digest.db import session_scope
-from digest.ledger.models import Issue, IssueStatus
 from digest.events.models import SuppressionReason
 from digest.events.suppression import suppress
 from digest.issues.service import start_sending
+from digest.ledger.models import Issue, IssueStatus
 from digest.selection.service import PlanOptions
 from digest.wiring import Services
 from tests.conftest import Clock

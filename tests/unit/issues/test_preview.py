@@ -8,10 +8,10 @@ import pytest
 from sqlalchemy import func, select
 
 from digest.db import session_scope
-from digest.ledger.models import Delivery
 from digest.delivery.sink import SMTPSink
 from digest.issues.preview import EmptyAudience, preview_issue, send_test
 from digest.issues.service import InvalidIssue
+from digest.ledger.models import Delivery
 from digest.subscribers.models import Subscriber
 from digest.wiring import Services
 from tests.conftest import Clock

@@ -8,7 +8,6 @@ import pytest
 from sqlalchemy import select
 
 from digest.db import session_scope
-from digest.ledger.models import Delivery, DeliveryStatus, Issue, IssueStatus
 from digest.issues.service import (
     IllegalTransition,
     InvalidIssue,
@@ -23,6 +22,7 @@ from digest.issues.service import (
     unschedule_issue,
     update_issue,
 )
+from digest.ledger.models import Delivery, DeliveryStatus, Issue, IssueStatus
 from digest.wiring import Services
 from tests.conftest import Clock
 from tests.factories import add_campaign, add_subscriber, add_summaries, days_before, summary_record

@@ -7,8 +7,8 @@ from datetime import timedelta
 from sqlalchemy import func, select
 
 from digest.db import session_scope
-from digest.ledger.models import Delivery, DeliveryStatus
 from digest.ledger.carried import summaries_by_delivery
+from digest.ledger.models import Delivery, DeliveryStatus
 from digest.selection.service import PlanOptions, plan_digests
 from digest.subscribers.models import Subscriber
 from digest.wiring import Services
@@ -113,17 +113,17 @@ def test_a_summary_sent_to_one_subscriber_is_still_new_for_another(services: Ser
 
 def test_a_summary_sent_to_one_subscriber_still_reaches_another(services: Services, clock: Clock) -> None:
     """Regression: the "already carried" check once ignored whose delivery carried the summary."""
-    from workers import tasks
+    from digest import dispatch
 
     now = clock()
     with session_scope(services.sessions) as s:
         add_summaries(s, summary_record(id="only-one", specialties=["cardiology"], published_at=days_before(now, 1)))
         add_subscriber(s, "first@example.org", ["cardiology"], created_at=now - timedelta(days=3))
-    assert tasks.send_due(now).plan.deliveries == 1
+    assert dispatch.send_due(services, now).plan.deliveries == 1
     clock.advance(days=1)
     with session_scope(services.sessions) as s:
         add_subscriber(s, "second@example.org", ["cardiology"], created_at=clock() - timedelta(hours=12))
-    run = tasks.send_due(clock())
+    run = dispatch.send_due(services, clock())
     assert run.plan.deliveries == 1  # the newcomer gets the summary the first reader already had
 
 

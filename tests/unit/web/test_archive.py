@@ -11,12 +11,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from digest.db import session_scope
-from digest.ledger.models import Delivery
 from digest.delivery.sink import SMTPSink
+from digest.dispatch import send_issue
 from digest.issues.models import Click
+from digest.ledger.models import Delivery
 from digest.wiring import Services
 from tests.factories import add_campaign, add_subscriber, add_summaries, summary_record
-from workers.tasks import send_issue
 
 
 def _sent_campaign(services: Services) -> int:
@@ -25,7 +25,7 @@ def _sent_campaign(services: Services) -> int:
         add_summaries(s, summary_record(id="s-1", title="Archived trial", source_url="https://example.org/trial"))
         add_subscriber(s, "private.reader@example.org", ["cardiology"], created_at=now, name="Pat Private")
         issue_id = add_campaign(s, now, subject="Published picks", pinned=["s-1"])
-    send_issue(issue_id)
+    send_issue(services, issue_id)
     return issue_id
 
 

@@ -12,9 +12,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from digest.db import session_scope
-from digest.ledger.models import Delivery, DeliveryStatus, Issue, IssueStatus
-from digest.issues.service import start_due_campaigns
 from digest.delivery.sink import SMTPSink
+from digest.issues.service import start_due_campaigns
+from digest.ledger.models import Delivery, DeliveryStatus, Issue, IssueStatus
 from digest.web.app import create_app
 from digest.wiring import Services
 from tests.conftest import Clock

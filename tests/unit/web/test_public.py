@@ -6,10 +6,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from digest.db import session_scope
-from digest.ledger.models import Delivery, DeliveryStatus, Issue, IssueStatus
 from digest.delivery.sink import SMTPSink
 from digest.events.models import Suppression, SuppressionReason
 from digest.events.suppression import suppress
+from digest.ledger.models import Delivery, DeliveryStatus, Issue, IssueStatus
 from digest.subscribers.models import SignupAttempt, Subscriber, SubscriberStatus
 from digest.subscribers.tokens import Purpose
 from digest.wiring import Services

@@ -17,8 +17,8 @@ from sqlalchemy import select
 
 from digest.config import Settings
 from digest.db import session_scope
-from digest.ledger.models import Delivery, DeliveryStatus, Issue, IssueStatus
 from digest.events.models import Suppression, WebhookEvent
+from digest.ledger.models import Delivery, DeliveryStatus, Issue, IssueStatus
 from digest.subscribers.models import Subscriber, SubscriberStatus
 from digest.wiring import Services
 from tests.factories import add_subscriber

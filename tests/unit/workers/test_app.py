@@ -1,5 +1,4 @@
-"""A pool process builds its services as it starts; a failure there is logged, not fatal (the first
-task raises it again, where Celery reports and retries it)."""
+"""The worker app runs the tasks digest.queue sends, under the same names, and beat schedules them."""
 
 from __future__ import annotations
 
@@ -7,35 +6,34 @@ import logging
 
 import pytest
 
+from digest import queue
 from digest.config import Settings
-from workers import app, tasks
+from digest.wiring import Services
+from workers import app, tasks  # noqa: F401 (registers the tasks on the app, as the worker's include does)
 
 
-def test_a_starting_pool_process_builds_its_services(settings: Settings) -> None:
-    tasks.use_settings(settings)
+def test_every_task_the_producers_send_is_registered_under_its_name(settings: Settings) -> None:
+    sent = {queue.DELIVER_CHUNK, queue.SEND_CONFIRMATION, queue.DISPATCH_DUE, queue.POLL_FEEDS}
+    assert sent <= set(app.celery_app.tasks)
+    schedule = {entry["task"] for entry in app.celery_app.conf.beat_schedule.values()}
+    assert schedule == {queue.DISPATCH_DUE, queue.POLL_FEEDS}
+
+
+def test_with_a_broker_tasks_are_queued_and_without_one_they_run_here(settings: Settings) -> None:
     try:
-        app._build_services()
-        assert tasks._services is not None and tasks._services.settings is settings
+        app.configure(settings.model_copy(update={"broker_url": "redis://127.0.0.1:1/0"}))
+        assert not app.celery_app.conf.task_always_eager
+        assert app.celery_app.conf.broker_url == "redis://127.0.0.1:1/0"
+        assert app.celery_app.conf.task_acks_late and app.celery_app.conf.worker_prefetch_multiplier == 1
     finally:
-        tasks.use_settings(settings)
+        app.configure(settings)
+    assert app.celery_app.conf.task_always_eager
 
 
-def test_a_failure_at_process_start_is_logged(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
-    def broken() -> None:
-        raise RuntimeError("database URL is wrong")
-
-    monkeypatch.setattr(tasks, "services", broken)
-    with caplog.at_level(logging.ERROR, logger="workers.app"):
-        app._build_services()
-    assert "could not build services at worker start" in caplog.text and "database URL is wrong" in caplog.text
-
-
-def test_in_process_tasks_log_no_broker_warning(settings: Settings, caplog: pytest.LogCaptureFixture) -> None:
+def test_in_process_tasks_log_no_broker_warning(services: Services, caplog: pytest.LogCaptureFixture) -> None:
     """Without a broker, tasks run eagerly, yet Celery takes a producer from kombu's pool for each;
     a broker URL without a host made kombu warn "No hostname was supplied" on every command."""
-    app.configure(settings)
+    app.configure(services.settings)
     with caplog.at_level(logging.WARNING):
         tasks.dispatch_due.delay()
     assert [r.getMessage() for r in caplog.records if r.name.startswith(("kombu", "celery"))] == []

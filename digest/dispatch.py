@@ -1,0 +1,126 @@
+"""From planning to tasks: plan what is due, then hand the ledger's open rows over in chunks.
+
+``send_due`` is what the beat schedule runs every minute (through the ``dispatch_due`` task) and what
+``digest send`` runs in-process: it plans the cadence digests due now in one committed transaction,
+starts the campaigns scheduled before now, streams each issue's pending ids into chunks of
+``DIGEST_CHUNK_SIZE`` handed to ``services.queue``, checkpointing on the issue as it goes, and
+queues again the rows of issues whose worker died (lease ran out). Chunks carry ids, never content.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+
+from digest.db import session_scope
+from digest.delivery.service import finish_issue_if_done
+from digest.issues.planning import CampaignPlan
+from digest.issues.service import IllegalTransition, get_campaign, resume_issue, start_due_campaigns, start_sending
+from digest.ledger.models import Issue, IssueStatus
+from digest.selection.service import PlanResult, pending_page, plan_digests, stalled_issues
+from digest.wiring import Services
+
+# Chunks queued per ledger read and checkpoint commit: one commit per chunk made dispatch a third
+# of a core for several seconds of a 100k send, beside the workers.
+CHUNKS_PER_PAGE = 20
+
+
+@dataclass(frozen=True)
+class SendRun:
+    plan: PlanResult
+    chunks: int
+    campaigns: list[CampaignPlan] = field(default_factory=list)  # scheduled campaigns started now
+    redispatched: list[int] = field(default_factory=list)  # sending issues whose open rows were queued again
+
+
+def dispatch_issue(services: Services, issue_id: int, *, restart: bool = False) -> int:
+    """Queue the issue's unsent rows as chunks (after the commit); returns the number queued.
+
+    Ids are read a page of ``CHUNKS_PER_PAGE`` chunks at a time (keyset pagination: the list is
+    never held in memory and no transaction stays open). After each page is queued,
+    ``dispatched_through`` is committed, so a redelivered planning task carries on where this one
+    stopped; ``restart`` queues every open row again (stalled issues, resumed campaigns).
+    In-process (no broker) every open row is queued: transient failures have no retry task there
+    and wait for the next run. A crash between queueing and the checkpoint queues up to a page of
+    chunks twice, which taking each row once makes harmless. An issue with nothing left to queue is
+    marked sent once no row is still open.
+    """
+    size = services.settings.chunk_size
+    with session_scope(services.sessions) as session:
+        session.execute(
+            update(Issue)
+            .where(Issue.id == issue_id)
+            .values(dispatched_at=services.clock())
+            .execution_options(synchronize_session=False)
+        )
+        checkpoint = session.scalar(select(Issue.dispatched_through).where(Issue.id == issue_id)) or 0
+    after = 0 if restart or services.settings.eager else checkpoint
+    queued = 0
+    while True:
+        with session_scope(services.sessions) as session:
+            ids = pending_page(session, issue_id, size * CHUNKS_PER_PAGE, after=after)
+        if not ids:
+            break
+        for start in range(0, len(ids), size):
+            services.queue.deliver_chunk(ids[start : start + size])
+            queued += 1
+        after = ids[-1]
+        with session_scope(services.sessions) as session:
+            session.execute(
+                update(Issue)
+                .where(Issue.id == issue_id)
+                .values(dispatched_through=after)
+                .execution_options(synchronize_session=False)
+            )
+    if not queued:
+        finish_issue_if_done(services.sessions, issue_id, services.clock())
+    return queued
+
+
+def send_due(services: Services, now: datetime | None = None, *, include_new_subscribers: bool = False) -> SendRun:
+    """Plan the cadence digests due at ``now`` and start the campaigns scheduled before it (each
+    committed), queue their chunks, and queue again the open rows of stalled sending issues.
+
+    Safe to run again: planning never serves a period twice (a concurrent run fails on the ledger's
+    unique keys), dispatch carries on from the checkpoint, and the claims make a duplicated chunk
+    harmless.
+    """
+    now = now or services.clock()
+    with session_scope(services.sessions) as session:
+        plan = plan_digests(session, now, services.plan_options(include_new_subscribers=include_new_subscribers))
+    chunks = dispatch_issue(services, plan.issue_id) if plan.issue_id else 0
+    with session_scope(services.sessions) as session:
+        campaigns = start_due_campaigns(session, now, services.plan_options())
+    for campaign in campaigns:
+        chunks += dispatch_issue(services, campaign.issue_id)
+    with session_scope(services.sessions) as session:
+        stalled = stalled_issues(session, now, timedelta(seconds=services.settings.lease_seconds))
+    for issue_id in stalled:
+        chunks += dispatch_issue(services, issue_id, restart=True)
+    return SendRun(plan=plan, chunks=chunks, campaigns=campaigns, redispatched=stalled)
+
+
+def send_issue(services: Services, issue_id: int) -> tuple[CampaignPlan | None, int]:
+    """``digest send --issue ID``: start a draft or scheduled campaign now, or queue again the open
+    rows of one that is sending. Returns the plan (None if it was already sending) and chunks queued."""
+    now = services.clock()
+    with session_scope(services.sessions) as session:
+        status = get_campaign(session, issue_id).status
+        if status in (IssueStatus.DRAFT, IssueStatus.SCHEDULED):
+            plan: CampaignPlan | None = start_sending(session, issue_id, now, services.plan_options())
+        elif status == IssueStatus.SENDING:
+            plan = None
+        else:
+            raise IllegalTransition(
+                f"cannot send issue {issue_id}: it is {status} (a paused issue is resumed, not sent)"
+            )
+    return plan, dispatch_issue(services, issue_id, restart=plan is None)
+
+
+def resume_campaign(services: Services, issue_id: int) -> int:
+    """Resume a paused campaign and queue its open rows; returns the number of chunks queued."""
+    with session_scope(services.sessions) as session:
+        resume_issue(session, issue_id)
+    return dispatch_issue(services, issue_id, restart=True)
