@@ -65,7 +65,9 @@ class ConfirmationMailer:
             "confirm",
             {
                 "confirm_url": self.confirm_url(subscriber_id, now),
-                "preferences_url": f"{self.base_url}/preferences/{self.tokens.make(Purpose.PREFERENCES, subscriber_id)}",
+                "preferences_url": self.base_url
+                + "/preferences/"
+                + self.tokens.make(Purpose.PREFERENCES, subscriber_id),
                 "already_subscribed": already,
                 "email": email,
                 "valid_days": CONFIRM_MAX_AGE.days,

@@ -38,7 +38,7 @@ class SummaryCache:
         """The summaries of ``ids`` that still exist, as they are now."""
         if not ids:
             return {}
-        versions: dict[str, datetime] = {i: v for i, v in session.execute(_VERSIONS, {"summary_ids": list(ids)})}
+        versions: dict[str, datetime] = dict(session.execute(_VERSIONS, {"summary_ids": list(ids)}).all())
         found: dict[str, Summary] = {}
         stale: list[str] = []
         with self._lock:

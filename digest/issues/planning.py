@@ -30,7 +30,7 @@ class CampaignPlan:
     items: int
 
 
-def audience(issue_id: int, audience_all: bool) -> Select[tuple[int]]:
+def audience(issue_id: int, audience_all: bool) -> Select[int]:
     """Ids of the active, non-suppressed subscribers an issue is addressed to."""
     suppressed = select(Suppression.id).where(Suppression.value == func.lower(Subscriber.email))
     stmt = select(Subscriber.id).where(Subscriber.status == SubscriberStatus.ACTIVE, ~exists(suppressed))

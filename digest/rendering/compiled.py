@@ -311,7 +311,7 @@ class VariantText:
                 f"{len(self.values)} variant texts for {len(parts) - 1} markers: inlining lost or repeated one"
             )
         out = [parts[0]]
-        for value, part in zip(self.values, parts[1:]):
+        for value, part in zip(self.values, parts[1:], strict=True):
             out += (value, part)
         return "".join(out)
 
@@ -365,9 +365,9 @@ class _BlockInliner:
         for piece in rest:
             block, after = piece.split(closing, 1)
             blocks.append(block)
-            known = block in self._inlined
-            new = new or not known
-            doc += (self._slot if known else f"{opening}{block}{closing}", after)
+            cached = block in self._inlined
+            new = new or not cached
+            doc += (self._slot if cached else f"{opening}{block}{closing}", after)
         # A document with a new block will not come again; one of slots only is a known skeleton.
         inlined = inline_css("".join(doc)) if new else self._skeleton("".join(doc))
         out: list[str] = []
@@ -375,7 +375,7 @@ class _BlockInliner:
         inlining: str | None = None  # the raw block whose inlined HTML the next token is
         for token in self._tokens.split(inlined):
             if token == self._slot:
-                known = next(pending)
+                known = next(pending)  # a block already inlined: its cached HTML
                 self._inlined.move_to_end(known)
                 out.append(self._inlined[known])
             elif token == opening:
@@ -425,7 +425,7 @@ class _StylesheetCache:
 _STYLESHEETS = _StylesheetCache()
 
 
-class _CachingPremailer(Premailer):  # type: ignore[misc]
+class _CachingPremailer(Premailer):
     def _parse_style_rules(self, css_body: str, ruleset_index: int) -> tuple[list[Any], list[Any]]:
         key = (css_body, ruleset_index)
         hit = _STYLESHEETS.rules.get(key)

@@ -51,7 +51,7 @@ def cancel_open_deliveries(session: Session, subscriber_id: int, reason: str) ->
     return int(result.rowcount or 0)
 
 
-def _unsubscribe_in_one_statement() -> Select[tuple[str]]:
+def _unsubscribe_in_one_statement() -> Select[str]:
     """PostgreSQL: the same three writes as one statement (data-modifying CTEs), one round trip.
 
     The deliveries UPDATE still waits for a send batch that holds one of the rows, and the whole

@@ -7,7 +7,8 @@ import re
 from datetime import datetime, timedelta
 
 import pytest
-from aiosmtpd.smtp import SMTP, Envelope, Session as SMTPSession
+from aiosmtpd.smtp import SMTP, Envelope
+from aiosmtpd.smtp import Session as SMTPSession
 
 from digest.db import session_scope
 from digest.delivery.sink import SMTPSink
@@ -47,11 +48,11 @@ class _RejectingHandler:
 
 
 @pytest.fixture
-def smtp_sink() -> SMTPSink:  # type: ignore[override]
+def smtp_sink() -> SMTPSink:
     sink = SMTPSink()
     sink.controller.handler = _RejectingHandler(sink, "gone@example.org")
     with sink:
-        yield sink  # type: ignore[misc]
+        yield sink
 
 
 def test_scheduled_campaign_goes_out_and_is_measured(services: Services, clock: Clock, smtp_sink: SMTPSink) -> None:

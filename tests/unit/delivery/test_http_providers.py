@@ -115,7 +115,7 @@ def test_postmark_splits_calls_at_500_messages(server: ProviderServer) -> None:
     transport.close()
 
 
-def test_wiring_picks_the_provider_with_its_real_default_url(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_wiring_picks_the_provider_with_its_real_default_url(tmp_path) -> None:
     base = {"var_dir": tmp_path, "secret_key": "k", "api_token": "t"}
     postmark = make_transport(Settings(**base, transport="postmark"))
     sendgrid = make_transport(Settings(**base, transport="sendgrid"))

@@ -32,10 +32,14 @@ def _summary(n: int, *, outcomes: bool) -> Any:
 def _variant(edition: str, numbers: list[int], *, campaign: bool) -> Variant:
     items = tuple(item_view(_summary(n, outcomes=n % 2 == 0), ["Cardiology"] if n % 4 else []) for n in numbers)
     issue = {
-        "id": 7, "subject": 'Heart failure: "HFpEF" & <new> trials, it\'s here' if campaign else "", "preheader": "", "track_clicks": campaign,
+        "id": 7,
+        "subject": 'Heart failure: "HFpEF" & <new> trials, it\'s here' if campaign else "",
+        "preheader": "",
+        "track_clicks": campaign,
         "intro_html": "<p>This week: <strong>three</strong> trials.</p>" if campaign else "",
-        "intro_text": "This week: three trials." if campaign else "", "web_url": "https://d.example.org/issues/7" if campaign else "",
-    }  # fmt: skip
+        "intro_text": "This week: three trials." if campaign else "",
+        "web_url": "https://d.example.org/issues/7" if campaign else "",
+    }
     return Variant(edition=edition, items=items, specialties=("Cardiology", "Oncology"), issue=issue)
 
 

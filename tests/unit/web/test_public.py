@@ -162,7 +162,7 @@ def test_invalid_signup_shows_the_form_with_field_errors(web: TestClient, smtp_s
 
 def test_confirmation_emails_per_address_are_capped_per_day(
     web: TestClient, services: Services, smtp_sink: SMTPSink, clock
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     limit = services.settings.confirmations_per_address_per_day
     for _ in range(limit + 3):
         response = web.post("/subscribe", data=SIGNUP)
@@ -200,7 +200,7 @@ def test_honeypot_posts_send_nothing(web: TestClient, services: Services, smtp_s
         assert s.scalar(select(SignupAttempt)) is None
 
 
-def test_an_old_confirmation_link_cannot_undo_an_unsubscribe(web: TestClient, services: Services, clock) -> None:  # type: ignore[no-untyped-def]
+def test_an_old_confirmation_link_cannot_undo_an_unsubscribe(web: TestClient, services: Services, clock) -> None:
     sid = _subscriber(services)
     old_link = services.confirmations.confirm_url(sid, clock()).removeprefix(services.settings.base_url)
     clock.advance(hours=1)
