@@ -242,9 +242,9 @@ def suppress_add(
     detail: Annotated[str, typer.Option(help="a note kept with the entry")] = "",
 ) -> None:
     """Block an address or a domain: no send goes to it, from the next message on."""
-    from digest.events.models import SuppressionReason
-    from digest.events.suppression import suppress
+    from digest.subscribers.models import SuppressionReason
     from digest.subscribers.schema import normalize_email
+    from digest.subscribers.suppression import suppress
 
     try:
         why = SuppressionReason(reason)
@@ -271,7 +271,7 @@ def suppress_list() -> None:
     """Show every suppressed address and domain, newest first."""
     from sqlalchemy import select
 
-    from digest.events.models import Suppression
+    from digest.subscribers.models import Suppression
 
     services = _services(_settings())
     table = Table(title="Suppression list")

@@ -39,16 +39,21 @@ from sqlalchemy.orm import Session, sessionmaker
 from digest.db import ArrayLiteral, InList, UTCDateTime, rowcount, session_scope
 from digest.delivery.summary_cache import SummaryCache
 from digest.delivery.transport import SendResult, Transport, TransportError
-from digest.events.models import Suppression, SuppressionReason
-from digest.events.suppression import suppress, suppression_keys
 from digest.ingest.models import Specialty, Summary
-from digest.issues.intro import render_intro
 from digest.ledger.carried import summaries_by_selection
 from digest.ledger.models import Delivery, DeliveryStatus, Issue, IssueKind, IssueStatus
 from digest.rendering.compiled import Variant
 from digest.rendering.compose import Addressee, MessageComposer, build_variant
+from digest.rendering.intro import render_intro
 from digest.rendering.message import OutgoingMessage
-from digest.subscribers.models import Subscriber, SubscriberStatus, subscriber_specialties
+from digest.subscribers.models import (
+    Subscriber,
+    SubscriberStatus,
+    Suppression,
+    SuppressionReason,
+    subscriber_specialties,
+)
+from digest.subscribers.suppression import suppress, suppression_keys
 
 log = logging.getLogger(__name__)
 

@@ -20,10 +20,9 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import ColumnElement, and_, exists, func, select
 from sqlalchemy.orm import Session, aliased
 
-from digest.events.models import Suppression, SuppressionReason
 from digest.issues.models import Click
 from digest.ledger.models import Delivery, DeliveryStatus, Issue, IssueKind
-from digest.subscribers.models import Subscriber, SubscriberStatus
+from digest.subscribers.models import Subscriber, SubscriberStatus, Suppression, SuppressionReason
 
 ATTRIBUTION_WINDOW = timedelta(days=7)
 

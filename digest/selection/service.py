@@ -43,11 +43,10 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.selectable import FromClause, Subquery
 
-from digest.events.models import Suppression
 from digest.ledger.models import Delivery, DeliveryStatus, Issue, IssueKind, IssueStatus, Selection, SelectionItem
 from digest.selection.picker import carried_again, ranked_candidates, with_group_key
 from digest.selection.planner import Period, Schedule, current_period
-from digest.subscribers.models import Subscriber, SubscriberStatus
+from digest.subscribers.models import Subscriber, SubscriberStatus, Suppression
 
 
 @dataclass(frozen=True)

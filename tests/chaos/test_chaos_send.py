@@ -38,9 +38,8 @@ from sqlalchemy import Connection, Engine, event, select
 
 from digest.db import make_engine, make_session_factory, session_scope, utcnow
 from digest.delivery.sink import SMTPSink
-from digest.events.models import Suppression, SuppressionReason
 from digest.ledger.models import Delivery, DeliveryStatus, Issue, IssueStatus
-from digest.subscribers.models import Subscriber, SubscriberStatus
+from digest.subscribers.models import Subscriber, SubscriberStatus, Suppression, SuppressionReason
 from digest.subscribers.tokens import Purpose
 from digest.web.app import create_app
 from digest.wiring import build_services

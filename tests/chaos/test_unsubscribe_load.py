@@ -25,9 +25,8 @@ from sqlalchemy import func, select
 
 from digest.db import session_scope, utcnow
 from digest.delivery.sink import SMTPSink
-from digest.events.models import Suppression, SuppressionReason
 from digest.ledger.models import Issue
-from digest.subscribers.models import Subscriber, SubscriberStatus
+from digest.subscribers.models import Subscriber, SubscriberStatus, Suppression, SuppressionReason
 from digest.subscribers.tokens import Purpose
 from digest.wiring import build_services
 from tests.chaos.conftest import chaos_settings, on_postgresql

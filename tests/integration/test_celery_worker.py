@@ -27,10 +27,9 @@ from sqlalchemy import func, select
 
 from digest.db import make_engine, make_session_factory, session_scope
 from digest.delivery.sink import SMTPSink
-from digest.events.models import Suppression, SuppressionReason
 from digest.ingest.service import import_summaries
 from digest.ledger.models import Delivery, DeliveryStatus, Issue, IssueStatus
-from digest.subscribers.models import Subscriber, SubscriberStatus
+from digest.subscribers.models import Subscriber, SubscriberStatus, Suppression, SuppressionReason
 from tests.conftest import PG_URL
 from tests.factories import bulk_subscribers, days_before, summary_record
 

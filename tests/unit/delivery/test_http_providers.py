@@ -12,9 +12,8 @@ from digest.config import Settings
 from digest.db import session_scope
 from digest.delivery.postmark import PostmarkTransport
 from digest.delivery.sendgrid import SendGridTransport
-from digest.events.models import Suppression
 from digest.ledger.models import Delivery, DeliveryStatus
-from digest.subscribers.models import Subscriber
+from digest.subscribers.models import Subscriber, Suppression
 from digest.wiring import Services, build_services, make_transport
 from tests.conftest import Clock
 from tests.factories import outgoing, planned_issue

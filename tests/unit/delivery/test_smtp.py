@@ -17,9 +17,9 @@ from digest.db import session_scope
 from digest.delivery.sink import Received, SMTPSink
 from digest.delivery.smtp import SMTPConfig, SMTPTransport
 from digest.delivery.transport import TransientError
-from digest.events.models import Suppression, SuppressionReason
 from digest.ledger.models import Delivery, DeliveryStatus
 from digest.rendering.headers import mime_bytes
+from digest.subscribers.models import Suppression, SuppressionReason
 from digest.wiring import Services, build_services
 from tests.conftest import Clock
 from tests.factories import outgoing, planned_issue

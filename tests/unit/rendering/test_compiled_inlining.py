@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from premailer import Premailer
 
-from digest.rendering.compiled import PREMAILER_OPTIONS, EmailRenderer, Recipient, Variant, inline_css
+from digest.rendering.compiled import EmailRenderer, Variant
+from digest.rendering.inlining import PREMAILER_OPTIONS, inline_css
+from digest.rendering.personalisation import Recipient
 
 
 def _digest_html() -> str:

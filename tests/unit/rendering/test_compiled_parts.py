@@ -11,7 +11,9 @@ from typing import Any
 import pytest
 from markupsafe import Markup, escape
 
-from digest.rendering.compiled import EmailRenderer, Recipient, Variant, VariantText, inline_css, item_view
+from digest.rendering.compiled import EmailRenderer, Variant, item_view
+from digest.rendering.inlining import VariantText, inline_css
+from digest.rendering.personalisation import Recipient
 
 OUTCOMES = [
     {"name": "Death from any cause", "measure": "HR", "value": 0.8, "ci_low": 0.71, "ci_high": 0.9, "p": "<0.001"},

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from digest.db import session_scope
 from digest.delivery.sink import SMTPSink
-from digest.issues.intro import render_intro
+from digest.rendering.intro import render_intro
 from digest.selection.service import pending_page, plan_digests
 from digest.wiring import Services
 from tests.conftest import Clock

@@ -7,10 +7,9 @@ from sqlalchemy import select
 
 from digest.db import session_scope
 from digest.delivery.sink import SMTPSink
-from digest.events.models import Suppression, SuppressionReason
-from digest.events.suppression import suppress
 from digest.ledger.models import Delivery, DeliveryStatus, Issue, IssueStatus
-from digest.subscribers.models import SignupAttempt, Subscriber, SubscriberStatus
+from digest.subscribers.models import SignupAttempt, Subscriber, SubscriberStatus, Suppression, SuppressionReason
+from digest.subscribers.suppression import suppress
 from digest.subscribers.tokens import Purpose
 from digest.wiring import Services
 from tests.factories import add_subscriber

@@ -11,7 +11,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from digest.db import rowcount, utcnow
-from digest.events.models import Suppression, SuppressionReason
+from digest.subscribers.models import Suppression, SuppressionReason
 
 
 def suppression_keys(email: str) -> list[str]:
