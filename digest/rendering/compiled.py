@@ -188,7 +188,16 @@ class EmailRenderer:
 
     def render_email(self, name: str, context: dict[str, Any]) -> RenderedEmail:
         """A one-off email (e.g. ``confirm``) from ``email/<name>.{subject.txt,html,txt}.j2``."""
-        ctx = {"list_name": self.list_name, "base_url": self.base_url, **context}
+        # One render, no variants: the frame's variant_text writes what autoescaping writes, and its
+        # cards carry no caching markers.
+        ctx = {
+            "list_name": self.list_name,
+            "base_url": self.base_url,
+            "variant_text": VariantText(None),
+            "block_open": "",
+            "block_close": "",
+            **context,
+        }
         subject = one_line(self.env.get_template(f"email/{name}.subject.txt.j2").render(ctx), 998)
         html = inline_css(self.env.get_template(f"email/{name}.html.j2").render(ctx, subject=subject))
         text = self.env.get_template(f"email/{name}.txt.j2").render(ctx, subject=subject)
