@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -26,6 +25,7 @@ from typing import Any
 
 from jinja2 import Environment, StrictUndefined, select_autoescape
 
+from digest.lru import LRUCache
 from digest.rendering.filters import FILTERS
 from digest.rendering.headers import one_line
 from digest.rendering.inlining import BlockInliner, VariantText, inline_css
@@ -108,8 +108,7 @@ class EmailRenderer:
         self._nonce = secrets.token_hex(6)
         self._markers = {f: f"%%{self._nonce}:{f}%%" for f in RECIPIENT_FIELDS}
         self._variant_marker = f"%%{self._nonce}:variant-text%%"
-        self._cache: OrderedDict[str, VariantBody] = OrderedDict()
-        self._cache_size = cache_size
+        self._cache: LRUCache[str, VariantBody] = LRUCache(cache_size)
         self._blocks = BlockInliner(self._nonce, cache_size * 8)
         self.passes = 0  # render + inline passes so far: one per distinct variant
 
@@ -176,10 +175,6 @@ class EmailRenderer:
                 text=MarkedText(marked.text, fields),
             )
             self._cache[key] = body
-            if len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
-        else:
-            self._cache.move_to_end(key)
         return body
 
     def render(self, variant: Variant, recipient: Recipient) -> RenderedEmail:

@@ -19,11 +19,12 @@ import functools
 import html as html_lib
 import logging
 import re
-from collections import OrderedDict
 from typing import Any
 
 from markupsafe import Markup, escape
 from premailer import Premailer
+
+from digest.lru import LRUCache
 
 
 class VariantText:
@@ -98,42 +99,41 @@ class BlockInliner:
         self.marks = (f"<!--{nonce}:block-->", f"<!--{nonce}:/block-->")
         self._slot = f"<!--{nonce}:slot-->"
         self._tokens = re.compile("(" + "|".join(re.escape(m) for m in (*self.marks, self._slot)) + ")")
-        self._size = size
-        self._inlined: OrderedDict[str, str] = OrderedDict()
+        # Raw block -> its inlined HTML.
+        self._inlined: LRUCache[str, str] = LRUCache(size)
         # Slotted document -> its inlined HTML. With the variant text as markers a skeleton varies by
         # edition and issue only: a few per send, each about 8 KB kept twice.
-        self._skeletons: OrderedDict[str, str] = OrderedDict()
+        self._skeletons: LRUCache[str, str] = LRUCache(SKELETONS_KEPT)
 
     def inline(self, html: str) -> str:
         opening, closing = self.marks
         first, *rest = html.split(opening)
-        doc, blocks, new = [first], [], False
+        doc, fresh, known = [first], [], []
         for piece in rest:
             block, after = piece.split(closing, 1)
-            blocks.append(block)
-            cached = block in self._inlined
-            new = new or not cached
-            doc += (self._slot if cached else f"{opening}{block}{closing}", after)
+            hit = self._inlined.get(block)  # taken now: an insertion below may drop it from the cache
+            if hit is None:
+                fresh.append(block)
+                doc += (f"{opening}{block}{closing}", after)
+            else:
+                known.append(hit)
+                doc += (self._slot, after)
         # A document with a new block will not come again; one of slots only is a known skeleton.
-        inlined = inline_css("".join(doc)) if new else self._skeleton("".join(doc))
+        inlined = inline_css("".join(doc)) if fresh else self._skeleton("".join(doc))
         out: list[str] = []
-        pending = iter(blocks)
+        known_html, fresh_blocks = iter(known), iter(fresh)
         inlining: str | None = None  # the raw block whose inlined HTML the next token is
         for token in self._tokens.split(inlined):
             if token == self._slot:
-                known = next(pending)  # a block already inlined: its cached HTML
-                self._inlined.move_to_end(known)
-                out.append(self._inlined[known])
+                out.append(next(known_html))
             elif token == opening:
-                inlining = next(pending)
+                inlining = next(fresh_blocks)
             elif token == closing:
                 inlining = None
             else:
                 out.append(token)
                 if inlining is not None:  # a block inlined just now, in place
                     self._inlined[inlining] = token
-        while len(self._inlined) > self._size:
-            self._inlined.popitem(last=False)
         return "".join(out)
 
     def _skeleton(self, doc: str) -> str:
@@ -141,10 +141,6 @@ class BlockInliner:
         inlined = self._skeletons.get(doc)
         if inlined is None:
             inlined = self._skeletons[doc] = inline_css(doc)
-            if len(self._skeletons) > SKELETONS_KEPT:
-                self._skeletons.popitem(last=False)
-        else:
-            self._skeletons.move_to_end(doc)
         return inlined
 
 

@@ -14,7 +14,7 @@ from markupsafe import Markup, escape
 from premailer import Premailer
 
 from digest.rendering.compiled import EmailRenderer, Variant, item_view
-from digest.rendering.inlining import PREMAILER_OPTIONS, VariantText, inline_css
+from digest.rendering.inlining import PREMAILER_OPTIONS, BlockInliner, VariantText, inline_css
 from digest.rendering.personalisation import Recipient
 
 OUTCOMES = [
@@ -105,3 +105,14 @@ def test_inlining_matches_stock_premailer_on_first_and_cached_calls() -> None:
     assert inline_css(html) == stock
     assert inline_css(html) == stock  # second call: parsed stylesheet from the cache
     assert "@media" in stock and "!important" in stock
+
+
+def test_a_block_cache_smaller_than_a_document_still_gives_whole_document_bytes() -> None:
+    """Blocks found in the cache are taken before the new ones are stored: with room for one block,
+    every insertion drops one that the same document still needs."""
+    renderer = EmailRenderer(base_url="https://d.example.org", list_name="Digest")
+    renderer._blocks = BlockInliner(renderer._nonce, 1)
+    recipient = Recipient("ann@example.org", "Ann", "https://d.example.org/u/t", "https://d.example.org/p/t")
+    for numbers in ([1, 2, 3], [3, 2, 1, 4], [4, 1]):
+        variant = _variant("clinician", numbers, campaign=False)
+        assert renderer.render(variant, recipient).html == renderer.render_alone(variant, recipient).html
