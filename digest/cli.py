@@ -178,6 +178,8 @@ def import_(
         err.print(f"[yellow]skipped {len(report.skipped)} invalid:[/yellow]")
         for e in report.skipped:
             err.print(f"  {e}", markup=False, highlight=False)
+    for e in report.cleaned:
+        err.print(f"  cleaned: {e}", markup=False, highlight=False)
 
 
 @subscribers_app.command("add")

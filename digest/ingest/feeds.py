@@ -357,7 +357,8 @@ def poll_feed(
         report = import_summaries(session, records, source=url, skip_invalid=True)
         feed.etag, feed.last_modified = fetched.etag, fetched.last_modified
         feed.status = FeedStatus.PARTIAL if report.skipped else FeedStatus.OK
-        feed.last_error = "\n".join(map(str, report.skipped)) or None
+        notes = [*map(str, report.skipped), *(f"cleaned: {note}" for note in report.cleaned)]
+        feed.last_error = "\n".join(notes) or None
         status = FeedStatus(feed.status)
     log.info(
         "feed polled: %s: %d new, %d updated, %d unchanged, %d skipped",
