@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib.metadata import version as package_version
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -20,6 +20,9 @@ from digest.db import session_scope, utcnow
 from digest.errors import InputError, InvalidInput
 from digest.progress import Progress as ProgressCallback
 from digest.subscribers.models import Cadence, Edition
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 app = typer.Typer(help="digest: per-specialty digests of clinical-research evidence summaries.", no_args_is_help=True)
 subscribers_app = typer.Typer(help="Manage subscribers.", no_args_is_help=True)
@@ -113,6 +116,69 @@ def _services(settings: Settings):  # type: ignore[no-untyped-def]
         err.print("[red]the database is not initialised or not migrated:[/red] run `digest init` first")
         raise typer.Exit(2)
     return services
+
+
+@editors_app.command("list")
+def editors_list() -> None:
+    """Every editor account: address, time zone, last login, disabled or not."""
+    from digest.editors.service import list_editors
+
+    services = _services(_settings())
+    with session_scope(services.sessions) as session:
+        rows = [
+            (e.email, e.timezone, f"{e.last_login_at:%Y-%m-%d %H:%M} UTC" if e.last_login_at else "never", e.disabled)
+            for e in list_editors(session)
+        ]
+    if not rows:
+        console.print("no editors (add one with: digest editors add EMAIL)")
+    for email, tz, last, disabled in rows:
+        console.print(f"{email}  {tz}  last login {last}" + ("  [red]disabled[/red]" if disabled else ""))
+
+
+def _editor_change(email: str, change: Callable[[Session, str], object], done: str) -> None:
+    from digest.editors.service import EditorError
+
+    services = _services(_settings())
+    try:
+        with session_scope(services.sessions) as session:
+            change(session, email)
+    except EditorError as exc:
+        err.print(f"[red]not changed:[/red] {exc}")
+        raise typer.Exit(2) from None
+    console.print(done)
+
+
+@editors_app.command("disable")
+def editors_disable(email: str) -> None:
+    """Disable an account: it cannot log in, and its open sessions end now."""
+    from digest.editors.service import set_disabled
+
+    _editor_change(email, lambda s, e: set_disabled(s, e, True), f"editor {email} disabled; their sessions ended")
+
+
+@editors_app.command("enable")
+def editors_enable(email: str) -> None:
+    """Enable a disabled account again."""
+    from digest.editors.service import set_disabled
+
+    _editor_change(email, lambda s, e: set_disabled(s, e, False), f"editor {email} enabled")
+
+
+@editors_app.command("passwd")
+def editors_passwd(
+    email: str,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="read the password from standard input (for scripts)")
+    ] = False,
+) -> None:
+    """Set a new password (prompted twice, hidden); every session of the account ends."""
+    from digest.editors.service import set_password
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("New password", hide_input=True, confirmation_prompt=True)
+    _editor_change(email, lambda s, e: set_password(s, e, password), f"password of {email} changed; sessions ended")
 
 
 @app.command()

@@ -47,6 +47,11 @@ class Settings(BaseSettings):
     confirmations_per_address_per_day: int = 3
     signups_per_client: int = 10
     signup_window_seconds: int = 3600
+    # Editor login attempts: token buckets per client address and per address typed, refilled over
+    # the window (no lockout: after the wait the right password works). In Redis when there is one.
+    login_attempts_per_client: int = Field(10, ge=1)
+    login_attempts_per_account: int = Field(10, ge=1)
+    login_window_seconds: int = Field(300, ge=1)
     # Provider webhooks: Postmark sends basic-auth credentials, SendGrid signs with ECDSA P-256.
     postmark_webhook_user: str | None = None
     postmark_webhook_password: str | None = None

@@ -23,6 +23,7 @@ from digest.delivery.sendgrid import SENDGRID_API_URL, SendGridTransport
 from digest.delivery.service import DeliveryService, RateLimiter, Unlimited
 from digest.delivery.smtp import SMTPConfig, SMTPTransport
 from digest.delivery.transport import Transport
+from digest.editors.throttle import Buckets, Limit, LoginThrottle, MemoryBuckets, RedisBuckets
 from digest.issues.links import ClickLinks
 from digest.observability import SendMetrics, send_metrics
 from digest.queue import BrokerQueue, InProcessQueue, TaskQueue
@@ -117,6 +118,19 @@ def make_signer(settings: Settings) -> Callable[[bytes], bytes] | None:
         return DKIMSigner.from_file(settings.dkim_domain, settings.dkim_selector, settings.dkim_key_file)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
+
+
+def make_login_throttle(settings: Settings, clock: Callable[[], datetime] = utcnow) -> LoginThrottle:
+    """Editor login attempts per client and per address: in Redis when there is one, else in-process."""
+    window = settings.login_window_seconds
+    buckets: Buckets = (
+        RedisBuckets(settings.shared_redis_url)
+        if settings.shared_redis_url
+        else MemoryBuckets(clock=lambda: clock().timestamp())
+    )
+    return LoginThrottle(
+        buckets, Limit(settings.login_attempts_per_client, window), Limit(settings.login_attempts_per_account, window)
+    )
 
 
 def make_client_limiter(settings: Settings) -> ClientLimiter:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -16,7 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from digest.web import api, archive, editor, ops, public, webhooks
 from digest.web.deps import templates
 from digest.web.sessions import SessionCookies
-from digest.wiring import Services
+from digest.wiring import Services, make_login_throttle
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,8 @@ def create_app(services: Services) -> FastAPI:
         version="0.1.0",
     )
     app.state.services = services
+    app.state.login_throttle = make_login_throttle(services.settings, services.clock)
+    app.state.login_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="login")
     app.state.session_cookies = SessionCookies(
         services.settings.secret_key,
         services.settings.old_secret_keys,
