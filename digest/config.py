@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     sendgrid_webhook_public_key: str | None = None
     # Bearer token for the JSON API (POST /api/summaries); unset: the API answers 401 to everyone.
     ingest_token: str | None = None
+    # Largest body POST /api/summaries accepts (413 above it, before reading); other routes have
+    # fixed limits (digest/web/limits.py): webhooks and editor forms 1 MiB, public forms 64 KiB.
+    api_max_body_bytes: int = Field(16 * 1024 * 1024, ge=1024)
     # `digest serve`: uvicorn worker processes (each its own interpreter, so both cores serve a
     # burst of one-click unsubscribes), and database connections kept open per process, which is
     # also how many requests one web process runs at once. Few is faster: a request is mostly

@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from digest.web import api, archive, editor, ops, public, webhooks
 from digest.web.deps import templates
+from digest.web.limits import BodyLimit, route_limits
 from digest.web.sessions import SessionCookies
 from digest.wiring import Services, make_login_throttle
 
@@ -73,6 +74,7 @@ def create_app(services: Services) -> FastAPI:
     app.openapi = openapi  # type: ignore[method-assign]
 
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(BodyLimit, limits=route_limits(services.settings.api_max_body_bytes))
     app.add_middleware(ServerErrorLog)
     return app
 
