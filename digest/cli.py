@@ -215,6 +215,7 @@ def import_(
 ) -> None:
     """Import summaries; upserts by id. A source with invalid records is rejected whole (exit 2)."""
     from digest.ingest.feeds import is_feed_source, read_feed
+    from digest.ingest.fetching import FetchPolicy
     from digest.ingest.service import import_summaries
     from digest.ingest.sources import read_records
 
@@ -225,7 +226,8 @@ def import_(
     services = _services(_settings())
     try:
         with session_scope(services.sessions) as session, _progress_bar("summaries") as progress:
-            raw = read_feed(session, source, specialty) if feed else read_records(Path(source))
+            policy = FetchPolicy.from_settings(services.settings)
+            raw = read_feed(session, source, specialty, policy) if feed else read_records(Path(source))
             report = import_summaries(
                 session,
                 raw.records,
@@ -459,9 +461,10 @@ def feeds_list() -> None:
 def feeds_poll() -> None:
     """Poll every feed now (what beat does every 15 minutes); exit 1 if any feed failed."""
     from digest.ingest.feeds import poll_feeds
+    from digest.ingest.fetching import FetchPolicy
 
     services = _services(_settings())
-    results = poll_feeds(services.sessions, services.clock())
+    results = poll_feeds(services.sessions, services.clock(), FetchPolicy.from_settings(services.settings))
     if not results:
         console.print("no feeds to poll")
     for r in results:
