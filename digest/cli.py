@@ -446,10 +446,9 @@ def send(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="plan, show, and roll back: nothing is sent")] = False,
 ) -> None:
     """Plan and send the digests due now (what the beat schedule also triggers every minute)."""
-    from sqlalchemy import func, select
-
-    from digest.dispatch import send_due
-    from digest.ledger.models import Delivery, DeliveryStatus
+    from digest.delivery.circuit import PAUSED_BY_TRANSPORT
+    from digest.dispatch import outcomes, send_due
+    from digest.ledger.models import DeliveryStatus, IssueStatus
     from digest.queue import BrokerQueue
     from digest.selection.service import plan_digests
 
@@ -476,23 +475,34 @@ def send(
         services.close()
         console.print(f"queued the planning task {task_id}: the workers plan what is due and send it")
         return
-    run = send_due(services)
-    if run.plan.issue_id is None:
+    try:
+        run = send_due(services)
+        touched = [run.plan.issue_id] if run.plan.issue_id else []
+        touched += [c.issue_id for c in run.campaigns] + run.resumed + run.redispatched
+        report = outcomes(services, touched)
+    finally:
+        services.close()  # QUIT to the SMTP server
+    if not report:
         console.print("nothing due: no subscriber has new summaries in a period not yet served")
         return
-    with session_scope(services.sessions) as session:
-        counts = dict(
-            session.execute(
-                select(Delivery.status, func.count())
-                .where(Delivery.issue_id == run.plan.issue_id)
-                .group_by(Delivery.status)
-            ).all()
+    paused = False
+    for outcome in report:
+        planned = f"{run.plan.deliveries} digest(s) planned" if outcome.issue_id == run.plan.issue_id else "open"
+        counts = {k: outcome.counts.get(k, 0) for k in (DeliveryStatus.SENT, DeliveryStatus.FAILED)}
+        counts.update({"cancelled": outcome.counts.get(DeliveryStatus.CANCELLED, 0), "deferred": outcome.pending})
+        console.print(
+            f"issue {outcome.issue_id} ({outcome.status}): {planned}; "
+            + ", ".join(f"{k}={v}" for k, v in counts.items())
         )
-    console.print(
-        f"issue {run.plan.issue_id}: {run.plan.deliveries} digest(s) planned and sent; "
-        + ", ".join(f"{k}={v}" for k, v in sorted(counts.items()))
-    )
-    if counts.get(DeliveryStatus.PENDING):
+        for reason, n in outcome.deferred[:5]:
+            console.print(f"  deferred {n}: {reason}")
+        if outcome.status == IssueStatus.PAUSED and outcome.paused_by == PAUSED_BY_TRANSPORT:
+            paused = True
+            err.print(
+                f"[red]issue {outcome.issue_id} is paused:[/red] the transport fails: {outcome.pause_reason}. "
+                "It resumes by itself when a probe succeeds (digest send or beat), or when an editor resumes it."
+            )
+    if paused or any(o.pending for o in report):
         raise typer.Exit(1)
 
 

@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     # How often beat polls for due digests and scheduled issues. A slot is reached at most this late.
     dispatch_seconds: float = Field(60.0, ge=1, le=3600)
     outbox_dir: Path | None = None
+    # The transport circuit (docs/delivery.md): after a connection or account failure, the first
+    # probe waits this long; each failed probe doubles the wait, up to an hour.
+    probe_first_seconds: float = Field(30.0, ge=1, le=3600)
     # Sign-up abuse limits: confirmation emails per address per day, sign-up posts per client address.
     confirmations_per_address_per_day: int = 3
     signups_per_client: int = 10

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from digest.config import Settings
 from digest.db import make_engine, make_session_factory, utcnow
+from digest.delivery.circuit import Circuit
 from digest.delivery.confirmation import ConfirmationMailer
 from digest.delivery.outbox import OutboxTransport
 from digest.delivery.postmark import POSTMARK_API_URL, PostmarkTransport
@@ -159,6 +160,7 @@ def build_services(
         clock=clock,
         limiter=make_rate_limiter(settings),
         recorder=metrics,
+        circuit=Circuit(sessions, transport.name, clock, probe_first_seconds=settings.probe_first_seconds),
     )
     confirmations = ConfirmationMailer(
         sessions, renderer, composer, transport, tokens, base_url=settings.base_url, clock=clock

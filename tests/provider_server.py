@@ -10,6 +10,9 @@ SendGrid, ``POST /v3/mail/send``: header ``Authorization: Bearer KEY``; JSON wit
 [{to: [{email, name?}]}], from, subject, content [{type, value}], headers; 202 with an empty body and
 ``X-Message-Id``; 400 with ``{"errors": [{"message", "field", "help"}]}``; 401 for a bad key.
 
+``GET /server`` (Postmark) and ``GET /v3/scopes`` (SendGrid) answer 200 for the right token, else 401:
+the circuit's probes.
+
 Tests script failures: ``inactive`` / ``invalid`` addresses get per-message errors; ``fail_next``
 queues whole-request answers (status, body, headers) served before normal processing.
 """
@@ -173,6 +176,17 @@ class ProviderServer:
         )
         return 202, None, {"X-Message-Id": pid}
 
+    # -- probes: a cheap authenticated GET per provider -------------------------------------------
+    def postmark_server(self, headers: dict[str, str]) -> tuple[int, Any, dict[str, str]]:
+        if headers.get("x-postmark-server-token") != self.token:
+            return 401, {"ErrorCode": 10, "Message": "Invalid Server API token"}, {}
+        return 200, {"ID": 1, "Name": "digest"}, {}
+
+    def sendgrid_scopes(self, headers: dict[str, str]) -> tuple[int, Any, dict[str, str]]:
+        if headers.get("authorization") != f"Bearer {self.token}":
+            return 401, {"errors": [{"field": None, "message": "authorization required"}]}, {}
+        return 200, {"scopes": ["mail.send"]}, {}
+
     def _accept(self, item: Accepted) -> None:
         with self._lock:
             self.accepted.append(item)
@@ -181,8 +195,18 @@ class ProviderServer:
 def _handler(provider: ProviderServer) -> type[BaseHTTPRequestHandler]:
     routes = {"/email/batch": provider.postmark_batch, "/v3/mail/send": provider.sendgrid_send}
 
+    probes = {"/server": provider.postmark_server, "/v3/scopes": provider.sendgrid_scopes}
+
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as the real APIs
+
+        def do_GET(self) -> None:  # noqa: N802
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            with provider._lock:
+                provider.requests.append((self.path, headers, None))
+            if self.path not in probes:
+                return self._reply(404, {"Message": "not found"}, {})
+            self._reply(*probes[self.path](headers))
 
         def do_POST(self) -> None:  # noqa: N802
             length = int(self.headers.get("Content-Length", 0))

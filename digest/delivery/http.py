@@ -9,13 +9,15 @@ those come back as transient failures and the ledger retries them later with the
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from digest.delivery.transport import PermanentError, TransientError
+from digest.delivery.transport import ConnectionFailure, Throttled, TransientError
 
 TIMEOUT = (5.0, 60.0)  # seconds: connect, read
 MAX_RETRY_AFTER = 30.0  # seconds: never sleep longer inside a task on a provider's Retry-After
@@ -54,17 +56,49 @@ def post_json(session: requests.Session, url: str, payload: Any, provider: str) 
     try:
         return session.post(url, json=payload, timeout=TIMEOUT)
     except requests.ConnectionError as exc:
-        raise TransientError(f"{provider}: cannot reach {url}: {exc}") from exc
+        raise ConnectionFailure(f"{provider}: cannot reach {url}: {exc}") from exc
     except requests.Timeout as exc:
         raise TransientError(f"{provider}: no reply from {url} in time: {exc}") from exc
 
 
 def raise_for_request(response: requests.Response, provider: str) -> None:
-    """Whole-request failures: bad credentials are permanent (an operator must act), throttling and
-    server errors transient. Both leave the rows for a later retry; the per-message cases are the
-    transport's to map."""
+    """Whole-request failures: refused credentials are the account's (ConnectionFailure: the circuit
+    opens until an operator or a probe finds them working), throttling asks every worker to wait
+    (Throttled, with the provider's Retry-After), server errors are temporary. None of them fails a
+    row; the per-message cases are the transport's to map."""
     status = response.status_code
     if status in (401, 403):
-        raise PermanentError(f"{provider} refused the API token (HTTP {status}): check DIGEST_API_TOKEN")
-    if status == 429 or status >= 500:
+        raise ConnectionFailure(
+            f"{provider} refused the API token (HTTP {status}): {response.text[:300]} (check DIGEST_API_TOKEN)"
+        )
+    if status == 429:
+        raise Throttled(f"{provider} answered HTTP 429: {response.text[:300]}", retry_after(response))
+    if status >= 500:
         raise TransientError(f"{provider} answered HTTP {status}: {response.text[:300]}")
+
+
+def retry_after(response: requests.Response) -> float | None:
+    """The Retry-After header in seconds (delta-seconds or an HTTP date), if there is one."""
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def probe_get(session: requests.Session, url: str, provider: str) -> None:
+    """A cheap authenticated GET that says whether the API and the key work now."""
+    try:
+        response = session.get(url, timeout=TIMEOUT)
+    except requests.RequestException as exc:
+        raise ConnectionFailure(f"{provider}: cannot reach {url}: {exc}") from exc
+    raise_for_request(response, provider)
+    if response.status_code >= 400:
+        raise ConnectionFailure(f"{provider} answered HTTP {response.status_code} to {url}: {response.text[:300]}")
