@@ -88,7 +88,9 @@ class InProcessQueue:
 
     def deliver_chunk(self, delivery_ids: list[int]) -> None:
         report = self.delivery.deliver(delivery_ids)
-        if report.requeue:  # the database connection was lost: once more, on a fresh connection
+        left = len(delivery_ids)
+        while report.requeue and len(report.requeue) < left:  # the database connection was lost: go on
+            left = len(report.requeue)
             report = self.delivery.deliver(report.requeue)
         if report.retry:
             log.warning("%d deliveries hit transient errors; they stay pending", len(report.retry))

@@ -15,18 +15,24 @@ from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import MaxRetryError
 from urllib3.util.retry import Retry
 
 from digest.delivery.transport import ConnectionFailure, Throttled, TransientError
 
 TIMEOUT = (5.0, 60.0)  # seconds: connect, read
-MAX_RETRY_AFTER = 30.0  # seconds: never sleep longer inside a task on a provider's Retry-After
+MAX_RETRY_AFTER = 5.0  # seconds: never sleep longer inside a task on a provider's Retry-After
 
 
 class _BoundedRetry(Retry):
-    def get_retry_after(self, response: Any) -> float | None:
-        value = super().get_retry_after(response)
-        return None if value is None else min(value, MAX_RETRY_AFTER)
+    """Waits inside the call only for short Retry-After values; a longer one ends the call, so the
+    transport raises Throttled and every worker holds back (the circuit) instead of this one sleeping."""
+
+    def increment(self, method: Any = None, url: Any = None, response: Any = None, *args: Any, **kwargs: Any) -> Retry:
+        wait = super().get_retry_after(response) if response is not None else None
+        if wait is not None and wait > MAX_RETRY_AFTER:
+            raise MaxRetryError(kwargs.get("_pool"), url or "", None)  # urllib3 hands back the response
+        return super().increment(method, url, response, *args, **kwargs)
 
 
 def api_session(headers: dict[str, str], *, retries: int = 3, backoff: float = 0.5) -> requests.Session:

@@ -38,11 +38,16 @@ class Relay:
     def __init__(self) -> None:
         self.refuse: str | None = None
         self.refused = 0
+        self.rcpts = 0
+        self.throttle_from: int | None = None  # RCPT number from which it answers 450 4.7.1
         self.password = "right"
         self.logins: list[tuple[str, bool]] = []  # (mechanism, succeeded)
         self.sink: SMTPSink | None = None
 
     async def handle_RCPT(self, server, session, envelope, address, options):  # type: ignore[no-untyped-def]  # noqa: N802
+        self.rcpts += 1
+        if self.throttle_from is not None and self.rcpts >= self.throttle_from:
+            return "450 4.7.1 Too many messages from you, slow down"
         if self.refuse is not None:
             self.refused += 1
             return self.refuse
@@ -207,3 +212,32 @@ def test_a_provider_refusing_the_key_for_an_hour_then_accepting_it_delivers_once
         assert len(probes) <= 8  # 30 s doubling to an hour: a handful of probes, not one per tick
         assert ticks < 120
         svc.close()
+
+
+def test_throttling_stops_the_batch_spends_no_attempt_and_holds_every_worker_back(
+    settings: Settings, clock: Clock, relay: tuple[Relay, SMTPSink]
+) -> None:
+    handler, sink = relay
+    svc = _services(settings, clock, sink.url)
+    ids = planned_issue(svc, clock(), PEOPLE)
+    handler.throttle_from = 3
+
+    first = svc.delivery.deliver(ids)
+
+    assert first.sent == 2 and first.retry == [] and len(first.throttled) == 3
+    assert first.wait == settings.probe_first_seconds  # SMTP says no Retry-After: the first interval
+    assert handler.rcpts == 3  # nothing more written into the throttled connection
+    rows = _rows(svc)
+    assert sorted(status for status, _ in rows.values()) == [DeliveryStatus.PENDING] * 3 + [DeliveryStatus.SENT] * 2
+    assert {attempts for status, attempts in rows.values() if status == DeliveryStatus.PENDING} == {0}
+
+    other_worker = svc.delivery.deliver(first.throttled)  # the hand-over, before the wait is over
+    assert other_worker.sent == 0 and sorted(other_worker.throttled) == sorted(first.throttled)
+    assert handler.rcpts == 3
+
+    handler.throttle_from = None
+    clock.advance(seconds=first.wait)
+    assert svc.delivery.deliver(first.throttled).sent == 3
+    assert sorted(r.rcpt_tos[0] for r in sink.received) == EMAILS  # each once
+    assert _issue(svc).status == IssueStatus.SENT
+    svc.close()

@@ -83,6 +83,23 @@ def test_throttling_is_retried_within_the_call(svc: Services, server: ProviderSe
     assert sorted(a.to for a in server.accepted) == ["m0@example.org", "m1@example.org"]
 
 
+def test_a_long_retry_after_holds_every_worker_back_without_spending_attempts(
+    svc: Services, server: ProviderServer, clock: Clock
+) -> None:
+    server.fail_next.append((429, {"ErrorCode": 429, "Message": "Rate limit exceeded"}, {"Retry-After": "120"}))
+    ids = planned_issue(svc, clock(), PEOPLE[:2])
+
+    first = svc.delivery.deliver(ids)
+
+    assert first.sent == 0 and sorted(first.throttled) == ids and first.wait == 120 and first.retry == []
+    assert len(server.requests) == 1  # no sleeping on it inside the call
+    assert all(d.status == DeliveryStatus.PENDING and d.attempts == 0 for d in _ledger(svc).values())
+    assert svc.delivery.deliver(ids).sent == 0 and len(server.requests) == 1  # still waiting
+    clock.advance(seconds=120)
+    assert svc.delivery.deliver(ids).sent == 2
+    assert sorted(a.to for a in server.accepted) == ["m0@example.org", "m1@example.org"]
+
+
 def test_server_error_leaves_the_rows_for_a_later_attempt(svc: Services, server: ProviderServer, clock: Clock) -> None:
     server.fail_next.append((500, {"ErrorCode": 500, "Message": "Internal Server Error"}, {}))
     ids = planned_issue(svc, clock(), PEOPLE[:2])
