@@ -34,6 +34,8 @@ editors_app = typer.Typer(help="Manage editor accounts.", no_args_is_help=True)
 app.add_typer(editors_app, name="editors")
 specialties_app = typer.Typer(help="The specialties summaries and subscribers are tagged with.", no_args_is_help=True)
 app.add_typer(specialties_app, name="specialties")
+bounces_app = typer.Typer(help="Bounces and complaints from your own MTA (DSN and ARF reports).", no_args_is_help=True)
+app.add_typer(bounces_app, name="bounces")
 
 console = Console(width=None if sys.stdout.isatty() else 160, soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -47,7 +49,7 @@ def _settings() -> Settings:
         raise typer.Exit(2) from None
 
 
-LONG_RUNNING = frozenset({"worker", "beat", "serve"})
+LONG_RUNNING = frozenset({"worker", "beat", "serve", "bounces"})
 
 
 def _print_version(value: bool) -> None:
@@ -335,6 +337,40 @@ def serve(
         # reader's unsubscribe and preference credentials, so requests are not logged.
         access_log=False,
     )
+
+
+@bounces_app.command("serve")
+def bounces_serve(
+    listen: Annotated[str | None, typer.Option(help="HOST:PORT (default DIGEST_BOUNCE_LISTEN)")] = None,
+    smtp: Annotated[bool, typer.Option("--smtp", help="speak SMTP instead of LMTP")] = False,
+) -> None:
+    """Take bounces (RFC 3464) and abuse reports (RFC 5965) from the MTA for bounces+<token>@DIGEST_BOUNCE_DOMAIN."""
+    import signal
+    import threading
+
+    from digest.events.intake import listener
+    from digest.wiring import ConfigError, bounce_intake
+
+    settings = _settings()
+    services = _services(settings)
+    try:
+        intake = bounce_intake(services)
+    except ConfigError as exc:
+        err.print(f"[red]configuration error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    host, _, port = (listen or settings.bounce_listen).rpartition(":")
+    server = listener(intake, host or "127.0.0.1", int(port), lmtp=not smtp)
+    server.start()
+    console.print(f"taking bounces for {settings.bounce_domain} over {'SMTP' if smtp else 'LMTP'} on {host}:{port}")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+        services.close()
 
 
 @feeds_app.command("add")

@@ -43,6 +43,14 @@ class Settings(BaseSettings):
     # How often beat polls for due digests and scheduled issues. A slot is reached at most this late.
     dispatch_seconds: float = Field(60.0, ge=1, le=3600)
     outbox_dir: Path | None = None
+    # Bounce intake for your own MTA (docs/bounces.md): messages go out with the return path
+    # bounces+<token>@DIGEST_BOUNCE_DOMAIN; `digest bounces serve` listens on DIGEST_BOUNCE_LISTEN.
+    bounce_domain: str | None = None
+    bounce_listen: str = "127.0.0.1:2526"
+    # A soft bounce (mailbox full, given up after retries) suppresses the address once it has had
+    # this many within this many days.
+    soft_bounce_limit: int = Field(3, ge=1, le=100)
+    soft_bounce_days: int = Field(30, ge=1, le=365)
     # The transport circuit (docs/delivery.md): after a connection or account failure, the first
     # probe waits this long; each failed probe doubles the wait, up to an hour.
     probe_first_seconds: float = Field(30.0, ge=1, le=3600)

@@ -23,6 +23,9 @@ from digest.delivery.sendgrid import SENDGRID_API_URL, SendGridTransport
 from digest.delivery.service import DeliveryService, RateLimiter, Unlimited
 from digest.delivery.smtp import SMTPConfig, SMTPTransport
 from digest.delivery.transport import Transport
+from digest.events.inbound import verp_address
+from digest.events.intake import BounceIntake
+from digest.events.service import SoftBounceLimit
 from digest.issues.links import ClickLinks
 from digest.observability import SendMetrics, send_metrics
 from digest.queue import BrokerQueue, InProcessQueue, TaskQueue
@@ -118,6 +121,23 @@ def make_signer(settings: Settings) -> Callable[[bytes], bytes] | None:
         raise ConfigError(str(exc)) from None
 
 
+def bounce_return_path(settings: Settings, tokens: Tokens) -> Callable[[int], str] | None:
+    """With DIGEST_BOUNCE_DOMAIN: subscriber id -> ``bounces+<token>@domain`` (VERP), else None."""
+    domain = settings.bounce_domain
+    if not domain:
+        return None
+    return lambda subscriber_id: verp_address(tokens.mailbox(subscriber_id), domain)
+
+
+def bounce_intake(services: Services) -> BounceIntake:
+    """What ``digest bounces serve`` hands each report to."""
+    settings = services.settings
+    if not settings.bounce_domain:
+        raise ConfigError("digest bounces serve needs DIGEST_BOUNCE_DOMAIN (the domain of the VERP return paths)")
+    soft = SoftBounceLimit(settings.soft_bounce_limit, settings.soft_bounce_days)
+    return BounceIntake(services.sessions, services.tokens, settings.bounce_domain, services.clock, soft)
+
+
 def make_client_limiter(settings: Settings) -> ClientLimiter:
     """Sign-up posts per client address: in Redis when there is one, else counted in the database."""
     window = timedelta(seconds=settings.signup_window_seconds)
@@ -149,6 +169,7 @@ def build_services(
         secret=settings.secret_key,
         sign=make_signer(settings),
         click_base=links.click_base,
+        return_path=bounce_return_path(settings, tokens),
     )
     transport = transport or make_transport(settings)
     assert settings.metrics_dir is not None

@@ -19,7 +19,8 @@ class OutgoingMessage:
     raw: bytes = b""  # the RFC 5322 bytes as they go on the wire, CRLF line ends (signed if DKIM is configured)
     # No line of ``raw`` starts with a dot (``mime_bytes`` writes such bodies): SMTP sends it as it is.
     raw_dot_free: bool = False
+    return_path: str | None = None  # the envelope sender (VERP bounce address); None: the From address
 
     @property
     def envelope_from(self) -> str:
-        return self.from_header.rsplit("<", 1)[-1].rstrip(">").strip()
+        return self.return_path or self.from_header.rsplit("<", 1)[-1].rstrip(">").strip()

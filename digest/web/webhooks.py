@@ -14,7 +14,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 
 from digest.db import session_scope
-from digest.events.service import record_events, unsubscribe_by_mail
+from digest.events.service import SoftBounceLimit, record_events, unsubscribe_by_mail
 from digest.events.webhooks import postmark, sendgrid
 from digest.events.webhooks.event import DeliveryEvent, InvalidPayload
 from digest.web.deps import get_services
@@ -74,7 +74,8 @@ async def provider_events(provider: Provider, request: Request) -> dict[str, int
 
 def _record(services: Services, events: list[DeliveryEvent]) -> tuple[int, int]:
     with session_scope(services.sessions) as session:
-        report = record_events(session, events, services.clock())
+        soft = SoftBounceLimit(services.settings.soft_bounce_limit, services.settings.soft_bounce_days)
+        report = record_events(session, events, services.clock(), soft)
     return report.processed, report.duplicates
 
 
