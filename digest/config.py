@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-TRANSPORTS = ("smtp", "postmark", "sendgrid", "outbox")
+TRANSPORTS = ("smtp", "postmark", "sendgrid", "ses", "outbox")  # digest/delivery/providers registers each
 
 
 class Settings(BaseSettings):
@@ -62,6 +62,12 @@ class Settings(BaseSettings):
     postmark_webhook_user: str | None = None
     postmark_webhook_password: str | None = None
     sendgrid_webhook_public_key: str | None = None
+    # Amazon SES (DIGEST_TRANSPORT=ses): region, the configuration set that publishes bounces and
+    # complaints to SNS, and the SNS topics whose notifications /webhooks/ses accepts (empty: any
+    # topic, the signature is still checked). AWS credentials come from boto3's usual chain.
+    ses_region: str | None = None
+    ses_configuration_set: str | None = None
+    ses_topic_arn: str | None = None  # one ARN, or several separated by commas
     # Bearer token for the JSON API (POST /api/summaries); unset: the API answers 401 to everyone.
     ingest_token: str | None = None
     # `digest serve`: uvicorn worker processes (each its own interpreter, so both cores serve a
@@ -133,6 +139,10 @@ class Settings(BaseSettings):
         if self.broker_url and self.broker_url.startswith(("redis://", "rediss://")):
             return self.broker_url
         return None
+
+    @property
+    def ses_topic_arns(self) -> frozenset[str]:
+        return frozenset(a.strip() for a in (self.ses_topic_arn or "").split(",") if a.strip())
 
     @property
     def eager(self) -> bool:

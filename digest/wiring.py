@@ -9,19 +9,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import requests
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from digest.config import Settings
 from digest.db import make_engine, make_session_factory, utcnow
+from digest.delivery import providers
 from digest.delivery.circuit import Circuit
 from digest.delivery.confirmation import ConfirmationMailer
-from digest.delivery.outbox import OutboxTransport
-from digest.delivery.postmark import POSTMARK_API_URL, PostmarkTransport
+from digest.delivery.providers import ProviderConfigError
 from digest.delivery.ratelimit import RedisTokenBucket
-from digest.delivery.sendgrid import SENDGRID_API_URL, SendGridTransport
 from digest.delivery.service import DeliveryService, RateLimiter, Unlimited
-from digest.delivery.smtp import SMTPConfig, SMTPTransport
 from digest.delivery.transport import Transport
 from digest.events.inbound import verp_address
 from digest.events.intake import BounceIntake
@@ -41,6 +40,13 @@ class ConfigError(Exception):
     """The configuration cannot work; the message says which variable to fix."""
 
 
+def https_get(url: str) -> bytes:
+    """GET a URL a webhook payload names (SNS certificates, subscription confirmations)."""
+    response = requests.get(url, timeout=(5, 15))
+    response.raise_for_status()
+    return response.content
+
+
 @dataclass
 class Services:
     settings: Settings
@@ -57,6 +63,7 @@ class Services:
     confirmations: ConfirmationMailer
     client_limiter: ClientLimiter
     queue: TaskQueue  # where work is handed over: the broker's workers, or this process
+    fetch_url: Callable[[str], bytes] = https_get  # what webhooks use to fetch the URLs they name
 
     def plan_options(self, *, include_new_subscribers: bool = False) -> PlanOptions:
         return PlanOptions(
@@ -72,19 +79,14 @@ class Services:
 
 
 def make_transport(settings: Settings) -> Transport:
-    """The one place that picks a sender, by ``DIGEST_TRANSPORT``."""
-    if settings.transport == "smtp":
-        return SMTPTransport(SMTPConfig.from_url(settings.smtp_url), batch_size=settings.smtp_batch_size)
-    if settings.transport == "outbox":
-        assert settings.outbox_dir is not None
-        return OutboxTransport(settings.outbox_dir)
-    if settings.transport in ("postmark", "sendgrid"):
-        if not settings.api_token:
-            raise ConfigError(f"DIGEST_TRANSPORT={settings.transport} needs DIGEST_API_TOKEN (the provider's API key)")
-        if settings.transport == "postmark":
-            return PostmarkTransport(settings.api_token, api_url=settings.api_url or POSTMARK_API_URL)
-        return SendGridTransport(settings.api_token, api_url=settings.api_url or SENDGRID_API_URL)
-    raise ConfigError(f"DIGEST_TRANSPORT={settings.transport!r} is not available in this build")
+    """The one place that picks a sender: the provider registered under ``DIGEST_TRANSPORT``."""
+    provider = providers.get(settings.transport)
+    if provider is None:
+        raise ConfigError(f"DIGEST_TRANSPORT={settings.transport!r} is not available in this build")
+    try:
+        return provider.transport(settings)
+    except ProviderConfigError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def make_rate_limiter(settings: Settings) -> RateLimiter:
@@ -152,6 +154,7 @@ def build_services(
     transport: Transport | None = None,
     clock: Callable[[], datetime] = utcnow,
     queue: TaskQueue | None = None,
+    fetch_url: Callable[[str], bytes] | None = None,
 ) -> Services:
     settings.var_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
@@ -201,4 +204,5 @@ def build_services(
         confirmations=confirmations,
         client_limiter=make_client_limiter(settings),
         queue=queue or (InProcessQueue(delivery, confirmations) if settings.eager else BrokerQueue(settings)),
+        fetch_url=fetch_url or https_get,
     )
