@@ -10,6 +10,12 @@ required), 530 and 535 before the message content the connection or account, nev
 other 5xx to RCPT the recipient; any other 5xx after the content that message. After a throttling or
 connection failure the rest of the batch is not tried.
 
+Several relays (``DIGEST_SMTP_URL`` with comma-separated URLs): the first that connects and logs
+in carries the mail. A relay that cannot be reached or refuses the login, or that refuses a
+transaction by policy (a connection-class reply before the content), is left for the next one in the
+same batch; only when every relay fails is it a connection failure (the circuit opens). The
+transport stays on the relay that worked until it fails in turn.
+
 Logging in: one mechanism per connection (PLAIN, else LOGIN), never a second after a 535, and the
 server's reply in the error: a wrong password costs one failed login per connection attempt.
 
@@ -75,20 +81,36 @@ class SMTPConfig:
             verify_tls=flag("verify", "1"),
         )
 
+    @classmethod
+    def from_urls(cls, urls: str) -> list[SMTPConfig]:
+        """One or several relays: ``smtp://a:25, smtps://b:465`` (in order of preference). A comma
+        separates relays only before ``smtp://`` or ``smtps://``; percent-encode one in a password."""
+        return [cls.from_url(url.strip()) for url in _RELAYS.split(urls.strip()) if url.strip()]
+
+
+_RELAYS = re.compile(r"\s*,\s*(?=smtps?://)")
+
 
 class SMTPTransport:
     name = "smtp"
     batch_size = 1
     idle_check_after = 20.0  # seconds: probe an idle pooled connection with NOOP before reuse
 
-    def __init__(self, config: SMTPConfig, *, batch_size: int = 1):
-        self.config = config
+    def __init__(self, config: SMTPConfig | Sequence[SMTPConfig], *, batch_size: int = 1):
+        self.relays = [config] if isinstance(config, SMTPConfig) else list(config)
+        if not self.relays:
+            raise ValueError("DIGEST_SMTP_URL names no SMTP server")
+        self._relay = 0  # the relay in use
         self.batch_size = batch_size  # messages per ledger commit (DIGEST_SMTP_BATCH_SIZE)
         self._conn: smtplib.SMTP | None = None
         self._last_used = 0.0
         self.connections_opened = 0
         # One pooled connection per process; the web app's threads (confirmation emails) share it.
         self._lock = threading.Lock()
+
+    @property
+    def config(self) -> SMTPConfig:
+        return self.relays[self._relay]
 
     def _tls_context(self) -> ssl.SSLContext:
         ctx = ssl.create_default_context()
@@ -98,6 +120,20 @@ class SMTPTransport:
         return ctx
 
     def _connect(self) -> smtplib.SMTP:
+        """A connection to the relay in use, else to the next one that works (in order)."""
+        failures: list[TransportError] = []
+        for step in range(len(self.relays)):
+            if step:
+                self._relay = (self._relay + 1) % len(self.relays)
+            try:
+                return self._connect_relay()
+            except (ConnectionFailure, Throttled) as exc:
+                failures.append(exc)
+        if len(failures) == 1 or all(isinstance(f, Throttled) for f in failures):
+            raise failures[0]
+        raise ConnectionFailure("every SMTP relay failed: " + "; ".join(str(f) for f in failures))
+
+    def _connect_relay(self) -> smtplib.SMTP:
         """Open, greet, STARTTLS and log in; every failure here is the connection's or the account's
         (ConnectionFailure), except a 421 / 4.7.x greeting, which asks us to come back later."""
         cfg = self.config
@@ -158,14 +194,27 @@ class SMTPTransport:
         with self._lock:
             results: list[SendResult] = []
             queue = deque(messages)
+            by_id = {m.delivery_id: m for m in messages}
+            switches = 0  # relays left for another one in this call
             ready: OutgoingMessage | None = None  # its envelope is accepted: the server awaits its content
-            while queue or ready is not None:
+            while True:
                 stop = next((r for r in results if r.failure in NOT_COUNTED), None)
                 if stop is not None:
                     if ready is not None:  # the server awaits content we no longer send
                         queue.appendleft(ready)
+                        ready = None
                         self._drop()
+                    if stop.failure == Failure.CONNECTION and switches < len(self.relays) - 1:
+                        # This relay refuses by policy: the message was not judged; the next relay tries.
+                        switches += 1
+                        results.remove(stop)
+                        queue.appendleft(by_id[stop.delivery_id])
+                        self._drop()
+                        self._relay = (self._relay + 1) % len(self.relays)
+                        continue
                     return results + [SendResult.untried(m.delivery_id, stop) for m in queue]
+                if not queue and ready is None:
+                    return results
                 if ready is None:
                     msg = queue.popleft()
                     try:
@@ -187,7 +236,6 @@ class SMTPTransport:
                         queue.appendleft(follow)  # it never reached DATA: send it on a new connection
                     except _Refused as refused:
                         results.append(refused.result(follow))
-            return results
 
     def probe(self) -> None:
         """Connect and log in (the pooled connection, if it still answers, is proof enough)."""

@@ -1,4 +1,5 @@
-"""SMTP relays (``DIGEST_SMTP_URL``): bounces come back as DSNs through ``digest bounces serve``."""
+"""SMTP relays (``DIGEST_SMTP_URL``, one URL or several separated by commas, tried in order): bounces
+come back as DSNs through ``digest bounces serve``."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from digest.delivery.transport import Transport
 
 
 def _transport(settings: Settings) -> Transport:
-    return SMTPTransport(SMTPConfig.from_url(settings.smtp_url), batch_size=settings.smtp_batch_size)
+    return SMTPTransport(SMTPConfig.from_urls(settings.smtp_url), batch_size=settings.smtp_batch_size)
 
 
 PROVIDER = Provider("smtp", _transport)
