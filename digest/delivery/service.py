@@ -54,10 +54,11 @@ from digest.events.suppression import suppress, suppression_keys
 from digest.ingest.models import Specialty, Summary
 from digest.issues.intro import render_intro
 from digest.ledger.carried import summaries_by_selection
-from digest.ledger.models import Delivery, DeliveryStatus, Issue, IssueKind, IssueStatus
+from digest.ledger.models import Delivery, DeliveryStatus, Issue, IssueKind, IssueStatus, Selection
 from digest.rendering.compiled import Variant
 from digest.rendering.compose import Addressee, MessageComposer, build_variant
 from digest.rendering.message import OutgoingMessage
+from digest.selection.picker import key_specialty_ids
 from digest.subscribers.models import Subscriber, SubscriberStatus, subscriber_specialties
 
 log = logging.getLogger(__name__)
@@ -86,6 +87,8 @@ _SPECIALTIES_OF = (
     .join(Specialty, Specialty.id == subscriber_specialties.c.specialty_id)
     .where(InList(subscriber_specialties.c.subscriber_id, "subscriber_ids"))
 )
+_SELECTION_KEYS = select(Selection.id, Selection.key).where(InList(Selection.id, "selection_ids"))
+_SPECIALTY_NAMES = select(Specialty.id, Specialty.slug, Specialty.name)
 
 
 class RateLimiter(Protocol):
@@ -152,6 +155,7 @@ class DeliveryService:
         self.keep_messages = keep_messages
         self.summaries = SummaryCache()
         self.circuit = circuit or Circuit(session_factory, transport.name, clock)
+        self._specialty_names: dict[int, tuple[str, str]] | None = None
 
     # -- 1. load --------------------------------------------------------------------------------
     def _load(
@@ -161,26 +165,45 @@ class DeliveryService:
         rows = session.execute(_PENDING_ROWS, {"ids": list(ids)}).all()
         if not rows:
             return [], {}, {}
-        lists = summaries_by_selection(session, {r[2] for r in rows if r[2] is not None})
+        selection_ids = list({r[2] for r in rows if r[2] is not None})
+        lists = summaries_by_selection(session, selection_ids)
         specialties: dict[int, dict[str, str]] = defaultdict(dict)
         for sid, slug, name in session.execute(_SPECIALTIES_OF, {"subscriber_ids": list({r[3] for r in rows})}):
             specialties[sid][slug] = name
+        chosen_for = self._chosen_for(session, selection_ids)
         wanted = list({s for ids_ in lists.values() for s in ids_})
         summaries = self.summaries.get(session, wanted)
         issues = {
             i.id: issue_context(i, self.composer.base_url)
             for i in session.scalars(select(Issue).where(Issue.id.in_({r[1] for r in rows})))
         }
+        # The "why" lines and the heading name what the list was chosen for: a reader who changed
+        # specialties after planning gets the list planned for the old ones, under the old heading.
         out = [
             _Row(
                 d_id,
                 issue_id,
-                Addressee(sid, email, name, edition, specialties[sid]),
+                Addressee(sid, email, name, edition, chosen_for.get(selection_id) or specialties[sid]),
                 tuple(lists.get(selection_id, ()) if selection_id is not None else ()),
             )
             for d_id, issue_id, selection_id, sid, email, name, edition in rows
         ]
         return out, summaries, issues
+
+    def _chosen_for(self, session: Session, selection_ids: list[int]) -> dict[int | None, dict[str, str]]:
+        """selection id -> the specialties (slug -> name) it was chosen for, from its key."""
+        if not selection_ids:
+            return {}
+        keys = {
+            sid: key_specialty_ids(key)
+            for sid, key in session.execute(_SELECTION_KEYS, {"selection_ids": selection_ids})
+        }
+        wanted = {i for ids in keys.values() for i in ids}
+        if self._specialty_names is None or not wanted <= self._specialty_names.keys():
+            # A small table, read again only when a specialty appears that this process has not seen.
+            self._specialty_names = {i: (slug, name) for i, slug, name in session.execute(_SPECIALTY_NAMES)}
+        names = self._specialty_names
+        return {sid: dict(names[i] for i in ids if i in names) for sid, ids in keys.items()}
 
     # -- the whole chunk -----------------------------------------------------------------------
     def deliver(self, ids: Sequence[int]) -> DeliverReport:

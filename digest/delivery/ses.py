@@ -65,7 +65,8 @@ class SESTransport:
         client: Any | None = None,
     ):
         self.configuration_set = configuration_set
-        self.client = client or boto3.client(
+        # Its own boto3 session: credentials are resolved for this transport, not cached process-wide.
+        self.client = client or boto3.session.Session().client(
             "sesv2",
             region_name=region,
             endpoint_url=endpoint_url,
