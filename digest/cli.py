@@ -655,5 +655,26 @@ def beat() -> None:
     celery_app.start(["beat", f"--loglevel={settings.log_level}", f"--schedule={schedule}"])
 
 
-def main() -> None:  # pragma: no cover
-    sys.exit(app())
+def main() -> None:  # pragma: no cover (tests call run_cli)
+    sys.exit(run_cli())
+
+
+def run_cli() -> int:
+    """The console script: ``app`` with database failures told in one line, not a traceback."""
+    from sqlalchemy.exc import DBAPIError
+
+    try:
+        app()
+    except DBAPIError as exc:
+        err.print(f"[red]database error:[/red] {_database_error(exc)}", highlight=False)
+        return 1
+    return 0
+
+
+def _database_error(exc: Exception) -> str:
+    """One line: what the database said, and what to do about a cancelled statement."""
+    orig = getattr(exc, "orig", None) or exc
+    said = (str(orig).strip().splitlines() or [type(orig).__name__])[0]
+    if getattr(orig, "sqlstate", None) == "57014":  # query_canceled: statement_timeout, or an operator
+        return f"{said} (it ran longer than the statement_timeout of this database role allows and was rolled back)"
+    return f"{type(orig).__name__}: {said}"

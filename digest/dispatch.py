@@ -11,10 +11,12 @@ a probe is due, and resumes the issues the circuit paused once the probe succeed
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 
 from digest.db import session_scope
 from digest.delivery.service import finish_issue_if_done
@@ -24,6 +26,8 @@ from digest.issues.service import IllegalTransition, get_campaign, resume_issue,
 from digest.ledger.models import Delivery, DeliveryStatus, Issue, IssueStatus
 from digest.selection.service import PlanResult, pending_page, plan_digests, stalled_issues
 from digest.wiring import Services
+
+log = logging.getLogger(__name__)
 
 # Chunks queued per ledger read and checkpoint commit: one commit per chunk made dispatch a third
 # of a core for several seconds of a 100k send, beside the workers.
@@ -94,8 +98,14 @@ def send_due(services: Services, now: datetime | None = None, *, include_new_sub
     now = now or services.clock()
     resumed = probe_transport(services)
     chunks = sum(dispatch_issue(services, issue_id, restart=True) for issue_id in resumed)
-    with session_scope(services.sessions) as session:
-        plan = plan_digests(session, now, services.plan_options(include_new_subscribers=include_new_subscribers))
+    try:
+        with session_scope(services.sessions) as session:
+            plan = plan_digests(session, now, services.plan_options(include_new_subscribers=include_new_subscribers))
+    except IntegrityError:
+        # Another run planned the same period at the same moment and committed first (the ledger's
+        # unique keys refused this one's rows): its digests are planned; carry on with the rest.
+        log.info("another dispatch planned the digests due at %s; this run plans nothing", now)
+        plan = PlanResult(issue_id=None, deliveries=0, items=0)
     chunks += dispatch_issue(services, plan.issue_id) if plan.issue_id else 0
     with session_scope(services.sessions) as session:
         campaigns = start_due_campaigns(session, now, services.plan_options())

@@ -57,4 +57,31 @@ def test_send_reports_a_paused_issue_and_exits_1_until_the_relay_works(  # type:
     assert second.exit_code == 0, second.output
     assert "(sent): open; sent=3, failed=0, cancelled=0, deferred=0" in second.output
     assert sorted(r.rcpt_tos[0] for r in sink.received) == [p[0] for p in PEOPLE]
+    assert handler.quits >= 1  # the in-process run says goodbye to the server
     assert "nothing due" in cli("send").output
+
+
+def test_a_statement_timeout_is_told_in_one_line(  # type: ignore[no-untyped-def]
+    cli, settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import sys
+
+    from sqlalchemy import text
+
+    from digest.cli import run_cli
+
+    if not settings.database_url.startswith("postgresql"):
+        pytest.skip("statement_timeout is PostgreSQL's")
+    monkeypatch.setenv("PGOPTIONS", "-c statement_timeout=300")  # what a cautious DBA sets for the role
+    monkeypatch.setattr(sys, "argv", ["digest", "send"])
+    engine = make_engine(settings.database_url)
+    with engine.connect() as locker:
+        locker.execute(text("LOCK TABLE issues IN ACCESS EXCLUSIVE MODE"))  # a migration holds the table
+        code = run_cli()
+        locker.rollback()
+    engine.dispose()
+
+    stderr = capsys.readouterr().err
+    assert code == 1
+    assert stderr.count("\n") == 1 and "statement timeout" in stderr and "statement_timeout" in stderr
+    assert "Traceback" not in stderr

@@ -42,6 +42,7 @@ class Relay:
         self.throttle_from: int | None = None  # RCPT number from which it answers 450 4.7.1
         self.password = "right"
         self.logins: list[tuple[str, bool]] = []  # (mechanism, succeeded)
+        self.quits = 0
         self.sink: SMTPSink | None = None
 
     async def handle_RCPT(self, server, session, envelope, address, options):  # type: ignore[no-untyped-def]  # noqa: N802
@@ -58,6 +59,10 @@ class Relay:
         assert self.sink is not None
         self.sink._store(Received(str(envelope.mail_from), tuple(envelope.rcpt_tos), envelope.original_content or b""))
         return "250 2.0.0 accepted"
+
+    async def handle_QUIT(self, server, session, envelope):  # type: ignore[no-untyped-def]  # noqa: N802
+        self.quits += 1
+        return "221 2.0.0 Bye"
 
     def authenticate(self, server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any) -> AuthResult:
         ok = auth_data.password.decode() == self.password
