@@ -524,8 +524,12 @@ def send(
     paused = False
     for outcome in report:
         planned = f"{run.plan.deliveries} digest(s) planned" if outcome.issue_id == run.plan.issue_id else "open"
-        counts = {k: outcome.counts.get(k, 0) for k in (DeliveryStatus.SENT, DeliveryStatus.FAILED)}
-        counts.update({"cancelled": outcome.counts.get(DeliveryStatus.CANCELLED, 0), "deferred": outcome.pending})
+        counts = {
+            "sent": outcome.counts.get(DeliveryStatus.SENT, 0),
+            "failed": outcome.counts.get(DeliveryStatus.FAILED, 0),
+            "cancelled": outcome.counts.get(DeliveryStatus.CANCELLED, 0),
+            "deferred": outcome.pending,
+        }
         console.print(
             f"issue {outcome.issue_id} ({outcome.status}): {planned}; "
             + ", ".join(f"{k}={v}" for k, v in counts.items())

@@ -21,8 +21,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any, cast
 
-from sqlalchemy import Integer, String, Text, select, update
+from sqlalchemy import CursorResult, Integer, String, Text, Update, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
@@ -108,7 +109,7 @@ class Circuit:
             # login but refuses every RCPT) keeps the longer interval instead of starting over.
             recent = last[0] is not None and now - last[0] < timedelta(seconds=PROBE_MAX_SECONDS)
             interval = int(min(PROBE_MAX_SECONDS, max(self.probe_first, last[1] or 0))) if recent else self.probe_first
-            opened = session.execute(
+            opened = _changed(
                 update(TransportCircuit)
                 .where(TransportCircuit.transport == self.transport, TransportCircuit.state == CircuitState.CLOSED)
                 .values(
@@ -117,9 +118,9 @@ class Circuit:
                     opened_at=now,
                     probe_seconds=interval,
                     next_probe_at=now + timedelta(seconds=interval),
-                )
-                .execution_options(synchronize_session=False)
-            ).rowcount
+                ),
+                session,
+            )
             paused = pause_sending(session, reason)
         if opened:
             log.error(
@@ -145,16 +146,16 @@ class Circuit:
             if row is None or (row[1] is not None and row[1] > now):
                 return False
             interval = int(min(PROBE_MAX_SECONDS, max(self.probe_first, 2 * (row[0] or 0))))
-            claimed = session.execute(
+            claimed = _changed(
                 update(TransportCircuit)
                 .where(
                     TransportCircuit.transport == self.transport,
                     TransportCircuit.state == CircuitState.OPEN,
                     TransportCircuit.next_probe_at == row[1],
                 )
-                .values(probe_seconds=interval, next_probe_at=now + timedelta(seconds=interval))
-                .execution_options(synchronize_session=False)
-            ).rowcount
+                .values(probe_seconds=interval, next_probe_at=now + timedelta(seconds=interval)),
+                session,
+            )
             return bool(claimed)
 
     def probe_failed(self, reason: str) -> None:
@@ -171,12 +172,12 @@ class Circuit:
     def close(self) -> list[int]:
         """Close the circuit and resume the issues it paused; returns their ids (to dispatch again)."""
         with session_scope(self.sessions) as session:
-            was_open = session.execute(
+            was_open = _changed(
                 update(TransportCircuit)
                 .where(TransportCircuit.transport == self.transport, TransportCircuit.state == CircuitState.OPEN)
-                .values(state=CircuitState.CLOSED, reason=None, next_probe_at=None)
-                .execution_options(synchronize_session=False)
-            ).rowcount
+                .values(state=CircuitState.CLOSED, reason=None, next_probe_at=None),
+                session,
+            )
             resumed = list(
                 session.scalars(
                     update(Issue)
@@ -208,6 +209,12 @@ class Circuit:
             )
         log.warning("transport %s is throttling us: every worker waits %.0f s", self.transport, wait)
         return wait
+
+
+def _changed(statement: Update, session: Session) -> int:
+    """Rows an UPDATE changed."""
+    result = session.execute(statement.execution_options(synchronize_session=False))
+    return int(cast("CursorResult[Any]", result).rowcount or 0)
 
 
 def open_circuits(session: Session) -> list[tuple[str, str]]:

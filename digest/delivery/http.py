@@ -11,11 +11,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.connectionpool import ConnectionPool
 from urllib3.exceptions import MaxRetryError
+from urllib3.response import BaseHTTPResponse
 from urllib3.util.retry import Retry
 
 from digest.delivery.transport import ConnectionFailure, Throttled, TransientError
@@ -28,11 +31,20 @@ class _BoundedRetry(Retry):
     """Waits inside the call only for short Retry-After values; a longer one ends the call, so the
     transport raises Throttled and every worker holds back (the circuit) instead of this one sleeping."""
 
-    def increment(self, method: Any = None, url: Any = None, response: Any = None, *args: Any, **kwargs: Any) -> Retry:
+    def increment(
+        self,
+        method: str | None = None,
+        url: str | None = None,
+        response: BaseHTTPResponse | None = None,
+        error: Exception | None = None,
+        _pool: ConnectionPool | None = None,
+        _stacktrace: TracebackType | None = None,
+    ) -> Self:
         wait = super().get_retry_after(response) if response is not None else None
         if wait is not None and wait > MAX_RETRY_AFTER:
-            raise MaxRetryError(kwargs.get("_pool"), url or "", None)  # urllib3 hands back the response
-        return super().increment(method, url, response, *args, **kwargs)
+            # urllib3 hands the response back (raise_on_status is off): the transport throttles.
+            raise MaxRetryError(_pool, url or "", None)  # type: ignore[arg-type]
+        return super().increment(method, url, response, error, _pool, _stacktrace)
 
 
 def api_session(headers: dict[str, str], *, retries: int = 3, backoff: float = 0.5) -> requests.Session:

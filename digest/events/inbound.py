@@ -117,8 +117,12 @@ def _status_groups(part: Message) -> list[dict[str, str]]:
     blank line."""
     payload = part.get_payload()
     if isinstance(payload, list):
-        return [{k.lower(): str(v) for k, v in group.items()} for group in payload]
-    text = payload if isinstance(payload, str) else part.get_payload(decode=True).decode("utf-8", "replace")
+        return [{k.lower(): str(v) for k, v in group.items()} for group in payload if isinstance(group, Message)]
+    if isinstance(payload, str):
+        text = payload
+    else:
+        raw = part.get_payload(decode=True)
+        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else ""
     groups = []
     for block in re.split(r"\r?\n\s*\r?\n", text.strip()):
         headers = BytesHeaderParser().parsebytes(block.encode() + b"\n\n")
@@ -136,8 +140,8 @@ def _original_message_id(report: EmailMessage) -> str | None:
             if isinstance(inner, Message) and inner.get("Message-ID"):
                 return str(inner["Message-ID"]).strip()
         if content_type in ("text/rfc822-headers", "message/global-headers"):
-            body = part.get_payload(decode=True) or b""
-            found = BytesHeaderParser().parsebytes(body).get("Message-ID")
+            body = part.get_payload(decode=True)
+            found = BytesHeaderParser().parsebytes(body).get("Message-ID") if isinstance(body, bytes) else None
             if found:
                 return str(found).strip()
     return None
