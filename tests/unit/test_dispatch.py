@@ -122,7 +122,11 @@ def test_two_dispatches_planning_the_same_period_at_once_both_finish(
     thread.start()
     with services.engine.connect() as conn:  # wait until the second planner waits on the first's rows
         for _ in range(500):
-            waiting = conn.scalar(text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"))
+            waiting = conn.scalar(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                )
+            )
             if waiting:
                 break
             thread.join(0.02)
