@@ -39,6 +39,8 @@ editors_app = typer.Typer(help="Manage editor accounts.", no_args_is_help=True)
 app.add_typer(editors_app, name="editors")
 specialties_app = typer.Typer(help="The specialties summaries and subscribers are tagged with.", no_args_is_help=True)
 app.add_typer(specialties_app, name="specialties")
+bounces_app = typer.Typer(help="Bounces and complaints from your own MTA (DSN and ARF reports).", no_args_is_help=True)
+app.add_typer(bounces_app, name="bounces")
 
 console = Console(width=None if sys.stdout.isatty() else 160, soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -52,7 +54,7 @@ def _settings() -> Settings:
         raise typer.Exit(2) from None
 
 
-LONG_RUNNING = frozenset({"worker", "beat", "serve"})
+LONG_RUNNING = frozenset({"worker", "beat", "serve", "bounces"})
 
 
 def _print_version(value: bool) -> None:
@@ -410,6 +412,40 @@ def serve(
     )
 
 
+@bounces_app.command("serve")
+def bounces_serve(
+    listen: Annotated[str | None, typer.Option(help="HOST:PORT (default DIGEST_BOUNCE_LISTEN)")] = None,
+    smtp: Annotated[bool, typer.Option("--smtp", help="speak SMTP instead of LMTP")] = False,
+) -> None:
+    """Take bounces (RFC 3464) and abuse reports (RFC 5965) from the MTA for bounces+<token>@DIGEST_BOUNCE_DOMAIN."""
+    import signal
+    import threading
+
+    from digest.events.intake import listener
+    from digest.wiring import ConfigError, bounce_intake
+
+    settings = _settings()
+    services = _services(settings)
+    try:
+        intake = bounce_intake(services)
+    except ConfigError as exc:
+        err.print(f"[red]configuration error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    host, _, port = (listen or settings.bounce_listen).rpartition(":")
+    server = listener(intake, host or "127.0.0.1", int(port), lmtp=not smtp)
+    server.start()
+    console.print(f"taking bounces for {settings.bounce_domain} over {'SMTP' if smtp else 'LMTP'} on {host}:{port}")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+        services.close()
+
+
 @feeds_app.command("add")
 def feeds_add(
     url: str,
@@ -521,10 +557,9 @@ def send(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="plan, show, and roll back: nothing is sent")] = False,
 ) -> None:
     """Plan and send the digests due now (what the beat schedule also triggers every minute)."""
-    from sqlalchemy import func, select
-
-    from digest.dispatch import send_due
-    from digest.ledger.models import Delivery, DeliveryStatus
+    from digest.delivery.circuit import PAUSED_BY_TRANSPORT
+    from digest.dispatch import outcomes, send_due
+    from digest.ledger.models import DeliveryStatus, IssueStatus
     from digest.queue import BrokerQueue
     from digest.selection.service import plan_digests
 
@@ -551,23 +586,38 @@ def send(
         services.close()
         console.print(f"queued the planning task {task_id}: the workers plan what is due and send it")
         return
-    run = send_due(services)
-    if run.plan.issue_id is None:
+    try:
+        run = send_due(services)
+        touched = [run.plan.issue_id] if run.plan.issue_id else []
+        touched += [c.issue_id for c in run.campaigns] + run.resumed + run.redispatched
+        report = outcomes(services, touched)
+    finally:
+        services.close()  # QUIT to the SMTP server
+    if not report:
         console.print("nothing due: no subscriber has new summaries in a period not yet served")
         return
-    with session_scope(services.sessions) as session:
-        counts = dict(
-            session.execute(
-                select(Delivery.status, func.count())
-                .where(Delivery.issue_id == run.plan.issue_id)
-                .group_by(Delivery.status)
-            ).all()
+    paused = False
+    for outcome in report:
+        planned = f"{run.plan.deliveries} digest(s) planned" if outcome.issue_id == run.plan.issue_id else "open"
+        counts = {
+            "sent": outcome.counts.get(DeliveryStatus.SENT, 0),
+            "failed": outcome.counts.get(DeliveryStatus.FAILED, 0),
+            "cancelled": outcome.counts.get(DeliveryStatus.CANCELLED, 0),
+            "deferred": outcome.pending,
+        }
+        console.print(
+            f"issue {outcome.issue_id} ({outcome.status}): {planned}; "
+            + ", ".join(f"{k}={v}" for k, v in counts.items())
         )
-    console.print(
-        f"issue {run.plan.issue_id}: {run.plan.deliveries} digest(s) planned and sent; "
-        + ", ".join(f"{k}={v}" for k, v in sorted(counts.items()))
-    )
-    if counts.get(DeliveryStatus.PENDING):
+        for reason, n in outcome.deferred[:5]:
+            console.print(f"  deferred {n}: {reason}")
+        if outcome.status == IssueStatus.PAUSED and outcome.paused_by == PAUSED_BY_TRANSPORT:
+            paused = True
+            err.print(
+                f"[red]issue {outcome.issue_id} is paused:[/red] the transport fails: {outcome.pause_reason}. "
+                "It resumes by itself when a probe succeeds (digest send or beat), or when an editor resumes it."
+            )
+    if paused or any(o.pending for o in report):
         raise typer.Exit(1)
 
 
@@ -685,5 +735,26 @@ def beat() -> None:
     celery_app.start(["beat", f"--loglevel={settings.log_level}", f"--schedule={schedule}"])
 
 
-def main() -> None:  # pragma: no cover
-    sys.exit(app())
+def main() -> None:  # pragma: no cover (tests call run_cli)
+    sys.exit(run_cli())
+
+
+def run_cli() -> int:
+    """The console script: ``app`` with database failures told in one line, not a traceback."""
+    from sqlalchemy.exc import DBAPIError
+
+    try:
+        app()
+    except DBAPIError as exc:
+        err.print(f"[red]database error:[/red] {_database_error(exc)}", highlight=False)
+        return 1
+    return 0
+
+
+def _database_error(exc: Exception) -> str:
+    """One line: what the database said, and what to do about a cancelled statement."""
+    orig = getattr(exc, "orig", None) or exc
+    said = (str(orig).strip().splitlines() or [type(orig).__name__])[0]
+    if getattr(orig, "sqlstate", None) == "57014":  # query_canceled: statement_timeout, or an operator
+        return f"{said} (it ran longer than the statement_timeout of this database role allows and was rolled back)"
+    return f"{type(orig).__name__}: {said}"

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-TRANSPORTS = ("smtp", "postmark", "sendgrid", "outbox")
+TRANSPORTS = ("smtp", "postmark", "sendgrid", "ses", "outbox")  # digest/delivery/providers registers each
 
 
 class Settings(BaseSettings):
@@ -43,6 +43,17 @@ class Settings(BaseSettings):
     # How often beat polls for due digests and scheduled issues. A slot is reached at most this late.
     dispatch_seconds: float = Field(60.0, ge=1, le=3600)
     outbox_dir: Path | None = None
+    # Bounce intake for your own MTA (docs/bounces.md): messages go out with the return path
+    # bounces+<token>@DIGEST_BOUNCE_DOMAIN; `digest bounces serve` listens on DIGEST_BOUNCE_LISTEN.
+    bounce_domain: str | None = None
+    bounce_listen: str = "127.0.0.1:2526"
+    # A soft bounce (mailbox full, given up after retries) suppresses the address once it has had
+    # this many within this many days.
+    soft_bounce_limit: int = Field(3, ge=1, le=100)
+    soft_bounce_days: int = Field(30, ge=1, le=365)
+    # The transport circuit (docs/delivery.md): after a connection or account failure, the first
+    # probe waits this long; each failed probe doubles the wait, up to an hour.
+    probe_first_seconds: float = Field(30.0, ge=1, le=3600)
     # Sign-up abuse limits: confirmation emails per address per day, sign-up posts per client address.
     confirmations_per_address_per_day: int = 3
     signups_per_client: int = 10
@@ -56,6 +67,12 @@ class Settings(BaseSettings):
     postmark_webhook_user: str | None = None
     postmark_webhook_password: str | None = None
     sendgrid_webhook_public_key: str | None = None
+    # Amazon SES (DIGEST_TRANSPORT=ses): region, the configuration set that publishes bounces and
+    # complaints to SNS, and the SNS topics whose notifications /webhooks/ses accepts (empty: any
+    # topic, the signature is still checked). AWS credentials come from boto3's usual chain.
+    ses_region: str | None = None
+    ses_configuration_set: str | None = None
+    ses_topic_arn: str | None = None  # one ARN, or several separated by commas
     # Bearer token for the JSON API (POST /api/summaries); unset: the API answers 401 to everyone.
     ingest_token: str | None = None
     # Feed fetching (digest/ingest/fetching.py): addresses that are loopback, private, link-local,
@@ -147,6 +164,10 @@ class Settings(BaseSettings):
         if self.broker_url and self.broker_url.startswith(("redis://", "rediss://")):
             return self.broker_url
         return None
+
+    @property
+    def ses_topic_arns(self) -> frozenset[str]:
+        return frozenset(a.strip() for a in (self.ses_topic_arn or "").split(",") if a.strip())
 
     @property
     def eager(self) -> bool:

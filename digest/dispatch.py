@@ -5,22 +5,29 @@
 starts the campaigns scheduled before now, streams each issue's pending ids into chunks of
 ``DIGEST_CHUNK_SIZE`` handed to ``services.queue``, checkpointing on the issue as it goes, and
 queues again the rows of issues whose worker died (lease ran out). Chunks carry ids, never content.
+While the transport circuit is open (digest/delivery/circuit.py) it first probes the transport, when
+a probe is due, and resumes the issues the circuit paused once the probe succeeds.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 
 from digest.db import session_scope
 from digest.delivery.service import finish_issue_if_done
+from digest.delivery.transport import TransportError
 from digest.issues.planning import CampaignPlan
 from digest.issues.service import IllegalTransition, get_campaign, resume_issue, start_due_campaigns, start_sending
-from digest.ledger.models import Issue, IssueStatus
+from digest.ledger.models import Delivery, DeliveryStatus, Issue, IssueStatus
 from digest.selection.service import PlanResult, pending_page, plan_digests, stalled_issues
 from digest.wiring import Services
+
+log = logging.getLogger(__name__)
 
 # Chunks queued per ledger read and checkpoint commit: one commit per chunk made dispatch a third
 # of a core for several seconds of a 100k send, beside the workers.
@@ -33,6 +40,7 @@ class SendRun:
     chunks: int
     campaigns: list[CampaignPlan] = field(default_factory=list)  # scheduled campaigns started now
     redispatched: list[int] = field(default_factory=list)  # sending issues whose open rows were queued again
+    resumed: list[int] = field(default_factory=list)  # issues the transport circuit had paused, resumed now
 
 
 def dispatch_issue(services: Services, issue_id: int, *, restart: bool = False) -> int:
@@ -88,9 +96,17 @@ def send_due(services: Services, now: datetime | None = None, *, include_new_sub
     harmless.
     """
     now = now or services.clock()
-    with session_scope(services.sessions) as session:
-        plan = plan_digests(session, now, services.plan_options(include_new_subscribers=include_new_subscribers))
-    chunks = dispatch_issue(services, plan.issue_id) if plan.issue_id else 0
+    resumed = probe_transport(services)
+    chunks = sum(dispatch_issue(services, issue_id, restart=True) for issue_id in resumed)
+    try:
+        with session_scope(services.sessions) as session:
+            plan = plan_digests(session, now, services.plan_options(include_new_subscribers=include_new_subscribers))
+    except IntegrityError:
+        # Another run planned the same period at the same moment and committed first (the ledger's
+        # unique keys refused this one's rows): its digests are planned; carry on with the rest.
+        log.info("another dispatch planned the digests due at %s; this run plans nothing", now)
+        plan = PlanResult(issue_id=None, deliveries=0, items=0)
+    chunks += dispatch_issue(services, plan.issue_id) if plan.issue_id else 0
     with session_scope(services.sessions) as session:
         campaigns = start_due_campaigns(session, now, services.plan_options())
     for campaign in campaigns:
@@ -99,7 +115,21 @@ def send_due(services: Services, now: datetime | None = None, *, include_new_sub
         stalled = stalled_issues(session, now, timedelta(seconds=services.settings.lease_seconds))
     for issue_id in stalled:
         chunks += dispatch_issue(services, issue_id, restart=True)
-    return SendRun(plan=plan, chunks=chunks, campaigns=campaigns, redispatched=stalled)
+    return SendRun(plan=plan, chunks=chunks, campaigns=campaigns, redispatched=stalled, resumed=resumed)
+
+
+def probe_transport(services: Services) -> list[int]:
+    """While the transport circuit is open and a probe is due (one caller claims it), try the
+    transport once; on success close the circuit and return the issues it resumed."""
+    circuit = services.delivery.circuit
+    if not circuit.claim_probe():
+        return []
+    try:
+        services.transport.probe()
+    except TransportError as exc:
+        circuit.probe_failed(str(exc))
+        return []
+    return circuit.close()
 
 
 def send_issue(services: Services, issue_id: int) -> tuple[CampaignPlan | None, int]:
@@ -120,7 +150,65 @@ def send_issue(services: Services, issue_id: int) -> tuple[CampaignPlan | None, 
 
 
 def resume_campaign(services: Services, issue_id: int) -> int:
-    """Resume a paused campaign and queue its open rows; returns the number of chunks queued."""
+    """Resume a paused campaign and queue its open rows; returns the number of chunks queued.
+
+    An editor resuming an issue the transport circuit paused says "try now": the circuit closes and
+    the other issues it paused resume with it (the next failure opens it again)."""
     with session_scope(services.sessions) as session:
         resume_issue(session, issue_id)
-    return dispatch_issue(services, issue_id, restart=True)
+    others = [i for i in services.delivery.circuit.close() if i != issue_id]
+    return sum(dispatch_issue(services, i, restart=True) for i in (issue_id, *others))
+
+
+@dataclass(frozen=True)
+class IssueOutcome:
+    """Where an issue stands after a send: what ``digest send`` reports."""
+
+    issue_id: int
+    status: str
+    counts: dict[str, int]  # deliveries by status
+    deferred: list[tuple[str, int]]  # pending rows by the error that sent them back (most first)
+    paused_by: str | None
+    pause_reason: str | None
+
+    @property
+    def pending(self) -> int:
+        return self.counts.get(DeliveryStatus.PENDING, 0)
+
+
+def outcomes(services: Services, issue_ids: list[int]) -> list[IssueOutcome]:
+    """``issue_ids`` (in this order), with every other issue that still has rows to send."""
+    with session_scope(services.sessions) as session:
+        still_open = session.scalars(
+            select(Issue.id)
+            .where(
+                Issue.status.in_((IssueStatus.SENDING, IssueStatus.PAUSED)),
+                Issue.id.in_(select(Delivery.issue_id).where(Delivery.status == DeliveryStatus.PENDING)),
+            )
+            .order_by(Issue.id)
+        )
+        wanted = list(dict.fromkeys([*issue_ids, *still_open]))
+        out = []
+        for issue in session.scalars(select(Issue).where(Issue.id.in_(wanted))):
+            counts = dict(
+                session.execute(
+                    select(Delivery.status, func.count()).where(Delivery.issue_id == issue.id).group_by(Delivery.status)
+                ).all()
+            )
+            deferred = session.execute(
+                select(func.coalesce(Delivery.error, "not tried yet"), func.count())
+                .where(Delivery.issue_id == issue.id, Delivery.status == DeliveryStatus.PENDING)
+                .group_by(Delivery.error)
+                .order_by(func.count().desc())
+            ).all()
+            out.append(
+                IssueOutcome(
+                    issue.id,
+                    issue.status,
+                    counts,
+                    [(reason, n) for reason, n in deferred],
+                    issue.paused_by,
+                    issue.pause_reason,
+                )
+            )
+    return sorted(out, key=lambda o: wanted.index(o.issue_id))

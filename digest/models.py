@@ -1,6 +1,7 @@
 """Every mapped table, imported in one place so that Alembic and ``create_all`` see the whole schema."""
 
 from digest.db import Base
+from digest.delivery.circuit import TransportCircuit
 from digest.editors.models import Editor
 from digest.events.models import WebhookEvent
 from digest.ingest.models import FeedSource, Specialty, Summary
@@ -23,6 +24,7 @@ __all__ = [
     "Subscriber",
     "Summary",
     "Suppression",
+    "TransportCircuit",
     "WebhookEvent",
     "issue_specialties",
 ]

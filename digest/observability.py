@@ -32,10 +32,12 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, select, text
+from sqlalchemy.exc import SQLAlchemyError
 
 from digest.config import Settings
-from digest.delivery.transport import SendResult
+from digest.delivery.circuit import CircuitState, TransportCircuit
+from digest.delivery.transport import Failure, SendResult
 
 log = logging.getLogger(__name__)
 
@@ -114,8 +116,17 @@ class SendMetrics:
             self.sent.labels(transport).inc(accepted)
         for result in results:
             if not result.accepted:
-                kind = "bounce" if result.bounce else "permanent" if result.permanent else "transient"
-                self.failed.labels(transport, kind).inc()
+                self.failed.labels(transport, _FAILURE_KINDS[result.failure or Failure.TEMPORARY]).inc()
+
+
+# ``kind`` label per failure class: the first three names are the ones dashboards already use.
+_FAILURE_KINDS = {
+    Failure.RECIPIENT: "bounce",
+    Failure.MESSAGE: "permanent",
+    Failure.TEMPORARY: "transient",
+    Failure.THROTTLED: "throttled",
+    Failure.CONNECTION: "connection",
+}
 
 
 def _process_identifier() -> str:
@@ -186,19 +197,47 @@ class QueueDepthCollector(Collector):
         yield gauge
 
 
-def scrape_registry(directory: Path, broker_url: str | None) -> CollectorRegistry:
-    """A registry that adds up every process's files in ``directory`` and, with a Redis broker, the queue depth."""
+class CircuitCollector(Collector):
+    """``digest_transport_paused{transport,reason}``: 1 while a transport's circuit is open (sending
+    paused by a connection or account failure), read from the database at scrape time."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    def collect(self) -> Iterator[Metric]:
+        gauge = GaugeMetricFamily(
+            "digest_transport_paused",
+            "1 while sending is paused because the transport's connection or account fails",
+            labels=["transport", "reason"],
+        )
+        try:
+            with self.engine.connect() as conn:
+                rows = conn.execute(select(TransportCircuit.transport, TransportCircuit.state, TransportCircuit.reason))
+                for transport, state, reason in rows:
+                    is_open = state == CircuitState.OPEN
+                    gauge.add_metric([transport, (reason or "")[:200] if is_open else ""], 1.0 if is_open else 0.0)
+        except SQLAlchemyError as exc:
+            log.warning("transport circuit not available: %s", exc)
+            return
+        yield gauge
+
+
+def scrape_registry(directory: Path, broker_url: str | None, engine: Engine | None = None) -> CollectorRegistry:
+    """A registry that adds up every process's files in ``directory`` and, with a Redis broker, the
+    queue depth; with a database, the transport circuits."""
     registry = CollectorRegistry()
     directory.mkdir(parents=True, exist_ok=True)
     MultiProcessCollector(registry, path=str(directory))
     if broker_url and broker_url.startswith(("redis://", "rediss://")):
         registry.register(QueueDepthCollector(broker_url))
+    if engine is not None:
+        registry.register(CircuitCollector(engine))
     return registry
 
 
-def exposition(directory: Path, broker_url: str | None) -> bytes:
+def exposition(directory: Path, broker_url: str | None, engine: Engine | None = None) -> bytes:
     """The Prometheus text format for one scrape."""
-    return generate_latest(scrape_registry(directory, broker_url))
+    return generate_latest(scrape_registry(directory, broker_url, engine))
 
 
 # -- health -----------------------------------------------------------------------------------------

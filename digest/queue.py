@@ -88,8 +88,16 @@ class InProcessQueue:
 
     def deliver_chunk(self, delivery_ids: list[int]) -> None:
         report = self.delivery.deliver(delivery_ids)
+        left = len(delivery_ids)
+        while report.requeue and len(report.requeue) < left:  # the database connection was lost: go on
+            left = len(report.requeue)
+            report = self.delivery.deliver(report.requeue)
         if report.retry:
             log.warning("%d deliveries hit transient errors; they stay pending", len(report.retry))
+        if report.throttled:
+            log.warning(
+                "%d deliveries wait: the transport asked us to slow down for %.0f s", len(report.throttled), report.wait
+            )
 
     def send_confirmation(self, subscriber_id: int) -> None:
         try:

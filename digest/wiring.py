@@ -10,20 +10,23 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import parseaddr
 
+import requests
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from digest.config import Settings
 from digest.db import make_engine, make_session_factory, utcnow
+from digest.delivery import providers
+from digest.delivery.circuit import Circuit
 from digest.delivery.confirmation import ConfirmationMailer
-from digest.delivery.outbox import OutboxTransport
-from digest.delivery.postmark import POSTMARK_API_URL, PostmarkTransport
+from digest.delivery.providers import ProviderConfigError
 from digest.delivery.ratelimit import RedisTokenBucket
-from digest.delivery.sendgrid import SENDGRID_API_URL, SendGridTransport
 from digest.delivery.service import DeliveryService, RateLimiter, Unlimited
-from digest.delivery.smtp import SMTPConfig, SMTPTransport
 from digest.delivery.transport import Transport
 from digest.editors.throttle import Buckets, Limit, LoginThrottle, MemoryBuckets, RedisBuckets
+from digest.events.inbound import verp_address
+from digest.events.intake import BounceIntake
+from digest.events.service import SoftBounceLimit
 from digest.issues.links import ClickLinks
 from digest.observability import SendMetrics, send_metrics
 from digest.queue import BrokerQueue, InProcessQueue, TaskQueue
@@ -37,6 +40,13 @@ from digest.subscribers.tokens import Tokens
 
 class ConfigError(Exception):
     """The configuration cannot work; the message says which variable to fix."""
+
+
+def https_get(url: str) -> bytes:
+    """GET a URL a webhook payload names (SNS certificates, subscription confirmations)."""
+    response = requests.get(url, timeout=(5, 15))
+    response.raise_for_status()
+    return response.content
 
 
 @dataclass
@@ -55,6 +65,7 @@ class Services:
     confirmations: ConfirmationMailer
     client_limiter: ClientLimiter
     queue: TaskQueue  # where work is handed over: the broker's workers, or this process
+    fetch_url: Callable[[str], bytes] = https_get  # what webhooks use to fetch the URLs they name
 
     def plan_options(self, *, include_new_subscribers: bool = False) -> PlanOptions:
         return PlanOptions(
@@ -70,19 +81,14 @@ class Services:
 
 
 def make_transport(settings: Settings) -> Transport:
-    """The one place that picks a sender, by ``DIGEST_TRANSPORT``."""
-    if settings.transport == "smtp":
-        return SMTPTransport(SMTPConfig.from_url(settings.smtp_url), batch_size=settings.smtp_batch_size)
-    if settings.transport == "outbox":
-        assert settings.outbox_dir is not None
-        return OutboxTransport(settings.outbox_dir)
-    if settings.transport in ("postmark", "sendgrid"):
-        if not settings.api_token:
-            raise ConfigError(f"DIGEST_TRANSPORT={settings.transport} needs DIGEST_API_TOKEN (the provider's API key)")
-        if settings.transport == "postmark":
-            return PostmarkTransport(settings.api_token, api_url=settings.api_url or POSTMARK_API_URL)
-        return SendGridTransport(settings.api_token, api_url=settings.api_url or SENDGRID_API_URL)
-    raise ConfigError(f"DIGEST_TRANSPORT={settings.transport!r} is not available in this build")
+    """The one place that picks a sender: the provider registered under ``DIGEST_TRANSPORT``."""
+    provider = providers.get(settings.transport)
+    if provider is None:
+        raise ConfigError(f"DIGEST_TRANSPORT={settings.transport!r} is not available in this build")
+    try:
+        return provider.transport(settings)
+    except ProviderConfigError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def make_rate_limiter(settings: Settings) -> RateLimiter:
@@ -133,6 +139,23 @@ def make_login_throttle(settings: Settings, clock: Callable[[], datetime] = utcn
     )
 
 
+def bounce_return_path(settings: Settings, tokens: Tokens) -> Callable[[int], str] | None:
+    """With DIGEST_BOUNCE_DOMAIN: subscriber id -> ``bounces+<token>@domain`` (VERP), else None."""
+    domain = settings.bounce_domain
+    if not domain:
+        return None
+    return lambda subscriber_id: verp_address(tokens.mailbox(subscriber_id), domain)
+
+
+def bounce_intake(services: Services) -> BounceIntake:
+    """What ``digest bounces serve`` hands each report to."""
+    settings = services.settings
+    if not settings.bounce_domain:
+        raise ConfigError("digest bounces serve needs DIGEST_BOUNCE_DOMAIN (the domain of the VERP return paths)")
+    soft = SoftBounceLimit(settings.soft_bounce_limit, settings.soft_bounce_days)
+    return BounceIntake(services.sessions, services.tokens, settings.bounce_domain, services.clock, soft)
+
+
 def make_client_limiter(settings: Settings) -> ClientLimiter:
     """Sign-up posts per client address: in Redis when there is one, else counted in the database."""
     window = timedelta(seconds=settings.signup_window_seconds)
@@ -147,6 +170,7 @@ def build_services(
     transport: Transport | None = None,
     clock: Callable[[], datetime] = utcnow,
     queue: TaskQueue | None = None,
+    fetch_url: Callable[[str], bytes] | None = None,
 ) -> Services:
     settings.var_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
@@ -166,6 +190,7 @@ def build_services(
         sign=make_signer(settings),
         click_base=links.click_base,
         raw=transport.wants_raw,
+        return_path=bounce_return_path(settings, tokens),
     )
     assert settings.metrics_dir is not None
     metrics = send_metrics(settings.metrics_dir)
@@ -176,6 +201,7 @@ def build_services(
         clock=clock,
         limiter=make_rate_limiter(settings),
         recorder=metrics,
+        circuit=Circuit(sessions, transport.name, clock, probe_first_seconds=settings.probe_first_seconds),
     )
     confirmations = ConfirmationMailer(
         sessions, renderer, composer, transport, tokens, base_url=settings.base_url, clock=clock
@@ -195,4 +221,5 @@ def build_services(
         confirmations=confirmations,
         client_limiter=make_client_limiter(settings),
         queue=queue or (InProcessQueue(delivery, confirmations) if settings.eager else BrokerQueue(settings)),
+        fetch_url=fetch_url or https_get,
     )

@@ -1,4 +1,5 @@
-"""A local HTTP server that speaks Postmark's and SendGrid's sending APIs as their docs describe them.
+"""A local HTTP server that speaks Postmark's, SendGrid's and Amazon SES's (v2) sending APIs as their
+docs describe them.
 
 Postmark, ``POST /email/batch``: header ``X-Postmark-Server-Token``; a JSON array of at most 500
 messages (From, To, Subject, TextBody and/or HtmlBody, Headers [{Name, Value}], MessageStream);
@@ -10,18 +11,27 @@ SendGrid, ``POST /v3/mail/send``: header ``Authorization: Bearer KEY``; JSON wit
 [{to: [{email, name?}]}], from, subject, content [{type, value}], headers; 202 with an empty body and
 ``X-Message-Id``; 400 with ``{"errors": [{"message", "field", "help"}]}``; 401 for a bad key.
 
+SES v2, ``POST /v2/email/outbound-emails`` (SigV4-signed; the access key id is ``token``): the raw
+message base64 in ``Content.Raw.Data``; 200 ``{"MessageId"}``; errors with ``x-amzn-ErrorType``.
+
+``GET /server`` (Postmark), ``GET /v2/email/account`` (SES) and ``GET /v3/scopes`` (SendGrid) answer 200
+for the right token, else 401:
+the circuit's probes.
+
 Tests script failures: ``inactive`` / ``invalid`` addresses get per-message errors; ``fail_next``
 queues whole-request answers (status, body, headers) served before normal processing.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email import message_from_bytes, policy
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -173,16 +183,81 @@ class ProviderServer:
         )
         return 202, None, {"X-Message-Id": pid}
 
+    # -- probes: a cheap authenticated GET per provider -------------------------------------------
+    def postmark_server(self, headers: dict[str, str]) -> tuple[int, Any, dict[str, str]]:
+        if headers.get("x-postmark-server-token") != self.token:
+            return 401, {"ErrorCode": 10, "Message": "Invalid Server API token"}, {}
+        return 200, {"ID": 1, "Name": "digest"}, {}
+
+    def sendgrid_scopes(self, headers: dict[str, str]) -> tuple[int, Any, dict[str, str]]:
+        if headers.get("authorization") != f"Bearer {self.token}":
+            return 401, {"errors": [{"field": None, "message": "authorization required"}]}, {}
+        return 200, {"scopes": ["mail.send"]}, {}
+
+    # -- Amazon SES (SESv2, REST-JSON, SigV4) -----------------------------------------------------
+    def ses_send(self, headers: dict[str, str], body: Any) -> tuple[int, Any, dict[str, str]]:
+        """``POST /v2/email/outbound-emails``: the access key id is the token; Content.Raw.Data is
+        the base64 MIME message. Errors as SES sends them: ``x-amzn-ErrorType`` and ``{"message"}``."""
+        if f"Credential={self.token}/" not in headers.get("authorization", ""):
+            return (
+                403,
+                {"message": "The security token included in the request is invalid."},
+                {"x-amzn-ErrorType": "UnrecognizedClientException"},
+            )
+        raw = base64.b64decode(body["Content"]["Raw"]["Data"])
+        message = message_from_bytes(raw, policy=policy.default)
+        text = message.get_body(("plain",))
+        html = message.get_body(("html",))
+        provider_id = f"0102019{uuid.uuid4().hex}-000000"
+        self._accept(
+            Accepted(
+                to=body["Destination"]["ToAddresses"][0],
+                subject=str(message["Subject"]),
+                headers={k: str(v) for k, v in message.items()},
+                text=text.get_content() if text is not None else "",
+                html=html.get_content() if html is not None else "",
+                provider_id=provider_id,
+            )
+        )
+        return 200, {"MessageId": provider_id}, {}
+
+    def ses_account(self, headers: dict[str, str]) -> tuple[int, Any, dict[str, str]]:
+        if f"Credential={self.token}/" not in headers.get("authorization", ""):
+            return (
+                403,
+                {"message": "The security token included in the request is invalid."},
+                {"x-amzn-ErrorType": "UnrecognizedClientException"},
+            )
+        return 200, {"SendingEnabled": True, "ProductionAccessEnabled": True, "EnforcementStatus": "HEALTHY"}, {}
+
     def _accept(self, item: Accepted) -> None:
         with self._lock:
             self.accepted.append(item)
 
 
 def _handler(provider: ProviderServer) -> type[BaseHTTPRequestHandler]:
-    routes = {"/email/batch": provider.postmark_batch, "/v3/mail/send": provider.sendgrid_send}
+    routes = {
+        "/email/batch": provider.postmark_batch,
+        "/v3/mail/send": provider.sendgrid_send,
+        "/v2/email/outbound-emails": provider.ses_send,
+    }
+
+    probes = {
+        "/server": provider.postmark_server,
+        "/v3/scopes": provider.sendgrid_scopes,
+        "/v2/email/account": provider.ses_account,
+    }
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as the real APIs
+
+        def do_GET(self) -> None:
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            with provider._lock:
+                provider.requests.append((self.path, headers, None))
+            if self.path not in probes:
+                return self._reply(404, {"Message": "not found"}, {})
+            self._reply(*probes[self.path](headers))
 
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", 0))

@@ -76,6 +76,13 @@ def backoff(retries: int) -> float:
 @celery_app.task(bind=True, acks_late=True, max_retries=MAX_RETRIES, name=DELIVER_CHUNK)
 def deliver_chunk(self: Task, delivery_ids: list[int]) -> dict[str, int]:
     report: DeliverReport = services().delivery.deliver(delivery_ids)
+    if not self.request.is_eager:
+        # Handed back as new tasks, not retries: neither a lost database connection (at once) nor
+        # throttling (after the wait every worker now observes) spends one of the chunk's tries.
+        if report.requeue:
+            deliver_chunk.apply_async(args=[report.requeue])
+        if report.throttled:
+            deliver_chunk.apply_async(args=[report.throttled], countdown=report.wait + backoff(0))
     if report.retry:
         if self.request.is_eager:
             # In-process runs have no broker to wait on; the rows stay pending for the next run.

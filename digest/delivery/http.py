@@ -9,22 +9,42 @@ those come back as transient failures and the ledger retries them later with the
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from types import TracebackType
+from typing import Any, Self
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.connectionpool import ConnectionPool
+from urllib3.exceptions import MaxRetryError
+from urllib3.response import BaseHTTPResponse
 from urllib3.util.retry import Retry
 
-from digest.delivery.transport import PermanentError, TransientError
+from digest.delivery.transport import ConnectionFailure, Throttled, TransientError
 
 TIMEOUT = (5.0, 60.0)  # seconds: connect, read
-MAX_RETRY_AFTER = 30.0  # seconds: never sleep longer inside a task on a provider's Retry-After
+MAX_RETRY_AFTER = 5.0  # seconds: never sleep longer inside a task on a provider's Retry-After
 
 
 class _BoundedRetry(Retry):
-    def get_retry_after(self, response: Any) -> float | None:
-        value = super().get_retry_after(response)
-        return None if value is None else min(value, MAX_RETRY_AFTER)
+    """Waits inside the call only for short Retry-After values; a longer one ends the call, so the
+    transport raises Throttled and every worker holds back (the circuit) instead of this one sleeping."""
+
+    def increment(
+        self,
+        method: str | None = None,
+        url: str | None = None,
+        response: BaseHTTPResponse | None = None,
+        error: Exception | None = None,
+        _pool: ConnectionPool | None = None,
+        _stacktrace: TracebackType | None = None,
+    ) -> Self:
+        wait = super().get_retry_after(response) if response is not None else None
+        if wait is not None and wait > MAX_RETRY_AFTER:
+            # urllib3 hands the response back (raise_on_status is off): the transport throttles.
+            raise MaxRetryError(_pool, url or "", None)  # type: ignore[arg-type]
+        return super().increment(method, url, response, error, _pool, _stacktrace)
 
 
 def api_session(headers: dict[str, str], *, retries: int = 3, backoff: float = 0.5) -> requests.Session:
@@ -54,17 +74,49 @@ def post_json(session: requests.Session, url: str, payload: Any, provider: str) 
     try:
         return session.post(url, json=payload, timeout=TIMEOUT)
     except requests.ConnectionError as exc:
-        raise TransientError(f"{provider}: cannot reach {url}: {exc}") from exc
+        raise ConnectionFailure(f"{provider}: cannot reach {url}: {exc}") from exc
     except requests.Timeout as exc:
         raise TransientError(f"{provider}: no reply from {url} in time: {exc}") from exc
 
 
 def raise_for_request(response: requests.Response, provider: str) -> None:
-    """Whole-request failures: bad credentials are permanent (an operator must act), throttling and
-    server errors transient. Both leave the rows for a later retry; the per-message cases are the
-    transport's to map."""
+    """Whole-request failures: refused credentials are the account's (ConnectionFailure: the circuit
+    opens until an operator or a probe finds them working), throttling asks every worker to wait
+    (Throttled, with the provider's Retry-After), server errors are temporary. None of them fails a
+    row; the per-message cases are the transport's to map."""
     status = response.status_code
     if status in (401, 403):
-        raise PermanentError(f"{provider} refused the API token (HTTP {status}): check DIGEST_API_TOKEN")
-    if status == 429 or status >= 500:
+        raise ConnectionFailure(
+            f"{provider} refused the API token (HTTP {status}): {response.text[:300]} (check DIGEST_API_TOKEN)"
+        )
+    if status == 429:
+        raise Throttled(f"{provider} answered HTTP 429: {response.text[:300]}", retry_after(response))
+    if status >= 500:
         raise TransientError(f"{provider} answered HTTP {status}: {response.text[:300]}")
+
+
+def retry_after(response: requests.Response) -> float | None:
+    """The Retry-After header in seconds (delta-seconds or an HTTP date), if there is one."""
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def probe_get(session: requests.Session, url: str, provider: str) -> None:
+    """A cheap authenticated GET that says whether the API and the key work now."""
+    try:
+        response = session.get(url, timeout=TIMEOUT)
+    except requests.RequestException as exc:
+        raise ConnectionFailure(f"{provider}: cannot reach {url}: {exc}") from exc
+    raise_for_request(response, provider)
+    if response.status_code >= 400:
+        raise ConnectionFailure(f"{provider} answered HTTP {response.status_code} to {url}: {response.text[:300]}")

@@ -26,5 +26,8 @@ class OutboxTransport:
             results.append(SendResult.ok(msg.delivery_id, provider_id=stem))
         return results
 
+    def probe(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+
     def close(self) -> None:
         return None

@@ -15,8 +15,8 @@ from collections.abc import Iterator, Sequence
 from email.utils import formataddr
 from typing import Any
 
-from digest.delivery.http import api_session, post_json, raise_for_request
-from digest.delivery.transport import PermanentError, SendResult, TransientError
+from digest.delivery.http import api_session, post_json, probe_get, raise_for_request
+from digest.delivery.transport import ConnectionFailure, Failure, SendResult, TransientError
 from digest.rendering.message import OutgoingMessage
 
 POSTMARK_API_URL = "https://api.postmarkapp.com"
@@ -25,8 +25,10 @@ MAX_BATCH_BYTES = 45 * 1024 * 1024  # Postmark accepts 50 MB per batch call
 MESSAGE_STREAM = "broadcast"
 
 INACTIVE_RECIPIENT = 406  # hard bounced, complained or unsubscribed at Postmark: suppress here too
-# Account-level states an operator can fix (not allowed to send, account pending, rate limited).
-TRANSIENT_CODES = frozenset({405, 412, 429})
+# Account-level states an operator can fix: not allowed to send (out of credits, suspended), account
+# pending approval, sender signature not confirmed. No message is to blame.
+ACCOUNT_CODES = frozenset({400, 405, 412})
+RATE_LIMITED = 429
 
 
 class PostmarkTransport:
@@ -38,6 +40,7 @@ class PostmarkTransport:
         self, token: str, *, api_url: str = POSTMARK_API_URL, stream: str = MESSAGE_STREAM, backoff: float = 0.5
     ):
         self.url = api_url.rstrip("/") + "/email/batch"
+        self.probe_url = api_url.rstrip("/") + "/server"
         self.stream = stream
         self.session = api_session({"X-Postmark-Server-Token": token}, backoff=backoff)
 
@@ -86,7 +89,7 @@ class PostmarkTransport:
         raise_for_request(response, "Postmark")
         if response.status_code == 422:
             # The whole call was refused (malformed request, unverified sender, ...): nothing was sent.
-            raise PermanentError(f"Postmark refused the batch: {_error_text(response.json())}")
+            raise ConnectionFailure(f"Postmark refused the batch: {_error_text(response.json())}")
         if response.status_code != 200:
             raise TransientError(f"Postmark answered HTTP {response.status_code}: {response.text[:300]}")
         answers = response.json()
@@ -96,6 +99,10 @@ class PostmarkTransport:
                 f"for {len(batch)} messages"
             )
         return [_result(msg, answer) for msg, answer in zip(batch, answers, strict=True)]
+
+    def probe(self) -> None:
+        """``GET /server``: answers 200 with the server's settings while the token works."""
+        probe_get(self.session, self.probe_url, "Postmark")
 
     def close(self) -> None:
         self.session.close()
@@ -110,6 +117,10 @@ def _result(msg: OutgoingMessage, answer: dict[str, Any]) -> SendResult:
     if code == 0:
         return SendResult.ok(msg.delivery_id, provider_id=str(answer["MessageID"]))
     error = f"Postmark {_error_text(answer)}"
-    if code in TRANSIENT_CODES:
-        return SendResult.failed(msg.delivery_id, error, permanent=False)
-    return SendResult.failed(msg.delivery_id, error, permanent=True, bounce=code == INACTIVE_RECIPIENT)
+    if code in ACCOUNT_CODES:
+        return SendResult.failed(msg.delivery_id, error, Failure.CONNECTION)
+    if code == RATE_LIMITED:
+        return SendResult.failed(msg.delivery_id, error, Failure.THROTTLED)
+    return SendResult.failed(
+        msg.delivery_id, error, Failure.RECIPIENT if code == INACTIVE_RECIPIENT else Failure.MESSAGE
+    )

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from email.utils import parseaddr
 from typing import Any
 
-from digest.delivery.http import api_session, post_json, raise_for_request
-from digest.delivery.transport import SendResult, TransientError
+from digest.delivery.http import api_session, post_json, probe_get, raise_for_request
+from digest.delivery.transport import Failure, SendResult, TransientError
 from digest.rendering.message import OutgoingMessage
 
 SENDGRID_API_URL = "https://api.sendgrid.com"
@@ -27,6 +27,7 @@ class SendGridTransport:
 
     def __init__(self, token: str, *, api_url: str = SENDGRID_API_URL, backoff: float = 0.5):
         self.url = api_url.rstrip("/") + "/v3/mail/send"
+        self.probe_url = api_url.rstrip("/") + "/v3/scopes"
         self.session = api_session({"Authorization": f"Bearer {token}"}, backoff=backoff)
 
     def payload(self, msg: OutgoingMessage) -> dict[str, Any]:
@@ -55,8 +56,12 @@ class SendGridTransport:
             bad_address = any(str(e.get("field") or "").startswith("personalizations.0.to") for e in errors)
             detail = "; ".join(f"{e.get('field') or 'request'}: {e.get('message', '')}" for e in errors)
             error = f"SendGrid refused the message (HTTP {response.status_code}): {detail or response.text[:300]}"
-            return SendResult.failed(msg.delivery_id, error, permanent=True, bounce=bad_address)
+            return SendResult.failed(msg.delivery_id, error, Failure.RECIPIENT if bad_address else Failure.MESSAGE)
         raise TransientError(f"SendGrid answered HTTP {response.status_code}: {response.text[:300]}")
+
+    def probe(self) -> None:
+        """``GET /v3/scopes``: answers 200 with the key's scopes while the key works."""
+        probe_get(self.session, self.probe_url, "SendGrid")
 
     def close(self) -> None:
         self.session.close()

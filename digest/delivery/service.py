@@ -19,7 +19,15 @@ batch leaves its rows ``pending`` (the transaction is rolled back) and the redel
 next dispatch of the issue, sends them. The one window no protocol closes: the server accepted a
 message and the process died (or the database went away) before the commit. It is sent again, with
 the same Message-ID, so receiving systems that de-duplicate by Message-ID show one. With SMTP the
-window is one batch.
+window is one batch, and so is the time a worker holds row locks while it talks to the server.
+
+What failed decides the rest (``Failure`` in digest/delivery/transport.py): a recipient failure
+fails the row and suppresses the address, a message failure fails the row only, a temporary one
+puts it back to pending and counts the attempt. Throttling and connection failures say nothing about
+the message: the attempt is not counted, the rest of the chunk is not tried, and the chunk is handed
+back (throttled: after the wait every worker now observes) or the transport circuit opens and the
+sending issues pause (digest/delivery/circuit.py). A chunk whose database connection is lost
+(``pg_terminate_backend``, a failover) hands its unfinished rows back at once (``requeue``).
 """
 
 from __future__ import annotations
@@ -34,18 +42,21 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy import Integer, TextClause, bindparam, cast, exists, null, select, text, union_all, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from digest.db import ArrayLiteral, InList, UTCDateTime, rowcount, session_scope
+from digest.delivery.circuit import Circuit
 from digest.delivery.summary_cache import SummaryCache
-from digest.delivery.transport import SendResult, Transport, TransportError
+from digest.delivery.transport import NOT_COUNTED, Failure, SendResult, Transport, TransportError
 from digest.ingest.models import Specialty, Summary
 from digest.ledger.carried import summaries_by_selection
-from digest.ledger.models import Delivery, DeliveryStatus, Issue, IssueKind, IssueStatus
+from digest.ledger.models import Delivery, DeliveryStatus, Issue, IssueKind, IssueStatus, Selection
 from digest.rendering.compiled import Variant
 from digest.rendering.compose import Addressee, MessageComposer, build_variant
 from digest.rendering.intro import render_intro
 from digest.rendering.message import OutgoingMessage
+from digest.selection.picker import key_specialty_ids
 from digest.subscribers.models import (
     Subscriber,
     SubscriberStatus,
@@ -81,6 +92,8 @@ _SPECIALTIES_OF = (
     .join(Specialty, Specialty.id == subscriber_specialties.c.specialty_id)
     .where(InList(subscriber_specialties.c.subscriber_id, "subscriber_ids"))
 )
+_SELECTION_KEYS = select(Selection.id, Selection.key).where(InList(Selection.id, "selection_ids"))
+_SPECIALTY_NAMES = select(Specialty.id, Specialty.slug, Specialty.name)
 
 
 class RateLimiter(Protocol):
@@ -109,7 +122,11 @@ class DeliverReport:
     failed: int = 0
     cancelled: int = 0
     skipped: int = 0  # not pending any more (sent by an earlier or concurrent run, cancelled) or issue not sending
-    retry: list[int] = field(default_factory=list)  # transient failures, back to pending
+    retry: list[int] = field(default_factory=list)  # temporary failures, back to pending (an attempt spent)
+    throttled: list[int] = field(default_factory=list)  # back to pending untried: hand over after ``wait``
+    wait: float = 0.0  # seconds the transport asked every worker to hold back
+    paused: str | None = None  # the transport circuit is open (why): rows left pending, issues paused
+    requeue: list[int] = field(default_factory=list)  # the database connection was lost: hand over at once
     messages: list[OutgoingMessage] = field(default_factory=list)
 
 
@@ -132,6 +149,7 @@ class DeliveryService:
         limiter: RateLimiter | None = None,
         recorder: SendRecorder | None = None,
         keep_messages: bool = False,
+        circuit: Circuit | None = None,
     ):
         self.sessions = session_factory
         self.composer = composer
@@ -141,6 +159,8 @@ class DeliveryService:
         self.recorder = recorder or NotRecorded()
         self.keep_messages = keep_messages
         self.summaries = SummaryCache()
+        self.circuit = circuit or Circuit(session_factory, transport.name, clock)
+        self._specialty_names: dict[int, tuple[str, str]] | None = None
 
     # -- 1. load --------------------------------------------------------------------------------
     def _load(
@@ -150,35 +170,78 @@ class DeliveryService:
         rows = session.execute(_PENDING_ROWS, {"ids": list(ids)}).all()
         if not rows:
             return [], {}, {}
-        lists = summaries_by_selection(session, {r[2] for r in rows if r[2] is not None})
+        selection_ids = list({r[2] for r in rows if r[2] is not None})
+        lists = summaries_by_selection(session, selection_ids)
         specialties: dict[int, dict[str, str]] = defaultdict(dict)
         for sid, slug, name in session.execute(_SPECIALTIES_OF, {"subscriber_ids": list({r[3] for r in rows})}):
             specialties[sid][slug] = name
+        chosen_for = self._chosen_for(session, selection_ids)
         wanted = list({s for ids_ in lists.values() for s in ids_})
         summaries = self.summaries.get(session, wanted)
         issues = {
             i.id: issue_context(i, self.composer.base_url)
             for i in session.scalars(select(Issue).where(Issue.id.in_({r[1] for r in rows})))
         }
+        # The "why" lines and the heading name what the list was chosen for: a reader who changed
+        # specialties after planning gets the list planned for the old ones, under the old heading.
         out = [
             _Row(
                 d_id,
                 issue_id,
-                Addressee(sid, email, name, edition, specialties[sid]),
+                Addressee(sid, email, name, edition, chosen_for.get(selection_id) or specialties[sid]),
                 tuple(lists.get(selection_id, ()) if selection_id is not None else ()),
             )
             for d_id, issue_id, selection_id, sid, email, name, edition in rows
         ]
         return out, summaries, issues
 
+    def _chosen_for(self, session: Session, selection_ids: list[int]) -> dict[int | None, dict[str, str]]:
+        """selection id -> the specialties (slug -> name) it was chosen for, from its key."""
+        if not selection_ids:
+            return {}
+        keys = {
+            sid: key_specialty_ids(key)
+            for sid, key in session.execute(_SELECTION_KEYS, {"selection_ids": selection_ids})
+        }
+        wanted = {i for ids in keys.values() for i in ids}
+        if self._specialty_names is None or not wanted <= self._specialty_names.keys():
+            # A small table, read again only when a specialty appears that this process has not seen.
+            self._specialty_names = {i: (slug, name) for i, slug, name in session.execute(_SPECIALTY_NAMES)}
+        names = self._specialty_names
+        return {sid: dict(names[i] for i in ids if i in names) for sid, ids in keys.items()}
+
     # -- the whole chunk -----------------------------------------------------------------------
     def deliver(self, ids: Sequence[int]) -> DeliverReport:
         report = DeliverReport()
+        done: set[int] = set()  # ids whose outcome is committed (or that need nothing)
+        try:
+            self._deliver(ids, report, done)
+        except DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+            # The database went away under us (killed backend, failover): what this chunk had not
+            # finished is handed back now rather than when the lease runs out. The batch in flight
+            # was rolled back; taking each row once makes a second look at the others harmless.
+            report.requeue = [i for i in ids if i not in done]
+            log.warning("database connection lost; %d deliveries handed back: %s", len(report.requeue), exc.orig)
+        return report
+
+    def _deliver(self, ids: Sequence[int], report: DeliverReport, done: set[int]) -> None:
         with session_scope(self.sessions) as session:
-            rows, summaries, issues = self._load(session, ids)
+            circuit = self.circuit.view(session)
+            rows, summaries, issues = self._load(session, ids) if not circuit.open else ([], {}, {})
+        if circuit.open:
+            assert circuit.reason is not None
+            self.circuit.open(circuit.reason)  # issues planned or resumed meanwhile wait too
+            report.paused = circuit.reason
+            return
+        done.update(set(ids) - {r.delivery_id for r in rows})
         report.skipped = len(set(ids)) - len(rows)
+        if circuit.throttled_for > 0:
+            report.throttled, report.wait = [r.delivery_id for r in rows], circuit.throttled_for
+            return
         if not rows:
-            return report
+            return
         sendable: list[tuple[_Row, Variant]] = []
         variant_keys: dict[int, str] = {}
         variants: dict[tuple[Any, ...], Variant] = {}  # rows with the same selection share one
@@ -197,6 +260,7 @@ class DeliveryService:
         empty = [r.delivery_id for r in rows if r.delivery_id not in variant_keys]
         if empty:
             report.cancelled += self._cancel(empty, "no summaries left to send")
+            done.update(empty)
         # Composed a transport batch at a time: a chunk's messages are never all held at once.
         now = self.clock()
         size = max(1, self.transport.batch_size)
@@ -205,10 +269,24 @@ class DeliveryService:
                 self.composer.compose(r.delivery_id, r.issue_id, r.who, v, now)
                 for r, v in sendable[start : start + size]
             ]
-            self._send_batch(batch, variant_keys, report)
+            stop = self._send_batch(batch, variant_keys, report)
+            done.update(m.delivery_id for m in batch)
+            if stop is not None:
+                rest = [r.delivery_id for r, _ in sendable[start + size :]]
+                self._stop(stop, rest, report)
+                break
         for issue_id in {r.issue_id for r in rows}:
             finish_issue_if_done(self.sessions, issue_id, self.clock())
-        return report
+
+    def _stop(self, stop: SendResult, rest: list[int], report: DeliverReport) -> None:
+        """After a throttling or connection failure the rest of the chunk is not tried: it waits
+        for the throttle to pass, or for the circuit (now open) to close."""
+        if stop.failure == Failure.CONNECTION:
+            self.circuit.open(stop.error or "connection failed")
+            report.paused = stop.error
+        else:
+            report.wait = self.circuit.throttle(stop.retry_after)
+            report.throttled += rest
 
     def _cancel(self, ids: Sequence[int], reason: str) -> int:
         with session_scope(self.sessions) as session:
@@ -220,7 +298,11 @@ class DeliveryService:
             )
             return rowcount(result)
 
-    def _send_batch(self, batch: list[OutgoingMessage], variant_keys: dict[int, str], report: DeliverReport) -> None:
+    def _send_batch(
+        self, batch: list[OutgoingMessage], variant_keys: dict[int, str], report: DeliverReport
+    ) -> SendResult | None:
+        """Take, send and record one batch in one transaction; returns the throttling or connection
+        failure that stops the chunk, if one came back."""
         now = self.clock()
         with session_scope(self.sessions) as session:
             # Take our rows, recorded as sent; an unsubscribe that cancelled one has already committed.
@@ -233,26 +315,28 @@ class DeliveryService:
                 corrections.add(delivery_id, DeliveryStatus.CANCELLED, reason)
                 report.cancelled += 1
             sendable = [m for m in mine if m.delivery_id not in blocked]
-            if sendable:
-                self._send(session, sendable, corrections, report)
+            stop = self._send(session, sendable, corrections, report) if sendable else None
             corrections.write(session)
+        return stop
 
     def _send(
         self, session: Session, sendable: list[OutgoingMessage], corrections: _Corrections, report: DeliverReport
-    ) -> None:
+    ) -> SendResult | None:
         """Hand the messages to the transport and correct the rows whose outcome was not ``sent``
-        under their own Message-ID (written before the commit)."""
+        under their own Message-ID (written before the commit); returns the first throttling or
+        connection failure."""
         self.limiter.acquire(len(sendable))
         started = time.perf_counter()
         try:
             results = self.transport.send(sendable)
         except TransportError as exc:
             log.warning("transport %s failed for a batch of %d: %s", self.transport.name, len(sendable), exc)
-            results = [SendResult.failed(m.delivery_id, str(exc), permanent=False) for m in sendable]
+            results = [SendResult.untried(m.delivery_id, exc) for m in sendable]
         self.recorder.record(self.transport.name, time.perf_counter() - started, results)
         by_id = {m.delivery_id: m for m in sendable}
-        transient = [r for r in results if not r.accepted and not r.permanent]
-        attempts = self._attempts(session, [r.delivery_id for r in transient]) if transient else {}
+        temporary = [r for r in results if r.failure == Failure.TEMPORARY]
+        attempts = self._attempts(session, [r.delivery_id for r in temporary]) if temporary else {}
+        stop = next((r for r in results if r.failure in NOT_COUNTED), None)
         for result in results:
             msg = by_id[result.delivery_id]
             if result.accepted:
@@ -266,6 +350,10 @@ class DeliveryService:
                 if result.bounce:
                     suppress(session, msg.to_email, SuppressionReason.HARD_BOUNCE, result.error)
                 report.failed += 1
+            elif result.failure in NOT_COUNTED:
+                corrections.add(result.delivery_id, DeliveryStatus.PENDING, result.error, untried=True)
+                if result.failure == Failure.THROTTLED:
+                    report.throttled.append(result.delivery_id)
             elif attempts.get(msg.delivery_id, 0) >= MAX_ATTEMPTS:
                 tried = attempts[msg.delivery_id]
                 corrections.add(
@@ -278,6 +366,7 @@ class DeliveryService:
             else:
                 corrections.add(result.delivery_id, DeliveryStatus.PENDING, result.error)
                 report.retry.append(msg.delivery_id)
+        return stop
 
     @staticmethod
     def _attempts(session: Session, ids: list[int]) -> dict[int, int]:
@@ -365,11 +454,21 @@ class _Corrections:
 
     def __init__(self) -> None:
         self.rows: dict[frozenset[str], list[dict[str, Any]]] = defaultdict(list)
+        self.untried: list[int] = []
 
     def add(
-        self, delivery_id: int, status: DeliveryStatus, error: str | None, *, message_id: str | None = None
+        self,
+        delivery_id: int,
+        status: DeliveryStatus,
+        error: str | None,
+        *,
+        message_id: str | None = None,
+        untried: bool = False,
     ) -> None:
-        """Not sent: failed (keeps the Message-ID it was tried under), cancelled, or back to pending."""
+        """Not sent: failed (keeps the Message-ID it was tried under), cancelled, or back to pending.
+        ``untried``: the transport never judged the message, so taking it spent no attempt."""
+        if untried:
+            self.untried.append(delivery_id)
         self._row(
             id=delivery_id,
             status=status,
@@ -390,6 +489,13 @@ class _Corrections:
     def write(self, session: Session) -> None:
         for rows in self.rows.values():
             session.execute(update(Delivery), rows)
+        if self.untried:
+            session.execute(
+                update(Delivery)
+                .where(Delivery.id.in_(self.untried))
+                .values(attempts=Delivery.attempts - 1)
+                .execution_options(synchronize_session=False)
+            )
 
 
 def issue_context(issue: Issue, base_url: str) -> dict[str, Any]:

@@ -43,12 +43,15 @@ def free_port() -> int:
 class SMTPSink:
     """``with SMTPSink() as sink: ... sink.messages``; ``sink.url`` goes into DIGEST_SMTP_URL."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int | None = None, handler: Any | None = None):
+    def __init__(self, host: str = "127.0.0.1", port: int | None = None, handler: Any | None = None, **server: Any):
+        """``server``: passed to aiosmtpd's SMTP server (``authenticator=``, ``auth_require_tls=``, ...)."""
         self.host = host
         self.port = port or free_port()
         self._lock = threading.Lock()
         self.received: list[Received] = []
-        self.controller = Controller(handler or _Handler(self), hostname=host, port=self.port, decode_data=False)
+        self.controller = Controller(
+            handler or _Handler(self), hostname=host, port=self.port, decode_data=False, **server
+        )
 
     @property
     def url(self) -> str:

@@ -4,8 +4,20 @@ MAIL, RCPT and DATA go in one write when the server offers PIPELINING (RFC 2920)
 step; either way the message itself is sent only after the 354 to DATA, so a pooled connection found
 dead before then is reopened and the message sent at once (nothing had been handed over). A drop
 after the message was sent is reported as transient, since the server may or may not have it.
-Replies map onto results: 2xx accepted; 4xx transient; 5xx at RCPT a hard bounce (the address is
-bad); 5xx elsewhere a permanent failure of that message only.
+Replies map onto failure classes (``classify``): 2xx accepted; 421 and 4.7.x throttling; other 4xx
+temporary; 5.1.x and 5.2.1 the recipient; 5.7.x (policy, relay denied, authentication or TLS
+required), 530 and 535 before the message content the connection or account, never the reader;
+other 5xx to RCPT the recipient; any other 5xx after the content that message. After a throttling or
+connection failure the rest of the batch is not tried.
+
+Several relays (``DIGEST_SMTP_URL`` with comma-separated URLs): the first that connects and logs
+in carries the mail. A relay that cannot be reached or refuses the login, or that refuses a
+transaction by policy (a connection-class reply before the content), is left for the next one in the
+same batch; only when every relay fails is it a connection failure (the circuit opens). The
+transport stays on the relay that worked until it fails in turn.
+
+Logging in: one mechanism per connection (PLAIN, else LOGIN), never a second after a 535, and the
+server's reply in the error: a wrong password costs one failed login per connection attempt.
 
 With PIPELINING, the next message's envelope goes in the same write as this message's content and
 end of data (RFC 2920 lets message content open a group of commands): one round trip per message
@@ -16,6 +28,7 @@ Without PIPELINING: four round trips per message.
 
 from __future__ import annotations
 
+import re
 import smtplib
 import ssl
 import threading
@@ -25,7 +38,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from digest.delivery.transport import PermanentError, SendResult, TransientError, TransportError
+from digest.delivery.transport import (
+    NOT_COUNTED,
+    ConnectionFailure,
+    Failure,
+    SendResult,
+    Throttled,
+    TransportError,
+)
 from digest.rendering.headers import DotFree, is_plain_address
 from digest.rendering.message import OutgoingMessage
 
@@ -64,6 +84,15 @@ class SMTPConfig:
             verify_tls=flag("verify", "1"),
         )
 
+    @classmethod
+    def from_urls(cls, urls: str) -> list[SMTPConfig]:
+        """One or several relays: ``smtp://a:25, smtps://b:465`` (in order of preference). A comma
+        separates relays only before ``smtp://`` or ``smtps://``; percent-encode one in a password."""
+        return [cls.from_url(url.strip()) for url in _RELAYS.split(urls.strip()) if url.strip()]
+
+
+_RELAYS = re.compile(r"\s*,\s*(?=smtps?://)")
+
 
 class SMTPTransport:
     name = "smtp"
@@ -71,14 +100,21 @@ class SMTPTransport:
     batch_size = 1
     idle_check_after = 20.0  # seconds: probe an idle pooled connection with NOOP before reuse
 
-    def __init__(self, config: SMTPConfig, *, batch_size: int = 1):
-        self.config = config
+    def __init__(self, config: SMTPConfig | Sequence[SMTPConfig], *, batch_size: int = 1):
+        self.relays = [config] if isinstance(config, SMTPConfig) else list(config)
+        if not self.relays:
+            raise ValueError("DIGEST_SMTP_URL names no SMTP server")
+        self._relay = 0  # the relay in use
         self.batch_size = batch_size  # messages per ledger commit (DIGEST_SMTP_BATCH_SIZE)
         self._conn: smtplib.SMTP | None = None
         self._last_used = 0.0
         self.connections_opened = 0
         # One pooled connection per process; the web app's threads (confirmation emails) share it.
         self._lock = threading.Lock()
+
+    @property
+    def config(self) -> SMTPConfig:
+        return self.relays[self._relay]
 
     def _tls_context(self) -> ssl.SSLContext:
         ctx = ssl.create_default_context()
@@ -88,12 +124,28 @@ class SMTPTransport:
         return ctx
 
     def _connect(self) -> smtplib.SMTP:
+        """A connection to the relay in use, else to the next one that works (in order)."""
+        failures: list[TransportError] = []
+        for step in range(len(self.relays)):
+            if step:
+                self._relay = (self._relay + 1) % len(self.relays)
+            try:
+                return self._connect_relay()
+            except (ConnectionFailure, Throttled) as exc:
+                failures.append(exc)
+        if len(failures) == 1 or all(isinstance(f, Throttled) for f in failures):
+            raise failures[0]
+        raise ConnectionFailure("every SMTP relay failed: " + "; ".join(str(f) for f in failures))
+
+    def _connect_relay(self) -> smtplib.SMTP:
+        """Open, greet, STARTTLS and log in; every failure here is the connection's or the account's
+        (ConnectionFailure), except a 421 / 4.7.x greeting, which asks us to come back later."""
         cfg = self.config
+        where = f"SMTP server {cfg.host}:{cfg.port}"
+        conn: smtplib.SMTP | None = None
         try:
             if cfg.implicit_tls:
-                conn: smtplib.SMTP = smtplib.SMTP_SSL(
-                    cfg.host, cfg.port, timeout=cfg.timeout, context=self._tls_context()
-                )
+                conn = smtplib.SMTP_SSL(cfg.host, cfg.port, timeout=cfg.timeout, context=self._tls_context())
             else:
                 conn = smtplib.SMTP(cfg.host, cfg.port, timeout=cfg.timeout)
             conn.ehlo()
@@ -101,11 +153,19 @@ class SMTPTransport:
                 conn.starttls(context=self._tls_context())
                 conn.ehlo()
             if cfg.username:
-                conn.login(cfg.username, cfg.password or "")
+                _login(conn, cfg.username, cfg.password or "")
         except smtplib.SMTPAuthenticationError as exc:
-            raise PermanentError(f"SMTP authentication failed at {cfg.host}:{cfg.port}: {exc.smtp_code}") from exc
+            _quit(conn)
+            raise ConnectionFailure(f"{where} refused the login for {cfg.username!r}: {_reply_text(exc)}") from exc
+        except smtplib.SMTPResponseException as exc:
+            _quit(conn)
+            text = f"{where} answered {_reply_text(exc)}"
+            if classify(exc.smtp_code, _decode(exc.smtp_error), stage="connect") == Failure.THROTTLED:
+                raise Throttled(text) from exc
+            raise ConnectionFailure(text) from exc
         except (OSError, smtplib.SMTPException) as exc:
-            raise TransientError(f"cannot connect to SMTP server {cfg.host}:{cfg.port}: {exc}") from exc
+            _quit(conn)
+            raise ConnectionFailure(f"cannot connect to {where}: {exc}") from exc
         self.connections_opened += 1
         return conn
 
@@ -138,8 +198,27 @@ class SMTPTransport:
         with self._lock:
             results: list[SendResult] = []
             queue = deque(messages)
+            by_id = {m.delivery_id: m for m in messages}
+            switches = 0  # relays left for another one in this call
             ready: OutgoingMessage | None = None  # its envelope is accepted: the server awaits its content
-            while queue or ready is not None:
+            while True:
+                stop = next((r for r in results if r.failure in NOT_COUNTED), None)
+                if stop is not None:
+                    if ready is not None:  # the server awaits content we no longer send
+                        queue.appendleft(ready)
+                        ready = None
+                        self._drop()
+                    if stop.failure == Failure.CONNECTION and switches < len(self.relays) - 1:
+                        # This relay refuses by policy: the message was not judged; the next relay tries.
+                        switches += 1
+                        results.remove(stop)
+                        queue.appendleft(by_id[stop.delivery_id])
+                        self._drop()
+                        self._relay = (self._relay + 1) % len(self.relays)
+                        continue
+                    return results + [SendResult.untried(m.delivery_id, stop) for m in queue]
+                if not queue and ready is None:
+                    return results
                 if ready is None:
                     msg = queue.popleft()
                     try:
@@ -147,8 +226,7 @@ class SMTPTransport:
                     except TransportError as exc:
                         if not results:
                             raise
-                        results += [SendResult.failed(m.delivery_id, str(exc), permanent=False) for m in (msg, *queue)]
-                        return results
+                        return results + [SendResult.untried(m.delivery_id, exc) for m in (msg, *queue)]
                     continue
                 follow = queue[0] if queue and self._conn is not None and self._conn.has_extn("pipelining") else None
                 results.append(self._content(ready, follow))
@@ -162,7 +240,11 @@ class SMTPTransport:
                         queue.appendleft(follow)  # it never reached DATA: send it on a new connection
                     except _Refused as refused:
                         results.append(refused.result(follow))
-            return results
+
+    def probe(self) -> None:
+        """Connect and log in (the pooled connection, if it still answers, is proof enough)."""
+        with self._lock:
+            self._connection()
 
     def _open(self, msg: OutgoingMessage, results: list[SendResult]) -> OutgoingMessage | None:
         """Start ``msg``'s transaction; it is returned once the server awaits its content, else its
@@ -179,7 +261,7 @@ class SMTPTransport:
                 return None
             except _Dropped as exc:
                 if not retry:
-                    results.append(SendResult.failed(msg.delivery_id, f"connection lost: {exc}", permanent=False))
+                    results.append(SendResult.failed(msg.delivery_id, f"connection lost: {exc}", Failure.TEMPORARY))
                     return None
                 retry = False
 
@@ -193,12 +275,14 @@ class SMTPTransport:
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
             # The one window no protocol closes: the server may have accepted the message.
             self._drop()
-            return SendResult.failed(msg.delivery_id, f"connection lost during DATA: {exc}", permanent=False)
+            return SendResult.failed(msg.delivery_id, f"connection lost during DATA: {exc}", Failure.TEMPORARY)
         self._last_used = time.monotonic()
         if code != 250:
-            if follow is None:  # with ``follow`` pipelined, the server has moved on to its envelope
+            if code == 421:  # the server is closing the connection
+                self._drop()
+            elif follow is None:  # with ``follow`` pipelined, the server has moved on to its envelope
                 self._reset(conn)
-            return _reply_result(msg, code, reply, at_rcpt=False)
+            return _reply_result(msg, code, reply, stage="content")
         return SendResult.ok(msg.delivery_id, provider_id=msg.message_id)
 
     def _envelope(self, conn: smtplib.SMTP, msg: OutgoingMessage, *, written: bool = False) -> None:
@@ -230,10 +314,12 @@ class SMTPTransport:
         except OSError as exc:
             self._drop()
             raise _Dropped(str(exc)) from exc
-        # The transaction was refused inside a working connection: RSET and keep it.
-        self._reset(conn)
         step, (code, reply) = refusal
-        raise _Refused(code, reply, at_rcpt=step == 1)
+        if code == 421:  # the server is closing the connection
+            self._drop()
+        else:  # the transaction was refused inside a working connection: RSET and keep it
+            self._reset(conn)
+        raise _Refused(code, reply, stage=_STAGES[step])
 
     def _reset(self, conn: smtplib.SMTP) -> None:
         """After a refused transaction, RSET so the connection can carry the next message."""
@@ -260,15 +346,16 @@ class _Dropped(Exception):
 class _Refused(Exception):
     """A reply other than 2xx to MAIL FROM or RCPT TO."""
 
-    def __init__(self, code: int, reply: bytes, *, at_rcpt: bool):
+    def __init__(self, code: int, reply: bytes, *, stage: str):
         super().__init__(code, reply)
-        self.code, self.reply, self.at_rcpt = code, reply, at_rcpt
+        self.code, self.reply, self.stage = code, reply, stage
 
     def result(self, msg: OutgoingMessage) -> SendResult:
-        return _reply_result(msg, self.code, self.reply, at_rcpt=self.at_rcpt)
+        return _reply_result(msg, self.code, self.reply, stage=self.stage)
 
 
 _EXPECTED = ((250,), (250, 251), (354,))  # MAIL, RCPT, DATA
+_STAGES = ("mail", "rcpt", "data")
 
 
 def _commands(msg: OutgoingMessage) -> tuple[str, str, str]:
@@ -299,16 +386,73 @@ def _data(raw: bytes, then: bytes = b"") -> bytes:
     )
 
 
-# Enhanced status codes (RFC 3463) that say the address itself is bad, when given after DATA.
-_BAD_ADDRESS = ("5.1.", "5.2.1")
+_ENHANCED = re.compile(r"^\s*([245])\.(\d{1,3})\.(\d{1,3})\b")
+# Basic codes that are about the session whatever the stage: 421 closing (busy), 530 authentication
+# or STARTTLS required, 534/535/538 authentication refused.
+_SESSION_CODES = {530, 534, 535, 538}
 
 
-def _reply_result(msg: OutgoingMessage, code: int, reply: bytes | str, *, at_rcpt: bool) -> SendResult:
-    """4xx: try again later. 5xx to RCPT (or an enhanced 5.1.x / 5.2.1 later): a hard bounce, the
-    address is suppressed. Any other 5xx: this message failed, the address is kept."""
-    text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
-    error = f"{code} {text}".strip()
+def classify(code: int, text: str, *, stage: str) -> Failure:
+    """What a refusal says failed (RFC 5321 basic and RFC 3463 enhanced codes).
+
+    ``stage``: ``connect`` (greeting, EHLO, STARTTLS, AUTH), ``mail``, ``rcpt``, ``data`` (the DATA
+    command) or ``content`` (the reply after the message). 5.7.x before the content is a policy
+    refusal of the session (relay denied, authentication or TLS required), not a bad mailbox; after
+    the content it is this message that was refused.
+    """
+    match = _ENHANCED.match(text)
+    enhanced = (match.group(2), match.group(3)) if match else None
+    if code == 421 or (400 <= code < 500 and enhanced is not None and enhanced[0] == "7"):
+        return Failure.THROTTLED
     if 400 <= code < 500:
-        return SendResult.failed(msg.delivery_id, error, permanent=False)
-    bad_address = at_rcpt or text.lstrip().startswith(_BAD_ADDRESS)
-    return SendResult.failed(msg.delivery_id, error, permanent=True, bounce=bad_address)
+        return Failure.TEMPORARY
+    if code in _SESSION_CODES or stage in ("connect", "mail"):
+        return Failure.CONNECTION
+    if enhanced is not None and (enhanced[0] == "1" or enhanced == ("2", "1")):
+        return Failure.RECIPIENT
+    if enhanced is not None and enhanced[0] == "7":
+        return Failure.MESSAGE if stage == "content" else Failure.CONNECTION
+    if stage == "rcpt" and (enhanced is None or enhanced[0] not in ("3", "6")):
+        return Failure.RECIPIENT
+    return Failure.MESSAGE
+
+
+def _reply_result(msg: OutgoingMessage, code: int, reply: bytes | str, *, stage: str) -> SendResult:
+    text = _decode(reply)
+    return SendResult.failed(msg.delivery_id, f"{code} {text}".strip(), classify(code, text, stage=stage))
+
+
+def _decode(reply: bytes | str) -> str:
+    return reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
+
+
+def _reply_text(exc: smtplib.SMTPResponseException) -> str:
+    return f"{exc.smtp_code} {_decode(exc.smtp_error)}".strip()
+
+
+_MECHANISMS = ("PLAIN", "LOGIN")  # in order of preference; CRAM-MD5 needs the password stored in clear anyway
+
+
+def _login(conn: smtplib.SMTP, username: str, password: str) -> None:
+    """AUTH with one mechanism the server offers. ``smtplib.SMTP.login`` tries the next mechanism
+    after a refusal, which doubles the failed logins a server counts (fail2ban, provider lockouts)."""
+    offered = conn.esmtp_features.get("auth", "").upper().split() if conn.has_extn("auth") else []
+    mechanism = next((m for m in _MECHANISMS if m in offered), None)
+    if mechanism is None:
+        raise smtplib.SMTPNotSupportedError(
+            f"the server offers no AUTH mechanism digest can use (offered: {' '.join(offered) or 'none'};"
+            " does it require STARTTLS first?)"
+        )
+    conn.user, conn.password = username, password
+    authobject = conn.auth_plain if mechanism == "PLAIN" else conn.auth_login
+    conn.auth(mechanism, authobject, initial_response_ok=True)
+
+
+def _quit(conn: smtplib.SMTP | None) -> None:
+    """Say QUIT and close, ignoring a server already gone."""
+    if conn is None:
+        return
+    try:
+        conn.quit()
+    except (OSError, smtplib.SMTPException):
+        conn.close()

@@ -3,7 +3,8 @@
 - hard bounce: suppress the address; the delivery it answers becomes ``failed``.
 - complaint: suppress the address (reason complaint) and unsubscribe whoever has it.
 - unsubscribe (at the provider, or by mail to the ``List-Unsubscribe`` mailto): unsubscribe at once.
-- soft bounce: recorded, nothing else (the next send tries again).
+- soft bounce: recorded; the address is suppressed (as a hard bounce) once it has ``limit`` soft
+  bounces within ``days`` (``DIGEST_SOFT_BOUNCE_LIMIT`` / ``_DAYS``), else the next send tries again.
 - dropped: the delivery becomes ``failed``.
 """
 
@@ -11,9 +12,9 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -34,8 +35,19 @@ class EventReport:
     duplicates: int = 0
 
 
-def record_events(session: Session, events: list[DeliveryEvent], now: datetime) -> EventReport:
+@dataclass(frozen=True)
+class SoftBounceLimit:
+    """Soft bounces an address may collect within ``days`` before it is suppressed."""
+
+    limit: int = 3
+    days: int = 30
+
+
+def record_events(
+    session: Session, events: list[DeliveryEvent], now: datetime, soft: SoftBounceLimit | None = None
+) -> EventReport:
     report = EventReport()
+    soft = soft or SoftBounceLimit()
     for event in events:
         delivery_id = _delivery_for(session, event)
         try:
@@ -56,6 +68,8 @@ def record_events(session: Session, events: list[DeliveryEvent], now: datetime) 
             report.duplicates += 1
             continue
         _apply(session, event, delivery_id, now)
+        if event.kind == EventKind.SOFT_BOUNCE:
+            _count_soft_bounce(session, event, now, soft)
         report.processed += 1
     return report
 
@@ -90,6 +104,21 @@ def _apply(session: Session, event: DeliveryEvent, delivery_id: int | None, now:
             suppress(session, event.email, SuppressionReason.UNSUBSCRIBED, detail)
         else:
             unsubscribe(session, subscriber_id, now, source=detail)
+
+
+def _count_soft_bounce(session: Session, event: DeliveryEvent, now: datetime, soft: SoftBounceLimit) -> None:
+    """Suppress the address once its soft bounces within the window reach the limit."""
+    since = now - timedelta(days=soft.days)
+    seen = session.scalar(
+        select(func.count()).where(
+            WebhookEvent.email == event.email,
+            WebhookEvent.kind == EventKind.SOFT_BOUNCE,
+            WebhookEvent.received_at >= since,
+        )
+    )
+    if (seen or 0) >= soft.limit:
+        detail = f"{seen} soft bounces in {soft.days} days; the last: {event.provider}: {event.detail}".strip()
+        suppress(session, event.email, SuppressionReason.HARD_BOUNCE, detail)
 
 
 def mailbox_tokens(recipients: list[str], domain: str) -> list[str]:

@@ -170,12 +170,12 @@ def unschedule_issue(session: Session, issue_id: int) -> Issue:
 
 def pause_issue(session: Session, issue_id: int) -> Issue:
     """Stop a sending issue: no further message goes out until it is resumed."""
-    return _move(session, issue_id, "pause")
+    return _move(session, issue_id, "pause", paused_by=None, pause_reason=None)
 
 
 def resume_issue(session: Session, issue_id: int) -> Issue:
     """Back to sending; the caller re-dispatches its open rows (``digest.dispatch.resume_campaign``)."""
-    return _move(session, issue_id, "resume")
+    return _move(session, issue_id, "resume", paused_by=None, pause_reason=None)
 
 
 def cancel_issue(session: Session, issue_id: int) -> Issue:

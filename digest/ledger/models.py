@@ -75,6 +75,10 @@ class Issue(Base):
     # When the issue's open rows were last queued as chunk tasks; dispatch_due queues them again
     # only after a lease has passed (lost tasks), not every minute.
     dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Why a paused issue is paused, and by whom: NULL (an editor) or "transport" (the transport
+    # circuit, digest/delivery/circuit.py, which resumes it when a probe succeeds).
+    paused_by: Mapped[str | None] = mapped_column(String(16))
+    pause_reason: Mapped[str | None] = mapped_column(Text)
 
 
 class Delivery(Base):

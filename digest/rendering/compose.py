@@ -51,6 +51,15 @@ def build_variant(
     return Variant(edition=edition, items=tuple(items), specialties=specialties, issue=issue)
 
 
+FEEDBACK_SENDER = "digest"  # the SenderId field of Feedback-ID, stable across every message
+
+
+def feedback_id(*identifiers: str) -> str:
+    """``Feedback-ID: a:b:c:SenderId`` (Gmail's feedback loop groups complaints by these fields);
+    colons inside a field would shift the others, so they are dropped."""
+    return ":".join(part.replace(":", "") for part in (*identifiers, FEEDBACK_SENDER))
+
+
 class MessageComposer:
     def __init__(
         self,
@@ -65,6 +74,7 @@ class MessageComposer:
         sign: Callable[[bytes], bytes] | None = None,
         click_base: Callable[[int], str] | None = None,
         raw: bool = True,
+        return_path: Callable[[int], str] | None = None,
     ):
         self.renderer = renderer
         self.tokens = tokens
@@ -76,6 +86,7 @@ class MessageComposer:
         self.sign = sign
         self.click_base = click_base  # delivery id -> start of its tracked links
         self.raw = raw  # False for transports that take fields, not MIME (Postmark, SendGrid)
+        self.return_path = return_path  # subscriber id -> VERP bounce address (DIGEST_BOUNCE_DOMAIN)
 
     def recipient(self, who: Addressee, unsubscribe_url: str | None = None) -> Recipient:
         return Recipient(
@@ -97,7 +108,12 @@ class MessageComposer:
             recipient = replace(recipient, click_base=self.click_base(delivery_id))
         rendered = self.renderer.render(variant, recipient)
         mailto = f"unsubscribe+{self.tokens.mailbox(who.subscriber_id)}@{self.domain}"
-        headers = (("List-Id", self.list_id), *list_unsubscribe(unsubscribe_url, mailto))
+        kind = "campaign" if variant.issue.get("subject") else "digest"
+        headers = (
+            ("List-Id", self.list_id),
+            ("Feedback-ID", feedback_id(str(issue_id), variant.edition, kind)),
+            *list_unsubscribe(unsubscribe_url, mailto),
+        )
         msg = OutgoingMessage(
             delivery_id=delivery_id,
             message_id=make_message_id(issue_id, who.subscriber_id, self.domain, self.secret),
@@ -108,6 +124,7 @@ class MessageComposer:
             text=rendered.text,
             html=rendered.html,
             headers=headers,
+            return_path=self.return_path(who.subscriber_id) if self.return_path is not None else None,
         )
         return self._finish(msg, date, rendered.encoded)
 
@@ -132,7 +149,7 @@ class MessageComposer:
             subject=rendered.subject,
             text=rendered.text,
             html=rendered.html,
-            headers=headers,
+            headers=(("Feedback-ID", feedback_id("transactional", "", id_prefix)), *headers),
         )
         return self._finish(msg, date, rendered.encoded)
 

@@ -27,6 +27,7 @@ OVERSIGNED: tuple[bytes, ...] = (
     b"cc",
     b"sender",
     b"list-id",
+    b"feedback-id",
     b"list-unsubscribe",
     b"list-unsubscribe-post",
     b"mime-version",

@@ -19,7 +19,8 @@ class OutgoingMessage:
     # The RFC 5322 bytes as they go on the wire, CRLF line ends, signed if DKIM is configured; written
     # by ``headers.mime_bytes`` for transports that send raw MIME (SMTP, outbox), empty for the others.
     raw: bytes = b""
+    return_path: str | None = None  # the envelope sender (VERP bounce address); None: the From address
 
     @property
     def envelope_from(self) -> str:
-        return self.from_header.rsplit("<", 1)[-1].rstrip(">").strip()
+        return self.return_path or self.from_header.rsplit("<", 1)[-1].rstrip(">").strip()

@@ -129,6 +129,14 @@ def with_group_key(subscribers: Select[int], now: datetime, lookback: timedelta,
     )
 
 
+def key_specialty_ids(key: str) -> list[int]:
+    """The specialty ids a ``with_group_key`` key was built from (also for a per-subscriber key,
+    ``<group key>#<subscriber id>``): what the list was chosen for, whatever the subscriber has
+    chosen since."""
+    ids = key.split("|", 1)[0]
+    return [int(i) for i in ids.split(",") if i.strip().isdigit()]
+
+
 def ranked_candidates(
     now: datetime,
     lookback: timedelta,

@@ -24,6 +24,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from digest.db import session_scope
+from digest.delivery.circuit import open_circuits
 from digest.dispatch import resume_campaign
 from digest.editors.models import Editor
 from digest.editors.service import AccountDisabled, LoginFailed, authenticate, end_sessions
@@ -237,11 +238,13 @@ def issues_list(request: Request, editor: EditorDep, services: ServicesDep) -> H
         ).all()
         figures = {r.id: issue_figures(db, r.id) for r in rows if r.planned_at is not None}
         past = history(db)
+        stopped = open_circuits(db)
         items = [
             {
                 "id": r.id,
                 "subject": r.subject,
                 "status": r.status,
+                "pause_reason": r.pause_reason,
                 "scheduled": local(r.scheduled_at, editor.timezone),
                 "sent": local(r.sent_at, editor.timezone),
                 "figures": figures.get(r.id),
@@ -253,7 +256,7 @@ def issues_list(request: Request, editor: EditorDep, services: ServicesDep) -> H
         [f"#{f.issue_id}" for f in past],
         [Series("sent", [f.sent for f in past]), Series("unique clickers", [f.unique_clicks for f in past])],
     )
-    return editor_page(request, "issues", editor, title="Issues", issues=items, chart=chart, past=past)
+    return editor_page(request, "issues", editor, title="Issues", issues=items, chart=chart, past=past, stopped=stopped)
 
 
 def _choices(db: Session) -> dict[str, Any]:
@@ -438,6 +441,7 @@ def _issue_page(
             "id": issue.id,
             "subject": issue.subject,
             "status": issue.status,
+            "pause_reason": issue.pause_reason,
             "scheduled": local(issue.scheduled_at, editor.timezone),
             "sent": local(issue.sent_at, editor.timezone),
         }

@@ -27,4 +27,7 @@ def healthz(services: ServicesDep) -> JSONResponse:
 @router.get("/metrics")
 def metrics(services: ServicesDep) -> Response:
     """Prometheus text format: what every process of this host counted, and the queue depth."""
-    return Response(exposition(services.metrics.directory, services.settings.broker_url), media_type=PROMETHEUS_TEXT)
+    return Response(
+        exposition(services.metrics.directory, services.settings.broker_url, services.engine),
+        media_type=PROMETHEUS_TEXT,
+    )

@@ -1,21 +1,23 @@
 """Provider webhooks: ``POST /webhooks/{provider}`` (bounces, complaints, unsubscribes) and
 ``POST /webhooks/{provider}/inbound`` (mail to the ``List-Unsubscribe`` mailto address).
 
-A request whose credentials (Postmark basic auth) or signature (SendGrid ECDSA) do not verify gets
-401 and changes nothing. Events are de-duplicated by the provider's event id.
+The provider is looked up in the registry (digest/delivery/providers): its handler checks the
+caller (Postmark basic auth, SendGrid ECDSA, SES through SNS signatures) and parses the body; a
+request that does not verify gets 401 and changes nothing. Events are de-duplicated by the
+provider's event id.
 """
 
 from __future__ import annotations
 
 import logging
-from enum import StrEnum
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 
 from digest.db import session_scope
-from digest.events.service import record_events, unsubscribe_by_mail
-from digest.events.webhooks import postmark, sendgrid
+from digest.delivery import providers
+from digest.delivery.providers import NotVerified, Provider, WebhookCall
+from digest.events.service import SoftBounceLimit, record_events, unsubscribe_by_mail
 from digest.events.webhooks.event import DeliveryEvent, InvalidPayload
 from digest.web.deps import get_services
 from digest.wiring import Services
@@ -25,77 +27,75 @@ log = logging.getLogger(__name__)
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 
 
-class Provider(StrEnum):
-    POSTMARK = "postmark"
-    SENDGRID = "sendgrid"
+def _provider(name: str) -> Provider:
+    provider = providers.get(name)
+    if provider is None or provider.events is None:
+        raise HTTPException(404, f"no webhooks for {name!r}")
+    return provider
 
 
-def _unauthorized(provider: Provider, services: Services) -> HTTPException:
-    settings = services.settings
-    configured = (
-        settings.postmark_webhook_user and settings.postmark_webhook_password
-        if provider == Provider.POSTMARK
-        else settings.sendgrid_webhook_public_key
-    )
-    if not configured:
-        log.warning("%s webhook refused: its DIGEST_%s_WEBHOOK_* settings are not set", provider, provider.upper())
-    headers = {"WWW-Authenticate": 'Basic realm="digest webhooks"'} if provider == Provider.POSTMARK else None
+async def _call(request: Request, services: Services, checked_by: Provider | None = None) -> WebhookCall:
+    """The request for a provider's handler. ``checked_by``'s header checks (credentials, a signature's
+    age) run first, before the body is read; the size limit (digest/web/limits.py) bounds the rest."""
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    if checked_by is not None and checked_by.precheck is not None:
+        checked_by.precheck(headers, services.settings, services.clock())
+    form: dict[str, str] = {}
+    if request.headers.get("content-type", "").startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
+        form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+        body = b""
+    else:
+        body = await request.body()
+    return WebhookCall(body, headers, form, services.settings, services.fetch_url)
+
+
+def _refused(provider: Provider, exc: NotVerified) -> HTTPException:
+    log.warning("%s webhook refused: %s", provider.name, exc)
+    headers = {"WWW-Authenticate": exc.challenge} if exc.challenge else None
     return HTTPException(401, "credentials or signature did not verify", headers=headers)
 
 
-def _check_postmark(request: Request, services: Services) -> None:
-    settings = services.settings
-    if not postmark.verify(
-        request.headers.get("authorization"), settings.postmark_webhook_user, settings.postmark_webhook_password
-    ):
-        raise _unauthorized(Provider.POSTMARK, services)
-
-
-@router.post("/{provider}", summary="Delivery events from the email provider (signature or credentials checked)")
-async def provider_events(provider: Provider, request: Request) -> dict[str, int]:
+@router.post("/{name}", summary="Delivery events from the email provider (signature or credentials checked)")
+async def provider_events(name: str, request: Request) -> dict[str, int]:
+    provider = _provider(name)
+    assert provider.events is not None
     services = get_services(request)
-    if provider == Provider.POSTMARK:
-        _check_postmark(request, services)  # the credentials are in a header: checked before the body is read
-    elif not sendgrid.signed_recently(request.headers.get(sendgrid.TIMESTAMP_HEADER), services.clock()):
-        raise _unauthorized(provider, services)
-    body = await request.body()
-    if provider == Provider.SENDGRID and not sendgrid.verify(
-        services.settings.sendgrid_webhook_public_key,
-        body,
-        request.headers.get(sendgrid.SIGNATURE_HEADER),
-        request.headers.get(sendgrid.TIMESTAMP_HEADER),
-    ):
-        raise _unauthorized(provider, services)
     try:
-        events = postmark.parse(body) if provider == Provider.POSTMARK else sendgrid.parse(body)
+        call = await _call(request, services, provider)
+        # In a thread: SNS verification may fetch a certificate.
+        events = await run_in_threadpool(provider.events, call)
+    except NotVerified as exc:
+        raise _refused(provider, exc) from None
     except InvalidPayload as exc:
-        raise HTTPException(400, f"{provider} payload: {exc}") from None
+        raise HTTPException(400, f"{name} payload: {exc}") from None
     report = await run_in_threadpool(_record, services, events)
     return {"processed": report[0], "duplicates": report[1]}
 
 
 def _record(services: Services, events: list[DeliveryEvent]) -> tuple[int, int]:
     with session_scope(services.sessions) as session:
-        report = record_events(session, events, services.clock())
+        soft = SoftBounceLimit(services.settings.soft_bounce_limit, services.settings.soft_bounce_days)
+        report = record_events(session, events, services.clock(), soft)
     return report.processed, report.duplicates
 
 
 @router.post(
-    "/{provider}/inbound", summary="Inbound mail to the List-Unsubscribe mailto address, forwarded by the provider"
+    "/{name}/inbound", summary="Inbound mail to the List-Unsubscribe mailto address, forwarded by the provider"
 )
-async def inbound_mail(provider: Provider, request: Request) -> dict[str, int]:
+async def inbound_mail(name: str, request: Request) -> dict[str, int]:
     """Postmark posts JSON (with its basic-auth credentials); SendGrid Inbound Parse posts a form.
     The HMAC token in ``unsubscribe+<token>@<domain>`` authenticates the unsubscribe itself."""
+    provider = providers.get(name)
+    if provider is None or provider.inbound is None:
+        raise HTTPException(404, f"no inbound mail for {name!r}")
     services = get_services(request)
     try:
-        if provider == Provider.POSTMARK:
-            _check_postmark(request, services)
-            recipients = postmark.inbound_recipients(await request.body())
-        else:
-            form = await request.form()
-            recipients = sendgrid.inbound_recipients({k: v for k, v in form.items() if isinstance(v, str)})
+        call = await _call(request, services)
+        recipients = provider.inbound(call)
+    except NotVerified as exc:
+        raise _refused(provider, exc) from None
     except InvalidPayload as exc:
-        raise HTTPException(400, f"{provider} inbound payload: {exc}") from None
+        raise HTTPException(400, f"{name} inbound payload: {exc}") from None
 
     def run() -> int:
         with session_scope(services.sessions) as session:

@@ -39,6 +39,17 @@ def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
     server.stop()
 
 
+PROBE_FIRST_SECONDS = 2  # the relay outage is probed every 2, 4, 8 s instead of 30 s upwards
+FIGURES: list[str] = []  # the runs' figures lines, printed in the terminal summary (not captured)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if FIGURES:
+        terminalreporter.section("chaos figures")
+        for line in FIGURES:
+            terminalreporter.write_line(line)
+
+
 def chaos_settings(
     tmp_path: Path, database_url: str, broker_url: str, smtp_url: str, *, lease_seconds: int, chunk_size: int
 ) -> Settings:
@@ -53,4 +64,5 @@ def chaos_settings(
         from_="Evidence Digest <digest@news.example.org>",
         lease_seconds=lease_seconds,
         chunk_size=chunk_size,
+        probe_first_seconds=PROBE_FIRST_SECONDS,
     )

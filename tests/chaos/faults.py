@@ -8,6 +8,9 @@ order in which workers reach the server):
 - one connection closed after the message was transmitted and before the server answered DATA:
   the client cannot know whether the server kept it (this one it did not);
 - a slow answer (``slow_seconds``) to DATA for about ``slow_rate`` of messages;
+- a relay outage while ``outage`` is set: logins refused (535) and MAIL FROM answered "530 5.7.0
+  Authentication required" on connections already logged in, as when the relay's credential store
+  goes away: a connection-class failure, which must pause sending, fail nobody and resume;
 - on request (:meth:`FaultyHandler.hold_next`), one message accepted and its 250 held back until the
   test releases it: the test SIGKILLs the worker that sent it meanwhile, which is the window no
   protocol closes (accepted by the server, never recorded by the sender).
@@ -25,8 +28,9 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from email.parser import BytesHeaderParser
+from typing import Any
 
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, Session
 
 
 @dataclass(frozen=True)
@@ -42,10 +46,11 @@ class FaultCounts:
     bounced: int = 0
     dropped: int = 0
     slow: int = 0
+    refused: int = 0  # logins and transactions refused during the outage
 
     @property
     def total(self) -> int:
-        return self.transient + self.bounced + self.dropped + self.slow
+        return self.transient + self.bounced + self.dropped + self.slow + self.refused
 
 
 @dataclass
@@ -62,6 +67,7 @@ class FaultyHandler:
     _dropped: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _hold: bool = False
+    outage: bool = False
     held: tuple[int, Accepted] | None = None  # (client port, the message) once one is held
     holding: threading.Event = field(default_factory=threading.Event)
     release: threading.Event = field(default_factory=threading.Event)
@@ -78,6 +84,23 @@ class FaultyHandler:
     def _count(self, kind: str) -> None:
         with self._lock:
             setattr(self.faults, kind, getattr(self.faults, kind) + 1)
+
+    def authenticate(self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any) -> AuthResult:
+        """aiosmtpd's authenticator: any credentials, except during the outage."""
+        if self.outage:
+            self._count("refused")
+            return AuthResult(success=False, handled=False)
+        return AuthResult(success=True)
+
+    async def handle_MAIL(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, mail_options: list[str]
+    ) -> str:
+        if self.outage:
+            self._count("refused")
+            return "530 5.7.0 Authentication required"
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]

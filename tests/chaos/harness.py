@@ -184,7 +184,14 @@ def _group_pids(pgid: int) -> list[int]:
 
 
 def worker_env(
-    *, database_url: str, broker_url: str, smtp_url: str, var_dir: Path, lease_seconds: int, chunk_size: int
+    *,
+    database_url: str,
+    broker_url: str,
+    smtp_url: str,
+    var_dir: Path,
+    lease_seconds: int,
+    chunk_size: int,
+    probe_first_seconds: float = 30,
 ) -> dict[str, str]:
     """The environment of a worker subprocess: the test runner's, minus any DIGEST_* setting of its own."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_") or k.startswith("DIGEST_TEST_")}
@@ -200,6 +207,7 @@ def worker_env(
         DIGEST_LEASE_SECONDS=str(lease_seconds),
         DIGEST_CHUNK_SIZE=str(chunk_size),
         DIGEST_LOG_LEVEL="WARNING",
+        DIGEST_PROBE_FIRST_SECONDS=str(probe_first_seconds),
     )
     if "DIGEST_METRICS_DIR" in os.environ:
         env["DIGEST_METRICS_DIR"] = os.environ["DIGEST_METRICS_DIR"]

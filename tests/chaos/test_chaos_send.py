@@ -43,7 +43,7 @@ from digest.subscribers.models import Subscriber, SubscriberStatus, Suppression,
 from digest.subscribers.tokens import Purpose
 from digest.web.app import create_app
 from digest.wiring import build_services
-from tests.chaos.conftest import chaos_settings, on_postgresql
+from tests.chaos.conftest import FIGURES, PROBE_FIRST_SECONDS, chaos_settings, on_postgresql
 from tests.chaos.faults import Accepted, FaultyHandler
 from tests.chaos.harness import RedisServer, Worker, live_app, worker_env
 from tests.factories import add_summaries, bulk_subscribers, days_before, summary_record
@@ -53,6 +53,7 @@ pytestmark = pytest.mark.integration
 LEASE_SECONDS = 15  # short, so the killed worker's rows are claimed again within the test
 CHUNK_SIZE = 50
 UNSUBSCRIBES = 100
+OUTAGE_SECONDS = 5.0  # how long the relay refuses logins and transactions
 BEAT_EVERY = 2.0  # seconds between send_due runs (beat's job; once a minute in production)
 
 
@@ -90,6 +91,7 @@ class Chaos:
     in_flight: list[Accepted] = field(default_factory=list)  # accepted by the server, the sender killed before its 250
     victims: list[Worker] = field(default_factory=list)
     redis_restarted_at: list[float] = field(default_factory=list)
+    outage: list[float] = field(default_factory=list)  # when the relay outage began, and ended
     beat_errors: int = 0
 
 
@@ -137,18 +139,17 @@ def _unsubscriber(base_url: str, tokens: list[str], start: threading.Event, fail
             time.sleep(0.05)
 
 
-def run_chaos(
-    tmp_path: Path, database_url: str, redis_server: RedisServer, people: int, capsys: pytest.CaptureFixture[str]
-) -> None:
+def run_chaos(tmp_path: Path, database_url: str, redis_server: RedisServer, people: int) -> None:
     rng = random.Random(7)
     emails = _plan_data(database_url, people)
     bounce = frozenset(emails[i] for i in range(37, people, 200))  # 0.5 % answer 550 at RCPT
     handler = FaultyHandler(seed=7, bounce=bounce, drop_after=people // 10)
     deadline = time.monotonic() + 60 + people * 0.06
 
-    with SMTPSink(handler=handler) as smtp:
+    with SMTPSink(handler=handler, authenticator=handler.authenticate, auth_require_tls=False) as smtp:
+        relay_url = smtp.url.replace("smtp://", "smtp://digest:relay-password@")
         settings = chaos_settings(
-            tmp_path, database_url, redis_server.url, smtp.url, lease_seconds=LEASE_SECONDS, chunk_size=CHUNK_SIZE
+            tmp_path, database_url, redis_server.url, relay_url, lease_seconds=LEASE_SECONDS, chunk_size=CHUNK_SIZE
         )
         env = worker_env(
             database_url=database_url,
@@ -157,6 +158,7 @@ def run_chaos(
             var_dir=tmp_path / "var",
             lease_seconds=LEASE_SECONDS,
             chunk_size=CHUNK_SIZE,
+            probe_first_seconds=PROBE_FIRST_SECONDS,
         )
         from digest.dispatch import send_due
 
@@ -189,6 +191,12 @@ def run_chaos(
                     if not chaos.redis_restarted_at and accepted >= people // 2:
                         redis_server.restart()
                         chaos.redis_restarted_at.append(time.monotonic())
+                    if not chaos.outage and accepted >= people * 6 // 10:
+                        handler.outage = True  # the relay refuses logins and transactions for a while
+                        chaos.outage.append(time.monotonic())
+                    if handler.outage and time.monotonic() - chaos.outage[0] >= OUTAGE_SECONDS:
+                        handler.outage = False
+                        chaos.outage.append(time.monotonic())
                     with session_scope(web.sessions) as s:
                         status = s.scalar(select(Issue.status))
                     if status == IssueStatus.SENT and not unsubscriber.is_alive():
@@ -232,16 +240,15 @@ def run_chaos(
     still_subscribed = [e for e in emails if e not in bounce and ids[e] not in gone]
     lost = [e for e in still_subscribed if received[e] == 0]
     after_unsubscribe = [a for a in arrivals if ids[a.rcpt] in gone and a.at > commits.at[ids[a.rcpt]]]
-    with capsys.disabled():
-        print(
-            f"\nsent={len(copies)} duplicates={duplicates} lost={len(lost)} "
-            f"after_unsubscribe={len(after_unsubscribe)} faults={handler.faults.total}"
-        )
-        print(
-            f"  ({people} subscribers, {elapsed:.1f}s; faults {handler.faults}; "
-            f"worker SIGKILLs {len(chaos.killed_at)}, "
-            f"Redis restarts {len(chaos.redis_restarted_at)}, beat runs refused by the broker {chaos.beat_errors})"
-        )
+    FIGURES.append(
+        f"sent={len(copies)} duplicates={duplicates} lost={len(lost)} "
+        f"after_unsubscribe={len(after_unsubscribe)} faults={handler.faults.total}"
+    )
+    FIGURES.append(
+        f"  ({people} subscribers, {elapsed:.1f}s; faults {handler.faults}; worker SIGKILLs {len(chaos.killed_at)}, "
+        f"Redis restarts {len(chaos.redis_restarted_at)}, relay outage {chaos.outage[1] - chaos.outage[0]:.1f}s, "
+        f"beat runs refused by the broker {chaos.beat_errors})"
+    )
 
     assert issue_status == IssueStatus.SENT
     assert len(by_email) == people  # everybody was planned
@@ -272,20 +279,17 @@ def run_chaos(
     assert {r[3] for r in rows} <= {DeliveryStatus.SENT, DeliveryStatus.FAILED, DeliveryStatus.CANCELLED}
     assert handler.faults.dropped == 1 and handler.faults.transient > 0 and handler.faults.slow > 0
     assert len(chaos.killed_at) == 1 and len(chaos.redis_restarted_at) == 1
+    assert len(chaos.outage) == 2 and handler.faults.refused > 0  # the outage began, was felt, and ended
 
 
 @on_postgresql
-def test_chaos_send_small(
-    tmp_path: Path, chaos_db: str, own_redis: RedisServer, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_chaos_send_small(tmp_path: Path, chaos_db: str, own_redis: RedisServer) -> None:
     """The same faults and interruptions over 1,000 subscribers (part of ``make test``)."""
-    run_chaos(tmp_path, chaos_db, own_redis, 1000, capsys)
+    run_chaos(tmp_path, chaos_db, own_redis, 1000)
 
 
 @pytest.mark.chaos
 @on_postgresql
-def test_chaos_send_full(
-    tmp_path: Path, chaos_db: str, own_redis: RedisServer, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_chaos_send_full(tmp_path: Path, chaos_db: str, own_redis: RedisServer) -> None:
     """5,000 subscribers (``make chaos``)."""
-    run_chaos(tmp_path, chaos_db, own_redis, 5000, capsys)
+    run_chaos(tmp_path, chaos_db, own_redis, 5000)

@@ -29,7 +29,7 @@ from digest.ledger.models import Issue
 from digest.subscribers.models import Subscriber, SubscriberStatus, Suppression, SuppressionReason
 from digest.subscribers.tokens import Purpose
 from digest.wiring import build_services
-from tests.chaos.conftest import chaos_settings, on_postgresql
+from tests.chaos.conftest import FIGURES, chaos_settings, on_postgresql
 from tests.chaos.harness import RedisServer, Worker, served_app, worker_env
 from tests.factories import add_summaries, bulk_subscribers, days_before, summary_record
 
@@ -93,9 +93,7 @@ def fire(base_url: str, tokens: list[str], clients: int) -> tuple[list[float], l
     return latencies, failures, time.perf_counter() - started
 
 
-def run_load(
-    tmp_path: Path, database_url: str, redis_server: RedisServer, requests: int, capsys: pytest.CaptureFixture[str]
-) -> None:
+def run_load(tmp_path: Path, database_url: str, redis_server: RedisServer, requests: int) -> None:
     now = utcnow()
     leaving = [f"leaving{i:05d}@example.org" for i in range(requests)]
     staying = [f"staying{i:05d}@example.org" for i in range(OTHERS)]
@@ -146,13 +144,11 @@ def run_load(
             assert s.scalar(select(func.count()).select_from(Issue)) == 1
         web.close()
 
-    with capsys.disabled():
-        print(
-            f"\nunsubscribes={len(latencies)} clients={CLIENTS} lost={requests - unsubscribed} "
-            f"p50={statistics.median(latencies) * 1000:.0f}ms p99={percentile(latencies, 99) * 1000:.0f}ms "
-            f"max={max(latencies) * 1000:.0f}ms rate={len(latencies) / elapsed:.0f}/s "
-            f"messages_sent_meanwhile={sent_during}"
-        )
+    FIGURES.append(
+        f"unsubscribes={len(latencies)} clients={CLIENTS} lost={requests - unsubscribed} "
+        f"p50={statistics.median(latencies) * 1000:.0f}ms p99={percentile(latencies, 99) * 1000:.0f}ms "
+        f"max={max(latencies) * 1000:.0f}ms rate={len(latencies) / elapsed:.0f}/s messages_sent_meanwhile={sent_during}"
+    )
     assert failures == []
     assert len(latencies) == requests
     assert unsubscribed == requests and suppressed == requests
@@ -160,15 +156,11 @@ def run_load(
 
 
 @on_postgresql
-def test_unsubscribe_load_small(
-    tmp_path: Path, chaos_db: str, own_redis: RedisServer, capsys: pytest.CaptureFixture[str]
-) -> None:
-    run_load(tmp_path, chaos_db, own_redis, 400, capsys)
+def test_unsubscribe_load_small(tmp_path: Path, chaos_db: str, own_redis: RedisServer) -> None:
+    run_load(tmp_path, chaos_db, own_redis, 400)
 
 
 @pytest.mark.chaos
 @on_postgresql
-def test_unsubscribe_load_full(
-    tmp_path: Path, chaos_db: str, own_redis: RedisServer, capsys: pytest.CaptureFixture[str]
-) -> None:
-    run_load(tmp_path, chaos_db, own_redis, 2000, capsys)
+def test_unsubscribe_load_full(tmp_path: Path, chaos_db: str, own_redis: RedisServer) -> None:
+    run_load(tmp_path, chaos_db, own_redis, 2000)

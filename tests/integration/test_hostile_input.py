@@ -70,6 +70,7 @@ EXPECTED = [
     "Date",
     "Message-ID",
     "List-Id",
+    "Feedback-ID",
     "List-Unsubscribe",
     "List-Unsubscribe-Post",
     "MIME-Version",

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from digest import dispatch
 from digest.db import session_scope
@@ -80,3 +82,62 @@ def test_dispatch_queues_chunks_a_page_at_a_time_and_checkpoints_each_page(
     # in-process it queues every open row (transient failures wait there for the next run).
     queue.chunks.clear()
     assert dispatch.dispatch_issue(services, issue_id) == (0 if broker else 13)
+
+
+def test_two_dispatches_planning_the_same_period_at_once_both_finish(
+    services: Services, clock: Clock, database_url: str
+) -> None:
+    """The second planner waits on the first one's rows (the ledger's unique keys), then finds the
+    period planned: no exception, and it goes on to the campaign and stalled-issue steps."""
+    import threading
+
+    from sqlalchemy import text
+
+    from digest.selection.service import plan_digests
+    from tests.factories import add_campaign, add_summaries, bulk_subscribers, days_before, summary_record
+
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite admits one writer at a time: the second planner waits for the whole first one")
+    now = clock()
+    with session_scope(services.sessions) as s:
+        add_summaries(s, summary_record(id="c1", specialties=["cardiology"], published_at=days_before(now, 1)))
+        bulk_subscribers(s, [("x@example.org", "X", ["cardiology"])], created_at=now - timedelta(days=3))
+        campaign = add_campaign(s, now, subject="Scheduled", pinned=["c1"])
+        s.execute(
+            Issue.__table__.update()  # type: ignore[attr-defined]
+            .where(Issue.id == campaign)
+            .values(status="scheduled", scheduled_at=now - timedelta(minutes=1))
+        )
+    first = services.sessions()
+    plan_digests(first, now, services.plan_options())  # planned, not yet committed
+    outcome: dict[str, object] = {}
+
+    def second() -> None:
+        try:
+            outcome["run"] = dispatch.send_due(services, now)
+        except Exception as exc:  # what the test is about: there must be none
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=second)
+    thread.start()
+    with services.engine.connect() as conn:  # wait until the second planner waits on the first's rows
+        for _ in range(500):
+            waiting = conn.scalar(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND wait_event_type = 'Lock'"
+                )
+            )
+            if waiting:
+                break
+            thread.join(0.02)
+    first.commit()
+    first.close()
+    thread.join(60)
+
+    assert "error" not in outcome, outcome.get("error")
+    run = outcome["run"]
+    assert isinstance(run, dispatch.SendRun) and run.plan.issue_id is None
+    assert [c.issue_id for c in run.campaigns] == [campaign]  # the steps after planning still ran
+    with session_scope(services.sessions) as s:
+        assert s.scalar(select(func.count()).select_from(Delivery).where(Delivery.period_key.is_not(None))) == 1

@@ -12,7 +12,7 @@ import redis
 from prometheus_client.parser import text_string_to_metric_families
 
 from digest.config import Settings
-from digest.delivery.transport import SendResult
+from digest.delivery.transport import Failure, SendResult
 from digest.observability import QueueDepthCollector, exposition, send_metrics, setup_logging
 
 
@@ -74,14 +74,16 @@ def test_send_metrics_count_per_transport_and_failure_kind(metrics_dir: Path) ->
         [
             SendResult.ok(1, "p-1"),
             SendResult.ok(2, "p-2"),
-            SendResult.failed(3, "550 no such user", permanent=True, bounce=True),
-            SendResult.failed(4, "554 rejected", permanent=True),
-            SendResult.failed(5, "421 try later", permanent=False),
+            SendResult.failed(3, "550 no such user", Failure.RECIPIENT),
+            SendResult.failed(4, "554 rejected", Failure.MESSAGE),
+            SendResult.failed(5, "451 try later", Failure.TEMPORARY),
+            SendResult.failed(6, "421 slow down", Failure.THROTTLED),
+            SendResult.failed(7, "535 authentication failed", Failure.CONNECTION),
         ],
     )
     text = exposition(metrics_dir, None).decode()
     assert sample(text, "digest_messages_sent_total", transport="unit-transport") == 2
-    for kind in ("bounce", "permanent", "transient"):
+    for kind in ("bounce", "permanent", "transient", "throttled", "connection"):
         assert sample(text, "digest_messages_failed_total", transport="unit-transport", kind=kind) == 1
     assert sample(text, "digest_send_seconds_count", transport="unit-transport") == 1
     assert sample(text, "digest_send_seconds_bucket", transport="unit-transport", le="0.25") == 1

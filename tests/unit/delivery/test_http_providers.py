@@ -82,6 +82,23 @@ def test_throttling_is_retried_within_the_call(svc: Services, server: ProviderSe
     assert sorted(a.to for a in server.accepted) == ["m0@example.org", "m1@example.org"]
 
 
+def test_a_long_retry_after_holds_every_worker_back_without_spending_attempts(
+    svc: Services, server: ProviderServer, clock: Clock
+) -> None:
+    server.fail_next.append((429, {"ErrorCode": 429, "Message": "Rate limit exceeded"}, {"Retry-After": "120"}))
+    ids = planned_issue(svc, clock(), PEOPLE[:2])
+
+    first = svc.delivery.deliver(ids)
+
+    assert first.sent == 0 and sorted(first.throttled) == ids and first.wait == 120 and first.retry == []
+    assert len(server.requests) == 1  # no sleeping on it inside the call
+    assert all(d.status == DeliveryStatus.PENDING and d.attempts == 0 for d in _ledger(svc).values())
+    assert svc.delivery.deliver(ids).sent == 0 and len(server.requests) == 1  # still waiting
+    clock.advance(seconds=120)
+    assert svc.delivery.deliver(ids).sent == 2
+    assert sorted(a.to for a in server.accepted) == ["m0@example.org", "m1@example.org"]
+
+
 def test_server_error_leaves_the_rows_for_a_later_attempt(svc: Services, server: ProviderServer, clock: Clock) -> None:
     server.fail_next.append((500, {"ErrorCode": 500, "Message": "Internal Server Error"}, {}))
     ids = planned_issue(svc, clock(), PEOPLE[:2])
@@ -100,10 +117,10 @@ def test_a_bad_token_sends_nothing_and_fails_nothing(svc: Services, server: Prov
 
     report = svc.delivery.deliver(ids)
 
-    assert report.sent == 0 and sorted(report.retry) == ids
-    assert all(
-        d.status == DeliveryStatus.PENDING and "DIGEST_API_TOKEN" in (d.error or "") for d in _ledger(svc).values()
-    )
+    assert report.sent == 0 and report.retry == [] and "HTTP 401" in (report.paused or "")
+    rows = _ledger(svc).values()
+    assert all(d.status == DeliveryStatus.PENDING and d.attempts == 0 for d in rows)
+    assert any("DIGEST_API_TOKEN" in (d.error or "") for d in rows)  # the rows it tried say why
 
 
 def test_postmark_splits_calls_at_500_messages(server: ProviderServer) -> None:

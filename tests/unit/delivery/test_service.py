@@ -91,3 +91,23 @@ def test_render_passes_equal_distinct_variants_not_subscribers(
         variants = s.scalar(select(func.count(func.distinct(Delivery.variant_key))))
     assert variants == len(combos)
     assert services.renderer.passes - before == len(combos)
+
+
+def test_a_reader_who_changes_specialties_after_planning_gets_the_heading_of_what_was_selected(
+    services: Services, smtp_sink: SMTPSink, clock: Clock
+) -> None:
+    from digest.subscribers.lifecycle import update_preferences
+    from digest.subscribers.models import Subscriber
+    from digest.subscribers.schema import PreferencesIn
+
+    ids = planned_issue(services, clock(), PEOPLE[:1])  # chosen for cardiology
+    with session_scope(services.sessions) as s:
+        reader = s.scalars(select(Subscriber)).one()
+        update_preferences(s, reader, PreferencesIn(specialties=["oncology"]), paused=False)
+
+    assert services.delivery.deliver(ids).sent == 1
+
+    [message] = smtp_sink.messages
+    text = message.get_body(("plain",)).get_content()
+    assert "Cardiology" in text  # the heading and the "why" lines name what the list was chosen for
+    assert "Oncology" not in text

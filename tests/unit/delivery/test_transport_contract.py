@@ -13,6 +13,7 @@ import pytest
 from digest.delivery.outbox import OutboxTransport
 from digest.delivery.postmark import PostmarkTransport
 from digest.delivery.sendgrid import SendGridTransport
+from digest.delivery.ses import SESTransport
 from digest.delivery.sink import SMTPSink
 from digest.delivery.smtp import SMTPConfig, SMTPTransport
 from digest.delivery.transport import Transport
@@ -48,8 +49,8 @@ def _from_mime(raw: bytes) -> Arrived:
     )
 
 
-@pytest.fixture(params=["smtp", "outbox", "postmark", "sendgrid"])
-def rig(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Rig]:
+@pytest.fixture(params=["smtp", "outbox", "postmark", "sendgrid", "ses"])
+def rig(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Rig]:
     if request.param == "smtp":
         with SMTPSink() as sink:
             yield Rig(SMTPTransport(SMTPConfig.from_url(sink.url)), lambda: [_from_mime(r.raw) for r in sink.received])
@@ -59,8 +60,14 @@ def rig(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Rig]:
         )
     else:
         with ProviderServer() as server:
-            cls = PostmarkTransport if request.param == "postmark" else SendGridTransport
-            transport = cls(server.token, api_url=server.url)
+            transport: Transport
+            if request.param == "ses":
+                monkeypatch.setenv("AWS_ACCESS_KEY_ID", server.token)
+                monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-a-real-secret")
+                transport = SESTransport("eu-west-1", endpoint_url=server.url)
+            else:
+                cls = PostmarkTransport if request.param == "postmark" else SendGridTransport
+                transport = cls(server.token, api_url=server.url)
             yield Rig(
                 transport,
                 lambda: [
@@ -101,5 +108,6 @@ def test_transport_contract(rig: Rig) -> None:
         assert "Key takeaway" in got.text
 
     assert transport.send([]) == []
+    transport.probe()  # what the circuit calls: it works
     transport.close()
     transport.close()

@@ -24,6 +24,7 @@ EXPECTED = {
     "list-id",
     "list-unsubscribe",
     "list-unsubscribe-post",
+    "feedback-id",
     "mime-version",
     "content-type",
 }

@@ -1,0 +1,16 @@
+"""SMTP relays (``DIGEST_SMTP_URL``, one URL or several separated by commas, tried in order): bounces
+come back as DSNs through ``digest bounces serve``."""
+
+from __future__ import annotations
+
+from digest.config import Settings
+from digest.delivery.providers import Provider
+from digest.delivery.smtp import SMTPConfig, SMTPTransport
+from digest.delivery.transport import Transport
+
+
+def _transport(settings: Settings) -> Transport:
+    return SMTPTransport(SMTPConfig.from_urls(settings.smtp_url), batch_size=settings.smtp_batch_size)
+
+
+PROVIDER = Provider("smtp", _transport)

@@ -1,0 +1,39 @@
+"""What an operator sees while the transport circuit is open: the reason on the dashboard (the
+issues list and the paused issue's page) and on /metrics; resuming the issue closes the circuit."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from digest.db import session_scope
+from digest.ledger.models import Issue, IssueStatus
+from digest.wiring import Services
+from tests.conftest import Clock
+from tests.factories import add_campaign
+from tests.unit.web.conftest import csrf_of
+
+REASON = "SMTP server 127.0.0.1:2525 refused the login for 'digest': 535 5.7.8 Authentication credentials invalid"
+
+
+def test_the_dashboard_and_metrics_show_why_sending_is_paused(
+    services: Services, editor_client: TestClient, clock: Clock
+) -> None:
+    with session_scope(services.sessions) as s:
+        issue_id = add_campaign(s, clock())
+        s.execute(Issue.__table__.update().values(status=IssueStatus.SENDING))  # type: ignore[attr-defined]
+    assert services.delivery.circuit.open(REASON)
+
+    listing = editor_client.get("/editor/issues").text
+    assert "Sending is paused" in listing and "535 5.7.8 Authentication credentials invalid" in listing
+    page = editor_client.get(f"/editor/issues/{issue_id}").text
+    assert 'id="state">paused<' in page and "535 5.7.8" in page
+    metrics = editor_client.get("/metrics").text
+    assert "digest_transport_paused{" in metrics and "535 5.7.8 Authentication credentials invalid" in metrics
+
+    form = editor_client.get(f"/editor/issues/{issue_id}").text
+    editor_client.post(f"/editor/issues/{issue_id}/resume", data={"csrf_token": csrf_of(form)})
+    with session_scope(services.sessions) as s:
+        assert s.scalar(select(Issue.status).where(Issue.id == issue_id)) != IssueStatus.PAUSED
+    assert "Sending is paused" not in editor_client.get("/editor/issues").text
+    assert 'digest_transport_paused{reason="",transport="smtp"} 0.0' in editor_client.get("/metrics").text
