@@ -16,6 +16,7 @@ Without PIPELINING: four round trips per message.
 
 from __future__ import annotations
 
+import ipaddress
 import smtplib
 import ssl
 import threading
@@ -50,8 +51,14 @@ class SMTPConfig:
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
         flag = lambda name, default: query.get(name, default).lower() in ("1", "true", "yes", "on")  # noqa: E731
         implicit = parts.scheme == "smtps"
+        host = parts.hostname or "127.0.0.1"
+        if parts.username and not (implicit or flag("starttls", "0")) and not _on_this_host(host):
+            raise ValueError(
+                f"DIGEST_SMTP_URL has credentials but no TLS: the password would cross the network in the "
+                f"clear to {host}; use smtps://... or add ?starttls=1"
+            )
         return cls(
-            host=parts.hostname or "127.0.0.1",
+            host=host,
             port=parts.port or (465 if implicit else 25),
             implicit_tls=implicit,
             starttls=not implicit and flag("starttls", "0"),
@@ -60,6 +67,16 @@ class SMTPConfig:
             timeout=float(query.get("timeout", 30)),
             verify_tls=flag("verify", "1"),
         )
+
+
+def _on_this_host(host: str) -> bool:
+    """localhost or a loopback address: a relay on this machine, where nothing crosses a network."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class SMTPTransport:
