@@ -15,7 +15,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from digest.config import Settings, get_settings
+from digest.config import Settings, get_settings, plain_http_warning
 from digest.db import session_scope, utcnow
 from digest.errors import InputError, InvalidInput
 from digest.progress import Progress as ProgressCallback
@@ -399,6 +399,9 @@ def serve(
 
     settings = _settings()
     _services(settings).close()  # refuses to start on a database that is not migrated
+    warning = plain_http_warning(settings)
+    if warning:
+        err.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
     uvicorn.run(
         "digest.web.app:app_from_environment",
         factory=True,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
@@ -75,6 +76,10 @@ class Settings(BaseSettings):
     ses_topic_arn: str | None = None  # one ARN, or several separated by commas
     # Bearer token for the JSON API (POST /api/summaries); unset: the API answers 401 to everyone.
     ingest_token: str | None = None
+    # GET /metrics: with a token, only to "Authorization: Bearer <token>"; without, loopback clients only.
+    metrics_token: str | None = None
+    # /docs and /redoc (interactive API pages); /openapi.json is always served.
+    api_docs: bool = False
     # Feed fetching (digest/ingest/fetching.py): addresses that are loopback, private, link-local,
     # multicast or reserved are refused unless inside one of these networks (CIDR, comma-separated);
     # a feed's size cap, the deadline of one whole fetch, and how many feeds are polled at once.
@@ -153,6 +158,11 @@ class Settings(BaseSettings):
         return address.rsplit("@", 1)[-1] or "localhost"
 
     @property
+    def https(self) -> bool:
+        """DIGEST_BASE_URL is https (in any case: HTTPS://, Https://): cookies Secure, HSTS sent."""
+        return urlsplit(self.base_url.strip()).scheme.lower() == "https"
+
+    @property
     def public_host(self) -> str:
         return urlsplit(self.base_url).hostname or "localhost"
 
@@ -175,14 +185,28 @@ class Settings(BaseSettings):
         return not self.broker_url
 
 
+def plain_http_warning(settings: Settings) -> str | None:
+    """A warning when DIGEST_BASE_URL is plain http for a public host: the unsubscribe, preference
+    and login pages (and the session cookie) would travel unencrypted."""
+    host = settings.public_host
+    if settings.https or host in ("localhost", "127.0.0.1", "::1") or host.endswith(".localhost"):
+        return None
+    return (
+        f"DIGEST_BASE_URL {settings.base_url!r} is plain http for the public host {host}: links in every email, "
+        "the editor's login and its cookie travel unencrypted; use https:// behind a TLS proxy"
+    )
+
+
 def _stored_secret(path: Path) -> str:
     """Return the secret kept in ``var/secret``, generating it on first run."""
     if path.exists():
         return path.read_text().strip()
     path.parent.mkdir(parents=True, exist_ok=True)
     key = secrets.token_urlsafe(48)
-    path.write_text(key + "\n")
-    path.chmod(0o600)
+    # Created readable by its owner only: never a moment where another user could read it.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key + "\n")
     return key
 
 

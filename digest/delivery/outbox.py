@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -18,11 +19,14 @@ class OutboxTransport:
         self.directory = directory
 
     def send(self, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
-        self.directory.mkdir(parents=True, exist_ok=True)
+        # Messages carry personal unsubscribe and preference links: owner-only, like a mailbox.
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         results = []
         for msg in messages:
             stem = msg.message_id.strip("<>").replace("@", "_at_")
-            (self.directory / f"{stem}.eml").write_bytes(msg.raw)
+            fd = os.open(self.directory / f"{stem}.eml", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(msg.raw)
             results.append(SendResult.ok(msg.delivery_id, provider_id=stem))
         return results
 

@@ -28,6 +28,7 @@ Without PIPELINING: four round trips per message.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import smtplib
 import ssl
@@ -73,8 +74,14 @@ class SMTPConfig:
             return query.get(name, default).lower() in ("1", "true", "yes", "on")
 
         implicit = parts.scheme == "smtps"
+        host = parts.hostname or "127.0.0.1"
+        if parts.username and not (implicit or flag("starttls", "0")) and not _on_this_host(host):
+            raise ValueError(
+                f"DIGEST_SMTP_URL has credentials but no TLS: the password would cross the network in the "
+                f"clear to {host}; use smtps://... or add ?starttls=1"
+            )
         return cls(
-            host=parts.hostname or "127.0.0.1",
+            host=host,
             port=parts.port or (465 if implicit else 25),
             implicit_tls=implicit,
             starttls=not implicit and flag("starttls", "0"),
@@ -92,6 +99,16 @@ class SMTPConfig:
 
 
 _RELAYS = re.compile(r"\s*,\s*(?=smtps?://)")
+
+
+def _on_this_host(host: str) -> bool:
+    """localhost or a loopback address: a relay on this machine, where nothing crosses a network."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class SMTPTransport:

@@ -28,7 +28,10 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store",
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
+    # JSON and other answers; HTML pages set their own policy with a nonce (``deps.page``).
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'; base-uri 'none'",
 }
+HSTS = "max-age=31536000; includeSubDomains"  # sent only when DIGEST_BASE_URL is https
 
 
 def create_app(services: Services) -> FastAPI:
@@ -42,6 +45,8 @@ def create_app(services: Services) -> FastAPI:
         yield
 
     app = FastAPI(
+        docs_url="/docs" if services.settings.api_docs else None,
+        redoc_url="/redoc" if services.settings.api_docs else None,
         lifespan=lifespan,
         title="digest",
         summary=(
@@ -56,7 +61,7 @@ def create_app(services: Services) -> FastAPI:
     app.state.session_cookies = SessionCookies(
         services.settings.secret_key,
         services.settings.old_secret_keys,
-        secure=services.settings.base_url.startswith("https://"),
+        secure=services.settings.https,
     )
     app.include_router(public.router)
     app.include_router(archive.router)
@@ -76,7 +81,7 @@ def create_app(services: Services) -> FastAPI:
 
     app.openapi = openapi  # type: ignore[method-assign]
 
-    app.add_middleware(SecurityHeaders)
+    app.add_middleware(SecurityHeaders, https=services.settings.https)
     app.add_middleware(BodyLimit, limits=route_limits(services.settings.api_max_body_bytes))
     app.add_middleware(ServerErrorLog)
     return app
@@ -116,8 +121,9 @@ class SecurityHeaders:
     through an extra task and memory stream, which cost a measurable share of an unsubscribe POST.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, https: bool = False) -> None:
         self.app = app
+        self.headers = {**SECURITY_HEADERS, **({"Strict-Transport-Security": HSTS} if https else {})}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -127,7 +133,7 @@ class SecurityHeaders:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
-                for name, value in SECURITY_HEADERS.items():
+                for name, value in self.headers.items():
                     headers.setdefault(name, value)
             await send(message)
 

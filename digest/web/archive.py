@@ -30,7 +30,14 @@ def archive_issue(request: Request, issue_id: IssueId, services: ServicesDep) ->
             rendered = web_version(session, services.renderer, issue_id)
         except IssueNotFound:
             return page(request, "not_found", status_code=404, title="No such issue")
-    return HTMLResponse(rendered.html)
+    # The email's HTML: inline styles and remote images as in a mail client, no script, no framing.
+    return HTMLResponse(rendered.html, headers={"Content-Security-Policy": EMAIL_POLICY})
+
+
+EMAIL_POLICY = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; base-uri 'none'; "
+    "form-action 'none'; frame-ancestors 'none'"
+)
 
 
 @router.get("/r/{token}", summary="Follow a tracked link (only to URLs digest signed)", response_model=None)

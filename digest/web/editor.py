@@ -55,6 +55,7 @@ from digest.wiring import Services
 LOGIN = "/editor/login"
 RECENT_SUMMARIES = 60  # the pinned-summary picker lists this many of the newest summaries
 SUBSCRIBERS_PER_PAGE = 50
+MAX_PAGE = 1_000_000
 
 FormText = Annotated[str, Form()]
 FormList = Annotated[list[str], Form()]
@@ -621,7 +622,7 @@ def subscribers_page(
     q: str = "",
     page_no: Annotated[int, Query(alias="page")] = 1,
 ) -> HTMLResponse:
-    page_no = max(1, page_no)
+    page_no = min(max(1, page_no), MAX_PAGE)  # ?page=2**63 is an empty page, not an offset overflow
     with session_scope(services.sessions) as db:
         counts = dict(
             db.execute(

@@ -127,3 +127,9 @@ def test_dockerfile_builds_a_non_root_digest_image() -> None:
     assert any(line.startswith("RUN pip install --no-deps /tmp/dist/digest-") for line in runtime)
     assert not any(" -e " in line for line in runtime)
     assert (REPO / "requirements.lock").exists()
+
+
+def test_mailpit_is_published_on_loopback_only() -> None:
+    """Mailpit shows every confirmation and unsubscribe link without a login: never on 0.0.0.0."""
+    ports = [str(p) for p in SERVICES["mailpit"].get("ports", [])]
+    assert ports and all(p.startswith("127.0.0.1:") for p in ports)

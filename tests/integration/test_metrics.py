@@ -60,7 +60,7 @@ def _scrape(services: Services) -> str:
     app = FastAPI()
     app.include_router(router)
     app.state.services = services
-    response = TestClient(app).get("/metrics")
+    response = TestClient(app, client=("127.0.0.1", 50000)).get("/metrics")
     assert response.status_code == 200
     return response.text
 

@@ -4,10 +4,12 @@ suppressed, a refused recipient inside a working connection, connections dropped
 from __future__ import annotations
 
 import asyncio
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -403,3 +405,30 @@ def test_a_server_unreachable_from_the_start_fails_the_whole_batch(server: SMTPS
     with pytest.raises(TransientError, match="cannot connect"):
         transport.send([outgoing(n, f"r{n}@example.org") for n in range(1, 4)])
     assert not server.received
+
+
+@pytest.mark.parametrize(
+    ("url", "refused"),
+    [
+        ("smtp://user:pass@mail.example.org:587", True),
+        ("smtp://user:pass@mail.example.org:587?starttls=1", False),
+        ("smtps://user:pass@mail.example.org", False),
+        ("smtp://user:pass@127.0.0.1:1025", False),  # a relay on this host: nothing crosses a network
+        ("smtp://mail.example.org:25", False),  # no credentials
+    ],
+)
+def test_credentials_are_never_sent_in_the_clear(url: str, refused: bool) -> None:
+    if refused:
+        with pytest.raises(ValueError, match="the password would cross the network in the clear"):
+            SMTPConfig.from_url(url)
+    else:
+        SMTPConfig.from_url(url)
+
+
+def test_outbox_files_are_owner_only(tmp_path: Path) -> None:
+    from digest.delivery.outbox import OutboxTransport
+
+    OutboxTransport(tmp_path / "outbox").send([outgoing(1, "reader@example.org")])
+    (eml,) = (tmp_path / "outbox").iterdir()
+    assert stat.S_IMODE(eml.stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "outbox").stat().st_mode) == 0o700

@@ -56,3 +56,35 @@ def test_database_counter_counts_recorded_attempts(services: Services) -> None:
         assert not limiter.allow(s, "192.0.2.1", NOW)
         assert limiter.allow(s, "192.0.2.2", NOW)
         assert limiter.allow(s, "192.0.2.1", NOW + WINDOW)
+
+
+def test_the_daily_confirmation_cap_holds_under_30_concurrent_sign_ups(services: Services) -> None:
+    """30 sign-ups of one address at once: exactly 3 are given a confirmation (the cap), not 4.
+    PostgreSQL, where requests really run side by side (SQLite refuses a second writer outright)."""
+    import pytest
+
+    if services.engine.dialect.name != "postgresql":
+        pytest.skip("concurrent writers: PostgreSQL only")
+    from concurrent.futures import ThreadPoolExecutor
+    from threading import Barrier
+
+    from sqlalchemy import func, select
+
+    from digest.subscribers.models import SignupAttempt
+    from digest.subscribers.schema import SubscriberIn
+    from digest.subscribers.signup import request_signup
+
+    data = SubscriberIn(email="race@example.org", specialties=["cardiology"])
+    start = Barrier(30)
+
+    def sign_up(n: int) -> int | None:
+        start.wait()
+        with session_scope(services.sessions) as s:
+            return request_signup(s, data, f"10.0.0.{n}", services.clock(), per_address_per_day=3)
+
+    with ThreadPoolExecutor(max_workers=30) as pool:
+        answers = list(pool.map(sign_up, range(30)))
+    assert sum(a is not None for a in answers) == 3
+    with session_scope(services.sessions) as s:
+        sent = s.scalar(select(func.count()).where(SignupAttempt.confirmation_sent.is_(True)))
+    assert sent == 3

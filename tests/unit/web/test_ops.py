@@ -15,11 +15,11 @@ from digest.web.ops import router
 from digest.wiring import Services, build_services
 
 
-def client_for(services: Services) -> TestClient:
+def client_for(services: Services, client: str = "127.0.0.1") -> TestClient:
     app = FastAPI()
     app.include_router(router)
     app.state.services = services
-    return TestClient(app)
+    return TestClient(app, client=(client, 50000))
 
 
 @pytest.fixture
@@ -78,3 +78,14 @@ def test_metrics_speaks_the_prometheus_text_format(services: Services) -> None:
     response = client_for(services).get("/metrics")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
+
+
+def test_metrics_are_not_public(services: Services) -> None:
+    """Without DIGEST_METRICS_TOKEN only loopback clients are served; with it, only the bearer."""
+    assert client_for(services, "203.0.113.7").get("/metrics").status_code == 403
+    services.settings.metrics_token = "scrape-token"
+    remote = client_for(services, "203.0.113.7")
+    assert remote.get("/metrics").status_code == 401
+    assert client_for(services).get("/metrics").status_code == 401  # the token is needed from loopback too
+    assert remote.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert remote.get("/metrics", headers={"Authorization": "Bearer scrape-token"}).status_code == 200

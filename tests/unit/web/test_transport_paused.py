@@ -23,12 +23,14 @@ def test_the_dashboard_and_metrics_show_why_sending_is_paused(
         issue_id = add_campaign(s, clock())
         s.execute(Issue.__table__.update().values(status=IssueStatus.SENDING))  # type: ignore[attr-defined]
     assert services.delivery.circuit.open(REASON)
+    services.settings.metrics_token = "scrape-token"  # the test client is not on loopback
+    scrape = {"Authorization": "Bearer scrape-token"}
 
     listing = editor_client.get("/editor/issues").text
     assert "Sending is paused" in listing and "535 5.7.8 Authentication credentials invalid" in listing
     page = editor_client.get(f"/editor/issues/{issue_id}").text
     assert 'id="state">paused<' in page and "535 5.7.8" in page
-    metrics = editor_client.get("/metrics").text
+    metrics = editor_client.get("/metrics", headers=scrape).text
     assert "digest_transport_paused{" in metrics and "535 5.7.8 Authentication credentials invalid" in metrics
 
     form = editor_client.get(f"/editor/issues/{issue_id}").text
@@ -36,4 +38,6 @@ def test_the_dashboard_and_metrics_show_why_sending_is_paused(
     with session_scope(services.sessions) as s:
         assert s.scalar(select(Issue.status).where(Issue.id == issue_id)) != IssueStatus.PAUSED
     assert "Sending is paused" not in editor_client.get("/editor/issues").text
-    assert 'digest_transport_paused{reason="",transport="smtp"} 0.0' in editor_client.get("/metrics").text
+    assert (
+        'digest_transport_paused{reason="",transport="smtp"} 0.0' in editor_client.get("/metrics", headers=scrape).text
+    )
