@@ -112,6 +112,16 @@ def clean_db(database_url: str) -> str:
     return database_url
 
 
+@pytest.fixture(autouse=True)
+def cheap_argon2(monkeypatch: pytest.MonkeyPatch) -> None:
+    """argon2id still, at the lowest cost: the suite logs in many times and tests behaviour, not the cost."""
+    from argon2 import PasswordHasher
+
+    from digest.editors import service
+
+    monkeypatch.setattr(service, "_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+
+
 class Clock:
     """A settable clock injected into services, so schedules and leases are testable."""
 

@@ -31,16 +31,6 @@ def csrf_of(html: str) -> str:
     return found.group(1)
 
 
-@pytest.fixture(autouse=True)
-def cheap_argon2(monkeypatch: pytest.MonkeyPatch) -> None:
-    """argon2id still, at the lowest cost: these tests log in many times and test the flow, not the cost."""
-    from argon2 import PasswordHasher
-
-    from digest.editors import service
-
-    monkeypatch.setattr(service, "_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
-
-
 @pytest.fixture
 def editor_account(services: Services) -> EditorAccount:
     with session_scope(services.sessions) as s:
