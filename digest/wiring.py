@@ -137,7 +137,12 @@ def build_services(
     sessions = make_session_factory(engine)
     tokens = Tokens(settings.secret_key, settings.old_secret_keys)
     links = ClickLinks(settings.secret_key, settings.old_secret_keys, settings.base_url)
-    renderer = EmailRenderer(base_url=settings.base_url, list_name=settings.list_name, link_signer=links.sign_url)
+    renderer = EmailRenderer(
+        base_url=settings.base_url,
+        list_name=settings.list_name,
+        link_signer=links.sign_url,
+        postal_address=settings.postal_address,
+    )
     composer = MessageComposer(
         renderer,
         tokens,

@@ -14,6 +14,7 @@ from digest.events.models import SuppressionReason
 from digest.events.suppression import suppression_reasons
 from digest.rendering.compiled import EmailRenderer
 from digest.rendering.compose import MessageComposer
+from digest.subscribers.choices import describe_choices
 from digest.subscribers.models import Subscriber, SubscriberStatus
 from digest.subscribers.tokens import Purpose, Tokens
 
@@ -61,12 +62,22 @@ class ConfirmationMailer:
                 return False
             email, name = row.email, row.name
             already = row.status in (SubscriberStatus.ACTIVE, SubscriberStatus.PAUSED)
+            choices = describe_choices(
+                [s.name for s in row.specialties],
+                row.cadence,
+                row.timezone,
+                row.edition,
+                row.send_hour,
+                row.send_weekday,
+                now,
+            )
         rendered = self.renderer.render_email(
             "confirm",
             {
                 "confirm_url": self.confirm_url(subscriber_id, now),
                 "preferences_url": f"{self.base_url}/preferences/{self.tokens.make(Purpose.PREFERENCES, subscriber_id)}",
                 "already_subscribed": already,
+                "choices": choices,
                 "email": email,
                 "valid_days": CONFIRM_MAX_AGE.days,
             },

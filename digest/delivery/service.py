@@ -43,6 +43,7 @@ from digest.events.models import Suppression, SuppressionReason
 from digest.events.suppression import suppress, suppression_keys
 from digest.ingest.models import Specialty, Summary
 from digest.issues.intro import render_intro
+from digest.issues.models import IssuePin
 from digest.ledger.carried import summaries_by_selection
 from digest.ledger.models import Delivery, DeliveryStatus, Issue, IssueKind, IssueStatus
 from digest.rendering.compiled import Variant
@@ -151,9 +152,17 @@ class DeliveryService:
             specialties[sid][slug] = name
         wanted = list({s for ids_ in lists.values() for s in ids_})
         summaries = self.summaries.get(session, wanted)
+        issue_ids = {r[1] for r in rows}
+        pins: dict[int, list[str]] = defaultdict(list)
+        for issue_id, summary_id in session.execute(
+            select(IssuePin.issue_id, IssuePin.summary_id)
+            .where(IssuePin.issue_id.in_(issue_ids))
+            .order_by(IssuePin.issue_id, IssuePin.position)
+        ):
+            pins[issue_id].append(summary_id)
         issues = {
-            i.id: issue_context(i, self.composer.base_url)
-            for i in session.scalars(select(Issue).where(Issue.id.in_({r[1] for r in rows})))
+            i.id: issue_context(i, self.composer.base_url, pins[i.id])
+            for i in session.scalars(select(Issue).where(Issue.id.in_(issue_ids)))
         }
         out = [
             _Row(
@@ -385,12 +394,14 @@ class _Corrections:
             session.execute(update(Delivery), rows)
 
 
-def issue_context(issue: Issue, base_url: str) -> dict[str, Any]:
+def issue_context(issue: Issue, base_url: str, pinned: Sequence[str] = ()) -> dict[str, Any]:
     """What the templates need of an issue (plain data, part of the variant key).
 
-    Campaigns carry their sanitised intro, a "view in browser" link to the public archive and
-    tracked item links; cadence digests are personal mixes with none of these.
+    Campaigns carry their sanitised intro, a "view in browser" link to the public archive, tracked
+    item links and the editor's pinned summaries (labelled "Editor's pick"); cadence digests are
+    personal mixes with none of these. ``date`` ("5 Dec") goes into digest subjects.
     """
+    when = issue.planned_at or issue.scheduled_at or issue.created_at
     campaign = issue.kind == IssueKind.CAMPAIGN
     intro_html, intro_text = render_intro(issue.intro) if campaign else ("", "")
     return {
@@ -401,6 +412,8 @@ def issue_context(issue: Issue, base_url: str) -> dict[str, Any]:
         "intro_text": intro_text,
         "web_url": f"{base_url.rstrip('/')}/issues/{issue.id}" if campaign else "",
         "track_clicks": campaign,
+        "pinned": list(pinned) if campaign else [],
+        "date": f"{when.day} {when:%b}" if when is not None else "",
     }
 
 

@@ -37,6 +37,7 @@ from premailer import Premailer
 
 from digest.rendering.headers import one_line
 from digest.rendering.marked import MarkedText
+from digest.rendering.subjects import digest_subject, heading
 from digest.resources import template_loader
 
 RECIPIENT_FIELDS = ("greeting", "unsubscribe_url", "preferences_url", "email", "click_base")
@@ -116,6 +117,7 @@ def item_view(summary: Any, why: list[str]) -> dict[str, Any]:
         "key_takeaway": summary.key_takeaway,
         "summary": summary.summary,
         "patient_summary": summary.patient_summary,
+        "patient_title": summary.patient_title,
         "study_type": summary.study_type,
         "sample_size": summary.sample_size,
         "evidence_level": summary.evidence_level,
@@ -138,6 +140,7 @@ class EmailRenderer:
         list_name: str,
         cache_size: int = 512,
         link_signer: Callable[[str], str] | None = None,
+        postal_address: str = "",
     ):
         self.env = Environment(
             loader=template_loader(),
@@ -154,11 +157,13 @@ class EmailRenderer:
             same_places=_same_places,
             plain=_plain,
         )
+        self.env.globals.update(heading=heading, digest_subject=digest_subject)
         self._templates = {
             name: self.env.get_template(f"email/digest.{name}.j2") for name in ("subject.txt", "html", "txt")
         }
         self.base_url = base_url.rstrip("/")
         self.list_name = list_name
+        self.postal_address = postal_address
         self.link_signer = link_signer
         self._nonce = secrets.token_hex(6)
         self._markers = {f: f"%%{self._nonce}:{f}%%" for f in RECIPIENT_FIELDS}
@@ -179,9 +184,11 @@ class EmailRenderer:
             "block_open": "",  # around each card and frame row: markers when inlined a part at a time
             "block_close": "",
             "list_name": self.list_name,
+            "postal_address": self.postal_address,
             "base_url": self.base_url,
             "evidence_levels": EVIDENCE_LEVELS,
             "link": self._linker(variant, recipient),
+            "references": References(),
         }
 
     def _linker(self, variant: Variant, recipient: dict[str, str]) -> Callable[[str], str]:
@@ -258,7 +265,7 @@ class EmailRenderer:
 
     def render_email(self, name: str, context: dict[str, Any]) -> RenderedEmail:
         """A one-off email (e.g. ``confirm``) from ``email/<name>.{subject.txt,html,txt}.j2``."""
-        ctx = {"list_name": self.list_name, "base_url": self.base_url, **context}
+        ctx = {"list_name": self.list_name, "base_url": self.base_url, "postal_address": self.postal_address, **context}
         subject = one_line(self.env.get_template(f"email/{name}.subject.txt.j2").render(ctx), 998)
         html = inline_css(self.env.get_template(f"email/{name}.html.j2").render(ctx, subject=subject))
         text = self.env.get_template(f"email/{name}.txt.j2").render(ctx, subject=subject)
@@ -272,6 +279,20 @@ class EmailRenderer:
         """
         raw = self.render_uninlined(variant, recipient.values())
         return RenderedEmail(subject=raw.subject, html=inline_css(raw.html), text=raw.text)
+
+
+class References:
+    """The plain-text part's numbered links: ``references(url)`` gives "[n]" in the text and the
+    URLs are listed once, numbered, at the end, so a 190-character tracked link does not break up
+    what a reader reads (one render of a template uses one instance)."""
+
+    def __init__(self) -> None:
+        self.urls: list[str] = []
+
+    def __call__(self, url: str) -> str:
+        if url not in self.urls:
+            self.urls.append(url)
+        return f"[{self.urls.index(url) + 1}]"
 
 
 def safe_url(url: str) -> str:
@@ -475,7 +496,7 @@ def _same_places(values: Sequence[float | int | None]) -> list[str]:
     return ["" if v is None else f"{v:.{places}f}".replace("-", "\u2212") for v in values]
 
 
-def _places(value: float | int) -> int:
+def _places(value: float) -> int:
     exponent = Decimal(repr(float(value))).normalize().as_tuple().exponent
     return max(0, -exponent) if isinstance(exponent, int) else 0
 
