@@ -28,7 +28,7 @@ import functools
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -152,18 +152,7 @@ class DeliveryService:
             specialties[sid][slug] = name
         wanted = list({s for ids_ in lists.values() for s in ids_})
         summaries = self.summaries.get(session, wanted)
-        issue_ids = {r[1] for r in rows}
-        pins: dict[int, list[str]] = defaultdict(list)
-        for issue_id, summary_id in session.execute(
-            select(IssuePin.issue_id, IssuePin.summary_id)
-            .where(IssuePin.issue_id.in_(issue_ids))
-            .order_by(IssuePin.issue_id, IssuePin.position)
-        ):
-            pins[issue_id].append(summary_id)
-        issues = {
-            i.id: issue_context(i, self.composer.base_url, pins[i.id])
-            for i in session.scalars(select(Issue).where(Issue.id.in_(issue_ids)))
-        }
+        issues = issue_contexts(session, {r[1] for r in rows}, self.composer.base_url)
         out = [
             _Row(
                 d_id,
@@ -392,6 +381,22 @@ class _Corrections:
     def write(self, session: Session) -> None:
         for rows in self.rows.values():
             session.execute(update(Delivery), rows)
+
+
+def issue_contexts(session: Session, issue_ids: Iterable[int], base_url: str) -> dict[int, dict[str, Any]]:
+    """``issue_context`` of each issue, with its pinned summaries (two statements)."""
+    issue_ids = set(issue_ids)
+    pins: dict[int, list[str]] = defaultdict(list)
+    for issue_id, summary_id in session.execute(
+        select(IssuePin.issue_id, IssuePin.summary_id)
+        .where(IssuePin.issue_id.in_(issue_ids))
+        .order_by(IssuePin.issue_id, IssuePin.position)
+    ):
+        pins[issue_id].append(summary_id)
+    return {
+        i.id: issue_context(i, base_url, pins[i.id])
+        for i in session.scalars(select(Issue).where(Issue.id.in_(issue_ids)))
+    }
 
 
 def issue_context(issue: Issue, base_url: str, pinned: Sequence[str] = ()) -> dict[str, Any]:
