@@ -34,12 +34,10 @@ TARGETS = (
     "footer a, .links a, .error-summary a, .footer-links a"
 )
 
-SMALL_TARGETS = (
-    """(selector) => [...document.querySelectorAll(selector)]
+SMALL_TARGETS = """(selector) => [...document.querySelectorAll(selector)]
   .filter(e => e.getClientRects().length && getComputedStyle(e).visibility !== 'hidden')
   .map(e => ({what: e.outerHTML.slice(0, 80), height: e.getBoundingClientRect().height}))
   .filter(t => t.height < MIN)""".replace("MIN", str(MIN_TARGET))
-)
 
 TOO_WIDE = """() => [...document.querySelectorAll('body *')]
   .filter(e => e.getClientRects().length && e.getBoundingClientRect().right > document.documentElement.clientWidth + 0.5)
@@ -187,3 +185,21 @@ def test_confirm_manage_unsubscribe_and_come_back(
     assert page.locator("h1").inner_text() == "You are subscribed"
     with session_scope(services.sessions) as s:
         assert s.get(Subscriber, sid).status == SubscriberStatus.ACTIVE  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+@pytest.mark.parametrize("edition", ["clinician", "patient"])
+def test_a_digest_fits_a_phone_with_44px_links_outside_the_text(
+    new_page: Callable[[int, Scheme], Page], edition: str, scheme: Scheme
+) -> None:
+    """An 8-item digest at 375 px: nothing wider than the screen; "In this issue", "view in browser"
+    and the footer's links are at least 44 px tall."""
+    from digest.rendering.compiled import EmailRenderer
+    from tests.factories import SAMPLE_RECIPIENT, sample_variant
+
+    renderer = EmailRenderer(base_url="https://digest.example.org", list_name="Clinical evidence digest")
+    page = new_page(375, scheme)
+    page.set_content(renderer.render(sample_variant(edition), SAMPLE_RECIPIENT).html)
+    assert page.evaluate(TOO_WIDE) == []
+    assert page.locator(".toc a").count() == 8
+    assert page.evaluate(SMALL_TARGETS, ".toc a, .view-online, .footer-links a") == []
