@@ -23,6 +23,7 @@ from digest.delivery.service import DeliveryService, RateLimiter, Unlimited
 from digest.delivery.smtp import SMTPConfig, SMTPTransport
 from digest.delivery.transport import Transport
 from digest.issues.links import ClickLinks
+from digest.issues.planning import pinned_by_issue
 from digest.observability import SendMetrics, send_metrics
 from digest.queue import BrokerQueue, InProcessQueue, TaskQueue
 from digest.rendering.compiled import EmailRenderer
@@ -164,6 +165,7 @@ def build_services(
         clock=clock,
         limiter=make_rate_limiter(settings),
         recorder=metrics,
+        pinned_of=pinned_by_issue,
     )
     confirmations = ConfirmationMailer(
         sessions, renderer, composer, transport, tokens, base_url=settings.base_url, clock=clock

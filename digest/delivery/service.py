@@ -28,7 +28,7 @@ import functools
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -36,20 +36,24 @@ from typing import Any, Protocol
 from sqlalchemy import Integer, TextClause, bindparam, cast, exists, null, select, text, union_all, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from digest.db import ArrayLiteral, InList, UTCDateTime, session_scope
+from digest.db import ArrayLiteral, InList, UTCDateTime, rowcount, session_scope
 from digest.delivery.summary_cache import SummaryCache
 from digest.delivery.transport import SendResult, Transport, TransportError
-from digest.events.models import Suppression, SuppressionReason
-from digest.events.suppression import suppress, suppression_keys
 from digest.ingest.models import Specialty, Summary
-from digest.issues.intro import render_intro
-from digest.issues.models import IssuePin
 from digest.ledger.carried import summaries_by_selection
 from digest.ledger.models import Delivery, DeliveryStatus, Issue, IssueKind, IssueStatus
 from digest.rendering.compiled import Variant
 from digest.rendering.compose import Addressee, MessageComposer, build_variant
+from digest.rendering.intro import render_intro
 from digest.rendering.message import OutgoingMessage
-from digest.subscribers.models import Subscriber, SubscriberStatus, subscriber_specialties
+from digest.subscribers.models import (
+    Subscriber,
+    SubscriberStatus,
+    Suppression,
+    SuppressionReason,
+    subscriber_specialties,
+)
+from digest.subscribers.suppression import suppress, suppression_keys
 
 log = logging.getLogger(__name__)
 
@@ -128,8 +132,10 @@ class DeliveryService:
         limiter: RateLimiter | None = None,
         recorder: SendRecorder | None = None,
         keep_messages: bool = False,
+        pinned_of: PinnedLookup | None = None,
     ):
         self.sessions = session_factory
+        self.pinned_of = pinned_of
         self.composer = composer
         self.transport = transport
         self.clock = clock
@@ -152,7 +158,7 @@ class DeliveryService:
             specialties[sid][slug] = name
         wanted = list({s for ids_ in lists.values() for s in ids_})
         summaries = self.summaries.get(session, wanted)
-        issues = issue_contexts(session, {r[1] for r in rows}, self.composer.base_url)
+        issues = issue_contexts(session, {r[1] for r in rows}, self.composer.base_url, self.pinned_of)
         out = [
             _Row(
                 d_id,
@@ -211,7 +217,7 @@ class DeliveryService:
                 .values(status=DeliveryStatus.CANCELLED, error=reason)
                 .execution_options(synchronize_session=False)
             )
-            return int(result.rowcount or 0)  # type: ignore[attr-defined]
+            return rowcount(result)
 
     def _send_batch(self, batch: list[OutgoingMessage], variant_keys: dict[int, str], report: DeliverReport) -> None:
         now = self.clock()
@@ -327,7 +333,8 @@ def _take(session: Session, batch: list[OutgoingMessage], variant_keys: dict[int
 def _take_sql(batch_rows: str) -> TextClause:
     """The take, given a FROM item ``batch`` with columns (id, message_id, variant_key)."""
     return text(
-        f"UPDATE deliveries SET status = '{DeliveryStatus.SENT}', sent_at = :now, attempts = attempts + 1, error = NULL, "
+        f"UPDATE deliveries SET status = '{DeliveryStatus.SENT}', sent_at = :now, attempts = attempts + 1, "
+        "error = NULL, "
         "message_id = batch.message_id, provider_message_id = batch.message_id, variant_key = batch.variant_key "
         f"FROM {batch_rows} WHERE deliveries.id = batch.id AND deliveries.status = '{DeliveryStatus.PENDING}' "
         f"AND deliveries.issue_id IN (SELECT id FROM issues WHERE status = '{IssueStatus.SENDING}') "
@@ -337,7 +344,8 @@ def _take_sql(batch_rows: str) -> TextClause:
 
 # PostgreSQL: the batch as three arrays, so the statement's text is the same for any batch size.
 _TAKE_ARRAYS = _take_sql(
-    "unnest(CAST(:ids AS integer[]), CAST(:message_ids AS text[]), CAST(:variant_keys AS text[])) AS batch (id, message_id, variant_key)"
+    "unnest(CAST(:ids AS integer[]), CAST(:message_ids AS text[]), CAST(:variant_keys AS text[])) "
+    "AS batch (id, message_id, variant_key)"
 ).bindparams(*(bindparam(name, type_=ArrayLiteral()) for name in ("ids", "message_ids", "variant_keys")))
 
 
@@ -383,18 +391,19 @@ class _Corrections:
             session.execute(update(Delivery), rows)
 
 
-def issue_contexts(session: Session, issue_ids: Iterable[int], base_url: str) -> dict[int, dict[str, Any]]:
-    """``issue_context`` of each issue, with its pinned summaries (two statements)."""
+# The pinned summaries of each issue (issue id -> summary ids in order); supplied by the campaign
+# layer above (digest.issues.planning.pinned_by_issue, through wiring): pins are an editor's choice.
+PinnedLookup = Callable[[Session, set[int]], Mapping[int, Sequence[str]]]
+
+
+def issue_contexts(
+    session: Session, issue_ids: Iterable[int], base_url: str, pinned_of: PinnedLookup | None = None
+) -> dict[int, dict[str, Any]]:
+    """``issue_context`` of each issue, with its pinned summaries when ``pinned_of`` is given."""
     issue_ids = set(issue_ids)
-    pins: dict[int, list[str]] = defaultdict(list)
-    for issue_id, summary_id in session.execute(
-        select(IssuePin.issue_id, IssuePin.summary_id)
-        .where(IssuePin.issue_id.in_(issue_ids))
-        .order_by(IssuePin.issue_id, IssuePin.position)
-    ):
-        pins[issue_id].append(summary_id)
+    pins = pinned_of(session, issue_ids) if pinned_of is not None else {}
     return {
-        i.id: issue_context(i, base_url, pins[i.id])
+        i.id: issue_context(i, base_url, pins.get(i.id, ()))
         for i in session.scalars(select(Issue).where(Issue.id.in_(issue_ids)))
     }
 

@@ -15,12 +15,11 @@ from datetime import datetime, timedelta
 from sqlalchemy import Select, exists, func, select, update
 from sqlalchemy.orm import Session
 
-from digest.events.models import Suppression
 from digest.issues.models import IssuePin, issue_specialties
 from digest.ledger.models import Delivery, Issue, IssueStatus
 from digest.selection.picker import ranked_candidates
 from digest.selection.service import PlanOptions, drop_unused_lists, items_planned, plan_deliveries
-from digest.subscribers.models import Subscriber, SubscriberStatus, subscriber_specialties
+from digest.subscribers.models import Subscriber, SubscriberStatus, Suppression, subscriber_specialties
 
 
 @dataclass(frozen=True)
@@ -30,7 +29,7 @@ class CampaignPlan:
     items: int
 
 
-def audience(issue_id: int, audience_all: bool) -> Select[tuple[int]]:
+def audience(issue_id: int, audience_all: bool) -> Select[int]:
     """Ids of the active, non-suppressed subscribers an issue is addressed to."""
     suppressed = select(Suppression.id).where(Suppression.value == func.lower(Subscriber.email))
     stmt = select(Subscriber.id).where(Subscriber.status == SubscriberStatus.ACTIVE, ~exists(suppressed))
@@ -48,6 +47,19 @@ def audience(issue_id: int, audience_all: bool) -> Select[tuple[int]]:
             )
         )
     return stmt
+
+
+def pinned_by_issue(session: Session, issue_ids: set[int]) -> dict[int, list[str]]:
+    """The pinned summaries of each of ``issue_ids`` that has any, in order (the delivery service's
+    lookup for "Editor's pick")."""
+    pins: dict[int, list[str]] = {}
+    for issue_id, summary_id in session.execute(
+        select(IssuePin.issue_id, IssuePin.summary_id)
+        .where(IssuePin.issue_id.in_(issue_ids))
+        .order_by(IssuePin.issue_id, IssuePin.position)
+    ):
+        pins.setdefault(issue_id, []).append(summary_id)
+    return pins
 
 
 def pinned_ids(session: Session, issue_id: int) -> list[str]:

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from digest.db import session_scope
 from digest.delivery.confirmation import CONFIRM_MAX_AGE
 from digest.ingest.models import Specialty
-from digest.subscribers.choices import Choices, describe_choices, timezone_options
+from digest.selection.choices import Choices, describe_choices, timezone_options
 from digest.subscribers.lifecycle import ConfirmOutcome, confirm, unsubscribe, update_preferences
 from digest.subscribers.models import Cadence, Edition, Subscriber, SubscriberStatus
 from digest.subscribers.schema import PreferencesIn, SubscriberIn
@@ -111,7 +111,7 @@ def _signup_form(
 
 @router.get("/", summary="Sign-up form")
 def signup_form(request: Request, services: ServicesDep) -> HTMLResponse:
-    defaults = PreferencesIn.model_construct()
+    defaults = PreferencesIn.model_construct(specialties=[])
     return _signup_form(
         request,
         services,

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from digest.db import session_scope
-from digest.delivery.web_version import web_version
+from digest.issues.web_version import web_version
 from digest.subscribers.tokens import BadToken, Purpose
 from digest.web.deps import ServicesDep, invalid_link, page
 

@@ -120,7 +120,7 @@ def build_site(tmp: Path, sink: SMTPSink) -> tuple[Settings, dict[str, EmailMess
         if role not in emails or len(_html(received.message)) > len(_html(emails[role])):
             emails[role] = received.message  # the fullest of each edition
     with session_scope(services.sessions) as s:
-        pins = [i for i in s.scalars(select(Summary.id).order_by(Summary.published_at.desc())).all()[:1]]
+        pins = list(s.scalars(select(Summary.id).order_by(Summary.published_at.desc()).limit(1)))
         issue_id = add_campaign(
             s,
             NOW,

@@ -40,7 +40,8 @@ SMALL_TARGETS = """(selector) => [...document.querySelectorAll(selector)]
   .filter(t => t.height < MIN)""".replace("MIN", str(MIN_TARGET))
 
 TOO_WIDE = """() => [...document.querySelectorAll('body *')]
-  .filter(e => e.getClientRects().length && e.getBoundingClientRect().right > document.documentElement.clientWidth + 0.5)
+  .filter(e => e.getClientRects().length
+    && e.getBoundingClientRect().right > document.documentElement.clientWidth + 0.5)
   .map(e => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right))"""
 
 

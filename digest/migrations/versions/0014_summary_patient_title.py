@@ -11,7 +11,6 @@ record may now carry ``patient_title``; the patient edition uses it, falling bac
 import sqlalchemy as sa
 from alembic import op
 
-
 revision = "0014"
 down_revision = "0010"
 branch_labels = None

@@ -118,7 +118,9 @@ def test_the_confirmed_page_repeats_the_choices_and_says_when_the_first_digest_c
     response = web.get(f"/confirm/{token}")
     assert response.status_code == 200
     doc = _doc(response.text)
-    rows = dict(zip([d.text_content() for d in doc.iter("dt")], [d.text_content() for d in doc.iter("dd")]))
+    rows = dict(
+        zip([d.text_content() for d in doc.iter("dt")], [d.text_content() for d in doc.iter("dd")], strict=True)
+    )
     assert rows["Specialties"] == "Cardiology, Oncology"
     assert rows["How often"] == "Every Monday at 06:00, Europe/Berlin time"
     assert rows["Edition"].startswith("For clinicians")

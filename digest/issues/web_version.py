@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from digest.delivery.service import issue_contexts
 from digest.ingest.models import Specialty, Summary
+from digest.issues.planning import pinned_by_issue
 from digest.ledger.carried import summaries_by_selection
 from digest.ledger.models import Delivery, DeliveryStatus
 from digest.rendering.compiled import RenderedEmail
@@ -58,7 +59,7 @@ def web_version(session: Session, composer: MessageComposer, delivery_id: int) -
             .where(subscriber_specialties.c.subscriber_id == subscriber_id)
         ).all()
     )
-    issue = issue_contexts(session, [issue_id], composer.base_url)[issue_id]
+    issue = issue_contexts(session, [issue_id], composer.base_url, pinned_by_issue)[issue_id]
     variant = build_variant(edition, [found[i] for i in ids if i in found], specialties, issue)
     who = Addressee(subscriber_id, email, name, edition, specialties)
     recipient = composer.delivery_recipient(delivery_id, who, variant)

@@ -72,7 +72,7 @@ def timezone_options(now: datetime) -> list[tuple[str, str]]:
 def _timezone_options(hour: datetime) -> tuple[tuple[str, str], ...]:
     out = []
     for zone in sorted(iana_timezones()):
-        if "/" not in zone and zone != "UTC" or zone.startswith(("Etc/", "SystemV/", "US/", "posix", "right")):
+        if ("/" not in zone and zone != "UTC") or zone.startswith(("Etc/", "SystemV/", "US/", "posix", "right")):
             continue  # legacy aliases (EST, Etc/GMT+5, US/Eastern): valid when typed, not offered
         offset = hour.astimezone(ZoneInfo(zone)).utcoffset()
         minutes = int(offset.total_seconds() // 60) if offset is not None else 0
