@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: demo lint test smoke lock bench chaos install clean
+.PHONY: demo lint test smoke lock bench chaos install clean screenshots
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "digest needs Python 3.11 or newer")'
@@ -62,6 +62,10 @@ bench: $(TEST_STAMP)
 # The full fault-injection run (5,000 subscribers) and the 2,000-unsubscribe load test; prints their figures.
 chaos: $(TEST_STAMP)
 	$(BIN)/python -m pytest tests/chaos -m chaos
+
+# Every email and page at 375 and 1280 px, light and dark, into docs/screenshots/ (Debian's Chromium).
+screenshots: $(TEST_STAMP)
+	$(BIN)/python -m tests.browser.screenshots
 
 clean:
 	rm -rf var .pytest_cache

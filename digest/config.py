@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     old_secret_keys: list[str] = Field(default_factory=list)
     from_: str = Field("Digest <digest@localhost>", alias="DIGEST_FROM")
     list_name: str = "Clinical evidence digest"
+    # The sender's postal address, printed in the footer of every email and page (CAN-SPAM asks
+    # commercial email to carry one). Empty: no address line.
+    postal_address: str = ""
     dkim_domain: str | None = None
     dkim_selector: str | None = None
     dkim_key_file: Path | None = None

@@ -28,6 +28,7 @@ from digest.events.inbound import verp_address
 from digest.events.intake import BounceIntake
 from digest.events.service import SoftBounceLimit
 from digest.issues.links import ClickLinks
+from digest.issues.planning import pinned_by_issue
 from digest.observability import SendMetrics, send_metrics
 from digest.queue import BrokerQueue, InProcessQueue, TaskQueue
 from digest.rendering.compiled import EmailRenderer
@@ -177,7 +178,12 @@ def build_services(
     sessions = make_session_factory(engine)
     tokens = Tokens(settings.secret_key, settings.old_secret_keys)
     links = ClickLinks(settings.secret_key, settings.old_secret_keys, settings.base_url)
-    renderer = EmailRenderer(base_url=settings.base_url, list_name=settings.list_name, link_signer=links.sign_url)
+    renderer = EmailRenderer(
+        base_url=settings.base_url,
+        list_name=settings.list_name,
+        link_signer=links.sign_url,
+        postal_address=settings.postal_address,
+    )
     transport = transport or make_transport(settings)
     composer = MessageComposer(
         renderer,
@@ -202,6 +208,7 @@ def build_services(
         limiter=make_rate_limiter(settings),
         recorder=metrics,
         circuit=Circuit(sessions, transport.name, clock, probe_first_seconds=settings.probe_first_seconds),
+        pinned_of=pinned_by_issue,
     )
     confirmations = ConfirmationMailer(
         sessions, renderer, composer, transport, tokens, base_url=settings.base_url, clock=clock

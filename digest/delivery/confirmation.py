@@ -12,6 +12,7 @@ from digest.db import session_scope
 from digest.delivery.transport import TransientError, Transport
 from digest.rendering.compiled import EmailRenderer
 from digest.rendering.compose import MessageComposer
+from digest.selection.choices import describe_choices
 from digest.subscribers.models import Subscriber, SubscriberStatus, SuppressionReason
 from digest.subscribers.suppression import suppression_reasons
 from digest.subscribers.tokens import Purpose, Tokens
@@ -60,6 +61,15 @@ class ConfirmationMailer:
                 return False
             email, name = row.email, row.name
             already = row.status in (SubscriberStatus.ACTIVE, SubscriberStatus.PAUSED)
+            choices = describe_choices(
+                [s.name for s in row.specialties],
+                row.cadence,
+                row.timezone,
+                row.edition,
+                row.send_hour,
+                row.send_weekday,
+                now,
+            )
         rendered = self.renderer.render_email(
             "confirm",
             {
@@ -68,6 +78,7 @@ class ConfirmationMailer:
                 + "/preferences/"
                 + self.tokens.make(Purpose.PREFERENCES, subscriber_id),
                 "already_subscribed": already,
+                "choices": choices,
                 "email": email,
                 "valid_days": CONFIRM_MAX_AGE.days,
             },

@@ -36,7 +36,7 @@ import functools
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -150,8 +150,10 @@ class DeliveryService:
         recorder: SendRecorder | None = None,
         keep_messages: bool = False,
         circuit: Circuit | None = None,
+        pinned_of: PinnedLookup | None = None,
     ):
         self.sessions = session_factory
+        self.pinned_of = pinned_of
         self.composer = composer
         self.transport = transport
         self.clock = clock
@@ -178,10 +180,7 @@ class DeliveryService:
         chosen_for = self._chosen_for(session, selection_ids)
         wanted = list({s for ids_ in lists.values() for s in ids_})
         summaries = self.summaries.get(session, wanted)
-        issues = {
-            i.id: issue_context(i, self.composer.base_url)
-            for i in session.scalars(select(Issue).where(Issue.id.in_({r[1] for r in rows})))
-        }
+        issues = issue_contexts(session, {r[1] for r in rows}, self.composer.base_url, self.pinned_of)
         # The "why" lines and the heading name what the list was chosen for: a reader who changed
         # specialties after planning gets the list planned for the old ones, under the old heading.
         out = [
@@ -498,12 +497,31 @@ class _Corrections:
             )
 
 
-def issue_context(issue: Issue, base_url: str) -> dict[str, Any]:
+# The pinned summaries of each issue (issue id -> summary ids in order); supplied by the campaign
+# layer above (digest.issues.planning.pinned_by_issue, through wiring): pins are an editor's choice.
+PinnedLookup = Callable[[Session, set[int]], Mapping[int, Sequence[str]]]
+
+
+def issue_contexts(
+    session: Session, issue_ids: Iterable[int], base_url: str, pinned_of: PinnedLookup | None = None
+) -> dict[int, dict[str, Any]]:
+    """``issue_context`` of each issue, with its pinned summaries when ``pinned_of`` is given."""
+    issue_ids = set(issue_ids)
+    pins = pinned_of(session, issue_ids) if pinned_of is not None else {}
+    return {
+        i.id: issue_context(i, base_url, pins.get(i.id, ()))
+        for i in session.scalars(select(Issue).where(Issue.id.in_(issue_ids)))
+    }
+
+
+def issue_context(issue: Issue, base_url: str, pinned: Sequence[str] = ()) -> dict[str, Any]:
     """What the templates need of an issue (plain data, part of the variant key).
 
-    Campaigns carry their sanitised intro, a "view in browser" link to the public archive and
-    tracked item links; cadence digests are personal mixes with none of these.
+    Campaigns carry their sanitised intro, a "view in browser" link to the public archive, tracked
+    item links and the editor's pinned summaries (labelled "Editor's pick"); cadence digests are
+    personal mixes with none of these. ``date`` ("5 Dec") goes into digest subjects.
     """
+    when = issue.planned_at or issue.scheduled_at or issue.created_at
     campaign = issue.kind == IssueKind.CAMPAIGN
     intro_html, intro_text = render_intro(issue.intro) if campaign else ("", "")
     return {
@@ -514,6 +532,8 @@ def issue_context(issue: Issue, base_url: str) -> dict[str, Any]:
         "intro_text": intro_text,
         "web_url": f"{base_url.rstrip('/')}/issues/{issue.id}" if campaign else "",
         "track_clicks": campaign,
+        "pinned": list(pinned) if campaign else [],
+        "date": f"{when.day} {when:%b}" if when is not None else "",
     }
 
 

@@ -40,6 +40,8 @@ class Summary(Base):
     key_takeaway: Mapped[str] = mapped_column(Text)
     summary: Mapped[str | None] = mapped_column(Text)
     patient_summary: Mapped[str | None] = mapped_column(Text)
+    # The title in plain words for the patient edition (its subject and headings); None: ``title``.
+    patient_title: Mapped[str | None] = mapped_column(String(500))
     study_type: Mapped[str | None] = mapped_column(String(100))
     sample_size: Mapped[int | None] = mapped_column(Integer)
     evidence_level: Mapped[int | None] = mapped_column(Integer)

@@ -60,14 +60,17 @@ class SummaryIn(BaseModel):
     published_at: datetime
     summary: Text | None = None
     patient_summary: Text | None = None
+    patient_title: Line | None = None  # plain-language title for the patient edition
     study: StudyIn | None = None
     outcomes: list[OutcomeIn] = Field(default_factory=list)
     safety: Text | None = None
     source_url: AnyHttpUrl | None = None
 
-    @field_validator("title")
+    @field_validator("title", "patient_title")
     @classmethod
-    def _one_line(cls, value: str) -> str:
+    def _one_line(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         # A title becomes part of a Subject header: it may never carry a line break.
         return " ".join(value.split())
 
@@ -91,6 +94,7 @@ class SummaryIn(BaseModel):
             "key_takeaway": self.key_takeaway,
             "summary": self.summary,
             "patient_summary": self.patient_summary,
+            "patient_title": self.patient_title,
             "study_type": study.type,
             "sample_size": study.sample_size,
             "evidence_level": study.evidence_level,

@@ -63,7 +63,7 @@ def web_version(session: Session, renderer: EmailRenderer, issue_id: int) -> Ren
         .order_by(*RANKING)
         .limit(MAX_WEB_ITEMS)
     ).all()
-    context = {**untracked_context(issue, renderer.base_url), "web_url": ""}
+    context = {**untracked_context(issue, renderer.base_url), "web_url": "", "view_online": False}
     return render_items(
         session, renderer, context, [*pins, *others], Edition.CLINICIAN.value, {}, neutral_recipient(renderer.base_url)
     )

@@ -49,6 +49,19 @@ def audience(issue_id: int, audience_all: bool) -> Select[int]:
     return stmt
 
 
+def pinned_by_issue(session: Session, issue_ids: set[int]) -> dict[int, list[str]]:
+    """The pinned summaries of each of ``issue_ids`` that has any, in order (the delivery service's
+    lookup for "Editor's pick")."""
+    pins: dict[int, list[str]] = {}
+    for issue_id, summary_id in session.execute(
+        select(IssuePin.issue_id, IssuePin.summary_id)
+        .where(IssuePin.issue_id.in_(issue_ids))
+        .order_by(IssuePin.issue_id, IssuePin.position)
+    ):
+        pins.setdefault(issue_id, []).append(summary_id)
+    return pins
+
+
 def pinned_ids(session: Session, issue_id: int) -> list[str]:
     return list(
         session.scalars(select(IssuePin.summary_id).where(IssuePin.issue_id == issue_id).order_by(IssuePin.position))

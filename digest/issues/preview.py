@@ -55,10 +55,11 @@ class Preview:
     empty: tuple[EmptyAudience, ...]
 
 
-def neutral_recipient(base_url: str, email: str = "subscribers", name: str = "") -> Recipient:
-    """Recipient values that identify nobody: links lead to the public sign-up page."""
+def neutral_recipient(base_url: str, email: str = "subscribers", name: str = "", web_url: str = "") -> Recipient:
+    """Recipient values that identify nobody: links lead to the public sign-up page ("view in
+    browser" to ``web_url`` when given: a preview's, to the issue's archive page)."""
     home = base_url.rstrip("/") + "/"
-    return Recipient(email=email, name=name, unsubscribe_url=home, preferences_url=home)
+    return Recipient(email=email, name=name, unsubscribe_url=home, preferences_url=home, web_url=web_url or home)
 
 
 def untracked_context(issue: Issue, base_url: str) -> dict[str, Any]:
@@ -130,20 +131,21 @@ def preview_issue(
     if (specialty is None) == (subscriber_id is None):
         raise InvalidIssue("preview as one specialty or one subscriber")
     issue = get_campaign(session, issue_id)
+    archive_url = f"{renderer.base_url}/issues/{issue.id}"
     if subscriber_id is not None:
         sub = session.get(Subscriber, subscriber_id)
         if sub is None:
             raise InvalidIssue(f"there is no subscriber {subscriber_id}")
         ids = items_for_subscriber(session, issue, sub.id, now, options)
         edition, specialties = sub.edition, {s.slug: s.name for s in sub.specialties}
-        recipient = neutral_recipient(renderer.base_url, sub.email, sub.name)
+        recipient = neutral_recipient(renderer.base_url, sub.email, sub.name, archive_url)
     else:
         spec = session.scalar(select(Specialty).where(Specialty.slug == specialty))
         if spec is None:
             raise InvalidIssue(f"unknown specialty {specialty!r}")
         ids = items_for_specialty(session, issue, spec.slug, now, options)
         edition, specialties = Edition.CLINICIAN.value, {spec.slug: spec.name}
-        recipient = neutral_recipient(renderer.base_url)
+        recipient = neutral_recipient(renderer.base_url, web_url=archive_url)
     rendered = render_items(
         session, renderer, untracked_context(issue, renderer.base_url), ids, edition, specialties, recipient
     )

@@ -31,6 +31,7 @@ from digest.rendering.headers import one_line
 from digest.rendering.inlining import BlockInliner, VariantText, inline_css
 from digest.rendering.marked import MarkedText
 from digest.rendering.personalisation import RECIPIENT_FIELDS, Recipient, RenderedEmail, VariantBody, personalise
+from digest.rendering.subjects import digest_subject, heading
 from digest.resources import template_loader
 
 EVIDENCE_LEVELS = {
@@ -68,6 +69,7 @@ def item_view(summary: Any, why: list[str]) -> dict[str, Any]:
         "key_takeaway": summary.key_takeaway,
         "summary": summary.summary,
         "patient_summary": summary.patient_summary,
+        "patient_title": summary.patient_title,
         "study_type": summary.study_type,
         "sample_size": summary.sample_size,
         "evidence_level": summary.evidence_level,
@@ -90,6 +92,7 @@ class EmailRenderer:
         list_name: str,
         cache_size: int = 512,
         link_signer: Callable[[str], str] | None = None,
+        postal_address: str = "",
     ):
         self.env = Environment(
             loader=template_loader(),
@@ -99,11 +102,13 @@ class EmailRenderer:
             lstrip_blocks=True,
         )
         self.env.filters.update(FILTERS)
+        self.env.globals.update(heading=heading, digest_subject=digest_subject)
         self._templates = {
             name: self.env.get_template(f"email/digest.{name}.j2") for name in ("subject.txt", "html", "txt")
         }
         self.base_url = base_url.rstrip("/")
         self.list_name = list_name
+        self.postal_address = postal_address
         self.link_signer = link_signer
         self._nonce = secrets.token_hex(6)
         self._markers = {f: f"%%{self._nonce}:{f}%%" for f in RECIPIENT_FIELDS}
@@ -123,9 +128,11 @@ class EmailRenderer:
             "block_open": "",  # around each card and frame row: markers when inlined a part at a time
             "block_close": "",
             "list_name": self.list_name,
+            "postal_address": self.postal_address,
             "base_url": self.base_url,
             "evidence_levels": EVIDENCE_LEVELS,
             "link": self._linker(variant, recipient),
+            "references": References(),
         }
 
     def _linker(self, variant: Variant, recipient: dict[str, str]) -> Callable[[str], str]:
@@ -188,6 +195,7 @@ class EmailRenderer:
         ctx = {
             "list_name": self.list_name,
             "base_url": self.base_url,
+            "postal_address": self.postal_address,
             "variant_text": VariantText(None),
             "block_open": "",
             "block_close": "",
@@ -206,3 +214,17 @@ class EmailRenderer:
         """
         raw = self.render_uninlined(variant, recipient.values())
         return RenderedEmail(subject=raw.subject, html=inline_css(raw.html), text=raw.text)
+
+
+class References:
+    """The plain-text part's numbered links: ``references(url)`` gives "[n]" in the text and the
+    URLs are listed once, numbered, at the end, so a 190-character tracked link does not break up
+    what a reader reads (one render of a template uses one instance)."""
+
+    def __init__(self) -> None:
+        self.urls: list[str] = []
+
+    def __call__(self, url: str) -> str:
+        if url not in self.urls:
+            self.urls.append(url)
+        return f"[{self.urls.index(url) + 1}]"

@@ -99,13 +99,22 @@ class MessageComposer:
     def unsubscribe_url(self, subscriber_id: int) -> str:
         return f"{self.base_url}/unsubscribe/{self.tokens.make(Purpose.UNSUBSCRIBE, subscriber_id)}"
 
+    def delivery_recipient(self, delivery_id: int, who: Addressee, variant: Variant) -> Recipient:
+        """The recipient values of one delivery's message: its links, tracked-link base and web
+        version (the web version renders with these too, so its links are the message's)."""
+        recipient = replace(self.recipient(who), web_url=self.web_version_url(delivery_id))
+        if self.click_base is not None and variant.issue.get("track_clicks"):
+            recipient = replace(recipient, click_base=self.click_base(delivery_id))
+        return recipient
+
+    def web_version_url(self, delivery_id: int) -> str:
+        return f"{self.base_url}/web/{self.tokens.make(Purpose.WEB_VERSION, delivery_id)}"
+
     def compose(
         self, delivery_id: int, issue_id: int, who: Addressee, variant: Variant, date: datetime
     ) -> OutgoingMessage:
-        unsubscribe_url = self.unsubscribe_url(who.subscriber_id)
-        recipient = self.recipient(who, unsubscribe_url)
-        if self.click_base is not None and variant.issue.get("track_clicks"):
-            recipient = replace(recipient, click_base=self.click_base(delivery_id))
+        recipient = self.delivery_recipient(delivery_id, who, variant)
+        unsubscribe_url = recipient.unsubscribe_url
         rendered = self.renderer.render(variant, recipient)
         mailto = f"unsubscribe+{self.tokens.mailbox(who.subscriber_id)}@{self.domain}"
         kind = "campaign" if variant.issue.get("subject") else "digest"

@@ -15,10 +15,10 @@ from urllib.parse import quote
 from digest.rendering.inlining import escape_attribute, escape_text
 from digest.rendering.marked import MarkedText
 
-RECIPIENT_FIELDS = ("greeting", "unsubscribe_url", "preferences_url", "email", "click_base")
+RECIPIENT_FIELDS = ("greeting", "unsubscribe_url", "preferences_url", "email", "click_base", "web_url")
 # URL fields only ever appear inside attributes (href), the others only in text. Each is escaped the
 # way lxml serialises that context, so a personalised body is byte-identical to a direct render.
-ATTRIBUTE_FIELDS = frozenset({"unsubscribe_url", "preferences_url", "click_base"})
+ATTRIBUTE_FIELDS = frozenset({"unsubscribe_url", "preferences_url", "click_base", "web_url"})
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,7 @@ class Recipient:
     unsubscribe_url: str
     preferences_url: str
     click_base: str = ""  # start of this message's tracked links (digest/issues/links.py)
+    web_url: str = ""  # this message's web version ("view in browser", digest/issues/web_version.py)
 
     def values(self) -> dict[str, str]:
         first = self.name.split()[0] if self.name.split() else ""
@@ -39,6 +40,7 @@ class Recipient:
             "preferences_url": safe_url(self.preferences_url),
             "email": self.email,
             "click_base": self.click_base,
+            "web_url": safe_url(self.web_url),
         }
 
 

@@ -47,6 +47,18 @@ def current_period(schedule: Schedule, now: datetime) -> Period:
     return Period(key=f"{schedule.cadence}:{day.isoformat()}", slot=slot)
 
 
+def next_slot(schedule: Schedule, now: datetime) -> datetime:
+    """The first slot after ``now`` (UTC): the start of the period after the current one, counted in
+    local days so that a daylight-saving change between them does not move it off the hour."""
+    period = current_period(schedule, now)
+    day = date.fromisoformat(period.key.split(":", 1)[1])
+    return _local_slot(
+        day + timedelta(days=7 if schedule.cadence == Cadence.WEEKLY else 1),
+        schedule.send_hour,
+        ZoneInfo(schedule.timezone),
+    )
+
+
 def _local_slot(day: date, hour: int, tz: ZoneInfo) -> datetime:
     """The instant of ``hour``:00 local time on ``day``.
 

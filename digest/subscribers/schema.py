@@ -26,6 +26,27 @@ def iana_timezones() -> frozenset[str]:
     return frozenset(available_timezones())
 
 
+def resolve_timezone(value: str) -> str | None:
+    """The IANA zone ``value`` names: the exact name, the name in any letter case, or the city part
+    alone ("berlin", "New York") when exactly one zone ends with it; None when it names none."""
+    value = value.strip()
+    if value in iana_timezones():
+        return value
+    return _zones_by_folded_name().get(value.replace(" ", "_").casefold())
+
+
+@lru_cache(maxsize=1)
+def _zones_by_folded_name() -> dict[str, str]:
+    names: dict[str, str] = {}
+    cities: dict[str, list[str]] = {}
+    for zone in iana_timezones():
+        names[zone.casefold()] = zone
+        cities.setdefault(zone.rsplit("/", 1)[-1].casefold(), []).append(zone)
+    # A city is a name on its own only where it is not a full name already and not ambiguous.
+    unique = {city: zones[0] for city, zones in cities.items() if len(zones) == 1 and city not in names}
+    return {**unique, **names}
+
+
 def normalize_email(value: str) -> str:
     """Validate syntax (no DNS lookups) and return the normalized address, lower-cased."""
     try:
@@ -55,10 +76,10 @@ class PreferencesIn(BaseModel):
     @field_validator("timezone")
     @classmethod
     def _timezone(cls, value: str) -> str:
-        value = value.strip() or "UTC"
-        if value not in iana_timezones():
+        zone = resolve_timezone(value.strip() or "UTC")
+        if zone is None:
             raise ValueError(f"unknown time zone {value!r}: use an IANA name such as Europe/Berlin")
-        return value
+        return zone
 
 
 class SubscriberIn(PreferencesIn):

@@ -23,6 +23,7 @@ class Purpose(StrEnum):
     UNSUBSCRIBE = "unsubscribe"
     PREFERENCES = "preferences"
     CONFIRM = "confirm"
+    WEB_VERSION = "web"  # names a delivery, not a subscriber: the web version of one message
 
 
 class BadToken(Exception):

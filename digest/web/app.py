@@ -14,7 +14,7 @@ from fastapi.openapi.utils import get_openapi
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from digest.web import api, archive, editor, ops, public, webhooks
+from digest.web import api, archive, editor, ops, public, webhooks, webversion
 from digest.web.deps import templates
 from digest.web.limits import BodyLimit, route_limits
 from digest.web.sessions import SessionCookies
@@ -65,6 +65,7 @@ def create_app(services: Services) -> FastAPI:
     )
     app.include_router(public.router)
     app.include_router(archive.router)
+    app.include_router(webversion.router)
     app.include_router(editor.login_router)
     app.include_router(editor.router)
     app.include_router(api.router)

@@ -36,6 +36,7 @@ def page(request: Request, name: str, status_code: int = 200, **context: Any) ->
     """Render ``templates/web/<name>.html`` with the list name and base URL available."""
     services = get_services(request)
     context.setdefault("list_name", services.settings.list_name)
+    context.setdefault("postal_address", services.settings.postal_address)
     nonce = secrets.token_urlsafe(16)
     response = templates.TemplateResponse(
         request, f"web/{name}.html", {**context, "csp_nonce": nonce}, status_code=status_code

@@ -8,6 +8,7 @@ a redirect, harmless to repeat, effective as soon as the response is sent.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
@@ -19,6 +20,7 @@ from sqlalchemy.orm import Session
 from digest.db import session_scope
 from digest.delivery.confirmation import CONFIRM_MAX_AGE
 from digest.ingest.models import Specialty
+from digest.selection.choices import Choices, describe_choices, timezone_options
 from digest.subscribers.lifecycle import ConfirmOutcome, confirm, unsubscribe, update_preferences
 from digest.subscribers.models import Cadence, Edition, Subscriber, SubscriberStatus
 from digest.subscribers.schema import PreferencesIn, SubscriberIn
@@ -38,13 +40,42 @@ def _specialty_choices(services: Services) -> list[tuple[str, str]]:
         return [(s.slug, s.name) for s in session.scalars(select(Specialty).order_by(Specialty.name))]
 
 
-def _errors(exc: ValidationError) -> dict[str, str]:
-    """Field -> message, for showing next to each form field."""
-    out: dict[str, str] = {}
+def _known(session: Session) -> set[str]:
+    return set(session.scalars(select(Specialty.slug)))
+
+
+# Form fields in page order: the first one with an error takes the focus.
+FIELD_ORDER = ("email", "specialties", "cadence", "send_hour", "send_weekday", "edition", "timezone")
+
+
+def _errors(exc: ValidationError, values: dict[str, Any]) -> dict[str, str]:
+    """Field -> a message in plain words, for showing next to the field (never pydantic's own
+    wording, such as "List should have at least 1 item after validation, not 0"), in page order."""
+    found: set[str] = set()
     for err in exc.errors():
-        field = str(err["loc"][0]) if err["loc"] else "form"
-        out.setdefault(field, str(err["msg"]).removeprefix("Value error, "))
-    return out
+        found.add(str(err["loc"][0]) if err["loc"] else "form")
+    ordered = sorted(found, key=lambda f: FIELD_ORDER.index(f) if f in FIELD_ORDER else len(FIELD_ORDER))
+    return {field: _plain_message(field, values) for field in ordered}
+
+
+def _plain_message(field: str, values: dict[str, Any]) -> str:
+    value = str(values.get(field, "") or "").strip()
+    if field == "email":
+        return "Enter your email address." if not value else "Enter your email address in the form name@example.org."
+    if field == "specialties":
+        return (
+            "Choose at least one specialty." if not values.get("specialties") else "Choose specialties from the list."
+        )
+    if field == "timezone":
+        return (
+            f"We do not know the time zone \u201c{value}\u201d. Type a city, such as Berlin, and choose from the list."
+        )
+    return {
+        "cadence": "Choose daily or weekly.",
+        "send_hour": "Choose a time of day from the list.",
+        "send_weekday": "Choose a day of the week from the list.",
+        "edition": "Choose the edition for clinicians or the one for patients and carers.",
+    }.get(field, "Check this answer.")
 
 
 def _choices(
@@ -74,6 +105,7 @@ def _signup_form(
         editions=list(Edition),
         values=values,
         errors=errors,
+        zones=timezone_options(services.clock()),
     )
 
 
@@ -115,12 +147,11 @@ def subscribe(
     with session_scope(services.sessions) as session:
         if not services.client_limiter.allow(session, client_address(request), now):
             return page(request, "too_many", status_code=429, title="Too many sign-ups")
-        known = set(session.scalars(select(Specialty.slug)))
         try:
-            data = SubscriberIn.model_validate({"email": email, **choices}, context={"specialties": known})
+            data = SubscriberIn.model_validate({"email": email, **choices}, context={"specialties": _known(session)})
         except ValidationError as exc:
             session.rollback()
-            return _signup_form(request, services, values, _errors(exc), status=400)
+            return _signup_form(request, services, values, _errors(exc, values), status=400)
         subscriber_id = None
         if not website:
             subscriber_id = request_signup(
@@ -144,12 +175,19 @@ def confirm_subscription(request: Request, token: str, services: ServicesDep) ->
         return invalid_link(request)
     with session_scope(services.sessions) as session:
         result = confirm(session, subscriber_id, issued_at, now)
+        choices = _described(result.subscriber, now) if result.subscriber is not None else None
     if result.outcome == ConfirmOutcome.MISSING:
         return invalid_link(request, 404)
     if result.outcome == ConfirmOutcome.STALE:
         return page(request, "stale_confirmation", title="This confirmation link is out of date")
     preferences = f"/preferences/{services.tokens.make(Purpose.PREFERENCES, subscriber_id)}"
-    return page(request, "confirmed", title="You are subscribed", preferences_url=preferences)
+    return page(request, "confirmed", title="You are subscribed", preferences_url=preferences, choices=choices)
+
+
+def _described(row: Subscriber, now: datetime) -> Choices:
+    return describe_choices(
+        [s.name for s in row.specialties], row.cadence, row.timezone, row.edition, row.send_hour, row.send_weekday, now
+    )
 
 
 def _preferences_page(
@@ -173,12 +211,14 @@ def _preferences_page(
         editions=list(Edition),
         values=values,
         errors=errors,
+        zones=timezone_options(services.clock()),
         saved=saved,
         unsubscribe_url=f"/unsubscribe/{services.tokens.make(Purpose.UNSUBSCRIBE, row.id)}",
     )
 
 
 def _current(row: Subscriber) -> dict[str, Any]:
+    """The subscriber's choices as the forms post them."""
     return {
         "specialties": [s.slug for s in row.specialties],
         "cadence": row.cadence,
@@ -186,8 +226,12 @@ def _current(row: Subscriber) -> dict[str, Any]:
         "edition": row.edition,
         "send_hour": row.send_hour,
         "send_weekday": row.send_weekday,
-        "paused": row.status == SubscriberStatus.PAUSED,
     }
+
+
+def _form_values(row: Subscriber) -> dict[str, Any]:
+    """The preference centre's values: the choices and whether the digest is paused."""
+    return {**_current(row), "paused": row.status == SubscriberStatus.PAUSED}
 
 
 def _subscriber_with_preferences(
@@ -213,7 +257,7 @@ def preferences_form(request: Request, token: str, services: ServicesDep) -> HTM
         row = _subscriber_with_preferences(request, services, session, token)
         if isinstance(row, HTMLResponse):
             return row
-        return _preferences_page(request, services, row, _current(row), {})
+        return _preferences_page(request, services, row, _form_values(row), {})
 
 
 @router.post("/preferences/{token}", summary="Save preferences: specialties, cadence, time zone, pause")
@@ -235,13 +279,12 @@ def preferences_save(
         row = _subscriber_with_preferences(request, services, session, token)
         if isinstance(row, HTMLResponse):
             return row
-        known = set(session.scalars(select(Specialty.slug)))
         try:
-            prefs = PreferencesIn.model_validate(choices, context={"specialties": known})
+            prefs = PreferencesIn.model_validate(choices, context={"specialties": _known(session)})
         except ValidationError as exc:
-            return _preferences_page(request, services, row, values, _errors(exc), status=400)
+            return _preferences_page(request, services, row, values, _errors(exc, values), status=400)
         update_preferences(session, row, prefs, paused=bool(paused))
-        return _preferences_page(request, services, row, _current(row), {}, saved=True)
+        return _preferences_page(request, services, row, _form_values(row), {}, saved=True)
 
 
 @router.get("/unsubscribe/{token}", summary="Unsubscribe page: one button, changes nothing")
@@ -254,7 +297,9 @@ def unsubscribe_page(request: Request, token: str, services: ServicesDep) -> HTM
         row = session.get(Subscriber, subscriber_id)
         email = row.email if row else None
         already = row is None or row.status == SubscriberStatus.UNSUBSCRIBED
-    return page(request, "unsubscribe", title="Unsubscribe", email=email, already=already)
+    if already:
+        return _unsubscribed(request, token, email, known=row is not None)
+    return page(request, "unsubscribe", title="Unsubscribe", email=email)
 
 
 @router.post("/unsubscribe/{token}", summary="Unsubscribe (RFC 8058 one-click)")
@@ -271,7 +316,61 @@ def unsubscribe_now(
     except BadToken:
         return invalid_link(request)
     with session_scope(services.sessions) as session:
-        unsubscribe(
+        email = unsubscribe(
             session, subscriber_id, services.clock(), source="one-click" if list_unsubscribe else "unsubscribe page"
         )
-    return page(request, "unsubscribed", title="You are unsubscribed")
+    # The address is None on a repeat (nothing changed); the way back is offered all the same.
+    return _unsubscribed(request, token, email, known=True)
+
+
+def _unsubscribed(request: Request, token: str, email: str | None, *, known: bool) -> HTMLResponse:
+    """ "You are unsubscribed", with no Unsubscribe button, and a way back for a known subscriber."""
+    return page(
+        request,
+        "unsubscribed",
+        title="You are unsubscribed",
+        email=email,
+        resubscribe_url=f"/resubscribe/{token}" if known else None,
+    )
+
+
+@router.post("/resubscribe/{token}", summary="Subscribe again with the same choices (sends a new confirmation)")
+def resubscribe(request: Request, token: str, services: ServicesDep) -> HTMLResponse:
+    """The way back from the unsubscribed page: the reader's last choices, confirmed by email again
+    (double opt-in, as for a new sign-up; the same per-address limits apply). The unsubscribe token
+    names the subscriber, so nobody else can start a re-subscription for them without their inbox."""
+    try:
+        subscriber_id = services.tokens.read(Purpose.UNSUBSCRIBE, token)
+    except BadToken:
+        return invalid_link(request)
+    now = services.clock()
+    with session_scope(services.sessions) as session:
+        row = session.get(Subscriber, subscriber_id)
+        if row is None:
+            return invalid_link(request, 404)
+        if row.status in (SubscriberStatus.ACTIVE, SubscriberStatus.PAUSED):
+            preferences = f"/preferences/{services.tokens.make(Purpose.PREFERENCES, row.id)}"
+            return page(
+                request,
+                "confirmed",
+                title="You are subscribed",
+                preferences_url=preferences,
+                choices=_described(row, now),
+            )
+        email = row.email
+        values = {"email": row.email, **_current(row)}
+        try:
+            data = SubscriberIn.model_validate({**values, "name": row.name}, context={"specialties": _known(session)})
+        except ValidationError as exc:  # their old choices are no longer offered: choose again
+            session.rollback()
+            return _signup_form(request, services, values, _errors(exc, values), status=400)
+        queued = request_signup(
+            session,
+            data,
+            client_address(request),
+            now,
+            per_address_per_day=services.settings.confirmations_per_address_per_day,
+        )
+    if queued is not None:
+        services.queue.send_confirmation(queued)
+    return page(request, "check_inbox", title="Check your inbox", email=email, valid_days=CONFIRM_MAX_AGE.days)

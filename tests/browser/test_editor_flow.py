@@ -203,14 +203,18 @@ def test_editor_composes_previews_schedules_and_the_beat_sends(
     assert wide.evaluate("document.querySelector('table.container').getBoundingClientRect().width") == 600
     live.shot(wide, "email-640")
 
-    # View in browser: the public archive page of this issue.
-    web_url = re.search(r'href="([^"]+/issues/\d+)"', html)
-    assert web_url and web_url.group(1) == f"{live.url}/issues/{issue_id}"
+    # View in browser: this reader's own web version; the public archive page of the issue.
+    web_url = re.search(r'href="([^"]+/web/[^"]+)"', html)
+    assert web_url and web_url.group(1).startswith(f"{live.url}/web/")
+    own = new_page(375)
+    own.goto(web_url.group(1))
+    _assert_accessible(own, "web version")
+    assert own.locator("h2.title").all_inner_texts() == narrow.locator("h2.title").all_inner_texts()
     archive = new_page(1024)
     archive.goto(f"{live.url}/issues")
     _assert_accessible(archive, "archive list")
     archive.click(f"a[href='/issues/{issue_id}']")
-    archive.wait_for_url(web_url.group(1))
+    archive.wait_for_url(f"{live.url}/issues/{issue_id}")
     assert "cardio@example.org" not in archive.content()
     _assert_accessible(archive, "archived issue")
     live.shot(archive, "06-archive-issue")

@@ -92,7 +92,7 @@ def test_structure_for_assistive_technology(
     load(page, html=email_html[edition])
     assert page.evaluate("document.documentElement.lang") == "en"
     headings = page.evaluate("[...document.querySelectorAll('h1,h2,h3,h4,h5,h6')].map(h => h.tagName)")
-    assert headings == ["H1"] + ["H2"] * 8  # one h1, then one h2 per summary
+    assert headings == ["H1"] + ["H2"] * 9  # one h1, "In this issue", then one h2 per summary
     # role="presentation" on layout tables only; data tables (outcomes) keep their semantics.
     roles = page.evaluate("[...document.querySelectorAll('table')].map(t => [t.className, t.getAttribute('role')])")
     for cls, role in roles:

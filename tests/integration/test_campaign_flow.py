@@ -101,7 +101,8 @@ def test_scheduled_campaign_goes_out_and_is_measured(services: Services, clock: 
     assert msg["Subject"] == "Winter picks"
     html = msg.get_body(preferencelist=("html",)).get_content()
     text = msg.get_body(preferencelist=("plain",)).get_content()
-    assert f'href="https://digest.example.org/issues/{issue_id}"' in html and "View this digest in your browser" in html
+    # "View in browser": this reader's own web version (tests/integration/test_web_version.py).
+    assert 'href="https://digest.example.org/web/' in html and "View this email in your browser" in html
     assert "<strong>readers</strong>" in html
     assert html.index("Pinned for all") < html.index("Heart news")  # pinned first
     assert "https://journal.example/" not in html and "https://journal.example/" not in text  # links are tracked

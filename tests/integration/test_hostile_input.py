@@ -33,6 +33,7 @@ from digest.db import session_scope
 from digest.delivery.sink import SMTPSink
 from digest.ingest.specialties import SPECIALTIES
 from digest.rendering.headers import clean
+from digest.rendering.subjects import LEAD_MAX, shorten
 from digest.wiring import Services
 from tests.conftest import Clock, FeedServer
 from tests.factories import (
@@ -53,7 +54,7 @@ INJECTION = "=?utf-8?q?=0D=0AReply-To:_attacker@evil.example=0D=0AContent-Type:_
 # The corpus: what the attacker puts where text is allowed. Control and direction characters are
 # removed (summaries) or refused (names, subjects) on the way in; the rest reaches the writer.
 CORPUS = {
-    "encoded-word": f"Trial results {INJECTION} inside",
+    "encoded-word": f"{INJECTION} inside",
     "bare-cr": "Bare\rReply-To: attacker@evil.example",
     "lf": "Line\nBcc: victim@example.net",
     "crlf-blank": "Body\r\n\r\n<h1>attacker's body</h1>",
@@ -96,7 +97,7 @@ def settings(settings: Settings, tmp_path: Path) -> Settings:
 
 
 # Entry i of the corpus is filed under specialty i, read by reader i alone: each digest then has
-# one item, and its Subject is that item's title.
+# one item, and its Subject leads with that item's title.
 SLUGS = [slug for slug, _ in SPECIALTIES[: len(CORPUS)]]
 NAMES = [name for _, name in SPECIALTIES[: len(CORPUS)]]
 
@@ -168,8 +169,13 @@ def _subjects_sent(services: Services, smtp_sink: SMTPSink, clock: Clock) -> lis
 
 
 def _expect_titles(subjects: list[str]) -> None:
-    assert subjects == [clean(value) for value in CORPUS.values()]
-    assert f"Trial results {INJECTION} inside" in subjects  # the attacker's encoded word, as literal text
+    """Each Subject is "<Specialty> digest, <date>: <the cleaned title, shortened>" (digest/rendering/subjects.py)."""
+    for subject, value, name in zip(subjects, CORPUS.values(), NAMES, strict=True):
+        prefix, _, lead = subject.partition(": ")
+        assert prefix.startswith(f"{name} digest, ")
+        assert lead == shorten(clean(value), max(12, LEAD_MAX - len(prefix) - 2))
+    # The attacker's encoded word reached the writer and arrived as literal text (shortened).
+    assert any(s.partition(": ")[2].startswith(INJECTION[:20]) for s in subjects)
 
 
 def test_feed_entries(

@@ -18,3 +18,17 @@ def test_import_reports_each_record_checked_then_each_valid_one_written(services
         )
     assert report.created == 3 and report.skipped
     assert seen == [("checking", n, 4) for n in range(1, 5)] + [("writing", n, 3) for n in range(1, 4)]
+
+
+def test_a_patient_title_is_stored_one_line_and_is_optional(services: Services) -> None:
+    from digest.ingest.models import Summary
+
+    records = [
+        (1, summary_record(id="plain", patient_title="  A new valve  through\na blood vessel ")),
+        (2, summary_record(id="none")),
+    ]
+    with session_scope(services.sessions) as session:
+        import_summaries(session, records)
+    with session_scope(services.sessions) as session:
+        titles = {s.id: s.patient_title for s in session.query(Summary)}
+    assert titles == {"plain": "A new valve through a blood vessel", "none": None}

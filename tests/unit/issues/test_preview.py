@@ -79,7 +79,9 @@ def test_intro_markdown_is_sanitised(services: Services, clock: Clock) -> None:
         and "javascript:" not in lowered
     )
     assert 'href="https://example.org/a"' in preview.html
-    assert "Welcome to **this week's** picks." in preview.text and "<script" not in preview.text
+    # The text part reads as text: Markdown marks gone, a link as "label (URL)".
+    assert "Welcome to this week's picks." in preview.text and "<script" not in preview.text
+    assert "good (https://example.org/a)" in preview.text and "**" not in preview.text
 
 
 def test_empty_audience_warning(services: Services, clock: Clock) -> None:

@@ -65,7 +65,9 @@ def test_patient_edition_leads_with_plain_language_without_statistics(renderer: 
     assert 'class="outcomes"' not in out.html and '<table class="outcomes' not in out.html
     for jargon in ("HR ", "RR ", "95% CI", ">p<", "Evidence level", "Key takeaway"):
         assert jargon not in out.html, jargon
-    assert out.html.count("talk it over with your care team") == len(variant.items)
+    # The care-team advice once, under the overview, not repeated under every item.
+    assert out.html.count("talk it over with your care team") == 1
+    assert out.text.count("talk it over with your care team") == 1
     assert "put into treatment groups by chance" in out.html  # a randomised trial, in words
     assert "Each one starts with what it means for patients." in out.html
     # The preheader (the inbox preview line) is plain language too.
@@ -106,7 +108,8 @@ def test_every_item_says_why_and_the_digest_opens_with_an_overview(renderer: Ema
     assert "2 new summaries for Hematology and Oncology." in out.html
     assert ">Oncology, your specialty</p>" in out.html
     assert ">Hematology and Oncology, your specialties</p>" in out.html
-    assert _outline(out.html).headings == ["h1", "h2", "h2"]
+    # The headline, "In this issue", then one heading per item.
+    assert _outline(out.html).headings == ["h1", "h2", "h2", "h2"]
 
 
 def test_the_html_of_eight_long_summaries_stays_under_gmail_clipping(renderer: EmailRenderer) -> None:

@@ -64,6 +64,7 @@ def _summary(title: str) -> SimpleNamespace:
         key_takeaway="k",
         summary="",
         patient_summary="",
+        patient_title=None,
         study_type="RCT",
         sample_size=10,
         evidence_level=2,

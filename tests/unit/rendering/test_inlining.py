@@ -26,7 +26,8 @@ OUTCOMES = [
 def _summary(n: int, *, outcomes: bool) -> Any:
     return SimpleNamespace(
         id=f"s-{n}", title=f"Trial {n}: drug A & <b>B</b>", key_takeaway=f"Takeaway {n} — café", summary="Detail.",
-        patient_summary=f"Plain words {n}.", study_type="randomised controlled trial" if n % 2 else "cohort study",
+        patient_summary=f"Plain words {n}.", patient_title=f"In plain words {n}" if n % 2 else None,
+        study_type="randomised controlled trial" if n % 2 else "cohort study",
         sample_size=1000 + n, evidence_level=2, study_published="2026-01", outcomes=OUTCOMES if outcomes else [],
         safety="No excess harm." if n % 3 else None, source_url=f"https://example.org/s/{n}?a=1&b=2",
         published_at="2026-11-26T09:00:00Z",
@@ -83,7 +84,7 @@ def test_block_inliner_against_premailer_on_the_whole_document() -> None:
         texts = renderer.marked_text()
         marked = renderer.render_uninlined(variant, values, marked=texts).html
         plain = renderer.render_uninlined(variant, values).html
-        assert marked.count(renderer._blocks.marks[0]) == 3 + 3  # the cards, masthead, lead and footer
+        assert marked.count(renderer._blocks.marks[0]) == 3 + 4  # the cards, masthead, lead, "In this issue", footer
         before = len(renderer._blocks._skeletons)
         assert texts.fill(renderer._blocks.inline(marked)) == inline_css(plain)
         calls += len(renderer._blocks._skeletons) - before

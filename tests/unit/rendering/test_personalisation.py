@@ -28,6 +28,7 @@ def _variant(edition: str) -> Variant:
         key_takeaway="Drug A lowered the risk (HR 0.80) — café-grade evidence",
         summary="A randomised trial.",
         patient_summary="In plain words: it helped.",
+        patient_title=None,
         study_type="randomised controlled trial",
         sample_size=4321,
         evidence_level=2,

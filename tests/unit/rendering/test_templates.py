@@ -19,6 +19,7 @@ RECIPIENT = {
     "preferences_url": "https://d.example.org/p/t",
     "email": "ann@example.org",
     "click_base": "https://d.example.org/r/9/",
+    "web_url": "https://d.example.org/web/t",
 }
 
 
@@ -45,10 +46,11 @@ def test_every_row_of_the_container_is_a_card_between_the_markers(edition: str) 
     container = re.search(r'class="container"[^>]*>(.*?)</table>\n<!--\[if mso\]>', marked, re.S)
     assert container is not None
     cards = re.findall(f"{opening}(.*?){closing}", container.group(1), re.S)
-    assert [re.findall(r'^<tr><td class="([a-z]+)">', card) for card in cards] == [
+    assert [re.findall(r'^<tr><td class="([a-z]+)"', card) for card in cards] == [
         ["masthead"],
         ["lead"],
         ["intro"],
+        ["toc"],
         ["item"],
         ["item"],
         ["item"],

@@ -44,7 +44,8 @@ def test_archive_lists_sent_issues_and_shows_no_personal_data(
     for personal in ("private.reader@example.org", "Pat Private", "/unsubscribe/", "/preferences/", "/r/"):
         assert personal not in page.text, personal
     (email,) = smtp_sink.messages
-    assert f"https://digest.example.org/issues/{issue_id}" in email.get_body(("html",)).get_content()  # view in browser
+    # "View in browser" is the reader's own web version (tests/integration/test_web_version.py).
+    assert 'href="https://digest.example.org/web/' in email.get_body(("html",)).get_content()
 
     assert web.get(f"/issues/{draft_id}").status_code == 404
     assert web.get("/issues/9999").status_code == 404

@@ -4,6 +4,7 @@ called as an ASGI server calls it, with a ``receive`` that counts (or forbids) r
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -52,7 +53,9 @@ class Client:
             "server": ("testserver", 443),
             "state": {},
         }
-        asyncio.run(self.app(scope, receive, send))
+        # A thread of its own: a session-scoped Playwright fixture may hold an event loop in this one.
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(asyncio.run, self.app(scope, receive, send)).result()
         start = next(m for m in sent if m["type"] == "http.response.start")
         return start["status"], pulled
 

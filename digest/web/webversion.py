@@ -1,0 +1,36 @@
+"""``GET /web/{token}``: the web version of one message ("View this email in your browser")."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+
+from digest.db import session_scope
+from digest.issues.web_version import web_version
+from digest.subscribers.tokens import BadToken, Purpose
+from digest.web.deps import ServicesDep, invalid_link, page
+
+router = APIRouter(tags=["subscribers"], default_response_class=HTMLResponse)
+
+CHANGED_NOTE = (
+    '<p role="note" style="margin: 0; padding: 10px 16px; background-color: #fff4d6; color: #5c4300; '
+    'font-family: sans-serif; font-size: 14px;">A summary in this email, or your choices, changed after it was '
+    "sent: this page shows them as they are now.</p>"
+)
+
+
+@router.get("/web/{token}", summary="The web version of one email, exactly as its reader got it")
+def web_page(request: Request, token: str, services: ServicesDep) -> HTMLResponse:
+    try:
+        delivery_id = services.tokens.read(Purpose.WEB_VERSION, token)
+    except BadToken:
+        return invalid_link(request)
+    with session_scope(services.sessions) as session:
+        found = web_version(session, services.composer, delivery_id)
+    if found is None:
+        return page(request, "not_found", status_code=404, title="This email is not available")
+    html = found.rendered.html
+    if found.changed:
+        html = html.replace('<div role="article"', CHANGED_NOTE + '<div role="article"', 1)
+    # Personal (the reader's links): kept out of search engines as well as caches.
+    return HTMLResponse(html, headers={"X-Robots-Tag": "noindex"})

@@ -1,0 +1,285 @@
+"""Screenshots of every email and page, subscriber and editor, at 375 and 1280 px, light and dark.
+
+    make screenshots          # or: .venv/bin/python -m tests.browser.screenshots [--out DIR]
+
+Builds a throw-away site (SQLite in a temporary folder, a real SMTP server on loopback, the app on a
+loopback port, the shipped sample data at a fixed date), sends the digests and a campaign, then
+walks the pages in Debian's Chromium (/usr/bin/chromium, or DIGEST_TEST_CHROMIUM). PNGs go to
+docs/screenshots/ with an index (README.md). To keep the folder small each image is cut at
+``MAX_HEIGHT`` CSS pixels and reduced to a 64-colour palette.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from pathlib import Path
+
+from PIL import Image
+from playwright.sync_api import Browser, Page, sync_playwright
+from sqlalchemy import select
+
+from digest.config import Settings
+from digest.db import session_scope
+from digest.delivery.sink import SMTPSink
+from digest.demo import seed
+from digest.dispatch import send_due
+from digest.editors.service import EditorIn, create_editor
+from digest.ingest.models import Summary
+from digest.issues.service import schedule_issue
+from digest.schema import upgrade
+from digest.subscribers.models import Subscriber
+from digest.subscribers.tokens import Purpose
+from digest.wiring import build_services
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
+from tests.browser.live import loopback_settings, serving
+from tests.factories import add_campaign
+
+OUT = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+WIDTHS = (375, 1280)
+SCHEMES = ("light", "dark")
+MAX_HEIGHT = {375: 2400, 1280: 1500}
+COLOURS = 64
+NOW = datetime(2026, 12, 5, 7, 30, tzinfo=UTC)
+EDITOR = ("editor@example.org", "a long editor password")
+POSTAL = "Clinical Evidence Press, 1 Example Street, Springfield, IL 62701, USA"
+# Plain-language titles for some sample summaries, as a feed would send them (patient edition).
+PATIENT_TITLES = {
+    "semaglutide": "A weekly injection calmed liver inflammation in fatty liver disease",
+    "tavi": "A heart valve replaced through a blood vessel worked as well as surgery",
+    "doacs": "Newer blood thinners were safer than warfarin for people over 80",
+}
+
+
+@dataclass(frozen=True)
+class Shot:
+    name: str  # file name stem: "<group>-<what>"
+    title: str
+    show: Callable[[Page], None]  # puts the thing on the page
+
+
+def _html(message: EmailMessage) -> str:
+    part = message.get_body(("html",))
+    assert part is not None
+    return str(part.get_content())
+
+
+def _link(message: EmailMessage, path: str) -> str:
+    found = re.search(rf"https?://\S+/{path}/[\w.-]+", str(message.get_body(("plain",)).get_content()))  # type: ignore[union-attr]
+    if found is None:
+        raise RuntimeError(f"no /{path}/ link in {message['Subject']!r}")
+    return found.group(0)
+
+
+def _post_form(url: str, path: str, data: dict[str, str]) -> Callable[[Page], None]:
+    """Show the answer to a form post the way a browser gets it (the page's own form, submitted)."""
+
+    def show(page: Page) -> None:
+        page.goto(url + path)
+        for field, value in data.items():
+            page.locator(f"#{field}").fill(value)
+        page.locator("form[method=post] button[type=submit]").first.click()
+        page.wait_for_load_state()
+
+    return show
+
+
+def build_site(tmp: Path, sink: SMTPSink) -> tuple[Settings, dict[str, EmailMessage]]:
+    """The throw-away site, with its mail sent: returns the settings and the emails by role."""
+    settings = loopback_settings(
+        Settings(
+            var_dir=tmp,
+            database_url=f"sqlite:///{tmp / 'digest.db'}",
+            secret_key="screenshots",
+            smtp_url=sink.url,
+            transport="smtp",
+            broker_url=None,
+            postal_address=POSTAL,
+            from_="Clinical evidence digest <digest@news.example.org>",
+        )
+    )
+    now = [NOW]
+    services = build_services(settings, clock=lambda: now[0])
+    upgrade(services.engine)
+    with session_scope(services.sessions) as s:
+        seed(s, NOW)
+        for summary in s.scalars(select(Summary)):
+            for key, title in PATIENT_TITLES.items():
+                if summary.id.startswith(key):
+                    summary.patient_title = title
+        create_editor(s, EditorIn(EDITOR[0], EDITOR[1], "Europe/Berlin"))
+    send_due(services, NOW, include_new_subscribers=True)
+    emails: dict[str, EmailMessage] = {}
+    for received in sink.received:
+        role = "digest-patient" if "What this means for patients" in _html(received.message) else "digest-clinician"
+        if role not in emails or len(_html(received.message)) > len(_html(emails[role])):
+            emails[role] = received.message  # the fullest of each edition
+    with session_scope(services.sessions) as s:
+        pins = list(s.scalars(select(Summary.id).order_by(Summary.published_at.desc()).limit(1)))
+        issue_id = add_campaign(
+            s,
+            NOW,
+            subject="Winter picks from the editors",
+            intro="Three trials **worth your time** this week. See [our methods](https://example.org/methods).",
+            pinned=pins,
+        )
+        schedule_issue(s, issue_id, NOW.replace(tzinfo=None) + timedelta(minutes=1), "UTC", NOW)
+    now[0] = NOW + timedelta(minutes=2)
+    sink.clear()
+    from workers import app as worker_app
+    from workers import tasks
+
+    worker_app.configure(settings)
+    tasks.use_services(services)
+    tasks.dispatch_due()
+    campaign = [r.message for r in sink.received if r.message["Subject"] == "Winter picks from the editors"]
+    emails["campaign"] = campaign[0]
+    sink.clear()
+    services.queue.send_confirmation(_a_pending_reader(services))
+    emails["confirmation"] = sink.messages[0]
+    tasks.use_services(None)
+    services.close()
+    return settings, emails
+
+
+def _a_pending_reader(services) -> int:  # type: ignore[no-untyped-def]
+    """A new sign-up (weekly, Berlin) waiting for its confirmation."""
+    from digest.subscribers.schema import SubscriberIn
+    from digest.subscribers.signup import request_signup
+
+    data = SubscriberIn(
+        email="new.reader@example.org",
+        specialties=["cardiology", "oncology"],
+        cadence="weekly",
+        timezone="Europe/Berlin",
+        send_weekday=0,
+        send_hour=7,
+    )
+    with session_scope(services.sessions) as s:
+        subscriber_id = request_signup(s, data, "127.0.0.1", NOW, per_address_per_day=10)
+    assert subscriber_id is not None
+    return subscriber_id
+
+
+def shots(url: str, settings: Settings, emails: dict[str, EmailMessage]) -> list[Shot]:
+    services = build_services(settings, clock=lambda: NOW)
+    with session_scope(services.sessions) as s:
+        reader = s.scalars(select(Subscriber).where(Subscriber.status == "active").order_by(Subscriber.id)).first()
+        assert reader is not None
+        rid = reader.id
+    prefs = f"{url}/preferences/{services.tokens.make(Purpose.PREFERENCES, rid)}"
+    unsub = f"{url}/unsubscribe/{services.tokens.make(Purpose.UNSUBSCRIBE, rid)}"
+    services.close()
+
+    def goto(target: str) -> Callable[[Page], None]:
+        return lambda page: page.goto(target if target.startswith("http") else url + target) and None
+
+    def content(message: EmailMessage) -> Callable[[Page], None]:
+        return lambda page: page.set_content(_html(message))
+
+    def unsubscribed(page: Page) -> None:
+        page.goto(unsub)
+        if page.get_by_role("button", name="Unsubscribe").count():
+            page.get_by_role("button", name="Unsubscribe").click()
+            page.wait_for_load_state()
+
+    def editor(path: str) -> Callable[[Page], None]:
+        def show(page: Page) -> None:
+            page.goto(url + "/editor/login")
+            page.locator("input[name=email]").fill(EDITOR[0])
+            page.locator("input[name=password]").fill(EDITOR[1])
+            page.locator("form button[type=submit]").first.click()
+            page.wait_for_load_state()
+            page.goto(url + path)
+
+        return show
+
+    confirmation = emails["confirmation"]
+    return [
+        Shot("email-confirmation", "Confirmation email", content(confirmation)),
+        Shot("email-digest-clinician", "Digest, clinician edition", content(emails["digest-clinician"])),
+        Shot("email-digest-patient", "Digest, patient edition", content(emails["digest-patient"])),
+        Shot("email-campaign", "Editor's campaign", content(emails["campaign"])),
+        Shot("page-signup", "Sign-up form", goto("/")),
+        Shot("page-signup-errors", "Sign-up form with mistakes", _post_form(url, "/", {"timezone": "Mars/Base"})),
+        Shot(
+            "page-check-inbox",
+            "Check your inbox",
+            _post_form(url, "/", {"email": "someone@example.org", "timezone": "Europe/Paris"}),
+        ),
+        Shot("page-confirmed", "You are subscribed", goto(_link(confirmation, "confirm"))),
+        Shot("page-preferences", "Preference centre", goto(prefs)),
+        Shot("page-web-version", "Web version of a digest", goto(_link(emails["digest-clinician"], "web"))),
+        Shot("page-archive", "Past issues", goto("/issues")),
+        Shot("page-invalid-link", "Invalid link", goto("/unsubscribe/not-a-token")),
+        Shot("page-unsubscribe", "Unsubscribe", goto(unsub)),
+        Shot("page-unsubscribed", "You are unsubscribed", unsubscribed),
+        Shot("editor-login", "Editor login", goto("/editor/login")),
+        Shot("editor-dashboard", "Editor dashboard", editor("/editor")),
+        Shot("editor-issues", "Editor: issues", editor("/editor/issues")),
+        Shot("editor-new-issue", "Editor: new issue", editor("/editor/issues/new")),
+        Shot("editor-subscribers", "Editor: subscribers", editor("/editor/subscribers")),
+    ]
+
+
+def take(browser: Browser, shot: Shot, width: int, scheme: str, out: Path) -> Path:
+    context = browser.new_context(viewport={"width": width, "height": 900}, color_scheme=scheme)  # type: ignore[arg-type]
+    try:
+        page = context.new_page()
+        shot.show(page)
+        height = min(int(page.evaluate("document.documentElement.scrollHeight")), MAX_HEIGHT[width])
+        path = out / f"{shot.name}-{width}-{scheme}.png"
+        page.screenshot(path=str(path), full_page=True, clip={"x": 0, "y": 0, "width": width, "height": height})
+    finally:
+        context.close()
+    with Image.open(path) as image:
+        small = image.convert("RGB").quantize(colors=COLOURS, method=Image.Quantize.MEDIANCUT)
+    small.save(path, optimize=True)
+    return path
+
+
+def write_index(out: Path, taken: list[Shot]) -> Path:
+    lines = [
+        "# Screenshots",
+        "",
+        "Every email and page at 375 and 1280 px, light and dark, taken by `make screenshots`",
+        f"(tests/browser/screenshots.py; images cut at {MAX_HEIGHT[375]} / {MAX_HEIGHT[1280]} px, {COLOURS} colours).",
+        "",
+        "| | 375 light | 375 dark | 1280 light | 1280 dark |",
+        "|---|---|---|---|---|",
+    ]
+    for shot in taken:
+        cells = [f"[{w} {s}]({shot.name}-{w}-{s}.png)" for w in WIDTHS for s in SCHEMES]
+        lines.append(f"| {shot.title} | " + " | ".join(cells) + " |")
+    path = out / "README.md"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=OUT)
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp, SMTPSink() as sink:
+        settings, emails = build_site(Path(tmp), sink)
+        services = build_services(settings, clock=lambda: NOW)
+        with serving(services) as url, sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+            taken = shots(url, settings, emails)
+            for shot in taken:
+                for width in WIDTHS:
+                    for scheme in SCHEMES:
+                        print(take(browser, shot, width, scheme, args.out).name)
+            browser.close()
+        services.close()
+    print(write_index(args.out, taken))
+
+
+if __name__ == "__main__":
+    main()
