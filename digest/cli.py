@@ -477,6 +477,8 @@ def send(
         console.print(f"queued the planning task {task_id}: the workers plan what is due and send it")
         return
     run = send_due(services)
+    if run.digests_paused:
+        console.print("the automatic digests are paused (resume them on the dashboard's Issues page): none planned")
     if run.plan.issue_id is None:
         console.print("nothing due: no subscriber has new summaries in a period not yet served")
         return

@@ -388,8 +388,9 @@ class _Corrections:
 def issue_context(issue: Issue, base_url: str) -> dict[str, Any]:
     """What the templates need of an issue (plain data, part of the variant key).
 
-    Campaigns carry their sanitised intro, a "view in browser" link to the public archive and
-    tracked item links; cadence digests are personal mixes with none of these.
+    Campaigns carry their sanitised intro and a "view in browser" link to the public archive;
+    cadence digests are personal mixes with neither. Item links of both are tracked (``/r/``), so
+    the dashboard counts clicks per summary and per link for digest runs as for campaigns.
     """
     campaign = issue.kind == IssueKind.CAMPAIGN
     intro_html, intro_text = render_intro(issue.intro) if campaign else ("", "")
@@ -400,7 +401,7 @@ def issue_context(issue: Issue, base_url: str) -> dict[str, Any]:
         "intro_html": intro_html,
         "intro_text": intro_text,
         "web_url": f"{base_url.rstrip('/')}/issues/{issue.id}" if campaign else "",
-        "track_clicks": campaign,
+        "track_clicks": True,
     }
 
 

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from markupsafe import Markup
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
@@ -25,10 +26,11 @@ from digest.dispatch import resume_campaign
 from digest.editors.models import Editor
 from digest.editors.service import LoginFailed, LoginLocked, authenticate
 from digest.ingest.models import Specialty, Summary
-from digest.issues.figures import Figures, history, issue_figures
+from digest.issues.figures import Figures, Tally, history, issue_figures, link_clicks, summary_clicks
 from digest.issues.models import issue_specialties
 from digest.issues.planning import pinned_ids
 from digest.issues.preview import preview_issue, send_test
+from digest.issues.runs import flow_state, recent_runs, run_detail, set_paused
 from digest.issues.service import (
     IssueDraft,
     IssueError,
@@ -40,8 +42,8 @@ from digest.issues.service import (
     unschedule_issue,
     update_issue,
 )
-from digest.ledger.models import Issue, IssueKind
-from digest.subscribers.models import Subscriber
+from digest.ledger.models import Delivery, Issue, IssueKind, IssueStatus
+from digest.subscribers.models import Subscriber, SubscriberStatus
 from digest.web.charts import Series, bar_chart
 from digest.web.deps import IssueId, ServicesDep, get_services, page
 from digest.web.sessions import CSRF_FIELD, EditorSession, SessionCookies, check_csrf
@@ -205,6 +207,7 @@ def home() -> Response:
 
 @router.get("/issues")
 def issues_list(request: Request, editor: EditorDep, services: ServicesDep) -> HTMLResponse:
+    """The dashboard: the automatic digests (their switch and runs) beside the editor's campaigns."""
     with session_scope(services.sessions) as db:
         rows = db.scalars(
             select(Issue)
@@ -214,23 +217,129 @@ def issues_list(request: Request, editor: EditorDep, services: ServicesDep) -> H
         ).all()
         figures = {r.id: issue_figures(db, r.id) for r in rows if r.planned_at is not None}
         past = history(db)
+        runs = recent_runs(db)
+        flow = flow_state(db)
         items = [
             {
                 "id": r.id,
                 "subject": r.subject,
                 "status": r.status,
-                "scheduled": local(r.scheduled_at, editor.timezone),
+                "scheduled": local(r.scheduled_at, editor.timezone) if r.status == IssueStatus.SCHEDULED else "",
                 "sent": local(r.sent_at, editor.timezone),
                 "figures": figures.get(r.id),
             }
             for r in rows
         ]
-    chart = bar_chart(
-        "Messages sent and unique clickers per issue",
+    campaign_chart = bar_chart(
+        "Messages sent and unique clickers per campaign",
         [f"#{f.issue_id}" for f in past],
         [Series("sent", [f.sent for f in past]), Series("unique clickers", [f.unique_clicks for f in past])],
     )
-    return editor_page(request, "issues", editor, title="Issues", issues=items, chart=chart, past=past)
+    oldest_first = list(reversed(runs))
+    run_chart = bar_chart(
+        "Digests sent and unique clickers per run",
+        [r.period for r in oldest_first],
+        [
+            Series("sent", [r.sent for r in oldest_first]),
+            Series("unique clickers", [r.unique_clicks for r in oldest_first]),
+        ],
+    )
+    return editor_page(
+        request,
+        "issues",
+        editor,
+        title="Issues",
+        issues=items,
+        chart=campaign_chart,
+        past=past,
+        runs=runs,
+        run_chart=run_chart,
+        flow=flow,
+        flow_changed=local(flow.changed_at, editor.timezone),
+        planned=lambda r: local(r.first_planned, editor.timezone),
+    )
+
+
+@router.get("/runs/{period_key}")
+def run_page(request: Request, period_key: str, editor: EditorDep, services: ServicesDep) -> HTMLResponse:
+    """One digest run (a cadence period): its figures, the same chart as a campaign's, clicks per
+    summary and per link."""
+    with session_scope(services.sessions) as db:
+        detail = run_detail(db, period_key)
+    if detail is None:
+        return editor_page(
+            request, "problem", editor, status_code=404, title="Not found", message=f"No digest served {period_key!r}."
+        )
+    labels, chart = _timeline_chart(detail.figures, editor.timezone)
+    return editor_page(
+        request,
+        "figures",
+        editor,
+        title=f"Digest run {detail.figures.period_key}",
+        figures=detail.figures,
+        run=detail.figures,
+        chart=chart,
+        labels=labels,
+        summaries=detail.summaries,
+        links=detail.links,
+    )
+
+
+def _flow_audience(db: Session) -> int:
+    """Who the automatic digests go to: active subscribers."""
+    return db.scalar(select(func.count(Subscriber.id)).where(Subscriber.status == SubscriberStatus.ACTIVE)) or 0
+
+
+@router.get("/digests/{action}")
+def confirm_flow(request: Request, action: str, editor: EditorDep, services: ServicesDep) -> HTMLResponse:
+    """The confirmation step before pausing or resuming the automatic digests, with who it affects."""
+    if action not in ("pause", "resume"):
+        return editor_page(
+            request, "problem", editor, status_code=404, title="Not found", message=f"There is no action {action!r}."
+        )
+    with session_scope(services.sessions) as db:
+        audience = _flow_audience(db)
+        paused = flow_state(db).paused
+    return editor_page(
+        request,
+        "confirm",
+        editor,
+        title=f"{action.capitalize()} the automatic digests?",
+        action=f"/editor/digests/{action}",
+        button=f"{action.capitalize()} the automatic digests",
+        back="/editor/issues",
+        message=(
+            f"No daily or weekly digest will be planned for the {audience} active subscriber(s) until you resume. "
+            "Messages already on their way still go out; campaigns are not affected."
+            if action == "pause"
+            else f"The digests due now go to the {audience} active subscriber(s) on the next dispatch, "
+            "each subscriber once per period; periods that ended while paused are not sent again."
+        ),
+        already=("The automatic digests are already paused." if paused == (action == "pause") else ""),
+    )
+
+
+@router.post("/digests/{action}", response_model=None)
+def set_flow(request: Request, action: str, editor: EditorDep, services: ServicesDep) -> Response:
+    if action not in ("pause", "resume"):
+        return editor_page(
+            request, "problem", editor, status_code=404, title="Not found", message=f"There is no action {action!r}."
+        )
+    with session_scope(services.sessions) as db:
+        set_paused(db, action == "pause", services.clock(), editor.id)
+    return RedirectResponse("/editor/issues#digests", status_code=303)
+
+
+def _timeline_chart(figures: Tally, timezone: str) -> tuple[list[str], Markup]:
+    """The hourly "sent and clicks" chart of a campaign or a run, with its labels in the editor's zone."""
+    zone = ZoneInfo(timezone)
+    labels = [p.start.astimezone(zone).strftime("%d %b %H:%M") for p in figures.timeline]
+    chart = bar_chart(
+        "Messages sent and clicks per hour",
+        labels,
+        [Series("sent", [p.sent for p in figures.timeline]), Series("clicks", [p.clicks for p in figures.timeline])],
+    )
+    return labels, chart
 
 
 def _choices(db: Session) -> dict[str, Any]:
@@ -571,15 +680,20 @@ def figures_page(request: Request, issue_id: IssueId, editor: EditorDep, service
         except IssueError as exc:
             return editor_page(request, "problem", editor, status_code=404, title="Not found", message=str(exc))
         figures: Figures = issue_figures(db, issue_id)
-    zone = ZoneInfo(editor.timezone)
-    labels = [p.start.astimezone(zone).strftime("%d %b %H:%M") for p in figures.timeline]
-    chart = bar_chart(
-        "Messages sent and clicks per hour",
-        labels,
-        [Series("sent", [p.sent for p in figures.timeline]), Series("clicks", [p.clicks for p in figures.timeline])],
-    )
+        mine = Delivery.issue_id == issue_id
+        summaries, links = summary_clicks(db, mine), link_clicks(db, mine)
+    labels, chart = _timeline_chart(figures, editor.timezone)
     return editor_page(
-        request, "figures", editor, title=f"Figures for issue #{issue_id}", figures=figures, chart=chart, labels=labels
+        request,
+        "figures",
+        editor,
+        title=f"Figures for issue #{issue_id}",
+        figures=figures,
+        run=None,
+        chart=chart,
+        labels=labels,
+        summaries=summaries,
+        links=links,
     )
 
 

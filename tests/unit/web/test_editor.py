@@ -21,7 +21,7 @@ from tests.conftest import Clock
 from tests.factories import add_campaign, add_subscriber, add_summaries, summary_record
 from tests.unit.web.conftest import EditorAccount, csrf_of, log_in
 
-PATH_VALUES = {"action": "pause"}  # and the issue id of the test's draft
+PATH_VALUES = {"action": "pause", "period_key": "daily:2026-11-27"}  # and the issue id of the test's draft
 
 
 def app_routes(app: FastAPI) -> list[tuple[str, set[str]]]:
@@ -212,7 +212,7 @@ def test_compose_preview_schedule_pause_resume_through_the_forms(
         assert set(s.scalars(select(Delivery.status).where(Delivery.issue_id == issue_id))) == {DeliveryStatus.SENT}
     figures = editor_client.get(f"{issue_url}/figures")
     assert figures.status_code == 200 and "<svg" in figures.text
-    assert re.search(r'<tr id="figures">\s*<td class="num">2</td><td class="num">2</td>', figures.text)
+    assert 'data-figure="recipients">2<' in figures.text and 'data-figure="sent">2<' in figures.text
 
 
 def test_empty_audience_warning_and_test_send(
@@ -246,4 +246,72 @@ def test_subscribers_page_counts_and_searches(editor_client: TestClient, readers
 
 def test_dashboard_shows_the_chart_over_time(editor_client: TestClient) -> None:
     page = editor_client.get("/editor/issues")
-    assert page.status_code == 200 and "Over time" in page.text
+    assert page.status_code == 200 and "Campaigns: over time" in page.text and "Automatic digests" in page.text
+
+
+def test_digest_runs_show_beside_campaigns_with_clicks_per_link(
+    editor_client: TestClient, services: Services, smtp_sink: SMTPSink, clock: Clock
+) -> None:
+    """After the automatic digests went out the dashboard lists their run (not "nothing sent"), and
+    the run's page shows its figures and the clicks of each link."""
+    from digest import dispatch
+    from digest.issues.links import follow
+
+    with session_scope(services.sessions) as s:
+        add_summaries(
+            s,
+            summary_record(
+                id="c-1",
+                title="Cardiology trial one",
+                specialties=["cardiology"],
+                published_at="2026-11-26T09:00:00Z",
+                source_url="https://journal.example/c-1",
+            ),
+        )
+        add_subscriber(s, "cara@example.org", ["cardiology"], created_at=datetime(2026, 11, 20, tzinfo=UTC))
+    dispatch.send_due(services, clock())
+    html = smtp_sink.received[0].message.get_body(preferencelist=("html",)).get_content()
+    token = re.search(r"https://digest\.example\.org/r/([^\"'<>\s]+)", html)
+    assert token
+    with session_scope(services.sessions) as s:
+        follow(s, services.links, token.group(1), clock())
+
+    page = editor_client.get("/editor/issues").text
+    assert "No issue has been sent yet" not in page
+    run = re.search(r'<tr data-run="daily:2026-11-27">(.*?)</tr>', page, re.S)
+    assert run, page
+    cells = re.findall(r'<td class="num">(\d+)</td>', run.group(1))
+    assert cells == ["1", "1", "0", "0", "0", "1", "1"]  # due, sent, failed, bounced, unsubscribes, clicks, unique
+    headers = re.findall(r"<th[^>]*>([^<]+)</th>", page)
+    assert headers.count("Sent") == 0 and "Sent on" in headers and "Messages sent" in headers
+
+    detail = editor_client.get("/editor/runs/daily:2026-11-27")
+    assert detail.status_code == 200
+    assert 'data-figure="sent">1<' in detail.text and 'data-figure="clicks">1<' in detail.text
+    per_link = re.search(r'<table id="per-link">(.*?)</table>', detail.text, re.S)
+    assert (
+        per_link and "https://journal.example/c-1" in per_link.group(1) and "Cardiology trial one" in per_link.group(1)
+    )
+    assert editor_client.get("/editor/runs/daily:1999-01-01").status_code == 404
+
+
+def test_pausing_the_automatic_digests_asks_first_and_the_dispatcher_honours_it(
+    editor_client: TestClient, services: Services, readers: dict[str, int], smtp_sink: SMTPSink, clock: Clock
+) -> None:
+    from digest import dispatch
+
+    ask = editor_client.get("/editor/digests/pause")
+    assert ask.status_code == 200
+    assert "3 active subscriber(s)" in ask.text  # the audience size, before anything changes
+    page = editor_client.get("/editor/issues").text
+    assert "Running" in page
+    done = editor_client.post("/editor/digests/pause", data={"csrf_token": csrf_of(ask.text)})
+    assert done.status_code == 303
+    assert "Paused" in editor_client.get("/editor/issues").text
+    clock.advance(days=1)
+    assert dispatch.send_due(services, clock()).digests_paused and smtp_sink.received == []
+    ask = editor_client.get("/editor/digests/resume")
+    editor_client.post("/editor/digests/resume", data={"csrf_token": csrf_of(ask.text)})
+    assert "Running" in editor_client.get("/editor/issues").text
+    assert dispatch.send_due(services, clock()).plan.deliveries == 1  # the cardiology reader: only they have news
+    assert [m["To"] for m in smtp_sink.messages] == ["cardio@example.org"]
