@@ -9,6 +9,7 @@ must carry the session's CSRF token (digest.web.sessions); otherwise it is 403 a
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
@@ -22,12 +23,13 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from digest.db import session_scope
-from digest.dispatch import resume_campaign
+from digest.dispatch import resume_campaign, send_issue
 from digest.editors.models import Editor
 from digest.editors.service import LoginFailed, LoginLocked, authenticate
 from digest.ingest.models import Specialty, Summary
 from digest.issues.figures import Figures, Tally, history, issue_figures, link_clicks, summary_clicks
 from digest.issues.models import issue_specialties
+from digest.issues.outlook import in_audience, outlook
 from digest.issues.planning import pinned_ids
 from digest.issues.preview import preview_issue, send_test
 from digest.issues.runs import flow_state, recent_runs, run_detail, set_paused
@@ -36,13 +38,15 @@ from digest.issues.service import (
     IssueError,
     cancel_issue,
     create_issue,
+    delete_draft,
+    duplicate_issue,
     get_campaign,
     pause_issue,
     schedule_issue,
     unschedule_issue,
     update_issue,
 )
-from digest.ledger.models import Delivery, Issue, IssueKind, IssueStatus
+from digest.ledger.models import Delivery, DeliveryStatus, Issue, IssueKind, IssueStatus
 from digest.subscribers.models import Subscriber, SubscriberStatus
 from digest.web.charts import Series, bar_chart
 from digest.web.deps import IssueId, ServicesDep, get_services, page
@@ -507,6 +511,7 @@ def _issue_page(
             )
             if subscriber_id is None:
                 error = error or f"There is no subscriber {subscriber}."
+        outside = subscriber_id is not None and not in_audience(db, issue_id, subscriber_id)
         preview, preview_error = None, ""
         try:
             preview = preview_issue(
@@ -524,7 +529,7 @@ def _issue_page(
             "id": issue.id,
             "subject": issue.subject,
             "status": issue.status,
-            "scheduled": local(issue.scheduled_at, editor.timezone),
+            "scheduled": local(issue.scheduled_at, editor.timezone) if issue.status == IssueStatus.SCHEDULED else "",
             "sent": local(issue.sent_at, editor.timezone),
         }
         names = dict(choices["specialties"])
@@ -550,6 +555,8 @@ def _issue_page(
         notice=notice,
         error=error,
         names=names,
+        outlook=outlook(services.sessions, issue_id, now, services.plan_options()),
+        outside=outside,
     )
 
 
@@ -639,6 +646,120 @@ def schedule(
         issue_id,
         lambda db: schedule_issue(db, issue_id, at, editor.timezone, services.clock()),
     )
+
+
+CONFIRMED = ("schedule", "send-now", "pause", "cancel", "delete")
+
+
+@router.get("/issues/{issue_id}/confirm/{action}")
+def confirm_action(
+    request: Request, issue_id: IssueId, action: str, editor: EditorDep, services: ServicesDep, send_at: str = ""
+) -> HTMLResponse:
+    """The step before schedule, send now, pause, cancel and delete: what it does and to how many people."""
+    if action not in CONFIRMED:
+        return editor_page(
+            request, "problem", editor, status_code=404, title="Not found", message=f"There is no action {action!r}."
+        )
+    now = services.clock()
+    with session_scope(services.sessions) as db:
+        try:
+            issue = get_campaign(db, issue_id)
+        except IssueError as exc:
+            return editor_page(request, "problem", editor, status_code=404, title="Not found", message=str(exc))
+        subject, state = issue.subject, issue.status
+        by_status = Counter(
+            dict(
+                db.execute(
+                    select(Delivery.status, func.count()).where(Delivery.issue_id == issue_id).group_by(Delivery.status)
+                ).all()
+            )
+        )
+    view = outlook(services.sessions, issue_id, now, services.plan_options())
+    reach = f"It is addressed to {view.audience} subscriber{'s' if view.audience != 1 else ''}: {view.describe()}." + (
+        f" {view.nothing} get nothing (nothing pinned, nothing new for them)." if view.nothing else ""
+    )
+    fields: dict[str, str] = {}
+    if action == "schedule":
+        try:
+            at = datetime.fromisoformat(send_at)
+        except ValueError:
+            return _issue_page(
+                request,
+                services,
+                editor,
+                issue_id,
+                error=f"{send_at!r} is not a date and time (YYYY-MM-DD HH:MM)",
+                status=400,
+            )
+        fields["send_at"] = send_at
+        message = f"Schedule “{subject}” for {at:%Y-%m-%d %H:%M} ({editor.timezone})? {reach}"
+    elif action == "send-now":
+        message = f"Send “{subject}” now? {reach}"
+    elif action == "pause":
+        message = (
+            f"Pause “{subject}”? {by_status[DeliveryStatus.SENT]} message(s) went out already; the "
+            f"{by_status[DeliveryStatus.PENDING]} still to send wait until you resume."
+        )
+    elif action == "cancel":
+        unsent = by_status[DeliveryStatus.PENDING]
+        message = (
+            f"Cancel “{subject}”? The {unsent} message(s) not yet sent will never go out; "
+            f"{by_status[DeliveryStatus.SENT]} already sent stay sent."
+            if state in (IssueStatus.SENDING, IssueStatus.PAUSED)
+            else f"Cancel “{subject}”? {reach} None of them will get it; this cannot be undone."
+        )
+    else:
+        message = f"Delete the draft “{subject}”? This cannot be undone."
+    labels = {
+        "schedule": "Yes, schedule it",
+        "send-now": "Yes, send it now",
+        "pause": "Yes, pause sending",
+        "cancel": "Yes, cancel the issue",
+        "delete": "Yes, delete the draft",
+    }
+    return editor_page(
+        request,
+        "confirm",
+        editor,
+        title=f"Confirm: {action.replace('-', ' ')} issue #{issue_id}",
+        action=f"/editor/issues/{issue_id}/{action}",
+        button=labels[action],
+        danger=action in ("cancel", "delete"),
+        back=f"/editor/issues/{issue_id}",
+        message=message,
+        fields=fields,
+        already="",
+    )
+
+
+@router.post("/issues/{issue_id}/send-now", response_model=None)
+def send_now(request: Request, issue_id: IssueId, editor: EditorDep, services: ServicesDep) -> Response:
+    """Start a draft or scheduled issue at once: plan its deliveries and queue them."""
+    try:
+        send_issue(services, issue_id)
+    except IssueError as exc:
+        return _issue_page(request, services, editor, issue_id, error=str(exc), status=409)
+    return RedirectResponse(f"/editor/issues/{issue_id}", status_code=303)
+
+
+@router.post("/issues/{issue_id}/duplicate", response_model=None)
+def duplicate(request: Request, issue_id: IssueId, editor: EditorDep, services: ServicesDep) -> Response:
+    try:
+        with session_scope(services.sessions) as db:
+            copy_id = duplicate_issue(db, issue_id, db.get(Editor, editor.id), services.clock()).id
+    except IssueError as exc:
+        return _issue_page(request, services, editor, issue_id, error=str(exc), status=409)
+    return RedirectResponse(f"/editor/issues/{copy_id}/edit", status_code=303)
+
+
+@router.post("/issues/{issue_id}/delete", response_model=None)
+def delete(request: Request, issue_id: IssueId, editor: EditorDep, services: ServicesDep) -> Response:
+    try:
+        with session_scope(services.sessions) as db:
+            delete_draft(db, issue_id)
+    except IssueError as exc:
+        return _issue_page(request, services, editor, issue_id, error=str(exc), status=409)
+    return RedirectResponse("/editor/issues", status_code=303)
 
 
 @router.post("/issues/{issue_id}/{action}", response_model=None)

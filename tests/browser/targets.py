@@ -8,12 +8,17 @@ from playwright.sync_api import Page
 
 MIN_TARGET = 44
 
+# A checkbox or radio is tapped through its label: the label is the target that must be 44 px.
 _SMALL_TARGETS = """
 min => [...document.querySelectorAll('a[href], button, input:not([type=hidden]), select, textarea, summary')]
   .filter(el => el.getClientRects().length && !el.closest('p:not(.actions)'))
+  .map(el => (el.type === 'checkbox' || el.type === 'radio') && el.labels && el.labels.length ? el.labels[0] : el)
   .map(el => [el, el.getBoundingClientRect()])
   .filter(([el, r]) => r.height + 0.5 < min)
-  .map(([el, r]) => `${el.tagName.toLowerCase()} "${(el.innerText || el.value || el.name || '').trim().slice(0, 40)}" ${Math.round(r.width)}x${Math.round(r.height)}`)
+  .map(([el, r]) => {
+    const name = (el.innerText || el.value || el.name || '').trim().slice(0, 40);
+    return `${el.tagName.toLowerCase()} "${name}" ${Math.round(r.width)}x${Math.round(r.height)}`;
+  })
 """
 
 

@@ -116,7 +116,10 @@ def test_editor_composes_previews_schedules_and_the_beat_sends(
     # Schedule a minute ahead, in the editor's zone (Europe/Berlin: UTC+1 now).
     page.fill("#send_at", "2026-11-27T13:01")
     page.click("button:has-text('Schedule')")
-    page.wait_for_load_state()
+    page.wait_for_url(re.compile(r".*/confirm/schedule\?.*"))
+    assert "It is addressed to 3 subscribers" in page.inner_text("#confirm-message")
+    page.click("button:has-text('Yes, schedule it')")
+    page.wait_for_url(re.compile(r".*/editor/issues/\d+$"))
     assert page.inner_text("#state") == "scheduled"
     assert "2026-11-27 13:01 CET" in page.inner_text("main")
     live.shot(page, "04-scheduled")
