@@ -9,23 +9,29 @@ must carry the session's CSRF token (digest.web.sessions); otherwise it is 403 a
 
 from __future__ import annotations
 
+import tempfile
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
+from functools import partial
+from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 from zoneinfo import ZoneInfo
 
+from anyio import to_thread
 from fastapi import APIRouter, Depends, Form, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from markupsafe import Markup
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from starlette.datastructures import UploadFile as StarletteUpload
 
 from digest.db import session_scope
 from digest.dispatch import resume_campaign, send_issue
 from digest.editors.models import Editor
 from digest.editors.service import LoginFailed, LoginLocked, authenticate
+from digest.errors import InvalidInput
 from digest.ingest.models import Specialty, Summary
 from digest.issues.figures import Figures, Tally, history, issue_figures, link_clicks, summary_clicks
 from digest.issues.models import issue_specialties
@@ -47,7 +53,9 @@ from digest.issues.service import (
     update_issue,
 )
 from digest.ledger.models import Delivery, DeliveryStatus, Issue, IssueKind, IssueStatus
-from digest.subscribers.models import Subscriber, SubscriberStatus
+from digest.subscribers.admin import SubscriberFilter, export_csv, filtered, suppress_by_editor, unsubscribe_by_editor
+from digest.subscribers.models import Cadence, Edition, Subscriber, SubscriberStatus
+from digest.subscribers.service import SubscriberReport, import_subscribers
 from digest.web.charts import Series, bar_chart
 from digest.web.deps import IssueId, ServicesDep, get_services, page
 from digest.web.sessions import CSRF_FIELD, EditorSession, SessionCookies, check_csrf
@@ -821,13 +829,26 @@ def figures_page(request: Request, issue_id: IssueId, editor: EditorDep, service
 # -- subscribers ----------------------------------------------------------------------------------
 
 
-@router.get("/subscribers")
-def subscribers_page(
+def _subscriber_filter(
+    q: str = "", status: str = "", cadence: str = "", edition: str = "", specialty: str = ""
+) -> SubscriberFilter:
+    return SubscriberFilter(q=q, status=status, cadence=cadence, edition=edition, specialty=specialty)
+
+
+FilterDep = Annotated[SubscriberFilter, Depends(_subscriber_filter)]
+MAX_IMPORT_BYTES = 20 * 1024 * 1024
+
+
+def _subscribers(
     request: Request,
-    editor: EditorDep,
-    services: ServicesDep,
-    q: str = "",
-    page_no: Annotated[int, Query(alias="page")] = 1,
+    editor: Editor,
+    services: Services,
+    where: SubscriberFilter,
+    page_no: int = 1,
+    *,
+    notice: str = "",
+    errors: Sequence[str] = (),
+    status: int = 200,
 ) -> HTMLResponse:
     page_no = max(1, page_no)
     with session_scope(services.sessions) as db:
@@ -836,30 +857,165 @@ def subscribers_page(
                 select(Subscriber.status, func.count()).group_by(Subscriber.status).order_by(Subscriber.status)
             ).all()
         )
-        stmt = select(Subscriber).order_by(Subscriber.email)
-        if q.strip():
-            like = f"%{q.strip().lower()}%"
-            stmt = stmt.where(or_(func.lower(Subscriber.email).like(like), func.lower(Subscriber.name).like(like)))
-        rows = db.scalars(stmt.offset((page_no - 1) * SUBSCRIBERS_PER_PAGE).limit(SUBSCRIBERS_PER_PAGE + 1)).all()
+        matching = db.scalar(select(func.count()).select_from(filtered(where).subquery())) or 0
+        rows = db.scalars(
+            filtered(where).offset((page_no - 1) * SUBSCRIBERS_PER_PAGE).limit(SUBSCRIBERS_PER_PAGE + 1)
+        ).all()
         people = [
             {
+                "id": r.id,
                 "email": r.email,
                 "name": r.name,
                 "status": r.status,
                 "cadence": r.cadence,
+                "edition": r.edition,
                 "timezone": r.timezone,
                 "specialties": ", ".join(s.name for s in r.specialties),
             }
             for r in rows[:SUBSCRIBERS_PER_PAGE]
         ]
+        specialties = [(sp.slug, sp.name) for sp in db.scalars(select(Specialty).order_by(Specialty.name))]
+    query = where.query()
     return editor_page(
         request,
         "subscribers",
         editor,
+        status_code=status,
         title="Subscribers",
         counts=counts,
         people=people,
-        q=q,
+        where=where,
+        matching=matching,
+        query=urlencode(query),
         page_no=page_no,
         more=len(rows) > SUBSCRIBERS_PER_PAGE,
+        specialties=specialties,
+        statuses=[s.value for s in SubscriberStatus],
+        cadences=[c.value for c in Cadence],
+        editions=[e.value for e in Edition],
+        notice=notice,
+        errors=errors,
     )
+
+
+@router.get("/subscribers")
+def subscribers_page(
+    request: Request,
+    editor: EditorDep,
+    services: ServicesDep,
+    where: FilterDep,
+    page_no: Annotated[int, Query(alias="page")] = 1,
+) -> HTMLResponse:
+    return _subscribers(request, editor, services, where, page_no)
+
+
+@router.get("/subscribers.csv", response_model=None)
+def subscribers_export(editor: EditorDep, services: ServicesDep, where: FilterDep) -> Response:
+    """The matching subscribers as CSV, in the import's columns (plus status)."""
+
+    def rows() -> Iterator[str]:
+        with session_scope(services.sessions) as db:
+            yield from export_csv(db, where)
+
+    stamp = services.clock().strftime("%Y%m%d-%H%M")
+    return StreamingResponse(
+        rows(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="subscribers-{stamp}.csv"'},
+    )
+
+
+@router.post("/subscribers/import", response_model=None)
+async def subscribers_import(request: Request, editor: EditorDep, services: ServicesDep) -> Response:
+    """Import a CSV (the CLI's format) from the browser; all or nothing unless "skip invalid" is ticked."""
+    form = await request.form()
+    upload = form.get("file")
+    skip_invalid = form.get("skip_invalid") == "1"
+    notice, errors, status = "", [], 200
+    data = await upload.read(MAX_IMPORT_BYTES + 1) if isinstance(upload, StarletteUpload) and upload.filename else b""
+    if not data:
+        errors, status = ["Choose a CSV file to import."], 400
+    elif len(data) > MAX_IMPORT_BYTES:
+        limit = MAX_IMPORT_BYTES // (1024 * 1024)
+        errors, status = [f"The file is larger than {limit} MB: import it with `digest subscribers import`."], 413
+    else:
+        assert isinstance(upload, StarletteUpload)
+        name = upload.filename or "upload.csv"
+        try:
+            report = await to_thread.run_sync(partial(_import_upload, services, data, name, skip_invalid))
+        except InvalidInput as exc:
+            errors = ["Nothing was imported. Fix these lines (or tick “skip invalid rows”):"]
+            errors += [str(e) for e in exc.errors[:50]]
+            if len(exc.errors) > 50:
+                errors.append(f"… and {len(exc.errors) - 50} more.")
+            status = 400
+        else:
+            notice = f"Imported {name}: {report.created} new, {report.updated} updated."
+            if report.skipped:
+                notice += f" {len(report.skipped)} invalid row(s) skipped:"
+            errors = [str(e) for e in report.skipped[:50]]
+    return await to_thread.run_sync(
+        partial(
+            _subscribers, request, editor, services, SubscriberFilter(), notice=notice, errors=errors, status=status
+        )
+    )
+
+
+def _import_upload(services: Services, data: bytes, name: str, skip_invalid: bool) -> SubscriberReport:
+    """Run the CLI's import over an uploaded file (errors name the file the editor chose)."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "upload.csv"
+        path.write_bytes(data)
+        with session_scope(services.sessions) as db:
+            return import_subscribers(db, path, skip_invalid=skip_invalid, source=name)
+
+
+@router.get("/subscribers/{subscriber_id}/confirm/{action}")
+def confirm_subscriber_action(
+    request: Request, subscriber_id: IssueId, action: str, editor: EditorDep, services: ServicesDep
+) -> HTMLResponse:
+    """The step before unsubscribing or suppressing someone."""
+    with session_scope(services.sessions) as db:
+        row = db.get(Subscriber, subscriber_id)
+        email = row.email if row else ""
+    if action not in ("unsubscribe", "suppress") or not email:
+        return editor_page(
+            request, "problem", editor, status_code=404, title="Not found", message="No such subscriber or action."
+        )
+    message = (
+        f"Unsubscribe {email}? They get nothing more, and only they can subscribe again."
+        if action == "unsubscribe"
+        else f"Suppress {email}? Nothing will ever be sent to this address again (messages not yet sent are cancelled)."
+    )
+    return editor_page(
+        request,
+        "confirm",
+        editor,
+        title=f"{action.capitalize()} {email}?",
+        action=f"/editor/subscribers/{subscriber_id}/{action}",
+        button=f"Yes, {action} {email}",
+        danger=True,
+        back="/editor/subscribers",
+        message=message,
+        fields={},
+        already="",
+    )
+
+
+@router.post("/subscribers/{subscriber_id}/{action}", response_model=None)
+def subscriber_action(
+    request: Request, subscriber_id: IssueId, action: str, editor: EditorDep, services: ServicesDep
+) -> Response:
+    if action not in ("unsubscribe", "suppress"):
+        return editor_page(request, "problem", editor, status_code=404, title="Not found", message="No such action.")
+    with session_scope(services.sessions) as db:
+        if action == "unsubscribe":
+            email = unsubscribe_by_editor(db, subscriber_id, editor.email, services.clock())
+        else:
+            email = suppress_by_editor(db, subscriber_id, editor.email)
+    if email is None:
+        return editor_page(
+            request, "problem", editor, status_code=404, title="Not found", message="No such subscriber."
+        )
+    done = "unsubscribed" if action == "unsubscribe" else "suppressed"
+    return _subscribers(request, editor, services, SubscriberFilter(q=email), notice=f"{email} is {done}.")

@@ -21,7 +21,11 @@ from tests.conftest import Clock
 from tests.factories import add_campaign, add_subscriber, add_summaries, summary_record
 from tests.unit.web.conftest import EditorAccount, csrf_of, log_in
 
-PATH_VALUES = {"action": "pause", "period_key": "daily:2026-11-27"}  # and the issue id of the test's draft
+PATH_VALUES = {
+    "action": "pause",
+    "period_key": "daily:2026-11-27",
+    "subscriber_id": "1",
+}  # and the issue id of the test's draft
 
 
 def app_routes(app: FastAPI) -> list[tuple[str, set[str]]]:
@@ -315,3 +319,57 @@ def test_pausing_the_automatic_digests_asks_first_and_the_dispatcher_honours_it(
     assert "Running" in editor_client.get("/editor/issues").text
     assert dispatch.send_due(services, clock()).plan.deliveries == 1  # the cardiology reader: only they have news
     assert [m["To"] for m in smtp_sink.messages] == ["cardio@example.org"]
+
+
+def test_subscriber_filters_export_import_and_actions(
+    editor_client: TestClient, services: Services, readers: dict[str, int]
+) -> None:
+    """Filter by specialty and status, export what matches as CSV (the import's columns), import a
+    CSV upload (all or nothing, or skipping invalid rows), unsubscribe and suppress someone."""
+    import csv
+    import io
+
+    from digest.events.suppression import is_suppressed
+    from digest.subscribers.models import Subscriber
+
+    page = editor_client.get("/editor/subscribers", params={"specialty": "oncology", "status": "active"})
+    assert "onco@example.org" in page.text and "cardio@example.org" not in page.text
+    assert "1 subscriber match" in page.text
+    export = editor_client.get("/editor/subscribers.csv", params={"specialty": "oncology"})
+    assert export.status_code == 200 and export.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(export.text)))
+    assert [(r["email"], r["specialties"], r["status"]) for r in rows] == [("onco@example.org", "oncology", "active")]
+
+    token = csrf_of(page.text)
+    bad = "email,specialties\nnew1@example.org,cardiology\nnot-an-address,cardiology\n"
+    refused = editor_client.post(
+        "/editor/subscribers/import", data={"csrf_token": token}, files={"file": ("people.csv", bad, "text/csv")}
+    )
+    assert (
+        refused.status_code == 400 and "Nothing was imported" in refused.text and "people.csv: record 3" in refused.text
+    )
+    with session_scope(services.sessions) as s:
+        assert s.scalar(select(Subscriber.id).where(Subscriber.email == "new1@example.org")) is None
+    done = editor_client.post(
+        "/editor/subscribers/import",
+        data={"csrf_token": token, "skip_invalid": "1"},
+        files={"file": ("people.csv", bad, "text/csv")},
+    )
+    assert done.status_code == 200 and "Imported people.csv: 1 new, 0 updated. 1 invalid row(s) skipped" in done.text
+    # The export re-imports as it is.
+    again = editor_client.post(
+        "/editor/subscribers/import",
+        data={"csrf_token": token},
+        files={"file": ("export.csv", export.text, "text/csv")},
+    )
+    assert again.status_code == 200 and "0 new, 1 updated" in again.text, re.findall(r"<li>[^<]*</li>", again.text)
+
+    onco = readers["onco@example.org"]
+    ask = editor_client.get(f"/editor/subscribers/{onco}/confirm/unsubscribe")
+    assert "Unsubscribe onco@example.org?" in ask.text
+    assert editor_client.post(f"/editor/subscribers/{onco}/unsubscribe", data={"csrf_token": token}).status_code == 200
+    derm = readers["derm@example.org"]
+    assert editor_client.post(f"/editor/subscribers/{derm}/suppress", data={"csrf_token": token}).status_code == 200
+    with session_scope(services.sessions) as s:
+        assert s.get(Subscriber, onco).status == "unsubscribed"  # type: ignore[union-attr]
+        assert is_suppressed(s, "derm@example.org")
