@@ -8,6 +8,7 @@ the answer time does not tell which addresses have accounts.
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -20,6 +21,7 @@ from digest.editors.models import Editor
 from digest.subscribers.schema import iana_timezones, normalize_email
 
 MIN_PASSWORD_LENGTH = 12
+UNUSABLE_PREFIX = "!"  # a password_hash starting with it is no argon2 hash: nothing logs in with it
 MAX_FAILED_LOGINS = 5
 LOCKOUT = timedelta(minutes=15)
 MAX_LOCKOUT = timedelta(hours=24)
@@ -78,7 +80,7 @@ def authenticate(session: Session, email: str, password: str, now: datetime) -> 
     The failed-login count is written in the caller's transaction: commit it even when this raises.
     """
     editor = session.scalar(select(Editor).where(Editor.email == email.strip().lower()).with_for_update())
-    if editor is None:
+    if editor is None or editor.disabled:
         _hasher.hash(password)  # as costly as a verification
         raise LoginFailed("wrong email address or password")
     if editor.locked_until is not None and editor.locked_until > now:
@@ -106,3 +108,42 @@ def _verify(password_hash: str, password: str) -> bool:
         return _hasher.verify(password_hash, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
+
+
+def get_editor(session: Session, email: str) -> Editor:
+    editor = session.scalar(select(Editor).where(Editor.email == email.strip().lower()))
+    if editor is None:
+        raise EditorError(f"there is no editor {email.strip().lower()}")
+    return editor
+
+
+def list_editors(session: Session) -> list[Editor]:
+    return list(session.scalars(select(Editor).order_by(Editor.email)))
+
+
+def set_disabled(session: Session, email: str, disabled: bool) -> Editor:
+    """Disable (or enable again) an account: a disabled one cannot log in, and its sessions stop
+    working at their next request."""
+    editor = get_editor(session, email)
+    editor.disabled = disabled
+    session.flush()
+    return editor
+
+
+def set_password(session: Session, email: str, password: str) -> Editor:
+    """A new password (checked for length); it also lifts a lock from failed logins."""
+    validate_password(password)
+    editor = get_editor(session, email)
+    editor.password_hash = _hasher.hash(password)
+    editor.failed_logins = 0
+    editor.locked_until = None
+    session.flush()
+    return editor
+
+
+def invite_editor(session: Session, email: str, timezone: str = "UTC") -> Editor:
+    """A new account with no usable password: the invitee sets one through a signed link."""
+    editor = create_editor(session, EditorIn(email, secrets.token_urlsafe(32), timezone))
+    editor.password_hash = UNUSABLE_PREFIX + secrets.token_urlsafe(32)  # no password can match it
+    session.flush()
+    return editor

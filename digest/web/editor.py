@@ -92,7 +92,7 @@ def current_editor(request: Request, session: Annotated[EditorSession, Depends(c
     services = get_services(request)
     with session_scope(services.sessions) as db:
         editor = db.get(Editor, session.editor_id)
-        if editor is None:  # the account was removed since
+        if editor is None or editor.disabled:  # the account was removed or disabled since
             raise LoginRequired()
         db.expunge(editor)
     return editor
@@ -151,27 +151,26 @@ def local(at: datetime | None, timezone: str) -> str:
 # -- login / logout -------------------------------------------------------------------------------
 
 
-def _login_form(request: Request, nxt: str, error: str = "", email: str = "", status: int = 200) -> HTMLResponse:
+def public_page(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+    """A page of the dashboard shown before login (login, password reset, set a password): its
+    forms need a CSRF token too, so a visitor without a session gets an anonymous one."""
     jar = cookies(request)
     session = jar.read(request)
     fresh = session is None
     if session is None:
-        session = jar.new(None)  # an anonymous session: the login form needs a CSRF token too
+        session = jar.new(None)
     response = page(
-        request,
-        "editor/login",
-        status_code=status,
-        title="Editor login",
-        editor=None,
-        error=error,
-        email=email,
-        next=_safe_next(nxt),
-        csrf_field=CSRF_FIELD,
-        csrf=session.csrf,
+        request, f"editor/{name}", status_code=status, editor=None, csrf_field=CSRF_FIELD, csrf=session.csrf, **context
     )
     if fresh:
         jar.save(response, session)
     return response
+
+
+def _login_form(request: Request, nxt: str, error: str = "", email: str = "", status: int = 200) -> HTMLResponse:
+    return public_page(
+        request, "login", status, title="Editor login", error=error, email=email, next=_safe_next(nxt)
+    )
 
 
 @login_router.get("/login")

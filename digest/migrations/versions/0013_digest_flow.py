@@ -1,4 +1,4 @@
-"""digest_flow: the pause switch of the automatic cadence digests
+"""digest_flow: the pause switch of the automatic cadence digests; editors.disabled
 
 Revision ID: 0013
 Revises: 0010
@@ -6,6 +6,8 @@ Create Date: 2026-12-05 07:20:00
 
 One row (id 1) the dispatcher reads before planning a digest period: while ``paused`` no period is
 planned; resuming plans the current period on the next tick (each subscriber once, as always).
+``editors.disabled``: an account an editor shut from the dashboard cannot log in (the same column
+as issue 17's migration adds; keep one of the two at merge).
 """
 
 from alembic import op
@@ -31,7 +33,11 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_digest_flow")),
     )
+    with op.batch_alter_table("editors", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("disabled", sa.Boolean(), server_default=sa.false(), nullable=False))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("editors", schema=None) as batch_op:
+        batch_op.drop_column("disabled")
     op.drop_table("digest_flow")
