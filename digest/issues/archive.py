@@ -74,6 +74,7 @@ def most_received(session: Session, issue_id: int) -> ArchivedVariant | None:
     if not rows:
         return None
     selection_id, recipients, first_delivery = rows[0]
+    assert selection_id is not None  # the query keeps deliveries with a selection only
     subscriber = session.scalar(
         select(Subscriber).join(Delivery, Delivery.subscriber_id == Subscriber.id).where(Delivery.id == first_delivery)
     )

@@ -58,7 +58,7 @@ def _sizes(session: Session, issue_id: int, statuses: tuple[str, ...] | None = N
     )
     if statuses:
         stmt = stmt.where(Delivery.status.in_(statuses))
-    counts = Counter(dict(session.execute(stmt).all()))
+    counts: Counter[int] = Counter(dict(session.execute(stmt).all()))
     return tuple(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
 
 

@@ -80,6 +80,7 @@ def recent_runs(session: Session, limit: int = 30, bucket: timedelta = timedelta
             **tally_fields(session, in_run(key), bucket),
         )
         for key, first, last in rows
+        if key is not None
     ]
 
 

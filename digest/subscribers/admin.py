@@ -38,7 +38,7 @@ class SubscriberFilter:
         return {k: v for k, v in self.__dict__.items() if v}
 
 
-def filtered(where: SubscriberFilter) -> Select[tuple[Subscriber]]:
+def filtered(where: SubscriberFilter) -> Select[Subscriber]:
     """Subscribers matching every given part of the filter, by address."""
     stmt = select(Subscriber).order_by(Subscriber.email)
     if where.q.strip():
