@@ -13,6 +13,7 @@ from playwright.sync_api import Page
 from digest.db import session_scope
 from digest.delivery.sink import SMTPSink
 from digest.editors.service import EditorIn, create_editor
+from tests.browser.a11y import audit, describe
 from tests.browser.conftest import Live, Scheme
 from tests.browser.targets import assert_fits
 
@@ -52,6 +53,7 @@ def test_invite_reset_disable(
     assert "An invitation went to colleague@example.org" in page.inner_text("#notice")
     assert page.inner_text('tr[data-email="colleague@example.org"] .state') == "invited"
     assert_fits(page, width, "editors page")
+    assert not (found := audit(page)), describe(found)
     live.shot(page, f"accounts-editors-{width}")
 
     # The colleague opens the link in their own browser and chooses a password.
@@ -66,6 +68,7 @@ def test_invite_reset_disable(
     assert "at least 12 characters" in colleague.inner_text("#password-error")
     colleague.fill("#password", "the colleague's password")
     colleague.fill("#password_again", "the colleague's password")
+    assert not (found := audit(colleague)), describe(found)
     live.shot(colleague, f"accounts-choose-password-{width}")
     colleague.click("button:has-text('Save the password')")
     colleague.wait_for_url(f"{live.url}/editor/issues")

@@ -19,6 +19,7 @@ from digest.db import session_scope
 from digest.delivery.sink import SMTPSink
 from digest.editors.service import EditorIn, create_editor
 from digest.issues.links import follow
+from tests.browser.a11y import audit, describe
 from tests.browser.conftest import Live, Scheme
 from tests.browser.targets import assert_fits
 from tests.conftest import Clock
@@ -122,6 +123,7 @@ def test_digest_runs_on_the_dashboard_and_pause_resume(
     assert [int(c) for c in cells[7:9]] == [ledger["clicks"], ledger["unique_clicks"]] == [4, 2]
     assert page.locator('svg.chart[aria-label^="Digests sent"]').count() == 1  # the runs' chart, as the campaigns'
     assert_fits(page, width, "dashboard")
+    assert not (found := audit(page)), describe(found)
     live.shot(page, f"runs-dashboard-{width}")
 
     # The run's page: figures, chart, clicks per summary and per link.
@@ -149,6 +151,7 @@ def test_digest_runs_on_the_dashboard_and_pause_resume(
     summaries = page.locator("#per-summary tbody tr").all_inner_texts()
     assert len(summaries) == 4  # every summary the run carried, clicked or not
     assert_fits(page, width, "run page")
+    assert not (found := audit(page)), describe(found)
     live.shot(page, f"runs-detail-{width}")
 
     # Pause: a confirmation with the audience size first; then the dispatcher plans nothing.
@@ -156,6 +159,7 @@ def test_digest_runs_on_the_dashboard_and_pause_resume(
     page.click("text=Pause the automatic digests")
     assert "3 active subscriber(s)" in page.inner_text("#confirm-message")
     assert_fits(page, width, "pause confirmation")
+    assert not (found := audit(page)), describe(found)
     live.shot(page, f"runs-pause-confirm-{width}")
     page.click("button:has-text('Pause the automatic digests')")
     page.wait_for_url(re.compile(r".*/editor/issues"))

@@ -18,6 +18,7 @@ from digest.db import session_scope
 from digest.delivery.sink import SMTPSink
 from digest.editors.service import EditorIn, create_editor
 from digest.ledger.models import Issue, IssueStatus
+from tests.browser.a11y import audit, describe
 from tests.browser.conftest import Live, Scheme
 from tests.browser.targets import assert_fits
 from tests.conftest import Clock
@@ -97,6 +98,7 @@ def test_compose_preview_confirm_edit_send_duplicate_delete(
     page.click("#pinned option[value=pin-doac]")
     assert "TAVI in low-risk patients" in page.inner_text("#pinned-chosen")
     assert_fits(page, width, "compose page")
+    assert not (found := audit(page)), describe(found)
     live.shot(page, f"issue-compose-{width}")
     page.click("button:has-text('Save draft and preview')")
     page.wait_for_url(re.compile(r".*/editor/issues/\d+$"))
@@ -128,6 +130,7 @@ def test_compose_preview_confirm_edit_send_duplicate_delete(
     assert "It is addressed to 7 subscribers: 5 recipients get 2 summaries, 2 get 6." in message
     assert _status(live, issue_id) == IssueStatus.DRAFT  # nothing changed yet
     assert_fits(page, width, "schedule confirmation")
+    assert not (found := audit(page)), describe(found)
     live.shot(page, f"issue-confirm-schedule-{width}")
     page.click("button:has-text('Yes, schedule it')")
     page.wait_for_url(re.compile(r".*/editor/issues/\d+$"))

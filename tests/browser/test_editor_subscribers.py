@@ -18,6 +18,7 @@ from digest.db import session_scope
 from digest.editors.service import EditorIn, create_editor
 from digest.events.suppression import is_suppressed
 from digest.subscribers.models import Subscriber
+from tests.browser.a11y import audit, describe
 from tests.browser.conftest import Live, Scheme
 from tests.browser.targets import assert_fits
 from tests.conftest import Clock
@@ -44,6 +45,7 @@ def test_filter_export_import_unsubscribe_suppress(
     page.click("button:has-text('Log in')")
     page.wait_for_url(f"{live.url}/editor/subscribers")
     assert_fits(page, width, "subscribers page")
+    assert not (found := audit(page)), describe(found)
     live.shot(page, f"subscribers-{width}")
 
     page.select_option("#f-specialty", "oncology")
