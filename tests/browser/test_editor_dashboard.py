@@ -153,6 +153,13 @@ def test_digest_runs_on_the_dashboard_and_pause_resume(
     assert_fits(page, width, "run page")
     assert not (found := audit(page)), describe(found)
     live.shot(page, f"runs-detail-{width}")
+    dark = new_page(width, "dark")  # the same session, in dark mode
+    dark.context.add_cookies(page.context.cookies())
+    for path, name in ((f"/editor/runs/{RUN}", "runs-detail"), ("/editor/issues", "runs-dashboard")):
+        dark.goto(f"{live.url}{path}")
+        assert_fits(dark, width, f"{name} (dark)")
+        assert not (found := audit(dark)), describe(found)  # contrast included
+        live.shot(dark, f"{name}-{width}-dark")
 
     # Pause: a confirmation with the audience size first; then the dispatcher plans nothing.
     page.goto(f"{live.url}/editor/issues")

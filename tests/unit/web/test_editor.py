@@ -375,3 +375,20 @@ def test_subscriber_filters_export_import_and_actions(
     with session_scope(services.sessions) as s:
         assert s.get(Subscriber, onco).status == "unsubscribed"  # type: ignore[union-attr]
         assert is_suppressed(s, "derm@example.org")
+
+
+def test_pause_and_cancel_of_a_sending_issue_say_how_many_are_affected(
+    editor_client: TestClient, services: Services, readers: dict[str, int], clock: Clock
+) -> None:
+    from digest.issues.service import start_sending
+
+    with session_scope(services.sessions) as s:
+        issue_id = add_campaign(s, clock(), subject="Picks", pinned=["pin-1"])
+        start_sending(s, issue_id, clock(), services.plan_options())  # planned, nothing sent yet
+    pause = editor_client.get(f"/editor/issues/{issue_id}/confirm/pause")
+    assert "0 message(s) went out already; the 3 still to send wait until you resume" in pause.text
+    cancel = editor_client.get(f"/editor/issues/{issue_id}/confirm/cancel")
+    assert "The 3 message(s) not yet sent will never go out" in cancel.text
+    assert _issue(services, issue_id).status == IssueStatus.SENDING  # asking changes nothing
+    done = editor_client.post(f"/editor/issues/{issue_id}/pause", data={"csrf_token": csrf_of(pause.text)})
+    assert done.status_code == 303 and _issue(services, issue_id).status == IssueStatus.PAUSED
