@@ -596,6 +596,8 @@ def send(
         report = outcomes(services, touched)
     finally:
         services.close()  # QUIT to the SMTP server
+    if run.digests_paused:
+        console.print("the automatic digests are paused (resume them on the dashboard's Issues page): none planned")
     if not report:
         console.print("nothing due: no subscriber has new summaries in a period not yet served")
         return

@@ -22,8 +22,9 @@ from digest.db import session_scope
 from digest.delivery.service import finish_issue_if_done
 from digest.delivery.transport import TransportError
 from digest.issues.planning import CampaignPlan
+from digest.issues.runs import digests_paused
 from digest.issues.service import IllegalTransition, get_campaign, resume_issue, start_due_campaigns, start_sending
-from digest.ledger.models import Delivery, DeliveryStatus, Issue, IssueStatus
+from digest.ledger.models import Delivery, DeliveryStatus, Issue, IssueKind, IssueStatus
 from digest.selection.service import PlanResult, pending_page, plan_digests, stalled_issues
 from digest.wiring import Services
 
@@ -41,6 +42,7 @@ class SendRun:
     campaigns: list[CampaignPlan] = field(default_factory=list)  # scheduled campaigns started now
     redispatched: list[int] = field(default_factory=list)  # sending issues whose open rows were queued again
     resumed: list[int] = field(default_factory=list)  # issues the transport circuit had paused, resumed now
+    digests_paused: bool = False  # the automatic digests are paused: no period was planned
 
 
 def dispatch_issue(services: Services, issue_id: int, *, restart: bool = False) -> int:
@@ -93,14 +95,20 @@ def send_due(services: Services, now: datetime | None = None, *, include_new_sub
 
     Safe to run again: planning never serves a period twice (a concurrent run fails on the ledger's
     unique keys), dispatch carries on from the checkpoint, and the claims make a duplicated chunk
-    harmless.
+    harmless. While an editor has paused the automatic digests (``digest.issues.runs``), no period
+    is planned and the open rows of digest issues are not queued again; campaigns go on.
     """
     now = now or services.clock()
     resumed = probe_transport(services)
     chunks = sum(dispatch_issue(services, issue_id, restart=True) for issue_id in resumed)
     try:
         with session_scope(services.sessions) as session:
-            plan = plan_digests(session, now, services.plan_options(include_new_subscribers=include_new_subscribers))
+            paused = digests_paused(session)
+            if paused:
+                plan = PlanResult(issue_id=None, deliveries=0, items=0)
+            else:
+                options = services.plan_options(include_new_subscribers=include_new_subscribers)
+                plan = plan_digests(session, now, options)
     except IntegrityError:
         # Another run planned the same period at the same moment and committed first (the ledger's
         # unique keys refused this one's rows): its digests are planned; carry on with the rest.
@@ -113,9 +121,15 @@ def send_due(services: Services, now: datetime | None = None, *, include_new_sub
         chunks += dispatch_issue(services, campaign.issue_id)
     with session_scope(services.sessions) as session:
         stalled = stalled_issues(session, now, timedelta(seconds=services.settings.lease_seconds))
+        if paused:
+            stalled = list(
+                session.scalars(select(Issue.id).where(Issue.id.in_(stalled), Issue.kind == IssueKind.CAMPAIGN))
+            )
     for issue_id in stalled:
         chunks += dispatch_issue(services, issue_id, restart=True)
-    return SendRun(plan=plan, chunks=chunks, campaigns=campaigns, redispatched=stalled, resumed=resumed)
+    return SendRun(
+        plan=plan, chunks=chunks, campaigns=campaigns, redispatched=stalled, resumed=resumed, digests_paused=paused
+    )
 
 
 def probe_transport(services: Services) -> list[int]:

@@ -6,13 +6,14 @@ from digest.editors.models import Editor
 from digest.events.models import WebhookEvent
 from digest.ingest.models import FeedSource, Specialty, Summary
 from digest.issues.models import Click, IssuePin, issue_specialties
-from digest.ledger.models import Delivery, Issue, Selection, SelectionItem
+from digest.ledger.models import Delivery, DigestFlow, Issue, Selection, SelectionItem
 from digest.subscribers.models import SignupAttempt, Subscriber, Suppression
 
 __all__ = [
     "Base",
     "Click",
     "Delivery",
+    "DigestFlow",
     "Editor",
     "FeedSource",
     "Issue",

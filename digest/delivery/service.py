@@ -517,9 +517,10 @@ def issue_contexts(
 def issue_context(issue: Issue, base_url: str, pinned: Sequence[str] = ()) -> dict[str, Any]:
     """What the templates need of an issue (plain data, part of the variant key).
 
-    Campaigns carry their sanitised intro, a "view in browser" link to the public archive, tracked
-    item links and the editor's pinned summaries (labelled "Editor's pick"); cadence digests are
-    personal mixes with none of these. ``date`` ("5 Dec") goes into digest subjects.
+    Campaigns carry their sanitised intro, a "view in browser" link to the public archive and the
+    editor's pinned summaries (labelled "Editor's pick"); cadence digests are personal mixes with
+    neither. Item links of both are tracked (``/r/``), so the dashboard counts clicks per summary and
+    per link for digest runs as for campaigns. ``date`` ("5 Dec") goes into digest subjects.
     """
     when = issue.planned_at or issue.scheduled_at or issue.created_at
     campaign = issue.kind == IssueKind.CAMPAIGN
@@ -531,7 +532,7 @@ def issue_context(issue: Issue, base_url: str, pinned: Sequence[str] = ()) -> di
         "intro_html": intro_html,
         "intro_text": intro_text,
         "web_url": f"{base_url.rstrip('/')}/issues/{issue.id}" if campaign else "",
-        "track_clicks": campaign,
+        "track_clicks": True,
         "pinned": list(pinned) if campaign else [],
         "date": f"{when.day} {when:%b}" if when is not None else "",
     }

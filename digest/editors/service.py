@@ -9,6 +9,7 @@ cookie: raising it (logout, password change, disable) ends every session of the 
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -21,6 +22,7 @@ from digest.editors.models import Editor
 from digest.subscribers.schema import iana_timezones, normalize_email
 
 MIN_PASSWORD_LENGTH = 12
+UNUSABLE_PREFIX = "!"  # a password_hash starting with it is no argon2 hash: nothing logs in with it
 
 _hasher = PasswordHasher()  # argon2id with argon2-cffi's recommended cost
 
@@ -128,3 +130,11 @@ def _verify(password_hash: str, password: str) -> bool:
         return _hasher.verify(password_hash, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
+
+
+def invite_editor(session: Session, email: str, timezone: str = "UTC") -> Editor:
+    """A new account with no usable password: the invitee sets one through a signed link."""
+    editor = create_editor(session, EditorIn(email, secrets.token_urlsafe(32), timezone))
+    editor.password_hash = UNUSABLE_PREFIX + secrets.token_urlsafe(32)  # no password can match it
+    session.flush()
+    return editor

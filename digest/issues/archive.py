@@ -1,8 +1,11 @@
-"""The public archive: the web version of each campaign that went out ("view in browser").
+"""The public archive: the web version of each campaign that went out.
 
-The web version has no personal data: the same templates, rendered with neutral recipient values
-(greeting "Hello,", links to the public sign-up page), no tokens and untracked item links. It shows
-the pinned summaries, then every other summary the issue carried to anyone, ranked as in a digest.
+A campaign is a mix per reader (the pins, then each reader's own new summaries), so there is no
+one "issue" to show: the archive shows the variant most recipients actually received (the
+Selection the most sent deliveries carried; the earliest on a tie), with that variant's edition
+and specialties, and says how many of the recipients got it. It has no personal data: no greeting,
+no address, no tokens, untracked item links, and no preferences or unsubscribe links (they are
+personal; readers find theirs in their email) but a sign-up link.
 """
 
 from __future__ import annotations
@@ -10,21 +13,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, exists, select
+from sqlalchemy import ColumnElement, and_, exists, func, select
 from sqlalchemy.orm import Session
 
-from digest.ingest.models import Summary
-from digest.issues.planning import pinned_ids
 from digest.issues.preview import neutral_recipient, render_items, untracked_context
 from digest.issues.service import IssueNotFound
-from digest.ledger.carried import carried
+from digest.ledger.carried import summaries_by_selection
 from digest.ledger.models import Delivery, DeliveryStatus, Issue, IssueKind
 from digest.rendering.compiled import EmailRenderer
 from digest.rendering.personalisation import RenderedEmail
-from digest.selection.picker import RANKING
-from digest.subscribers.models import Edition
-
-MAX_WEB_ITEMS = 50
+from digest.subscribers.models import Edition, Subscriber
 
 
 @dataclass(frozen=True)
@@ -50,20 +48,74 @@ def archive(session: Session, base_url: str) -> list[ArchiveEntry]:
     return [ArchiveEntry(i, subject, sent_at, f"{base_url.rstrip('/')}/issues/{i}") for i, subject, sent_at in rows]
 
 
+@dataclass(frozen=True)
+class ArchivedVariant:
+    """The variant the archive shows, and how common it was."""
+
+    selection_id: int
+    summary_ids: list[str]
+    edition: str
+    specialties: dict[str, str]  # slug -> name, of a recipient who got it
+    recipients: int  # sent messages that carried this variant
+    sent: int  # sent messages of the issue
+    variants: int  # distinct variants sent
+
+
+def most_received(session: Session, issue_id: int) -> ArchivedVariant | None:
+    """The variant the most sent messages of the issue carried (None if none was sent)."""
+    sent = and_(
+        Delivery.issue_id == issue_id, Delivery.status == DeliveryStatus.SENT, Delivery.selection_id.is_not(None)
+    )
+    rows = session.execute(
+        select(Delivery.selection_id, func.count(), func.min(Delivery.id))
+        .where(sent)
+        .group_by(Delivery.selection_id)
+        .order_by(func.count().desc(), func.min(Delivery.id))
+    ).all()
+    if not rows:
+        return None
+    selection_id, recipients, first_delivery = rows[0]
+    assert selection_id is not None  # the query keeps deliveries with a selection only
+    subscriber = session.scalar(
+        select(Subscriber).join(Delivery, Delivery.subscriber_id == Subscriber.id).where(Delivery.id == first_delivery)
+    )
+    return ArchivedVariant(
+        selection_id=selection_id,
+        summary_ids=summaries_by_selection(session, [selection_id]).get(selection_id, []),
+        edition=subscriber.edition if subscriber else Edition.CLINICIAN.value,
+        specialties={sp.slug: sp.name for sp in subscriber.specialties} if subscriber else {},
+        recipients=recipients,
+        sent=sum(r[1] for r in rows),
+        variants=len(rows),
+    )
+
+
 def web_version(session: Session, renderer: EmailRenderer, issue_id: int) -> RenderedEmail:
     """The web version of a published campaign (``GET /issues/{id}``); IssueNotFound otherwise."""
     issue = session.scalar(select(Issue).where(Issue.id == issue_id, Issue.kind == IssueKind.CAMPAIGN, _published()))
-    if issue is None:
+    variant = most_received(session, issue_id) if issue is not None else None
+    if issue is None or variant is None:
         raise IssueNotFound(f"issue {issue_id} is not in the archive")
-    pins = pinned_ids(session, issue.id)
-    sent = carried().where(Delivery.issue_id == issue.id, Delivery.status == DeliveryStatus.SENT).subquery()
-    others = session.scalars(
-        select(Summary.id)
-        .where(Summary.id.in_(select(sent.c.summary_id)), Summary.id.not_in(pins))
-        .order_by(*RANKING)
-        .limit(MAX_WEB_ITEMS)
-    ).all()
-    context = {**untracked_context(issue, renderer.base_url), "web_url": "", "view_online": False}
+    if variant.variants == 1:
+        note = f"This is the web version of what all {variant.sent} recipients received."
+    else:
+        note = (
+            f"This is the web version of what {variant.recipients} of the {variant.sent} recipients received; "
+            f"the others got one of {variant.variants - 1} other mixes for their specialties."
+        )
+    context = {
+        **untracked_context(issue, renderer.base_url),
+        "web_url": "",
+        "view_online": False,
+        "archive_note": note,
+        "signup_url": renderer.base_url.rstrip("/") + "/",
+    }
     return render_items(
-        session, renderer, context, [*pins, *others], Edition.CLINICIAN.value, {}, neutral_recipient(renderer.base_url)
+        session,
+        renderer,
+        context,
+        variant.summary_ids,
+        variant.edition,
+        variant.specialties,
+        neutral_recipient(renderer.base_url, email="", name=""),
     )

@@ -16,12 +16,14 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import ColumnElement, and_, exists, func, select
 from sqlalchemy.orm import Session, aliased
 
+from digest.ingest.models import Summary
 from digest.issues.models import Click
-from digest.ledger.models import Delivery, DeliveryStatus, Issue, IssueKind
+from digest.ledger.models import Delivery, DeliveryStatus, Issue, IssueKind, SelectionItem
 from digest.subscribers.models import Subscriber, SubscriberStatus, Suppression, SuppressionReason
 
 ATTRIBUTION_WINDOW = timedelta(days=7)
@@ -34,12 +36,10 @@ class Point:
     clicks: int
 
 
-@dataclass(frozen=True)
-class Figures:
-    issue_id: int
-    subject: str
-    status: str
-    sent_at: datetime | None
+@dataclass(frozen=True, kw_only=True)
+class Tally:
+    """What a set of deliveries (one campaign, or one digest period) did."""
+
     recipients: int  # rows planned (everyone the issue was addressed to with something to read)
     sent: int
     failed: int
@@ -55,6 +55,33 @@ class Figures:
     @property
     def click_rate(self) -> float:
         return self.unique_clicks / self.sent if self.sent else 0.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class Figures(Tally):
+    issue_id: int
+    subject: str
+    status: str
+    sent_at: datetime | None
+
+
+@dataclass(frozen=True)
+class SummaryClicks:
+    """One summary of a send: how many messages carried it, and the follows of its link."""
+
+    summary_id: str
+    title: str
+    carried: int  # sent messages that carried it
+    clicks: int
+    unique_clicks: int
+
+
+@dataclass(frozen=True)
+class LinkClicks:
+    url: str
+    title: str  # the summary the link belongs to ("" for a link that is no summary's)
+    clicks: int
+    unique_clicks: int
 
 
 def _last_touch(reached: tuple[DeliveryStatus, ...]) -> ColumnElement[bool]:
@@ -73,14 +100,20 @@ def issue_figures(session: Session, issue_id: int, bucket: timedelta = timedelta
     issue = session.get(Issue, issue_id)
     if issue is None:
         raise LookupError(f"there is no issue {issue_id}")
-    counts = Counter(
-        dict(
-            session.execute(
-                select(Delivery.status, func.count()).where(Delivery.issue_id == issue_id).group_by(Delivery.status)
-            ).all()
-        )
+    return Figures(
+        issue_id=issue.id,
+        subject=issue.subject,
+        status=issue.status,
+        sent_at=issue.sent_at,
+        **tally_fields(session, Delivery.issue_id == issue_id, bucket),
     )
-    mine = Delivery.issue_id == issue_id
+
+
+def tally_fields(session: Session, mine: ColumnElement[bool], bucket: timedelta) -> dict[str, Any]:
+    """The fields of a ``Tally`` over the deliveries ``mine`` selects (a condition on Delivery)."""
+    counts = Counter(
+        dict(session.execute(select(Delivery.status, func.count()).where(mine).group_by(Delivery.status)).all())
+    )
     touched = (DeliveryStatus.SENT, DeliveryStatus.FAILED)
 
     def suppressed_for(reason: SuppressionReason) -> int:
@@ -118,40 +151,69 @@ def issue_figures(session: Session, issue_id: int, bucket: timedelta = timedelta
         .join(Delivery, Delivery.id == Click.delivery_id)
         .where(mine)
     ).one()
-    return Figures(
-        issue_id=issue.id,
-        subject=issue.subject,
-        status=issue.status,
-        sent_at=issue.sent_at,
-        recipients=sum(counts.values()),
-        sent=counts[DeliveryStatus.SENT],
-        failed=counts[DeliveryStatus.FAILED],
-        cancelled=counts[DeliveryStatus.CANCELLED],
-        pending=counts[DeliveryStatus.PENDING],
-        bounced=suppressed_for(SuppressionReason.HARD_BOUNCE),
-        complaints=suppressed_for(SuppressionReason.COMPLAINT),
-        unsubscribes=unsubscribes,
-        clicks=clicks,
-        unique_clicks=unique_clicks,
-        timeline=_timeline(session, issue_id, bucket),
+    return {
+        "recipients": sum(counts.values()),
+        "sent": counts[DeliveryStatus.SENT],
+        "failed": counts[DeliveryStatus.FAILED],
+        "cancelled": counts[DeliveryStatus.CANCELLED],
+        "pending": counts[DeliveryStatus.PENDING],
+        "bounced": suppressed_for(SuppressionReason.HARD_BOUNCE),
+        "complaints": suppressed_for(SuppressionReason.COMPLAINT),
+        "unsubscribes": unsubscribes,
+        "clicks": clicks,
+        "unique_clicks": unique_clicks,
+        "timeline": _timeline(session, mine, bucket),
+    }
+
+
+def link_clicks(session: Session, mine: ColumnElement[bool]) -> list[LinkClicks]:
+    """Follows per tracked link of the deliveries ``mine`` selects, most clicked first."""
+    rows = session.execute(
+        select(Click.url, func.count(Click.id), func.count(func.distinct(Click.delivery_id)))
+        .join(Delivery, Delivery.id == Click.delivery_id)
+        .where(mine)
+        .group_by(Click.url)
+        .order_by(func.count(Click.id).desc(), Click.url)
+    ).all()
+    titles = dict(
+        session.execute(
+            select(Summary.source_url, Summary.title).where(Summary.source_url.in_([r[0] for r in rows]))
+        ).all()
     )
+    return [LinkClicks(url, titles.get(url, ""), n, unique) for url, n, unique in rows]
 
 
-def _timeline(session: Session, issue_id: int, bucket: timedelta) -> tuple[Point, ...]:
+def summary_clicks(session: Session, mine: ColumnElement[bool]) -> list[SummaryClicks]:
+    """Per summary the sent messages carried: how many carried it and how often its link was followed."""
+    carried_rows = session.execute(
+        select(SelectionItem.summary_id, Summary.title, Summary.source_url, func.count(Delivery.id))
+        .join(Delivery, Delivery.selection_id == SelectionItem.selection_id)
+        .join(Summary, Summary.id == SelectionItem.summary_id)
+        .where(mine, Delivery.status == DeliveryStatus.SENT)
+        .group_by(SelectionItem.summary_id, Summary.title, Summary.source_url)
+    ).all()
+    by_url = {link.url: link for link in link_clicks(session, mine)}
+    result = []
+    for summary_id, title, url, carried_by in carried_rows:
+        link = by_url.get(url or "")
+        result.append(
+            SummaryClicks(summary_id, title, carried_by, link.clicks if link else 0, link.unique_clicks if link else 0)
+        )
+    return sorted(result, key=lambda s: (-s.clicks, -s.carried, s.title))
+
+
+def _timeline(session: Session, mine: ColumnElement[bool], bucket: timedelta) -> tuple[Point, ...]:
     """Messages sent and clicks per time bucket, from the first send to the last event."""
-    sent_at = select(Delivery.sent_at).where(Delivery.issue_id == issue_id, Delivery.sent_at.is_not(None))
-    # `at` is never None (the WHERE clause); the test is for the nullable column type.
-    sent = [at for at in session.scalars(sent_at) if at is not None]
-    clicks = session.scalars(
-        select(Click.at).join(Delivery, Delivery.id == Click.delivery_id).where(Delivery.issue_id == issue_id)
-    )
+    sent = session.scalars(select(Delivery.sent_at).where(mine, Delivery.sent_at.is_not(None)))
+    clicks = session.scalars(select(Click.at).join(Delivery, Delivery.id == Click.delivery_id).where(mine))
     epoch = datetime(2000, 1, 1, tzinfo=UTC)
     width = bucket.total_seconds()
 
     def floor(at: datetime) -> datetime:
         return epoch + timedelta(seconds=(at - epoch).total_seconds() // width * width)
 
-    sent_by, clicks_by = Counter(floor(t) for t in sent), Counter(floor(t) for t in clicks)
+    sent_by = Counter(floor(t) for t in sent if t is not None)  # never None (the WHERE clause)
+    clicks_by = Counter(floor(t) for t in clicks)
     return tuple(Point(start, sent_by[start], clicks_by[start]) for start in sorted(sent_by.keys() | clicks_by.keys()))
 
 

@@ -11,7 +11,7 @@ planning task) starts scheduled issues whose time has passed. Nothing is queued 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from digest.db import rowcount
 from digest.editors.models import Editor
-from digest.ingest.models import Summary
+from digest.ingest.models import Specialty, Summary
 from digest.ingest.specialties import specialty_map
 from digest.issues.models import IssuePin, issue_specialties
 from digest.issues.planning import CampaignPlan, plan_campaign
@@ -91,13 +91,60 @@ def create_issue(session: Session, draft: IssueDraft, editor: Editor | None, now
     return issue
 
 
+EDITABLE = frozenset({S.DRAFT, S.SCHEDULED})
+
+
 def update_issue(session: Session, issue_id: int, draft: IssueDraft) -> Issue:
-    """Replace a draft's content; a scheduled issue must be unscheduled first."""
-    issue = get_campaign(session, issue_id)
-    if issue.status != IssueStatus.DRAFT:
-        raise IllegalTransition(f"issue {issue_id} is {issue.status}; only a draft can be edited (unschedule it first)")
+    """Replace the content of a draft or a scheduled issue (it stays scheduled for the same time).
+
+    The row is locked first: a dispatcher starting the issue at that moment waits for the edit and
+    plans the new content, or has started it already and the edit is refused.
+    """
+    get_campaign(session, issue_id)
+    issue = session.scalar(
+        select(Issue).where(Issue.id == issue_id).with_for_update().execution_options(populate_existing=True)
+    )
+    assert issue is not None
+    if issue.status not in EDITABLE:
+        raise IllegalTransition(f"issue {issue_id} is {issue.status}; only a draft or a scheduled issue can be edited")
     _apply(session, issue, draft)
     return issue
+
+
+def draft_of(session: Session, issue: Issue) -> IssueDraft:
+    """An issue's content as a draft (what ``duplicate_issue`` copies)."""
+    slugs = tuple(
+        session.scalars(
+            select(Specialty.slug)
+            .join(issue_specialties, issue_specialties.c.specialty_id == Specialty.id)
+            .where(issue_specialties.c.issue_id == issue.id)
+            .order_by(Specialty.slug)
+        )
+    )
+    pins = tuple(
+        session.scalars(select(IssuePin.summary_id).where(IssuePin.issue_id == issue.id).order_by(IssuePin.position))
+    )
+    return IssueDraft(issue.subject, issue.preheader, issue.intro, () if issue.audience_all else slugs, pins)
+
+
+def duplicate_issue(session: Session, issue_id: int, editor: Editor | None, now: datetime) -> Issue:
+    """A new draft with the content of any campaign (draft, scheduled or sent), its subject marked as a copy."""
+    source = draft_of(session, get_campaign(session, issue_id))
+    subject = source.subject if source.subject.startswith("Copy of ") else f"Copy of {source.subject}"
+    return create_issue(session, replace(source, subject=subject[:300]), editor, now)
+
+
+def delete_draft(session: Session, issue_id: int) -> None:
+    """Delete a draft (with its audience and pins). Anything scheduled or sent stays: unschedule or
+    cancel it instead, so the ledger keeps what went out."""
+    get_campaign(session, issue_id)
+    gone = session.execute(
+        delete(Issue)
+        .where(Issue.id == issue_id, Issue.status == IssueStatus.DRAFT)
+        .execution_options(synchronize_session=False)
+    )
+    if not gone.rowcount:  # type: ignore[attr-defined]
+        raise IllegalTransition(f"issue {issue_id} is not a draft; only drafts can be deleted")
 
 
 def _apply(session: Session, issue: Issue, draft: IssueDraft) -> None:

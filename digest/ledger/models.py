@@ -137,3 +137,15 @@ class SelectionItem(Base):
         ForeignKey("summaries.id", ondelete="CASCADE"), primary_key=True, index=True
     )
     position: Mapped[int] = mapped_column(Integer)
+
+
+class DigestFlow(Base):
+    """The automatic cadence digests' switch: one row (id 1). While ``paused`` the dispatcher plans
+    no digest period (campaigns are paused one by one on their own issue). No row means running."""
+
+    __tablename__ = "digest_flow"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    editor_id: Mapped[int | None] = mapped_column(ForeignKey("editors.id", ondelete="SET NULL"))

@@ -22,6 +22,8 @@ from digest.subscribers.suppression import is_suppressed
 
 CSV_COLUMNS = ("email", "specialties", "cadence", "timezone", "name", "edition")
 REQUIRED_CSV_COLUMNS = {"email", "specialties"}
+# Written by the dashboard's export and read back without effect: an import never changes a status.
+IGNORED_CSV_COLUMNS = {"status"}
 
 
 @dataclass
@@ -78,9 +80,12 @@ def add_subscriber(session: Session, raw: dict[str, object]) -> tuple[Subscriber
         raise InvalidInput([InputError(1, "email", str(exc))]) from None
 
 
-def read_subscriber_csv(path: Path) -> tuple[list[tuple[int, dict[str, object]]], list[InputError]]:
-    """Read the CSV into raw rows numbered by line (the header is line 1)."""
-    source = str(path)
+def read_subscriber_csv(
+    path: Path, source: str | None = None
+) -> tuple[list[tuple[int, dict[str, object]]], list[InputError]]:
+    """Read the CSV into raw rows numbered by line (the header is line 1); errors name ``source``
+    (the path unless given: an upload names the file the editor chose)."""
+    source = source or str(path)
     try:
         handle = path.open(newline="", encoding="utf-8-sig")
     except OSError as exc:
@@ -91,7 +96,7 @@ def read_subscriber_csv(path: Path) -> tuple[list[tuple[int, dict[str, object]]]
         missing = REQUIRED_CSV_COLUMNS - columns
         if missing:
             return [], [InputError(1, ",".join(sorted(missing)), "missing column(s) in the header", source)]
-        unknown = columns - set(CSV_COLUMNS)
+        unknown = columns - set(CSV_COLUMNS) - IGNORED_CSV_COLUMNS
         if unknown:
             return [], [
                 InputError(
@@ -100,7 +105,11 @@ def read_subscriber_csv(path: Path) -> tuple[list[tuple[int, dict[str, object]]]
             ]
         rows: list[tuple[int, dict[str, object]]] = []
         for row in reader:
-            raw = {k.strip().lower(): (v or "").strip() for k, v in row.items() if k}
+            raw = {
+                k.strip().lower(): (v or "").strip()
+                for k, v in row.items()
+                if k and k.strip().lower() not in IGNORED_CSV_COLUMNS
+            }
             raw["specialties"] = [s for s in str(raw.get("specialties", "")).split(";") if s.strip()]
             for optional in ("cadence", "timezone", "edition", "name"):
                 if raw.get(optional) == "":
@@ -110,11 +119,16 @@ def read_subscriber_csv(path: Path) -> tuple[list[tuple[int, dict[str, object]]]
 
 
 def import_subscribers(
-    session: Session, path: Path, *, skip_invalid: bool = False, progress: Progress = silent
+    session: Session,
+    path: Path,
+    *,
+    skip_invalid: bool = False,
+    progress: Progress = silent,
+    source: str | None = None,
 ) -> SubscriberReport:
     """Bulk import from CSV, all or nothing unless ``skip_invalid``."""
-    source = str(path)
-    rows, errors = read_subscriber_csv(path)
+    source = source or str(path)
+    rows, errors = read_subscriber_csv(path, source)
     valid: list[tuple[int, SubscriberIn]] = []
     seen: dict[str, int] = {}
     for done, (number, raw) in enumerate(rows, start=1):

@@ -11,42 +11,55 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Callable
+import tempfile
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
+from functools import partial
+from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 from zoneinfo import ZoneInfo
 
 import anyio
 from fastapi import APIRouter, Depends, Form, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import func, or_, select
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from markupsafe import Markup
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from starlette.datastructures import UploadFile as StarletteUpload
 
 from digest.db import session_scope
 from digest.delivery.circuit import open_circuits
-from digest.dispatch import resume_campaign
+from digest.dispatch import resume_campaign, send_issue
 from digest.editors.models import Editor
 from digest.editors.service import AccountDisabled, LoginFailed, authenticate, end_sessions
 from digest.editors.throttle import LoginThrottle
+from digest.errors import InvalidInput
 from digest.ingest.models import Specialty, Summary
-from digest.issues.figures import Figures, history, issue_figures
+from digest.issues.figures import Figures, Tally, history, issue_figures, link_clicks, summary_clicks
 from digest.issues.models import issue_specialties
+from digest.issues.outlook import in_audience, outlook
 from digest.issues.planning import pinned_ids
 from digest.issues.preview import preview_issue, send_test
+from digest.issues.runs import flow_state, recent_runs, run_detail, set_paused
 from digest.issues.service import (
     IssueDraft,
     IssueError,
     cancel_issue,
     create_issue,
+    delete_draft,
+    duplicate_issue,
     get_campaign,
     pause_issue,
     schedule_issue,
     unschedule_issue,
     update_issue,
 )
-from digest.ledger.models import Issue, IssueKind
-from digest.subscribers.models import Subscriber
+from digest.ledger.models import Delivery, DeliveryStatus, Issue, IssueKind, IssueStatus
+from digest.subscribers.admin import SubscriberFilter, export_csv, filtered, suppress_by_editor, unsubscribe_by_editor
+from digest.subscribers.models import Cadence, Edition, Subscriber, SubscriberStatus
+from digest.subscribers.service import SubscriberReport, import_subscribers
 from digest.web.charts import Series, bar_chart
 from digest.web.deps import IssueId, ServicesDep, get_services, page
 from digest.web.sessions import CSRF_FIELD, EditorSession, SessionCookies, check_csrf
@@ -143,28 +156,28 @@ def local(at: datetime | None, timezone: str) -> str:
 # -- login / logout -------------------------------------------------------------------------------
 
 
-def _login_form(
-    request: Request, nxt: str, error: str = "", email: str = "", status: int = 200, retry_after: float = 0
-) -> HTMLResponse:
+def public_page(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+    """A page of the dashboard shown before login (login, password reset, set a password): its
+    forms need a CSRF token too, so a visitor without a session gets an anonymous one."""
     jar = cookies(request)
     session = jar.read(request)
     fresh = session is None
     if session is None:
-        session = jar.new(None)  # an anonymous session: the login form needs a CSRF token too
+        session = jar.new(None)
     response = page(
-        request,
-        "editor/login",
-        status_code=status,
-        title="Editor login",
-        editor=None,
-        error=error,
-        email=email,
-        next=_safe_next(nxt),
-        csrf_field=CSRF_FIELD,
-        csrf=session.csrf,
+        request, f"editor/{name}", status_code=status, editor=None, csrf_field=CSRF_FIELD, csrf=session.csrf, **context
     )
     if fresh:
         jar.save(response, session)
+    return response
+
+
+def _login_form(
+    request: Request, nxt: str, error: str = "", email: str = "", status: int = 200, retry_after: float = 0
+) -> HTMLResponse:
+    response = public_page(
+        request, "login", status, title="Editor login", error=error, email=email, next=_safe_next(nxt)
+    )
     if retry_after:
         response.headers["Retry-After"] = str(math.ceil(retry_after))
     return response
@@ -230,6 +243,7 @@ def home() -> Response:
 
 @router.get("/issues")
 def issues_list(request: Request, editor: EditorDep, services: ServicesDep) -> HTMLResponse:
+    """The dashboard: the automatic digests (their switch and runs) beside the editor's campaigns."""
     with session_scope(services.sessions) as db:
         rows = db.scalars(
             select(Issue)
@@ -240,24 +254,131 @@ def issues_list(request: Request, editor: EditorDep, services: ServicesDep) -> H
         figures = {r.id: issue_figures(db, r.id) for r in rows if r.planned_at is not None}
         past = history(db)
         stopped = open_circuits(db)
+        runs = recent_runs(db)
+        flow = flow_state(db)
         items = [
             {
                 "id": r.id,
                 "subject": r.subject,
                 "status": r.status,
                 "pause_reason": r.pause_reason,
-                "scheduled": local(r.scheduled_at, editor.timezone),
+                "scheduled": local(r.scheduled_at, editor.timezone) if r.status == IssueStatus.SCHEDULED else "",
                 "sent": local(r.sent_at, editor.timezone),
                 "figures": figures.get(r.id),
             }
             for r in rows
         ]
-    chart = bar_chart(
-        "Messages sent and unique clickers per issue",
+    campaign_chart = bar_chart(
+        "Messages sent and unique clickers per campaign",
         [f"#{f.issue_id}" for f in past],
         [Series("sent", [f.sent for f in past]), Series("unique clickers", [f.unique_clicks for f in past])],
     )
-    return editor_page(request, "issues", editor, title="Issues", issues=items, chart=chart, past=past, stopped=stopped)
+    oldest_first = list(reversed(runs))
+    run_chart = bar_chart(
+        "Digests sent and unique clickers per run",
+        [r.period for r in oldest_first],
+        [
+            Series("sent", [r.sent for r in oldest_first]),
+            Series("unique clickers", [r.unique_clicks for r in oldest_first]),
+        ],
+    )
+    return editor_page(
+        request,
+        "issues",
+        editor,
+        title="Issues",
+        issues=items,
+        chart=campaign_chart,
+        past=past,
+        runs=runs,
+        run_chart=run_chart,
+        flow=flow,
+        flow_changed=local(flow.changed_at, editor.timezone),
+        stopped=stopped,
+        planned=lambda r: local(r.first_planned, editor.timezone),
+    )
+
+
+@router.get("/runs/{period_key}")
+def run_page(request: Request, period_key: str, editor: EditorDep, services: ServicesDep) -> HTMLResponse:
+    """One digest run (a cadence period): its figures, the same chart as a campaign's, clicks per
+    summary and per link."""
+    with session_scope(services.sessions) as db:
+        detail = run_detail(db, period_key)
+    if detail is None:
+        return editor_page(
+            request, "problem", editor, status_code=404, title="Not found", message=f"No digest served {period_key!r}."
+        )
+    labels, chart = _timeline_chart(detail.figures, editor.timezone)
+    return editor_page(
+        request,
+        "figures",
+        editor,
+        title=f"Digest run {detail.figures.period_key}",
+        figures=detail.figures,
+        run=detail.figures,
+        chart=chart,
+        labels=labels,
+        summaries=detail.summaries,
+        links=detail.links,
+    )
+
+
+def _flow_audience(db: Session) -> int:
+    """Who the automatic digests go to: active subscribers."""
+    return db.scalar(select(func.count(Subscriber.id)).where(Subscriber.status == SubscriberStatus.ACTIVE)) or 0
+
+
+@router.get("/digests/{action}")
+def confirm_flow(request: Request, action: str, editor: EditorDep, services: ServicesDep) -> HTMLResponse:
+    """The confirmation step before pausing or resuming the automatic digests, with who it affects."""
+    if action not in ("pause", "resume"):
+        return editor_page(
+            request, "problem", editor, status_code=404, title="Not found", message=f"There is no action {action!r}."
+        )
+    with session_scope(services.sessions) as db:
+        audience = _flow_audience(db)
+        paused = flow_state(db).paused
+    return editor_page(
+        request,
+        "confirm",
+        editor,
+        title=f"{action.capitalize()} the automatic digests?",
+        action=f"/editor/digests/{action}",
+        button=f"{action.capitalize()} the automatic digests",
+        back="/editor/issues",
+        message=(
+            f"No daily or weekly digest will be planned for the {audience} active subscriber(s) until you resume. "
+            "Messages already on their way still go out; campaigns are not affected."
+            if action == "pause"
+            else f"The digests due now go to the {audience} active subscriber(s) on the next dispatch, "
+            "each subscriber once per period; periods that ended while paused are not sent again."
+        ),
+        already=("The automatic digests are already paused." if paused == (action == "pause") else ""),
+    )
+
+
+@router.post("/digests/{action}", response_model=None)
+def set_flow(request: Request, action: str, editor: EditorDep, services: ServicesDep) -> Response:
+    if action not in ("pause", "resume"):
+        return editor_page(
+            request, "problem", editor, status_code=404, title="Not found", message=f"There is no action {action!r}."
+        )
+    with session_scope(services.sessions) as db:
+        set_paused(db, action == "pause", services.clock(), editor.id)
+    return RedirectResponse("/editor/issues#digests", status_code=303)
+
+
+def _timeline_chart(figures: Tally, timezone: str) -> tuple[list[str], Markup]:
+    """The hourly "sent and clicks" chart of a campaign or a run, with its labels in the editor's zone."""
+    zone = ZoneInfo(timezone)
+    labels = [p.start.astimezone(zone).strftime("%d %b %H:%M") for p in figures.timeline]
+    chart = bar_chart(
+        "Messages sent and clicks per hour",
+        labels,
+        [Series("sent", [p.sent for p in figures.timeline]), Series("clicks", [p.clicks for p in figures.timeline])],
+    )
+    return labels, chart
 
 
 def _choices(db: Session) -> dict[str, Any]:
@@ -425,6 +546,7 @@ def _issue_page(
             )
             if subscriber_id is None:
                 error = error or f"There is no subscriber {subscriber}."
+        outside = subscriber_id is not None and not in_audience(db, issue_id, subscriber_id)
         preview, preview_error = None, ""
         try:
             preview = preview_issue(
@@ -443,7 +565,7 @@ def _issue_page(
             "subject": issue.subject,
             "status": issue.status,
             "pause_reason": issue.pause_reason,
-            "scheduled": local(issue.scheduled_at, editor.timezone),
+            "scheduled": local(issue.scheduled_at, editor.timezone) if issue.status == IssueStatus.SCHEDULED else "",
             "sent": local(issue.sent_at, editor.timezone),
         }
         names = dict(choices["specialties"])
@@ -469,6 +591,8 @@ def _issue_page(
         notice=notice,
         error=error,
         names=names,
+        outlook=outlook(services.sessions, issue_id, now, services.plan_options()),
+        outside=outside,
     )
 
 
@@ -560,6 +684,120 @@ def schedule(
     )
 
 
+CONFIRMED = ("schedule", "send-now", "pause", "cancel", "delete")
+
+
+@router.get("/issues/{issue_id}/confirm/{action}")
+def confirm_action(
+    request: Request, issue_id: IssueId, action: str, editor: EditorDep, services: ServicesDep, send_at: str = ""
+) -> HTMLResponse:
+    """The step before schedule, send now, pause, cancel and delete: what it does and to how many people."""
+    if action not in CONFIRMED:
+        return editor_page(
+            request, "problem", editor, status_code=404, title="Not found", message=f"There is no action {action!r}."
+        )
+    now = services.clock()
+    with session_scope(services.sessions) as db:
+        try:
+            issue = get_campaign(db, issue_id)
+        except IssueError as exc:
+            return editor_page(request, "problem", editor, status_code=404, title="Not found", message=str(exc))
+        subject, state = issue.subject, issue.status
+        by_status = Counter(
+            dict(
+                db.execute(
+                    select(Delivery.status, func.count()).where(Delivery.issue_id == issue_id).group_by(Delivery.status)
+                ).all()
+            )
+        )
+    view = outlook(services.sessions, issue_id, now, services.plan_options())
+    reach = f"It is addressed to {view.audience} subscriber{'s' if view.audience != 1 else ''}: {view.describe()}." + (
+        f" {view.nothing} get nothing (nothing pinned, nothing new for them)." if view.nothing else ""
+    )
+    fields: dict[str, str] = {}
+    if action == "schedule":
+        try:
+            at = datetime.fromisoformat(send_at)
+        except ValueError:
+            return _issue_page(
+                request,
+                services,
+                editor,
+                issue_id,
+                error=f"{send_at!r} is not a date and time (YYYY-MM-DD HH:MM)",
+                status=400,
+            )
+        fields["send_at"] = send_at
+        message = f"Schedule “{subject}” for {at:%Y-%m-%d %H:%M} ({editor.timezone})? {reach}"
+    elif action == "send-now":
+        message = f"Send “{subject}” now? {reach}"
+    elif action == "pause":
+        message = (
+            f"Pause “{subject}”? {by_status[DeliveryStatus.SENT]} message(s) went out already; the "
+            f"{by_status[DeliveryStatus.PENDING]} still to send wait until you resume."
+        )
+    elif action == "cancel":
+        unsent = by_status[DeliveryStatus.PENDING]
+        message = (
+            f"Cancel “{subject}”? The {unsent} message(s) not yet sent will never go out; "
+            f"{by_status[DeliveryStatus.SENT]} already sent stay sent."
+            if state in (IssueStatus.SENDING, IssueStatus.PAUSED)
+            else f"Cancel “{subject}”? {reach} None of them will get it; this cannot be undone."
+        )
+    else:
+        message = f"Delete the draft “{subject}”? This cannot be undone."
+    labels = {
+        "schedule": "Yes, schedule it",
+        "send-now": "Yes, send it now",
+        "pause": "Yes, pause sending",
+        "cancel": "Yes, cancel the issue",
+        "delete": "Yes, delete the draft",
+    }
+    return editor_page(
+        request,
+        "confirm",
+        editor,
+        title=f"Confirm: {action.replace('-', ' ')} issue #{issue_id}",
+        action=f"/editor/issues/{issue_id}/{action}",
+        button=labels[action],
+        danger=action in ("cancel", "delete"),
+        back=f"/editor/issues/{issue_id}",
+        message=message,
+        fields=fields,
+        already="",
+    )
+
+
+@router.post("/issues/{issue_id}/send-now", response_model=None)
+def send_now(request: Request, issue_id: IssueId, editor: EditorDep, services: ServicesDep) -> Response:
+    """Start a draft or scheduled issue at once: plan its deliveries and queue them."""
+    try:
+        send_issue(services, issue_id)
+    except IssueError as exc:
+        return _issue_page(request, services, editor, issue_id, error=str(exc), status=409)
+    return RedirectResponse(f"/editor/issues/{issue_id}", status_code=303)
+
+
+@router.post("/issues/{issue_id}/duplicate", response_model=None)
+def duplicate(request: Request, issue_id: IssueId, editor: EditorDep, services: ServicesDep) -> Response:
+    try:
+        with session_scope(services.sessions) as db:
+            copy_id = duplicate_issue(db, issue_id, db.get(Editor, editor.id), services.clock()).id
+    except IssueError as exc:
+        return _issue_page(request, services, editor, issue_id, error=str(exc), status=409)
+    return RedirectResponse(f"/editor/issues/{copy_id}/edit", status_code=303)
+
+
+@router.post("/issues/{issue_id}/delete", response_model=None)
+def delete(request: Request, issue_id: IssueId, editor: EditorDep, services: ServicesDep) -> Response:
+    try:
+        with session_scope(services.sessions) as db:
+            delete_draft(db, issue_id)
+    except IssueError as exc:
+        return _issue_page(request, services, editor, issue_id, error=str(exc), status=409)
+    return RedirectResponse("/editor/issues", status_code=303)
+
+
 @router.post("/issues/{issue_id}/{action}", response_model=None)
 def state_action(
     request: Request, issue_id: IssueId, action: str, editor: EditorDep, services: ServicesDep
@@ -599,28 +837,46 @@ def figures_page(request: Request, issue_id: IssueId, editor: EditorDep, service
         except IssueError as exc:
             return editor_page(request, "problem", editor, status_code=404, title="Not found", message=str(exc))
         figures: Figures = issue_figures(db, issue_id)
-    zone = ZoneInfo(editor.timezone)
-    labels = [p.start.astimezone(zone).strftime("%d %b %H:%M") for p in figures.timeline]
-    chart = bar_chart(
-        "Messages sent and clicks per hour",
-        labels,
-        [Series("sent", [p.sent for p in figures.timeline]), Series("clicks", [p.clicks for p in figures.timeline])],
-    )
+        mine = Delivery.issue_id == issue_id
+        summaries, links = summary_clicks(db, mine), link_clicks(db, mine)
+    labels, chart = _timeline_chart(figures, editor.timezone)
     return editor_page(
-        request, "figures", editor, title=f"Figures for issue #{issue_id}", figures=figures, chart=chart, labels=labels
+        request,
+        "figures",
+        editor,
+        title=f"Figures for issue #{issue_id}",
+        figures=figures,
+        run=None,
+        chart=chart,
+        labels=labels,
+        summaries=summaries,
+        links=links,
     )
 
 
 # -- subscribers ----------------------------------------------------------------------------------
 
 
-@router.get("/subscribers")
-def subscribers_page(
+def _subscriber_filter(
+    q: str = "", status: str = "", cadence: str = "", edition: str = "", specialty: str = ""
+) -> SubscriberFilter:
+    return SubscriberFilter(q=q, status=status, cadence=cadence, edition=edition, specialty=specialty)
+
+
+FilterDep = Annotated[SubscriberFilter, Depends(_subscriber_filter)]
+MAX_IMPORT_BYTES = 20 * 1024 * 1024
+
+
+def _subscribers(
     request: Request,
-    editor: EditorDep,
-    services: ServicesDep,
-    q: str = "",
-    page_no: Annotated[int, Query(alias="page")] = 1,
+    editor: Editor,
+    services: Services,
+    where: SubscriberFilter,
+    page_no: int = 1,
+    *,
+    notice: str = "",
+    errors: Sequence[str] = (),
+    status: int = 200,
 ) -> HTMLResponse:
     page_no = min(max(1, page_no), MAX_PAGE)  # ?page=2**63 is an empty page, not an offset overflow
     with session_scope(services.sessions) as db:
@@ -629,30 +885,165 @@ def subscribers_page(
                 select(Subscriber.status, func.count()).group_by(Subscriber.status).order_by(Subscriber.status)
             ).all()
         )
-        stmt = select(Subscriber).order_by(Subscriber.email)
-        if q.strip():
-            like = f"%{q.strip().lower()}%"
-            stmt = stmt.where(or_(func.lower(Subscriber.email).like(like), func.lower(Subscriber.name).like(like)))
-        rows = db.scalars(stmt.offset((page_no - 1) * SUBSCRIBERS_PER_PAGE).limit(SUBSCRIBERS_PER_PAGE + 1)).all()
+        matching = db.scalar(select(func.count()).select_from(filtered(where).subquery())) or 0
+        rows = db.scalars(
+            filtered(where).offset((page_no - 1) * SUBSCRIBERS_PER_PAGE).limit(SUBSCRIBERS_PER_PAGE + 1)
+        ).all()
         people = [
             {
+                "id": r.id,
                 "email": r.email,
                 "name": r.name,
                 "status": r.status,
                 "cadence": r.cadence,
+                "edition": r.edition,
                 "timezone": r.timezone,
                 "specialties": ", ".join(s.name for s in r.specialties),
             }
             for r in rows[:SUBSCRIBERS_PER_PAGE]
         ]
+        specialties = [(sp.slug, sp.name) for sp in db.scalars(select(Specialty).order_by(Specialty.name))]
+    query = where.query()
     return editor_page(
         request,
         "subscribers",
         editor,
+        status_code=status,
         title="Subscribers",
         counts=counts,
         people=people,
-        q=q,
+        where=where,
+        matching=matching,
+        query=urlencode(query),
         page_no=page_no,
         more=len(rows) > SUBSCRIBERS_PER_PAGE,
+        specialties=specialties,
+        statuses=[s.value for s in SubscriberStatus],
+        cadences=[c.value for c in Cadence],
+        editions=[e.value for e in Edition],
+        notice=notice,
+        errors=errors,
     )
+
+
+@router.get("/subscribers")
+def subscribers_page(
+    request: Request,
+    editor: EditorDep,
+    services: ServicesDep,
+    where: FilterDep,
+    page_no: Annotated[int, Query(alias="page")] = 1,
+) -> HTMLResponse:
+    return _subscribers(request, editor, services, where, page_no)
+
+
+@router.get("/subscribers.csv", response_model=None)
+def subscribers_export(editor: EditorDep, services: ServicesDep, where: FilterDep) -> Response:
+    """The matching subscribers as CSV, in the import's columns (plus status)."""
+
+    def rows() -> Iterator[str]:
+        with session_scope(services.sessions) as db:
+            yield from export_csv(db, where)
+
+    stamp = services.clock().strftime("%Y%m%d-%H%M")
+    return StreamingResponse(
+        rows(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="subscribers-{stamp}.csv"'},
+    )
+
+
+@router.post("/subscribers/import", response_model=None)
+async def subscribers_import(request: Request, editor: EditorDep, services: ServicesDep) -> Response:
+    """Import a CSV (the CLI's format) from the browser; all or nothing unless "skip invalid" is ticked."""
+    form = await request.form()
+    upload = form.get("file")
+    skip_invalid = form.get("skip_invalid") == "1"
+    notice, errors, status = "", [], 200
+    data = await upload.read(MAX_IMPORT_BYTES + 1) if isinstance(upload, StarletteUpload) and upload.filename else b""
+    if not data:
+        errors, status = ["Choose a CSV file to import."], 400
+    elif len(data) > MAX_IMPORT_BYTES:
+        limit = MAX_IMPORT_BYTES // (1024 * 1024)
+        errors, status = [f"The file is larger than {limit} MB: import it with `digest subscribers import`."], 413
+    else:
+        assert isinstance(upload, StarletteUpload)
+        name = upload.filename or "upload.csv"
+        try:
+            report = await anyio.to_thread.run_sync(partial(_import_upload, services, data, name, skip_invalid))
+        except InvalidInput as exc:
+            errors = ["Nothing was imported. Fix these lines (or tick “skip invalid rows”):"]
+            errors += [str(e) for e in exc.errors[:50]]
+            if len(exc.errors) > 50:
+                errors.append(f"… and {len(exc.errors) - 50} more.")
+            status = 400
+        else:
+            notice = f"Imported {name}: {report.created} new, {report.updated} updated."
+            if report.skipped:
+                notice += f" {len(report.skipped)} invalid row(s) skipped:"
+            errors = [str(e) for e in report.skipped[:50]]
+    return await anyio.to_thread.run_sync(
+        partial(
+            _subscribers, request, editor, services, SubscriberFilter(), notice=notice, errors=errors, status=status
+        )
+    )
+
+
+def _import_upload(services: Services, data: bytes, name: str, skip_invalid: bool) -> SubscriberReport:
+    """Run the CLI's import over an uploaded file (errors name the file the editor chose)."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "upload.csv"
+        path.write_bytes(data)
+        with session_scope(services.sessions) as db:
+            return import_subscribers(db, path, skip_invalid=skip_invalid, source=name)
+
+
+@router.get("/subscribers/{subscriber_id}/confirm/{action}")
+def confirm_subscriber_action(
+    request: Request, subscriber_id: IssueId, action: str, editor: EditorDep, services: ServicesDep
+) -> HTMLResponse:
+    """The step before unsubscribing or suppressing someone."""
+    with session_scope(services.sessions) as db:
+        row = db.get(Subscriber, subscriber_id)
+        email = row.email if row else ""
+    if action not in ("unsubscribe", "suppress") or not email:
+        return editor_page(
+            request, "problem", editor, status_code=404, title="Not found", message="No such subscriber or action."
+        )
+    message = (
+        f"Unsubscribe {email}? They get nothing more, and only they can subscribe again."
+        if action == "unsubscribe"
+        else f"Suppress {email}? Nothing will ever be sent to this address again (messages not yet sent are cancelled)."
+    )
+    return editor_page(
+        request,
+        "confirm",
+        editor,
+        title=f"{action.capitalize()} {email}?",
+        action=f"/editor/subscribers/{subscriber_id}/{action}",
+        button=f"Yes, {action} {email}",
+        danger=True,
+        back="/editor/subscribers",
+        message=message,
+        fields={},
+        already="",
+    )
+
+
+@router.post("/subscribers/{subscriber_id}/{action}", response_model=None)
+def subscriber_action(
+    request: Request, subscriber_id: IssueId, action: str, editor: EditorDep, services: ServicesDep
+) -> Response:
+    if action not in ("unsubscribe", "suppress"):
+        return editor_page(request, "problem", editor, status_code=404, title="Not found", message="No such action.")
+    with session_scope(services.sessions) as db:
+        if action == "unsubscribe":
+            email = unsubscribe_by_editor(db, subscriber_id, editor.email, services.clock())
+        else:
+            email = suppress_by_editor(db, subscriber_id, editor.email)
+    if email is None:
+        return editor_page(
+            request, "problem", editor, status_code=404, title="Not found", message="No such subscriber."
+        )
+    done = "unsubscribed" if action == "unsubscribe" else "suppressed"
+    return _subscribers(request, editor, services, SubscriberFilter(q=email), notice=f"{email} is {done}.")

@@ -7,14 +7,22 @@ tests fail in CI with a message that says how to install it (on a developer mach
 from __future__ import annotations
 
 import os
+import threading
+import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import pytest
+import uvicorn
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from tests.conftest import require
+from digest.config import Settings
+from digest.delivery.sink import free_port
+from digest.web.app import create_app
+from digest.wiring import Services, build_services
+from tests.conftest import Clock, require
 
 CHROMIUM = os.environ.get("DIGEST_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -75,3 +83,47 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if here in Path(str(item.fspath)).resolve().parents:
             item.add_marker(pytest.mark.browser)
+
+
+@dataclass
+class Live:
+    url: str
+    services: Services
+    shots: Path
+
+    def shot(self, page: Page, name: str) -> Path:
+        path = self.shots / f"{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        assert path.stat().st_size > 0
+        return path
+
+
+@pytest.fixture
+def live(settings: Settings, clock: Clock, artifacts: Path) -> Iterator[Live]:
+    """The web app on a free loopback port, its base URL pointing at itself, over the test database
+    and SMTP sink; worker tasks use the same services."""
+    from workers import app as worker_app
+    from workers import tasks
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    live_settings = settings.model_copy(update={"base_url": url})
+    services = build_services(live_settings, clock=clock)
+    worker_app.configure(live_settings)
+    tasks.use_services(services)
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(services), host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.02)
+    shots = artifacts / "editor"
+    shots.mkdir(parents=True, exist_ok=True)
+    yield Live(url, services, shots)
+    server.should_exit = True
+    thread.join(timeout=10)
+    tasks.use_services(None)
+    services.close()

@@ -8,28 +8,20 @@ to tests/artifacts/editor/."""
 from __future__ import annotations
 
 import re
-import threading
-import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from email.message import EmailMessage
-from pathlib import Path
 
-import pytest
-import uvicorn
 from playwright.sync_api import Page
 from sqlalchemy import select
 
-from digest.config import Settings
 from digest.db import session_scope
-from digest.delivery.sink import SMTPSink, free_port
+from digest.delivery.sink import SMTPSink
 from digest.editors.service import EditorIn, create_editor
 from digest.ledger.models import Issue, IssueStatus
 from digest.subscribers.models import Subscriber, SubscriberStatus
-from digest.web.app import create_app
-from digest.wiring import Services, build_services
+from digest.wiring import Services
 from tests.browser.a11y import audit, describe, load
-from tests.browser.conftest import Scheme
+from tests.browser.conftest import Live, Scheme
 from tests.conftest import Clock
 from tests.factories import add_subscriber, add_summaries, summary_record
 
@@ -39,50 +31,6 @@ READERS = {
     "onco@example.org": ["oncology"],
     "both@example.org": ["cardiology", "oncology"],
 }
-
-
-@dataclass
-class Live:
-    url: str
-    services: Services
-    shots: Path
-
-    def shot(self, page: Page, name: str) -> Path:
-        path = self.shots / f"{name}.png"
-        page.screenshot(path=str(path), full_page=True)
-        assert path.stat().st_size > 0
-        return path
-
-
-@pytest.fixture
-def live(settings: Settings, clock: Clock, artifacts: Path) -> Iterator[Live]:
-    """The web app on a free loopback port, its base URL pointing at itself, over the test database
-    and SMTP sink; worker tasks use the same services."""
-    from workers import app as worker_app
-    from workers import tasks
-
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    live_settings = settings.model_copy(update={"base_url": url})
-    services = build_services(live_settings, clock=clock)
-    worker_app.configure(live_settings)
-    tasks.use_services(services)
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(services), host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    shots = artifacts / "editor"
-    shots.mkdir(parents=True, exist_ok=True)
-    yield Live(url, services, shots)
-    server.should_exit = True
-    thread.join(timeout=10)
-    tasks.use_services(None)
-    services.close()
 
 
 def _seed(services: Services) -> None:
@@ -168,7 +116,10 @@ def test_editor_composes_previews_schedules_and_the_beat_sends(
     # Schedule a minute ahead, in the editor's zone (Europe/Berlin: UTC+1 now).
     page.fill("#send_at", "2026-11-27T13:01")
     page.click("button:has-text('Schedule')")
-    page.wait_for_load_state()
+    page.wait_for_url(re.compile(r".*/confirm/schedule\?.*"))
+    assert "It is addressed to 3 subscribers" in page.inner_text("#confirm-message")
+    page.click("button:has-text('Yes, schedule it')")
+    page.wait_for_url(re.compile(r".*/editor/issues/\d+$"))
     assert page.inner_text("#state") == "scheduled"
     assert "2026-11-27 13:01 CET" in page.inner_text("main")
     live.shot(page, "04-scheduled")

@@ -64,13 +64,20 @@ def test_illegal_transitions_say_what_and_where(services: Services, clock: Clock
         with pytest.raises(IllegalTransition, match="cannot unschedule"):
             unschedule_issue(s, issue_id)
         schedule_issue(s, issue_id, datetime(2026, 11, 30, 9, 0), "UTC", clock())
-        with pytest.raises(IllegalTransition, match="only a draft can be edited"):
-            update_issue(s, issue_id, IssueDraft(subject="Changed"))
+        update_issue(s, issue_id, IssueDraft(subject="Edited while scheduled", pinned=("pin-1",)))
+        edited = s.get(Issue, issue_id)
+        assert edited is not None and (edited.status, edited.subject) == (
+            IssueStatus.SCHEDULED,
+            "Edited while scheduled",
+        )
+        assert edited.scheduled_at == datetime(2026, 11, 30, 9, 0, tzinfo=UTC)  # still scheduled, same time
         with pytest.raises(IllegalTransition, match="cannot schedule"):
             schedule_issue(s, issue_id, datetime(2026, 11, 30, 10, 0), "UTC", clock())
         unschedule_issue(s, issue_id)
         update_issue(s, issue_id, IssueDraft(subject="Changed", pinned=("pin-1",)))
         start_sending(s, issue_id, clock(), services.plan_options())
+        with pytest.raises(IllegalTransition, match="only a draft or a scheduled issue can be edited"):
+            update_issue(s, issue_id, IssueDraft(subject="Too late"))
         pause_issue(s, issue_id)
         with pytest.raises(IllegalTransition, match=r"cannot pause issue .*: it is paused"):
             pause_issue(s, issue_id)

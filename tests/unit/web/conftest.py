@@ -56,3 +56,12 @@ def editor_client(anonymous: TestClient, editor_account: EditorAccount) -> TestC
     response = log_in(anonymous, editor_account.email, editor_account.password)
     assert response.status_code == 303, response.text
     return anonymous
+
+
+@pytest.fixture
+def anonymous_second(services: Services) -> Iterator[TestClient]:
+    """Another browser (its own cookies), for a second editor beside ``editor_client``."""
+    from digest.web.app import create_app
+
+    with TestClient(create_app(services), base_url="https://testserver", follow_redirects=False) as client:
+        yield client

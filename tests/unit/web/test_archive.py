@@ -90,3 +90,52 @@ def test_tampered_or_unsigned_targets_never_redirect(web: TestClient, services: 
             assert "This link is not valid" in response.text
     with session_scope(services.sessions) as s:
         assert s.scalars(select(Click)).all() == []
+
+
+def test_archive_shows_the_variant_most_recipients_received_without_placeholders(
+    web: TestClient, services: Services, smtp_sink: SMTPSink
+) -> None:
+    """A cardiology campaign with two pins: three readers got only the pins, one also got a new
+    oncology item. The archive shows the pins alone (what 3 of 4 received), in the order the
+    emails had them, with no greeting, no "sent to" line and no preferences link to "/"."""
+    now = services.clock()
+    with session_scope(services.sessions) as s:
+        add_summaries(
+            s,
+            summary_record(
+                id="pin-a", title="First pinned trial", specialties=["cardiology"], published_at="2026-11-01T09:00:00Z"
+            ),
+            summary_record(
+                id="pin-b", title="Second pinned trial", specialties=["cardiology"], published_at="2026-11-02T09:00:00Z"
+            ),
+            summary_record(
+                id="onc-new", title="A new oncology item", specialties=["oncology"], published_at="2026-11-26T09:00:00Z"
+            ),
+        )
+        for n in range(3):
+            add_subscriber(s, f"cardio{n}@example.org", ["cardiology"], created_at=now)
+        add_subscriber(s, "both@example.org", ["cardiology", "oncology"], created_at=now)
+        issue_id = add_campaign(s, now, subject="Two trials", specialties=["cardiology"], pinned=["pin-b", "pin-a"])
+    send_issue(services, issue_id)
+    received = {m["To"]: m.get_body(("plain",)).get_content() for m in smtp_sink.messages}
+    assert "A new oncology item" in received["both@example.org"]
+    assert "A new oncology item" not in received["cardio0@example.org"]
+
+    page = web.get(f"/issues/{issue_id}").text
+    titles = re.findall(r'<h2 class="title"[^>]*>([^<]+)</h2>', page)
+    assert titles == ["Second pinned trial", "First pinned trial"]
+    mail_order = [t for t in ("Second pinned trial", "First pinned trial") if t in received["cardio0@example.org"]]
+    assert received["cardio0@example.org"].index(mail_order[0]) < received["cardio0@example.org"].index(mail_order[1])
+    assert "3 of the 4 recipients" in page
+    for placeholder in (
+        "Hello,",
+        "It was sent to",
+        "sent to subscribers",
+        'href="https://digest.example.org/"> Change',
+    ):
+        assert placeholder not in page, placeholder
+    hrefs = re.findall(r'href="([^"]+)"', page)
+    assert "https://digest.example.org/" in hrefs  # the one sign-up link, named as such
+    assert re.search(r'<a href="https://digest\.example\.org/"[^>]*>Subscribe to ', page)
+    assert not any(h.rstrip("/") == "https://digest.example.org" for h in hrefs if h != "https://digest.example.org/")
+    assert len([h for h in hrefs if h == "https://digest.example.org/"]) == 1

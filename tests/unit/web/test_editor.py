@@ -21,7 +21,12 @@ from tests.conftest import Clock
 from tests.factories import add_campaign, add_subscriber, add_summaries, summary_record
 from tests.unit.web.conftest import EditorAccount, csrf_of, log_in
 
-PATH_VALUES = {"action": "pause"}  # and the issue id of the test's draft
+PATH_VALUES = {
+    "action": "pause",
+    "period_key": "daily:2026-11-27",
+    "subscriber_id": "1",
+    "editor_id": "1",
+}  # and the issue id of the test's draft
 
 
 def app_routes(app: FastAPI) -> list[tuple[str, set[str]]]:
@@ -49,7 +54,8 @@ def test_every_editor_route_but_login_needs_a_session(anonymous: TestClient, ser
     with session_scope(services.sessions) as s:
         issue_id = add_campaign(s, services.clock(), subject="Secret draft")
     values = {**PATH_VALUES, "issue_id": str(issue_id)}
-    routes = [(p, m) for p, m in app_routes(create_app(services)) if p.startswith("/editor") and p != "/editor/login"]
+    public = {"/editor/login", "/editor/password-reset", "/editor/password/{purpose}/{token}"}
+    routes = [(p, m) for p, m in app_routes(create_app(services)) if p.startswith("/editor") and p not in public]
     assert len(routes) >= 12  # the dashboard really is mounted
     for route_path, methods in routes:
         path = re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], route_path)
@@ -243,7 +249,7 @@ def test_compose_preview_schedule_pause_resume_through_the_forms(
         assert set(s.scalars(select(Delivery.status).where(Delivery.issue_id == issue_id))) == {DeliveryStatus.SENT}
     figures = editor_client.get(f"{issue_url}/figures")
     assert figures.status_code == 200 and "<svg" in figures.text
-    assert re.search(r'<tr id="figures">\s*<td class="num">2</td><td class="num">2</td>', figures.text)
+    assert 'data-figure="recipients">2<' in figures.text and 'data-figure="sent">2<' in figures.text
 
 
 def test_empty_audience_warning_and_test_send(
@@ -277,4 +283,143 @@ def test_subscribers_page_counts_and_searches(editor_client: TestClient, readers
 
 def test_dashboard_shows_the_chart_over_time(editor_client: TestClient) -> None:
     page = editor_client.get("/editor/issues")
-    assert page.status_code == 200 and "Over time" in page.text
+    assert page.status_code == 200 and "Campaigns: over time" in page.text and "Automatic digests" in page.text
+
+
+def test_digest_runs_show_beside_campaigns_with_clicks_per_link(
+    editor_client: TestClient, services: Services, smtp_sink: SMTPSink, clock: Clock
+) -> None:
+    """After the automatic digests went out the dashboard lists their run (not "nothing sent"), and
+    the run's page shows its figures and the clicks of each link."""
+    from digest import dispatch
+    from digest.issues.links import follow
+
+    with session_scope(services.sessions) as s:
+        add_summaries(
+            s,
+            summary_record(
+                id="c-1",
+                title="Cardiology trial one",
+                specialties=["cardiology"],
+                published_at="2026-11-26T09:00:00Z",
+                source_url="https://journal.example/c-1",
+            ),
+        )
+        add_subscriber(s, "cara@example.org", ["cardiology"], created_at=datetime(2026, 11, 20, tzinfo=UTC))
+    dispatch.send_due(services, clock())
+    html = smtp_sink.received[0].message.get_body(preferencelist=("html",)).get_content()
+    token = re.search(r"https://digest\.example\.org/r/([^\"'<>\s]+)", html)
+    assert token
+    with session_scope(services.sessions) as s:
+        follow(s, services.links, token.group(1), clock())
+
+    page = editor_client.get("/editor/issues").text
+    assert "No issue has been sent yet" not in page
+    run = re.search(r'<tr data-run="daily:2026-11-27">(.*?)</tr>', page, re.S)
+    assert run, page
+    cells = re.findall(r'<td class="num">(\d+)</td>', run.group(1))
+    assert cells == ["1", "1", "0", "0", "0", "1", "1"]  # due, sent, failed, bounced, unsubscribes, clicks, unique
+    headers = re.findall(r"<th[^>]*>([^<]+)</th>", page)
+    assert headers.count("Sent") == 0 and "Sent on" in headers and "Messages sent" in headers
+
+    detail = editor_client.get("/editor/runs/daily:2026-11-27")
+    assert detail.status_code == 200
+    assert 'data-figure="sent">1<' in detail.text and 'data-figure="clicks">1<' in detail.text
+    per_link = re.search(r'<table id="per-link">(.*?)</table>', detail.text, re.S)
+    assert (
+        per_link and "https://journal.example/c-1" in per_link.group(1) and "Cardiology trial one" in per_link.group(1)
+    )
+    assert editor_client.get("/editor/runs/daily:1999-01-01").status_code == 404
+
+
+def test_pausing_the_automatic_digests_asks_first_and_the_dispatcher_honours_it(
+    editor_client: TestClient, services: Services, readers: dict[str, int], smtp_sink: SMTPSink, clock: Clock
+) -> None:
+    from digest import dispatch
+
+    ask = editor_client.get("/editor/digests/pause")
+    assert ask.status_code == 200
+    assert "3 active subscriber(s)" in ask.text  # the audience size, before anything changes
+    page = editor_client.get("/editor/issues").text
+    assert "Running" in page
+    done = editor_client.post("/editor/digests/pause", data={"csrf_token": csrf_of(ask.text)})
+    assert done.status_code == 303
+    assert "Paused" in editor_client.get("/editor/issues").text
+    clock.advance(days=1)
+    assert dispatch.send_due(services, clock()).digests_paused and smtp_sink.received == []
+    ask = editor_client.get("/editor/digests/resume")
+    editor_client.post("/editor/digests/resume", data={"csrf_token": csrf_of(ask.text)})
+    assert "Running" in editor_client.get("/editor/issues").text
+    assert dispatch.send_due(services, clock()).plan.deliveries == 1  # the cardiology reader: only they have news
+    assert [m["To"] for m in smtp_sink.messages] == ["cardio@example.org"]
+
+
+def test_subscriber_filters_export_import_and_actions(
+    editor_client: TestClient, services: Services, readers: dict[str, int]
+) -> None:
+    """Filter by specialty and status, export what matches as CSV (the import's columns), import a
+    CSV upload (all or nothing, or skipping invalid rows), unsubscribe and suppress someone."""
+    import csv
+    import io
+
+    from digest.subscribers.models import Subscriber
+    from digest.subscribers.suppression import is_suppressed
+
+    page = editor_client.get("/editor/subscribers", params={"specialty": "oncology", "status": "active"})
+    assert "onco@example.org" in page.text and "cardio@example.org" not in page.text
+    assert "1 subscriber match" in page.text
+    export = editor_client.get("/editor/subscribers.csv", params={"specialty": "oncology"})
+    assert export.status_code == 200 and export.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(export.text)))
+    assert [(r["email"], r["specialties"], r["status"]) for r in rows] == [("onco@example.org", "oncology", "active")]
+
+    token = csrf_of(page.text)
+    bad = "email,specialties\nnew1@example.org,cardiology\nnot-an-address,cardiology\n"
+    refused = editor_client.post(
+        "/editor/subscribers/import", data={"csrf_token": token}, files={"file": ("people.csv", bad, "text/csv")}
+    )
+    assert (
+        refused.status_code == 400 and "Nothing was imported" in refused.text and "people.csv: record 3" in refused.text
+    )
+    with session_scope(services.sessions) as s:
+        assert s.scalar(select(Subscriber.id).where(Subscriber.email == "new1@example.org")) is None
+    done = editor_client.post(
+        "/editor/subscribers/import",
+        data={"csrf_token": token, "skip_invalid": "1"},
+        files={"file": ("people.csv", bad, "text/csv")},
+    )
+    assert done.status_code == 200 and "Imported people.csv: 1 new, 0 updated. 1 invalid row(s) skipped" in done.text
+    # The export re-imports as it is.
+    again = editor_client.post(
+        "/editor/subscribers/import",
+        data={"csrf_token": token},
+        files={"file": ("export.csv", export.text, "text/csv")},
+    )
+    assert again.status_code == 200 and "0 new, 1 updated" in again.text, re.findall(r"<li>[^<]*</li>", again.text)
+
+    onco = readers["onco@example.org"]
+    ask = editor_client.get(f"/editor/subscribers/{onco}/confirm/unsubscribe")
+    assert "Unsubscribe onco@example.org?" in ask.text
+    assert editor_client.post(f"/editor/subscribers/{onco}/unsubscribe", data={"csrf_token": token}).status_code == 200
+    derm = readers["derm@example.org"]
+    assert editor_client.post(f"/editor/subscribers/{derm}/suppress", data={"csrf_token": token}).status_code == 200
+    with session_scope(services.sessions) as s:
+        assert s.get(Subscriber, onco).status == "unsubscribed"  # type: ignore[union-attr]
+        assert is_suppressed(s, "derm@example.org")
+
+
+def test_pause_and_cancel_of_a_sending_issue_say_how_many_are_affected(
+    editor_client: TestClient, services: Services, readers: dict[str, int], clock: Clock
+) -> None:
+    from digest.issues.service import start_sending
+
+    with session_scope(services.sessions) as s:
+        issue_id = add_campaign(s, clock(), subject="Picks", pinned=["pin-1"])
+        start_sending(s, issue_id, clock(), services.plan_options())  # planned, nothing sent yet
+    pause = editor_client.get(f"/editor/issues/{issue_id}/confirm/pause")
+    assert "0 message(s) went out already; the 3 still to send wait until you resume" in pause.text
+    cancel = editor_client.get(f"/editor/issues/{issue_id}/confirm/cancel")
+    assert "The 3 message(s) not yet sent will never go out" in cancel.text
+    assert _issue(services, issue_id).status == IssueStatus.SENDING  # asking changes nothing
+    done = editor_client.post(f"/editor/issues/{issue_id}/pause", data={"csrf_token": csrf_of(pause.text)})
+    assert done.status_code == 303 and _issue(services, issue_id).status == IssueStatus.PAUSED

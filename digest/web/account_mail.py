@@ -1,0 +1,63 @@
+"""The account emails an editor gets: an invitation to the dashboard and a password-reset link.
+
+Plain transactional messages (no List-Id or unsubscribe: they are no newsletter), sent at once
+through the configured transport and signed like every other message when DKIM is configured.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from html import escape
+
+from digest.delivery.transport import Transport
+from digest.editors.links import VALID_FOR, Purpose
+from digest.rendering.compose import MessageComposer
+from digest.rendering.message import OutgoingMessage
+from digest.rendering.personalisation import RenderedEmail
+
+
+class AccountMailFailed(Exception):
+    """The transport refused the message; the message says why."""
+
+
+def _texts(purpose: Purpose, list_name: str, url: str, invited_by: str) -> tuple[str, str]:
+    hours = int(VALID_FOR[purpose].total_seconds() // 3600)
+    valid = f"{hours // 24} days" if hours >= 48 else f"{hours} hour{'s' if hours != 1 else ''}"
+    if purpose == Purpose.INVITE:
+        subject = f"You are invited to edit {list_name}"
+        lead = f"{invited_by} invited you to the editor dashboard of {list_name}. Choose your password to start:"
+    else:
+        subject = f"Reset your {list_name} editor password"
+        lead = "Someone (we hope you) asked to reset your editor password. Choose a new one here:"
+    tail = f"The link works once, for {valid}. If you did not expect this email, ignore it: nothing changes."
+    return subject, f"{lead}\n\n{url}\n\n{tail}\n"
+
+
+def send_account_email(
+    composer: MessageComposer,
+    transport: Transport,
+    purpose: Purpose,
+    to: str,
+    url: str,
+    now: datetime,
+    *,
+    invited_by: str = "",
+) -> OutgoingMessage:
+    subject, text = _texts(purpose, composer.renderer.list_name, url, invited_by)
+    lead, _, rest = text.partition("\n\n")
+    tail = rest.split("\n\n", 1)[-1].strip()
+    html = (
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1"></head>'
+        '<body style="font-family: system-ui, sans-serif; font-size: 16px; line-height: 1.5; padding: 16px;">'
+        f"<p>{escape(lead)}</p>"
+        f'<p><a href="{escape(url)}" style="display: inline-block; padding: 12px 20px; background: #0b5a74; '
+        f'color: #ffffff; border-radius: 4px; font-weight: 600; text-decoration: none;">Choose your password</a></p>'
+        f'<p style="word-break: break-all; font-size: 14px;">{escape(url)}</p>'
+        f"<p>{escape(tail)}</p></body></html>"
+    )
+    msg = composer.compose_transactional(to, "", RenderedEmail(subject=subject, html=html, text=text), now)
+    (result,) = transport.send([msg])
+    if not result.accepted:
+        raise AccountMailFailed(f"the email to {to} was not accepted: {result.error}")
+    return msg

@@ -1,0 +1,231 @@
+"""Editor accounts from the dashboard: invite another editor by email, disable or enable an
+account, and set a password through a signed link (the invitation's, or a reset link an editor
+requests on the login page). See digest/editors/links.py for the links.
+
+The reset request answers the same whether or not the address has an account, so the page tells
+nobody which addresses are editors.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from digest.db import session_scope
+from digest.editors.links import PasswordLinks, Purpose
+from digest.editors.models import Editor
+from digest.editors.service import EditorError, get_editor, invite_editor, list_editors, set_disabled, set_password
+from digest.subscribers.schema import iana_timezones
+from digest.subscribers.tokens import BadToken
+from digest.web.account_mail import AccountMailFailed, send_account_email
+from digest.web.deps import IssueId, ServicesDep, invalid_link
+from digest.web.editor import EditorDep, cookies, current_editor, editor_page, local, public_page
+from digest.web.sessions import check_csrf
+from digest.wiring import Services
+
+FormText = Annotated[str, Form()]
+
+public_router = APIRouter(
+    prefix="/editor", tags=["editor"], default_response_class=HTMLResponse, include_in_schema=False
+)
+router = APIRouter(
+    prefix="/editor",
+    tags=["editor"],
+    default_response_class=HTMLResponse,
+    include_in_schema=False,
+    dependencies=[Depends(current_editor)],
+)
+
+
+def password_links(services: Services) -> PasswordLinks:
+    settings = services.settings
+    return PasswordLinks(settings.secret_key, settings.old_secret_keys, settings.base_url)
+
+
+# -- the accounts page ----------------------------------------------------------------------------
+
+
+def _accounts_page(
+    request: Request, services: Services, editor: Editor, *, notice: str = "", error: str = "", status: int = 200
+) -> HTMLResponse:
+    with session_scope(services.sessions) as db:
+        accounts = [
+            {
+                "id": e.id,
+                "email": e.email,
+                "timezone": e.timezone,
+                "last_login": local(e.last_login_at, editor.timezone) or "never",
+                "state": "disabled" if e.disabled else ("invited" if e.last_login_at is None else "active"),
+                "me": e.id == editor.id,
+            }
+            for e in list_editors(db)
+        ]
+    return editor_page(
+        request,
+        "editors",
+        editor,
+        status_code=status,
+        title="Editors",
+        accounts=accounts,
+        notice=notice,
+        error=error,
+        zones=iana_timezones(),
+    )
+
+
+@router.get("/editors")
+def editors_page(request: Request, editor: EditorDep, services: ServicesDep) -> HTMLResponse:
+    return _accounts_page(request, services, editor)
+
+
+@router.post("/editors/invite")
+def invite(
+    request: Request, editor: EditorDep, services: ServicesDep, email: FormText = "", timezone: FormText = "UTC"
+) -> HTMLResponse:
+    """Create the account (no usable password) and email the invitee a link to choose one."""
+    try:
+        with session_scope(services.sessions) as db:
+            invited = invite_editor(db, email, timezone or "UTC")
+            url = password_links(services).url(Purpose.INVITE, invited)
+            address = invited.email
+            send_account_email(
+                services.composer,
+                services.transport,
+                Purpose.INVITE,
+                address,
+                url,
+                services.clock(),
+                invited_by=editor.email,
+            )
+    except (EditorError, AccountMailFailed) as exc:
+        return _accounts_page(request, services, editor, error=f"No invitation was sent: {exc}.", status=400)
+    return _accounts_page(
+        request, services, editor, notice=f"An invitation went to {address}; its link works for 7 days."
+    )
+
+
+@router.get("/editors/{editor_id}/confirm/{action}")
+def confirm_account_action(
+    request: Request, editor_id: IssueId, action: str, editor: EditorDep, services: ServicesDep
+) -> HTMLResponse:
+    with session_scope(services.sessions) as db:
+        account = db.get(Editor, editor_id)
+        email = account.email if account else ""
+    if action not in ("disable", "enable") or not email:
+        return editor_page(
+            request, "problem", editor, status_code=404, title="Not found", message="No such editor or action."
+        )
+    return editor_page(
+        request,
+        "confirm",
+        editor,
+        title=f"{action.capitalize()} {email}?",
+        action=f"/editor/editors/{editor_id}/{action}",
+        button=f"Yes, {action} {email}",
+        danger=action == "disable",
+        back="/editor/editors",
+        message=(
+            f"{email} will not be able to log in, and is logged out at once. Their issues stay."
+            if action == "disable"
+            else f"{email} will be able to log in again with their password."
+        ),
+        fields={},
+        already="",
+    )
+
+
+@router.post("/editors/{editor_id}/{action}", response_model=None)
+def account_action(
+    request: Request, editor_id: IssueId, action: str, editor: EditorDep, services: ServicesDep
+) -> Response:
+    if action not in ("disable", "enable"):
+        return editor_page(request, "problem", editor, status_code=404, title="Not found", message="No such action.")
+    if editor_id == editor.id and action == "disable":
+        return _accounts_page(request, services, editor, error="You cannot disable your own account.", status=409)
+    with session_scope(services.sessions) as db:
+        account = db.get(Editor, editor_id)
+        if account is None:
+            return editor_page(
+                request, "problem", editor, status_code=404, title="Not found", message="No such editor."
+            )
+        email = set_disabled(db, account.email, action == "disable").email
+    return _accounts_page(request, services, editor, notice=f"{email} is {action}d.")
+
+
+# -- before login: reset request, set a password ----------------------------------------------------
+
+
+@public_router.get("/password-reset")
+def reset_form(request: Request) -> HTMLResponse:
+    return public_page(request, "reset", title="Reset your password", sent="", email="")
+
+
+@public_router.post("/password-reset")
+async def request_reset(request: Request, services: ServicesDep) -> HTMLResponse:
+    await check_csrf(request, cookies(request).read(request))
+    form = await request.form()
+    email = str(form.get("email", "")).strip()
+    with session_scope(services.sessions) as db:
+        try:
+            account = get_editor(db, email)
+        except EditorError:
+            account = None
+        if account is not None and not account.disabled:
+            url = password_links(services).url(Purpose.RESET, account)
+            try:
+                send_account_email(
+                    services.composer, services.transport, Purpose.RESET, account.email, url, services.clock()
+                )
+            except AccountMailFailed:
+                pass  # the answer must not differ: the operator sees the transport's error in its logs
+    return public_page(request, "reset", title="Reset your password", sent=email, email=email)
+
+
+def _purpose(value: str) -> Purpose | None:
+    return Purpose(value) if value in (p.value for p in Purpose) else None
+
+
+@public_router.get("/password/{purpose}/{token}")
+def password_form(request: Request, purpose: str, token: str, services: ServicesDep) -> HTMLResponse:
+    kind = _purpose(purpose)
+    with session_scope(services.sessions) as db:
+        try:
+            if kind is None:
+                raise BadToken("password link")
+            email = password_links(services).editor(db, kind, token).email
+        except BadToken:
+            return invalid_link(request)
+    return public_page(request, "password", title="Choose your password", email=email, error="")
+
+
+@public_router.post("/password/{purpose}/{token}", response_model=None)
+async def choose_password(request: Request, purpose: str, token: str, services: ServicesDep) -> Response:
+    jar = cookies(request)
+    await check_csrf(request, jar.read(request))
+    form = await request.form()
+    password, again = str(form.get("password", "")), str(form.get("password_again", ""))
+    kind = _purpose(purpose)
+    error = ""
+    with session_scope(services.sessions) as db:
+        try:
+            if kind is None:
+                raise BadToken("password link")
+            account = password_links(services).editor(db, kind, token)
+        except BadToken:
+            return invalid_link(request)
+        email = account.email
+        if password != again:
+            error = "The two passwords differ: type the same password twice."
+        else:
+            try:
+                editor = set_password(db, email, password)  # ends every earlier session of the account
+                editor_id, version = editor.id, editor.session_version
+            except EditorError as exc:
+                error = f"{str(exc).capitalize()}."
+    if error:
+        return public_page(request, "password", 400, title="Choose your password", email=email, error=error)
+    response = RedirectResponse("/editor/issues", status_code=303)
+    jar.save(response, jar.new(editor_id, version))  # logged in, with a fresh session
+    return response

@@ -1,0 +1,36 @@
+"""Layout checks the editor pages must pass at every width: no sideways page scroll, and every
+control at least 44 px tall (WCAG 2.5.5). Links inside a sentence (a ``p`` of text) are exempt, as
+WCAG exempts inline targets."""
+
+from __future__ import annotations
+
+from playwright.sync_api import Page
+
+MIN_TARGET = 44
+
+# A checkbox or radio is tapped through its label: the label is the target that must be 44 px.
+_SMALL_TARGETS = """
+min => [...document.querySelectorAll('a[href], button, input:not([type=hidden]), select, textarea, summary')]
+  .filter(el => el.getClientRects().length && !el.closest('p:not(.actions)'))
+  .map(el => (el.type === 'checkbox' || el.type === 'radio') && el.labels && el.labels.length ? el.labels[0] : el)
+  .map(el => [el, el.getBoundingClientRect()])
+  .filter(([el, r]) => r.height + 0.5 < min)
+  .map(([el, r]) => {
+    const name = (el.innerText || el.value || el.name || '').trim().slice(0, 40);
+    return `${el.tagName.toLowerCase()} "${name}" ${Math.round(r.width)}x${Math.round(r.height)}`;
+  })
+"""
+
+
+def small_targets(page: Page) -> list[str]:
+    """The controls on the page shorter than 44 px, described for an assertion message."""
+    found: list[str] = page.evaluate(_SMALL_TARGETS, MIN_TARGET)
+    return found
+
+
+def assert_fits(page: Page, width: int, what: str) -> None:
+    """No horizontal page scroll at ``width`` and no control under 44 px."""
+    scroll = page.evaluate("document.documentElement.scrollWidth")
+    assert scroll <= width, f"{what} at {width}px scrolls sideways: {scroll}px wide"
+    small = small_targets(page)
+    assert not small, f"{what} at {width}px has targets under {MIN_TARGET}px: {small}"
