@@ -3,11 +3,11 @@
 from digest.db import Base
 from digest.delivery.circuit import TransportCircuit
 from digest.editors.models import Editor
-from digest.events.models import Suppression, WebhookEvent
+from digest.events.models import WebhookEvent
 from digest.ingest.models import FeedSource, Specialty, Summary
 from digest.issues.models import Click, IssuePin, issue_specialties
 from digest.ledger.models import Delivery, Issue, Selection, SelectionItem
-from digest.subscribers.models import SignupAttempt, Subscriber
+from digest.subscribers.models import SignupAttempt, Subscriber, Suppression
 
 __all__ = [
     "Base",

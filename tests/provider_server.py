@@ -14,7 +14,8 @@ SendGrid, ``POST /v3/mail/send``: header ``Authorization: Bearer KEY``; JSON wit
 SES v2, ``POST /v2/email/outbound-emails`` (SigV4-signed; the access key id is ``token``): the raw
 message base64 in ``Content.Raw.Data``; 200 ``{"MessageId"}``; errors with ``x-amzn-ErrorType``.
 
-``GET /server`` (Postmark), ``GET /v2/email/account`` (SES) and ``GET /v3/scopes`` (SendGrid) answer 200 for the right token, else 401:
+``GET /server`` (Postmark), ``GET /v2/email/account`` (SES) and ``GET /v3/scopes`` (SendGrid) answer
+200 for the right token, else 401:
 the circuit's probes.
 
 Tests script failures: ``inactive`` / ``invalid`` addresses get per-message errors; ``fail_next``
@@ -250,7 +251,7 @@ def _handler(provider: ProviderServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as the real APIs
 
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             headers = {k.lower(): v for k, v in self.headers.items()}
             with provider._lock:
                 provider.requests.append((self.path, headers, None))
@@ -258,7 +259,7 @@ def _handler(provider: ProviderServer) -> type[BaseHTTPRequestHandler]:
                 return self._reply(404, {"Message": "not found"}, {})
             self._reply(*probes[self.path](headers))
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", 0))
             raw = self.rfile.read(length)
             headers = {k.lower(): v for k, v in self.headers.items()}

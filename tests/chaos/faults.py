@@ -28,7 +28,6 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from email.parser import BytesHeaderParser
-
 from typing import Any
 
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, Session
@@ -108,7 +107,7 @@ class FaultyHandler:
     ) -> str:
         if address in self.bounce:
             self._count("bounced")
-            return "550 5.1.1 <%s>: mailbox does not exist" % address
+            return f"550 5.1.1 <{address}>: mailbox does not exist"
         with self._lock:
             self._attempts[address] += 1
             attempt = self._attempts[address]

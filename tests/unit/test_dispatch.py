@@ -69,7 +69,7 @@ def test_dispatch_queues_chunks_a_page_at_a_time_and_checkpoints_each_page(
     monkeypatch.setattr(services, "queue", queue)
     monkeypatch.setattr(dispatch, "CHUNKS_PER_PAGE", 3)
 
-    def page(session, issue, size, *, after):  # type: ignore[no-untyped-def]
+    def page(session, issue, size, *, after):
         checkpoints.append(session.scalar(select(Issue.dispatched_through).where(Issue.id == issue)) or 0)
         return pending_page(session, issue, size, after=after)
 
@@ -124,7 +124,8 @@ def test_two_dispatches_planning_the_same_period_at_once_both_finish(
         for _ in range(500):
             waiting = conn.scalar(
                 text(
-                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND wait_event_type = 'Lock'"
                 )
             )
             if waiting:

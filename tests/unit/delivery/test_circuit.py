@@ -19,9 +19,8 @@ from digest.db import session_scope
 from digest.delivery.circuit import PAUSED_BY_TRANSPORT, TransportCircuit
 from digest.delivery.sink import Received, SMTPSink
 from digest.delivery.smtp import SMTPConfig, SMTPTransport
-from digest.events.models import Suppression
 from digest.ledger.models import Delivery, DeliveryStatus, Issue, IssueStatus
-from digest.subscribers.models import Subscriber
+from digest.subscribers.models import Subscriber, Suppression
 from digest.wiring import Services, build_services
 from tests.conftest import Clock
 from tests.factories import planned_issue
@@ -45,7 +44,7 @@ class Relay:
         self.quits = 0
         self.sink: SMTPSink | None = None
 
-    async def handle_RCPT(self, server, session, envelope, address, options):  # type: ignore[no-untyped-def]  # noqa: N802
+    async def handle_RCPT(self, server, session, envelope, address, options):  # type: ignore[no-untyped-def]
         self.rcpts += 1
         if self.throttle_from is not None and self.rcpts >= self.throttle_from:
             return "450 4.7.1 Too many messages from you, slow down"
@@ -55,12 +54,12 @@ class Relay:
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
-    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]  # noqa: N802
+    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
         assert self.sink is not None
         self.sink._store(Received(str(envelope.mail_from), tuple(envelope.rcpt_tos), envelope.original_content or b""))
         return "250 2.0.0 accepted"
 
-    async def handle_QUIT(self, server, session, envelope):  # type: ignore[no-untyped-def]  # noqa: N802
+    async def handle_QUIT(self, server, session, envelope):  # type: ignore[no-untyped-def]
         self.quits += 1
         return "221 2.0.0 Bye"
 
@@ -129,7 +128,7 @@ def test_a_policy_refusal_at_rcpt_fails_nobody_and_everyone_gets_the_digest_once
 
     assert report.sent == report.failed == 0 and report.retry == [] and refusal in (report.paused or "")
     assert handler.refused == 1  # the rest of the chunk was not tried
-    assert _rows(svc) == {email: (DeliveryStatus.PENDING, 0) for email in EMAILS}  # no attempt spent
+    assert _rows(svc) == dict.fromkeys(EMAILS, (DeliveryStatus.PENDING, 0))  # no attempt spent
     assert _suppressed(svc) == []
     issue = _issue(svc)
     assert issue.status == IssueStatus.PAUSED and issue.paused_by == PAUSED_BY_TRANSPORT
@@ -163,7 +162,7 @@ def test_a_wrong_password_costs_one_failed_login_per_probe_not_per_message(
 
     assert handler.logins == [("PLAIN", False)]  # one login, one mechanism: no LOGIN after the 535
     assert "535" in (report.paused or "") and "digest" in (report.paused or "")  # the server's reply, the user
-    assert _rows(svc) == {email: (DeliveryStatus.PENDING, 0) for email in EMAILS}
+    assert _rows(svc) == dict.fromkeys(EMAILS, (DeliveryStatus.PENDING, 0))
 
     for probes in range(1, 4):  # three probes, each due after twice the wait of the last
         clock.advance(seconds=(_circuit(svc).next_probe_at - clock()).total_seconds())  # type: ignore[operator]

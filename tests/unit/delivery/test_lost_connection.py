@@ -41,7 +41,8 @@ class KillingTransport(SMTPTransport):
                 self.killed += (
                     conn.scalar(
                         text(
-                            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = current_database() "
+                            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                            "WHERE datname = current_database() "
                             "AND pid <> pg_backend_pid() AND state = 'idle in transaction'"
                         )
                     )

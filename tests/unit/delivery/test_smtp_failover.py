@@ -12,8 +12,8 @@ from digest.config import Settings
 from digest.db import session_scope
 from digest.delivery.sink import SMTPSink, free_port
 from digest.delivery.smtp import SMTPConfig
-from digest.events.models import Suppression
 from digest.ledger.models import Delivery, DeliveryStatus
+from digest.subscribers.models import Suppression
 from digest.wiring import Services, build_services
 from tests.conftest import Clock
 from tests.factories import planned_issue

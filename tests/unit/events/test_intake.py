@@ -14,9 +14,9 @@ from digest.config import Settings
 from digest.db import session_scope
 from digest.delivery.sink import SMTPSink, free_port
 from digest.events.intake import listener
-from digest.events.models import Suppression, SuppressionReason, WebhookEvent
+from digest.events.models import WebhookEvent
 from digest.ledger.models import Delivery, DeliveryStatus
-from digest.subscribers.models import Subscriber, SubscriberStatus
+from digest.subscribers.models import Subscriber, SubscriberStatus, Suppression, SuppressionReason
 from digest.wiring import Services, bounce_intake, build_services
 from tests.conftest import Clock
 from tests.factories import planned_issue
@@ -34,7 +34,8 @@ def dsn(report_id: str, recipient: str, status: str, action: str, original_messa
         f"Message-ID: <{report_id}@mx.example.net>\r\n"
         "MIME-Version: 1.0\r\n"
         'Content-Type: multipart/report; report-type=delivery-status; boundary="B"\r\n'
-        "\r\n--B\r\nContent-Type: text/plain\r\n\r\nI'm sorry to have to inform you that your message could not be delivered.\r\n"
+        "\r\n--B\r\nContent-Type: text/plain\r\n\r\n"
+        "I'm sorry to have to inform you that your message could not be delivered.\r\n"
         "\r\n--B\r\nContent-Type: message/delivery-status\r\n\r\n"
         "Reporting-MTA: dns; mx.example.net\r\nArrival-Date: Sat, 5 Dec 2026 07:00:00 +0000\r\n\r\n"
         f"Final-Recipient: rfc822; {recipient}\r\nOriginal-Recipient: rfc822;{recipient}\r\n"

@@ -20,8 +20,7 @@ from sqlalchemy import select
 
 from digest.config import Settings
 from digest.db import session_scope
-from digest.events.models import Suppression, SuppressionReason
-from digest.subscribers.models import Subscriber, SubscriberStatus
+from digest.subscribers.models import Subscriber, SubscriberStatus, Suppression, SuppressionReason
 from digest.wiring import Services, build_services
 from tests.conftest import Clock
 from tests.factories import add_subscriber
