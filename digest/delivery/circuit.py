@@ -21,13 +21,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any, cast
 
-from sqlalchemy import CursorResult, Integer, String, Text, Update, select, update
+from sqlalchemy import Integer, String, Text, Update, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
-from digest.db import Base, UTCDateTime, one_of, session_scope
+from digest.db import Base, UTCDateTime, one_of, rowcount, session_scope
 from digest.ledger.models import Issue, IssueStatus
 
 log = logging.getLogger(__name__)
@@ -213,8 +212,7 @@ class Circuit:
 
 def _changed(statement: Update, session: Session) -> int:
     """Rows an UPDATE changed."""
-    result = session.execute(statement.execution_options(synchronize_session=False))
-    return int(cast("CursorResult[Any]", result).rowcount or 0)
+    return rowcount(session.execute(statement.execution_options(synchronize_session=False)))
 
 
 def open_circuits(session: Session) -> list[tuple[str, str]]:
