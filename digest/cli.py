@@ -34,6 +34,11 @@ editors_app = typer.Typer(help="Manage editor accounts.", no_args_is_help=True)
 app.add_typer(editors_app, name="editors")
 specialties_app = typer.Typer(help="The specialties summaries and subscribers are tagged with.", no_args_is_help=True)
 app.add_typer(specialties_app, name="specialties")
+corrections_app = typer.Typer(
+    help="Corrections and retractions waiting to be told to the readers of the earlier version.",
+    no_args_is_help=True,
+)
+app.add_typer(corrections_app, name="corrections")
 
 console = Console(width=None if sys.stdout.isatty() else 160, soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -477,6 +482,9 @@ def send(
         console.print(f"queued the planning task {task_id}: the workers plan what is due and send it")
         return
     run = send_due(services)
+    for planned in run.corrections:
+        how = f"notice issue {planned.issue_id}" if planned.issue_id else "folded into their next digests"
+        console.print(f"correction {planned.correction_id}: {planned.readers} reader(s), {how}")
     if run.plan.issue_id is None:
         console.print("nothing due: no subscriber has new summaries in a period not yet served")
         return
@@ -533,6 +541,51 @@ def _send_issue(services, issue_id: int, dry_run: bool) -> None:  # type: ignore
     planned = f"{plan.deliveries} message(s) planned" if plan else "already sending"
     where = "sent" if settings.eager else f"queued in {chunks} chunk(s) for the workers"
     console.print(f"issue {issue_id}: {planned}, {where}; " + ", ".join(f"{k}={v}" for k, v in sorted(counts.items())))
+
+
+@corrections_app.command("list")
+def corrections_list() -> None:
+    """One line per pending correction, starting with its id: the summary, what changed, how it goes
+    out, how many readers in which edition got the earlier version, and the note they will read."""
+    from digest.corrections.service import pending_corrections, readers_by_edition
+
+    settings = _settings()
+    services = _services(settings)
+    with session_scope(services.sessions) as session:
+        for c in pending_corrections(session):
+            readers = readers_by_edition(session, c)
+            counts = ", ".join(f"{n} {edition}" for edition, n in sorted(readers.items())) or "no readers"
+            how = "standalone" if c.standalone else "folded"
+            console.print(
+                f"{c.id}\t{c.kind}\t{c.summary_id} v{c.version}\t{how}\t{escape(c.changed)}\t"
+                f"readers: {counts}\tnote: {escape(c.note)}",
+                highlight=False,
+            )
+    services.close()
+
+
+@corrections_app.command("approve")
+def corrections_approve(
+    correction_id: Annotated[int, typer.Argument(help="the id `digest corrections list` shows")],
+    note: Annotated[
+        str | None, typer.Option("--note", help="what readers are told, instead of the proposed note")
+    ] = None,
+) -> None:
+    """Approve a pending correction: the next `digest send` (or beat cycle) sends it."""
+    from digest.corrections.service import CorrectionNotFound, NotPending, approve
+
+    settings = _settings()
+    services = _services(settings)
+    try:
+        with session_scope(services.sessions) as session:
+            c = approve(session, correction_id, by="cli", now=services.clock(), note=note)
+            how = "a notice of its own" if c.standalone else "a block at the top of their next digest"
+            console.print(f"approved correction {c.id} ({c.kind} of {c.summary_id}): readers get {how}")
+    except (CorrectionNotFound, NotPending) as exc:
+        err.print(f"[red]{escape(str(exc))}[/red]")
+        raise typer.Exit(1) from None
+    finally:
+        services.close()
 
 
 @app.command()

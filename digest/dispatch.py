@@ -1,7 +1,8 @@
 """From planning to tasks: plan what is due, then hand the ledger's open rows over in chunks.
 
 ``send_due`` is what the beat schedule runs every minute (through the ``dispatch_due`` task) and what
-``digest send`` runs in-process: it plans the cadence digests due now in one committed transaction,
+``digest send`` runs in-process: it plans the corrections approved since the last run (notices of
+their own, or blocks folded into the next digests), the cadence digests due now in one committed transaction,
 starts the campaigns scheduled before now, streams each issue's pending ids into chunks of
 ``DIGEST_CHUNK_SIZE`` handed to ``services.queue``, checkpointing on the issue as it goes, and
 queues again the rows of issues whose worker died (lease ran out). Chunks carry ids, never content.
@@ -14,6 +15,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 
+from digest.corrections.service import PlannedCorrection, plan_approved
 from digest.db import session_scope
 from digest.delivery.service import finish_issue_if_done
 from digest.issues.planning import CampaignPlan
@@ -33,6 +35,7 @@ class SendRun:
     chunks: int
     campaigns: list[CampaignPlan] = field(default_factory=list)  # scheduled campaigns started now
     redispatched: list[int] = field(default_factory=list)  # sending issues whose open rows were queued again
+    corrections: list[PlannedCorrection] = field(default_factory=list)  # approved corrections planned now
 
 
 def dispatch_issue(services: Services, issue_id: int, *, restart: bool = False) -> int:
@@ -88,9 +91,12 @@ def send_due(services: Services, now: datetime | None = None, *, include_new_sub
     harmless.
     """
     now = now or services.clock()
+    # Approved corrections first: their notices go out in this cycle, and folded ones reach the
+    # digests planned just below.
+    corrections, chunks = send_corrections(services, now)
     with session_scope(services.sessions) as session:
         plan = plan_digests(session, now, services.plan_options(include_new_subscribers=include_new_subscribers))
-    chunks = dispatch_issue(services, plan.issue_id) if plan.issue_id else 0
+    chunks += dispatch_issue(services, plan.issue_id) if plan.issue_id else 0
     with session_scope(services.sessions) as session:
         campaigns = start_due_campaigns(session, now, services.plan_options())
     for campaign in campaigns:
@@ -99,7 +105,14 @@ def send_due(services: Services, now: datetime | None = None, *, include_new_sub
         stalled = stalled_issues(session, now, timedelta(seconds=services.settings.lease_seconds))
     for issue_id in stalled:
         chunks += dispatch_issue(services, issue_id, restart=True)
-    return SendRun(plan=plan, chunks=chunks, campaigns=campaigns, redispatched=stalled)
+    return SendRun(plan=plan, chunks=chunks, campaigns=campaigns, redispatched=stalled, corrections=corrections)
+
+
+def send_corrections(services: Services, now: datetime | None = None) -> tuple[list[PlannedCorrection], int]:
+    """Plan the approved corrections (committed) and queue their notices; returns them and the chunks queued."""
+    with session_scope(services.sessions) as session:
+        corrections = plan_approved(session, now or services.clock())
+    return corrections, sum(dispatch_issue(services, c.issue_id) for c in corrections if c.issue_id)
 
 
 def send_issue(services: Services, issue_id: int) -> tuple[CampaignPlan | None, int]:

@@ -1,19 +1,23 @@
 """Every mapped table, imported in one place so that Alembic and ``create_all`` see the whole schema."""
 
+from digest.corrections.models import Correction, FoldedCorrection
 from digest.db import Base
 from digest.editors.models import Editor
 from digest.events.models import Suppression, WebhookEvent
-from digest.ingest.models import FeedSource, Specialty, Summary
+from digest.ingest.models import FeedSource, Specialty, Summary, SummaryVersion
 from digest.issues.models import Click, IssuePin, issue_specialties
-from digest.ledger.models import Delivery, Issue, Selection, SelectionItem
+from digest.ledger.models import CarriedVersion, Delivery, Issue, Selection, SelectionItem
 from digest.subscribers.models import SignupAttempt, Subscriber
 
 __all__ = [
     "Base",
+    "CarriedVersion",
     "Click",
+    "Correction",
     "Delivery",
     "Editor",
     "FeedSource",
+    "FoldedCorrection",
     "Issue",
     "IssuePin",
     "Selection",
@@ -22,6 +26,7 @@ __all__ = [
     "Specialty",
     "Subscriber",
     "Summary",
+    "SummaryVersion",
     "Suppression",
     "WebhookEvent",
     "issue_specialties",

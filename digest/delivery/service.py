@@ -28,12 +28,13 @@ import functools
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy import Integer, TextClause, bindparam, cast, exists, null, select, text, union_all, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from digest.db import ArrayLiteral, InList, UTCDateTime, session_scope
@@ -44,7 +45,7 @@ from digest.events.suppression import suppress, suppression_keys
 from digest.ingest.models import Specialty, Summary
 from digest.issues.intro import render_intro
 from digest.ledger.carried import summaries_by_selection
-from digest.ledger.models import Delivery, DeliveryStatus, Issue, IssueKind, IssueStatus
+from digest.ledger.models import CarriedVersion, Delivery, DeliveryStatus, Issue, IssueKind, IssueStatus
 from digest.rendering.compiled import Variant
 from digest.rendering.compose import Addressee, MessageComposer, build_variant
 from digest.rendering.message import OutgoingMessage
@@ -136,6 +137,7 @@ class DeliveryService:
         self.recorder = recorder or NotRecorded()
         self.keep_messages = keep_messages
         self.summaries = SummaryCache()
+        self._recorded: set[str] = set()  # variant keys whose carried versions this process wrote
 
     # -- 1. load --------------------------------------------------------------------------------
     def _load(
@@ -189,6 +191,7 @@ class DeliveryService:
                 continue  # every summary was withdrawn since planning: cancelled below
             variant_keys[row.delivery_id] = variant.key
             sendable.append((row, variant))
+        self._record_versions(variants.values())
         empty = [r.delivery_id for r in rows if r.delivery_id not in variant_keys]
         if empty:
             report.cancelled += self._cancel(empty, "no summaries left to send")
@@ -204,6 +207,26 @@ class DeliveryService:
         for issue_id in {r.issue_id for r in rows}:
             finish_issue_if_done(self.sessions, issue_id, self.clock())
         return report
+
+    def _record_versions(self, variants: Iterable[Variant]) -> None:
+        """Write which version of each summary the variants carry, before any message of theirs is
+        sent (a variant's key is stored on the deliveries it served): the ledger's answer to "who
+        received version k" (digest/corrections/service.py). Once per variant and process."""
+        new = [v for v in variants if v.items and v.key not in self._recorded]
+        if not new:
+            return
+        rows = [
+            {"variant_key": v.key, "summary_id": item["id"], "version": item["version"] or 1, "edition": v.edition}
+            for v in new
+            for item in v.items
+        ]
+        with session_scope(self.sessions) as session:
+            dialect = session.get_bind().dialect.name
+            module = {"postgresql": postgresql, "sqlite": sqlite}[dialect]
+            session.execute(module.insert(CarriedVersion).on_conflict_do_nothing(), rows)
+        if len(self._recorded) > 100_000:
+            self._recorded.clear()
+        self._recorded.update(v.key for v in new)
 
     def _cancel(self, ids: Sequence[int], reason: str) -> int:
         with session_scope(self.sessions) as session:
@@ -389,13 +412,17 @@ def issue_context(issue: Issue, base_url: str) -> dict[str, Any]:
     """What the templates need of an issue (plain data, part of the variant key).
 
     Campaigns carry their sanitised intro, a "view in browser" link to the public archive and
-    tracked item links; cadence digests are personal mixes with none of these.
+    tracked item links; cadence digests are personal mixes with none of these. Notices (corrections,
+    safety alerts) carry their subject and note.
     """
     campaign = issue.kind == IssueKind.CAMPAIGN
+    notice = issue.kind in (IssueKind.CORRECTION, IssueKind.ALERT)
     intro_html, intro_text = render_intro(issue.intro) if campaign else ("", "")
     return {
         "id": issue.id,
-        "subject": issue.subject if campaign else "",
+        "subject": issue.subject if campaign or notice else "",
+        # Correction notices and safety alerts: their kind and note (plain text), above the summary.
+        "notice": {"kind": issue.kind, "note": issue.intro} if notice else None,
         "preheader": issue.preheader,
         "intro_html": intro_html,
         "intro_text": intro_text,

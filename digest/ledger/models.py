@@ -29,6 +29,8 @@ from digest.db import Base, UTCDateTime, one_of, utcnow
 class IssueKind(StrEnum):
     DIGEST = "digest"  # a cadence digest: planned by the scheduler for whoever is due
     CAMPAIGN = "campaign"  # composed by an editor
+    CORRECTION = "correction"  # a correction or retraction notice to the readers of an earlier version
+    ALERT = "alert"  # an urgent safety alert, outside the readers' cadence
 
 
 class IssueStatus(StrEnum):
@@ -133,3 +135,18 @@ class SelectionItem(Base):
         ForeignKey("summaries.id", ondelete="CASCADE"), primary_key=True, index=True
     )
     position: Mapped[int] = mapped_column(Integer)
+
+
+class CarriedVersion(Base):
+    """The version of each summary a rendered variant carried, and in which edition: deliveries
+    record their ``variant_key`` when taken, so "who received version k of summary S" is a join,
+    written once per variant (a few per send) rather than once per delivery."""
+
+    __tablename__ = "carried_versions"
+
+    variant_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    summary_id: Mapped[str] = mapped_column(
+        ForeignKey("summaries.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    version: Mapped[int] = mapped_column(Integer)
+    edition: Mapped[str] = mapped_column(String(16))

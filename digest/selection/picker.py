@@ -22,7 +22,7 @@ from sqlalchemy import ColumnElement, Select, Text, and_, case, cast, exists, fu
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.selectable import Subquery
 
-from digest.ingest.models import Summary, summary_specialties
+from digest.ingest.models import Summary, SummaryStatus, summary_specialties
 from digest.ledger.models import Delivery, DeliveryStatus, Selection, SelectionItem
 from digest.subscribers.models import Edition, Subscriber, subscriber_specialties
 
@@ -64,6 +64,7 @@ def _eligible(now: datetime, lookback: timedelta, history: bool) -> ColumnElemen
         Summary.published_at <= now,
         Summary.published_at > now - lookback,
         or_(Summary.published_at > since, Summary.created_at > since),
+        Summary.status != SummaryStatus.RETRACTED.value,
         _fits_edition(),
         *([~_carried_before()] if history else []),
     )
