@@ -25,9 +25,9 @@ from digest.dispatch import send_due
 from digest.ingest.models import Summary
 from digest.ingest.service import import_summaries
 from digest.ingest.specialties import seed_specialties
-from digest.resources import sample_data, sample_data_path
 from digest.ledger.carried import carried
 from digest.ledger.models import Delivery, DeliveryStatus
+from digest.resources import sample_data, sample_data_path
 from digest.schema import upgrade
 from digest.subscribers.models import Subscriber
 from digest.subscribers.service import import_subscribers

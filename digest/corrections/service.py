@@ -11,11 +11,12 @@ subscriber). Planning only addresses active, unsuppressed readers, and sending c
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, exists, func, insert, literal, select
+from sqlalchemy import Select, and_, bindparam, exists, func, insert, literal, select
 from sqlalchemy.orm import Session
 
 from digest.corrections.models import Correction, CorrectionKind, CorrectionStatus, FoldedCorrection
@@ -261,3 +262,43 @@ def start_notice(
 def _count(session: Session, rows: Select[Any]) -> int:
     """Rows of a select (an INSERT ... SELECT's rowcount is not reported on every driver)."""
     return session.scalar(select(func.count()).select_from(rows.subquery())) or 0
+
+
+_FOLDED = (
+    select(FoldedCorrection.subscriber_id, Correction.id, Correction.kind, Correction.note, Summary.title)
+    .join(Correction, Correction.id == FoldedCorrection.correction_id)
+    .join(Summary, Summary.id == Correction.summary_id)
+    .where(FoldedCorrection.delivery_id.is_(None))
+    .order_by(FoldedCorrection.subscriber_id, Correction.id)
+)
+
+
+def folded_for(session: Session, subscriber_ids: Sequence[int]) -> dict[int, tuple[dict[str, Any], ...]]:
+    """subscriber id -> the folded corrections their next digest shows at the top (not yet carried)."""
+    out: dict[int, list[dict[str, Any]]] = {}
+    for subscriber_id, correction_id, kind, note, title in session.execute(
+        _FOLDED.where(FoldedCorrection.subscriber_id.in_(list(set(subscriber_ids))))
+    ):
+        out.setdefault(subscriber_id, []).append({"id": correction_id, "kind": kind, "note": note, "title": title})
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def mark_folded_carried(session: Session, carried: dict[int, tuple[int, list[int]]]) -> None:
+    """Record the digest that carried each folded correction (delivery id -> (subscriber, corrections)),
+    in the transaction that records the message as sent: shown once."""
+    rows = [
+        {"d": delivery_id, "s": subscriber_id, "c": correction_id}
+        for delivery_id, (subscriber_id, ids) in carried.items()
+        for correction_id in ids
+    ]
+    table = FoldedCorrection.__table__
+    session.connection().execute(
+        table.update()
+        .where(
+            table.c.subscriber_id == bindparam("s"),
+            table.c.correction_id == bindparam("c"),
+            table.c.delivery_id.is_(None),
+        )
+        .values(delivery_id=bindparam("d")),
+        rows,
+    )

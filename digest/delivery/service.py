@@ -37,6 +37,7 @@ from sqlalchemy import Integer, TextClause, bindparam, cast, exists, null, selec
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
+from digest.corrections.service import folded_for, mark_folded_carried
 from digest.db import ArrayLiteral, InList, UTCDateTime, session_scope
 from digest.delivery.summary_cache import SummaryCache
 from digest.delivery.transport import SendResult, Transport, TransportError
@@ -50,6 +51,7 @@ from digest.rendering.compiled import Variant
 from digest.rendering.compose import Addressee, MessageComposer, build_variant
 from digest.rendering.message import OutgoingMessage
 from digest.subscribers.models import Subscriber, SubscriberStatus, subscriber_specialties
+from digest.subscribers.relevance import relevance_line
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +67,9 @@ _PENDING_ROWS = (
         Subscriber.email,
         Subscriber.name,
         Subscriber.edition,
+        Subscriber.min_evidence_level,
+        Subscriber.study_types,
+        Subscriber.max_items,
     )
     .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
     .where(
@@ -115,6 +120,7 @@ class _Row:
     issue_id: int
     who: Addressee
     summary_ids: tuple[str, ...]
+    folded: tuple[dict[str, Any], ...] = ()  # corrections shown at the top of this digest (digest/corrections)
 
 
 class DeliveryService:
@@ -157,14 +163,17 @@ class DeliveryService:
             i.id: issue_context(i, self.composer.base_url)
             for i in session.scalars(select(Issue).where(Issue.id.in_({r[1] for r in rows})))
         }
+        readers = [r[3] for r in rows if not issues[r[1]].get("notice")]  # notices carry no folded block
+        folded = folded_for(session, readers) if readers else {}
         out = [
             _Row(
                 d_id,
                 issue_id,
-                Addressee(sid, email, name, edition, specialties[sid]),
+                Addressee(sid, email, name, edition, specialties[sid], relevance_line(level, types, cap)),
                 tuple(lists.get(selection_id, ()) if selection_id is not None else ()),
+                () if issues[issue_id].get("notice") else folded.get(sid, ()),
             )
-            for d_id, issue_id, selection_id, sid, email, name, edition in rows
+            for d_id, issue_id, selection_id, sid, email, name, edition, level, types, cap in rows
         ]
         return out, summaries, issues
 
@@ -179,14 +188,27 @@ class DeliveryService:
         sendable: list[tuple[_Row, Variant]] = []
         variant_keys: dict[int, str] = {}
         variants: dict[tuple[Any, ...], Variant] = {}  # rows with the same selection share one
+        folded: dict[int, tuple[int, list[int]]] = {}  # delivery id -> (subscriber id, folded correction ids)
         for row in rows:
-            shape = (row.issue_id, row.who.edition, row.summary_ids, tuple(sorted(row.who.specialties.items())))
+            shape = (
+                row.issue_id,
+                row.who.edition,
+                row.summary_ids,
+                tuple(sorted(row.who.specialties.items())),
+                row.who.relevance,
+                tuple(c["id"] for c in row.folded),
+            )
             variant = variants.get(shape)
             if variant is None:
                 present = [summaries[s] for s in row.summary_ids if s in summaries]
+                issue = issues[row.issue_id]
+                if row.folded:
+                    issue = {**issue, "corrections": list(row.folded)}
                 variant = variants[shape] = build_variant(
-                    row.who.edition, present, row.who.specialties, issues[row.issue_id]
+                    row.who.edition, present, row.who.specialties, issue, relevance=row.who.relevance
                 )
+            if row.folded:
+                folded[row.delivery_id] = (row.who.subscriber_id, [c["id"] for c in row.folded])
             if not variant.items:
                 continue  # every summary was withdrawn since planning: cancelled below
             variant_keys[row.delivery_id] = variant.key
@@ -203,7 +225,7 @@ class DeliveryService:
                 self.composer.compose(r.delivery_id, r.issue_id, r.who, v, now)
                 for r, v in sendable[start : start + size]
             ]
-            self._send_batch(batch, variant_keys, report)
+            self._send_batch(batch, variant_keys, report, folded)
         for issue_id in {r.issue_id for r in rows}:
             finish_issue_if_done(self.sessions, issue_id, self.clock())
         return report
@@ -238,7 +260,13 @@ class DeliveryService:
             )
             return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
-    def _send_batch(self, batch: list[OutgoingMessage], variant_keys: dict[int, str], report: DeliverReport) -> None:
+    def _send_batch(
+        self,
+        batch: list[OutgoingMessage],
+        variant_keys: dict[int, str],
+        report: DeliverReport,
+        folded: dict[int, tuple[int, list[int]]],
+    ) -> None:
         now = self.clock()
         with session_scope(self.sessions) as session:
             # Take our rows, recorded as sent; an unsubscribe that cancelled one has already committed.
@@ -254,6 +282,10 @@ class DeliveryService:
             if sendable:
                 self._send(session, sendable, corrections, report)
             corrections.write(session)
+            failed = {row["id"] for rows in corrections.rows.values() for row in rows if "status" in row}
+            carried = {d: folded[d] for d in taken if d in folded and d not in failed and d not in blocked}
+            if carried:
+                mark_folded_carried(session, carried)
 
     def _send(
         self, session: Session, sendable: list[OutgoingMessage], corrections: _Corrections, report: DeliverReport

@@ -9,12 +9,12 @@ from __future__ import annotations
 import binascii
 import re
 import secrets
-from functools import lru_cache
+from datetime import datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, formataddr, parseaddr
-from datetime import datetime
+from functools import lru_cache
 
 from digest.macs import sha256_mac
 from digest.rendering.message import OutgoingMessage

@@ -7,7 +7,8 @@ import re
 from datetime import datetime, timedelta
 
 import pytest
-from aiosmtpd.smtp import SMTP, Envelope, Session as SMTPSession
+from aiosmtpd.smtp import SMTP, Envelope
+from aiosmtpd.smtp import Session as SMTPSession
 
 from digest.db import session_scope
 from digest.delivery.sink import SMTPSink

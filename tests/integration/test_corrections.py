@@ -169,3 +169,44 @@ def test_cosmetic_edit_sends_nothing_and_keeps_a_version(services: Services, smt
         assert s.get(Summary, "apixaban-1").version == 2  # type: ignore[union-attr]
     run = dispatch.send_due(services, clock())
     assert run.corrections == [] and smtp_sink.received == []
+
+
+def test_lesser_change_is_folded_into_each_readers_next_digest_once(
+    services: Services, smtp_sink: SMTPSink, clock: Clock, cli: Any
+) -> None:
+    _sent_once(services, smtp_sink, clock)
+    note = "The plain-language section overstated the benefit; it now says the effect was modest."
+    _import(
+        services,
+        _record(
+            patient_summary="In plain words, a lower dose helped a little.", correction_note=note, status="corrected"
+        ),
+    )
+    with session_scope(services.sessions) as s:
+        correction = s.scalar(select(Correction))
+        assert correction is not None and not correction.standalone
+        correction_id = correction.id
+    assert cli("corrections", "approve", str(correction_id)).exit_code == 0
+    run = dispatch.send_due(services, clock())
+    assert [(c.issue_id, c.readers) for c in run.corrections] == [(None, 5)]
+    assert smtp_sink.received == []  # nothing on its own: it waits for their next digest
+
+    clock.advance(days=1)
+    _import(services, summary_record(id="next-1", specialties=["cardiology"], published_at=days_before(clock(), 0.1)))
+    dispatch.send_due(services, clock())
+    got = dict(_received(smtp_sink))
+    assert set(got) == set(CLINICIANS + PATIENTS + ["late@example.org"])
+    for rcpt in CLINICIANS + PATIENTS:
+        text = _text(got[rcpt])
+        assert text.index("CORRECTION:") < text.index("new summar")  # a block at the top
+        assert note in text and note in _html(got[rcpt])
+        intro = "We corrected something" if rcpt in PATIENTS else "has been corrected"
+        assert intro in text
+    assert note not in _text(got["late@example.org"])  # never got the earlier version
+
+    smtp_sink.clear()
+    clock.advance(days=1)
+    _import(services, summary_record(id="next-2", specialties=["cardiology"], published_at=days_before(clock(), 0.1)))
+    dispatch.send_due(services, clock())
+    assert len(smtp_sink.received) == 6
+    assert all(note not in _text(m) for _, m in _received(smtp_sink))  # shown once

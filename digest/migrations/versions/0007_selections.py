@@ -9,9 +9,8 @@ distinct list) and ``deliveries.selection_id``. Existing items move over as one 
 delivery (selection id = delivery id), so nothing already carried is forgotten.
 """
 
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = "0007"
 down_revision = "0006"

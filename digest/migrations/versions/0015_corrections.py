@@ -13,11 +13,10 @@ correction notices or safety alerts. Subscribers get the "safety alerts" prefere
 relevance controls (minimum evidence level, study types, at most N per digest).
 """
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 from digest.db import UTCDateTime
-
 
 revision = "0015"
 down_revision = "0010"
