@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, exists, func, insert, literal, select
+from sqlalchemy import Select, and_, bindparam, exists, func, insert, literal, select, update
 from sqlalchemy.orm import Session
 
 from digest.corrections.models import Correction, CorrectionKind, CorrectionStatus, FoldedCorrection
@@ -291,13 +291,13 @@ def mark_folded_carried(session: Session, carried: dict[int, tuple[int, list[int
         for delivery_id, (subscriber_id, ids) in carried.items()
         for correction_id in ids
     ]
-    table = FoldedCorrection.__table__
+    # Through the connection: a plain executemany, not the ORM's bulk update by primary key.
     session.connection().execute(
-        table.update()
+        update(FoldedCorrection)
         .where(
-            table.c.subscriber_id == bindparam("s"),
-            table.c.correction_id == bindparam("c"),
-            table.c.delivery_id.is_(None),
+            FoldedCorrection.subscriber_id == bindparam("s"),
+            FoldedCorrection.correction_id == bindparam("c"),
+            FoldedCorrection.delivery_id.is_(None),
         )
         .values(delivery_id=bindparam("d")),
         rows,

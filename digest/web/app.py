@@ -13,7 +13,7 @@ from fastapi.openapi.utils import get_openapi
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from digest.web import api, archive, corrections, editor, ops, public, webhooks
+from digest.web import api, archive, corrections, editor, ops, public, summaries, webhooks
 from digest.web.deps import templates
 from digest.web.sessions import SessionCookies
 from digest.wiring import Services
@@ -53,6 +53,7 @@ def create_app(services: Services) -> FastAPI:
     )
     app.include_router(public.router)
     app.include_router(archive.router)
+    app.include_router(summaries.router)
     app.include_router(editor.login_router)
     app.include_router(editor.router)
     app.include_router(corrections.router)

@@ -202,11 +202,13 @@ def test_lesser_change_is_folded_into_each_readers_next_digest_once(
         assert note in text and note in _html(got[rcpt])
         intro = "We corrected something" if rcpt in PATIENTS else "has been corrected"
         assert intro in text
-    assert note not in _text(got["late@example.org"])  # never got the earlier version
+    late = _text(got["late@example.org"])
+    assert "CORRECTION:" not in late  # never got the earlier version: no block, only the item marked
+    assert f"Corrected: {note}" in late
 
     smtp_sink.clear()
     clock.advance(days=1)
     _import(services, summary_record(id="next-2", specialties=["cardiology"], published_at=days_before(clock(), 0.1)))
     dispatch.send_due(services, clock())
     assert len(smtp_sink.received) == 6
-    assert all(note not in _text(m) for _, m in _received(smtp_sink))  # shown once
+    assert all("CORRECTION:" not in _text(m) for _, m in _received(smtp_sink))  # shown once
