@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib.metadata import version as package_version
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -20,6 +20,9 @@ from digest.db import session_scope, utcnow
 from digest.errors import InputError, InvalidInput
 from digest.progress import Progress as ProgressCallback
 from digest.subscribers.models import Cadence, Edition
+
+if TYPE_CHECKING:
+    from digest.wiring import Services
 
 app = typer.Typer(help="digest: per-specialty digests of clinical-research evidence summaries.", no_args_is_help=True)
 subscribers_app = typer.Typer(help="Manage subscribers.", no_args_is_help=True)
@@ -109,7 +112,7 @@ def _progress_bar(what: str) -> Iterator[ProgressCallback]:
         yield report
 
 
-def _services(settings: Settings):  # type: ignore[no-untyped-def]
+def _services(settings: Settings) -> Services:
     from digest.schema import is_current
     from digest.wiring import build_services
 
@@ -211,7 +214,8 @@ def subscribers_add(
     try:
         with session_scope(services.sessions) as session:
             row, created = add_subscriber(session, raw)
-            summary = f"{'added' if created else 'updated'} {row.email} ({row.cadence}, {row.timezone}): {', '.join(s.slug for s in row.specialties)}"
+            slugs = ", ".join(s.slug for s in row.specialties)
+            summary = f"{'added' if created else 'updated'} {row.email} ({row.cadence}, {row.timezone}): {slugs}"
     except InvalidInput as exc:
         _reject(exc.errors, "the subscriber")
     console.print(summary)
@@ -243,9 +247,9 @@ def suppress_add(
     detail: Annotated[str, typer.Option(help="a note kept with the entry")] = "",
 ) -> None:
     """Block an address or a domain: no send goes to it, from the next message on."""
-    from digest.events.models import SuppressionReason
-    from digest.events.suppression import suppress
+    from digest.subscribers.models import SuppressionReason
     from digest.subscribers.schema import normalize_email
+    from digest.subscribers.suppression import suppress
 
     try:
         why = SuppressionReason(reason)
@@ -272,7 +276,7 @@ def suppress_list() -> None:
     """Show every suppressed address and domain, newest first."""
     from sqlalchemy import select
 
-    from digest.events.models import Suppression
+    from digest.subscribers.models import Suppression
 
     services = _services(_settings())
     table = Table(title="Suppression list")
@@ -357,7 +361,8 @@ def feeds_add(
     try:
         with session_scope(services.sessions) as session:
             row, created = add_feed(session, url, specialty)
-            summary = f"{'added' if created else 'updated'} feed {row.id}: {row.url} ({', '.join(row.specialties) or 'specialties from categories only'})"
+            specialties = ", ".join(row.specialties) or "specialties from categories only"
+            summary = f"{'added' if created else 'updated'} feed {row.id}: {row.url} ({specialties})"
     except InvalidInput as exc:
         _reject(exc.errors, "the feed")
     console.print(summary)
@@ -504,7 +509,7 @@ def send(
         raise typer.Exit(1)
 
 
-def _send_issue(services, issue_id: int, dry_run: bool) -> None:  # type: ignore[no-untyped-def]
+def _send_issue(services: Services, issue_id: int, dry_run: bool) -> None:
     """``digest send --issue ID``: a campaign now (or its open rows queued again if it is sending)."""
     from sqlalchemy import func, select
 
@@ -516,9 +521,10 @@ def _send_issue(services, issue_id: int, dry_run: bool) -> None:  # type: ignore
     if dry_run:
         session = services.sessions()
         try:
-            plan = start_sending(session, issue_id, utcnow(), services.plan_options())
+            would = start_sending(session, issue_id, utcnow(), services.plan_options())
             console.print(
-                f"dry run: issue {issue_id} would go to {plan.deliveries} subscriber(s) with {plan.items} item(s); nothing was sent"
+                f"dry run: issue {issue_id} would go to {would.deliveries} subscriber(s) "
+                f"with {would.items} item(s); nothing was sent"
             )
         except IssueError as exc:
             err.print(f"[red]cannot send:[/red] {exc}")
@@ -547,19 +553,20 @@ def _send_issue(services, issue_id: int, dry_run: bool) -> None:  # type: ignore
 def corrections_list() -> None:
     """One line per pending correction, starting with its id: the summary, what changed, how it goes
     out, how many readers in which edition got the earlier version, and the note they will read."""
+    from digest.corrections.review import review_versions
     from digest.corrections.service import pending_corrections, readers_by_edition
 
     settings = _settings()
     services = _services(settings)
     with session_scope(services.sessions) as session:
+        review_versions(session, services.clock())  # what was imported since the last send cycle
         for c in pending_corrections(session):
             readers = readers_by_edition(session, c)
             counts = ", ".join(f"{n} {edition}" for edition, n in sorted(readers.items())) or "no readers"
             how = "standalone" if c.standalone else "folded"
-            console.print(
-                f"{c.id}\t{c.kind}\t{c.summary_id} v{c.version}\t{how}\t{escape(c.changed)}\t"
-                f"readers: {counts}\tnote: {escape(c.note)}",
-                highlight=False,
+            # Plain output (no console markup or tab expansion): one tab-separated line per correction.
+            typer.echo(
+                f"{c.id}\t{c.kind}\t{c.summary_id} v{c.version}\t{how}\t{c.changed}\treaders: {counts}\tnote: {c.note}"
             )
     services.close()
 
@@ -651,7 +658,7 @@ def worker(
 
 @app.command()
 def beat() -> None:
-    """Run Celery beat: `dispatch_due` every minute, `poll_feeds` every 15 minutes (same as `celery -A workers beat`)."""
+    """Run Celery beat: `dispatch_due` every minute, `poll_feeds` every 15 minutes (as `celery -A workers beat`)."""
     from workers.app import celery_app
 
     settings = _settings()

@@ -1,8 +1,10 @@
 """From planning to tasks: plan what is due, then hand the ledger's open rows over in chunks.
 
 ``send_due`` is what the beat schedule runs every minute (through the ``dispatch_due`` task) and what
-``digest send`` runs in-process: it plans the corrections approved since the last run (notices of
-their own, or blocks folded into the next digests), the cadence digests due now in one committed transaction,
+``digest send`` runs in-process: it reviews the summary versions ingest stored (opening corrections,
+starting the safety alerts of records flagged urgent), plans the corrections approved since the last
+run (notices of their own, or blocks folded into the next digests), plans the cadence digests due now
+in one committed transaction,
 starts the campaigns scheduled before now, streams each issue's pending ids into chunks of
 ``DIGEST_CHUNK_SIZE`` handed to ``services.queue``, checkpointing on the issue as it goes, and
 queues again the rows of issues whose worker died (lease ran out). Chunks carry ids, never content.
@@ -15,6 +17,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 
+from digest.corrections.review import review_versions
 from digest.corrections.service import PlannedCorrection, plan_approved
 from digest.db import session_scope
 from digest.delivery.service import finish_issue_if_done
@@ -36,6 +39,7 @@ class SendRun:
     campaigns: list[CampaignPlan] = field(default_factory=list)  # scheduled campaigns started now
     redispatched: list[int] = field(default_factory=list)  # sending issues whose open rows were queued again
     corrections: list[PlannedCorrection] = field(default_factory=list)  # approved corrections planned now
+    alerts: list[int] = field(default_factory=list)  # safety alert issues started for records flagged urgent
 
 
 def dispatch_issue(services: Services, issue_id: int, *, restart: bool = False) -> int:
@@ -91,9 +95,14 @@ def send_due(services: Services, now: datetime | None = None, *, include_new_sub
     harmless.
     """
     now = now or services.clock()
-    # Approved corrections first: their notices go out in this cycle, and folded ones reach the
+    # What ingest stored since the last cycle: corrections to approve, safety alerts to send now.
+    with session_scope(services.sessions) as session:
+        review = review_versions(session, now)
+    chunks = sum(dispatch_issue(services, issue_id) for issue_id in review.alerts)
+    # Approved corrections next: their notices go out in this cycle, and folded ones reach the
     # digests planned just below.
-    corrections, chunks = send_corrections(services, now)
+    corrections, queued = send_corrections(services, now)
+    chunks += queued
     with session_scope(services.sessions) as session:
         plan = plan_digests(session, now, services.plan_options(include_new_subscribers=include_new_subscribers))
     chunks += dispatch_issue(services, plan.issue_id) if plan.issue_id else 0
@@ -105,7 +114,14 @@ def send_due(services: Services, now: datetime | None = None, *, include_new_sub
         stalled = stalled_issues(session, now, timedelta(seconds=services.settings.lease_seconds))
     for issue_id in stalled:
         chunks += dispatch_issue(services, issue_id, restart=True)
-    return SendRun(plan=plan, chunks=chunks, campaigns=campaigns, redispatched=stalled, corrections=corrections)
+    return SendRun(
+        plan=plan,
+        chunks=chunks,
+        campaigns=campaigns,
+        redispatched=stalled,
+        corrections=corrections,
+        alerts=review.alerts,
+    )
 
 
 def send_corrections(services: Services, now: datetime | None = None) -> tuple[list[PlannedCorrection], int]:

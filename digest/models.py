@@ -3,11 +3,11 @@
 from digest.corrections.models import Correction, FoldedCorrection
 from digest.db import Base
 from digest.editors.models import Editor
-from digest.events.models import Suppression, WebhookEvent
+from digest.events.models import WebhookEvent
 from digest.ingest.models import FeedSource, Specialty, Summary, SummaryVersion
 from digest.issues.models import Click, IssuePin, issue_specialties
 from digest.ledger.models import CarriedVersion, Delivery, Issue, Selection, SelectionItem
-from digest.subscribers.models import SignupAttempt, Subscriber
+from digest.subscribers.models import SignupAttempt, Subscriber, Suppression
 
 __all__ = [
     "Base",

@@ -1,6 +1,7 @@
 """Urgent safety alerts: one summary, now, to the subscribers of its specialties, outside their cadence.
 
-Sent by an editor (the dashboard's "Send safety alert") or by ingest for a record flagged ``urgent``.
+Sent by an editor (the dashboard's "Send safety alert") or, for a record flagged ``urgent``, by the
+next send cycle's review of the new versions (digest/corrections/review.py).
 An alert is a notice issue (digest/corrections/service.py ``start_notice``) addressed to the active,
 unsuppressed subscribers of any of the summary's specialties who have not turned "safety alerts" off;
 sending re-checks unsubscribes and suppression per message. One alert per summary version: flagging
@@ -15,13 +16,12 @@ from sqlalchemy import Select, exists, func, select
 from sqlalchemy.orm import Session
 
 from digest.corrections.service import notice_key, start_notice
-from digest.events.models import Suppression
 from digest.ingest.models import Summary, summary_specialties
 from digest.ledger.models import Issue, IssueKind, Selection
-from digest.subscribers.models import Subscriber, SubscriberStatus, subscriber_specialties
+from digest.subscribers.models import Subscriber, SubscriberStatus, Suppression, subscriber_specialties
 
 
-def alert_audience(summary_id: str) -> Select[tuple[int]]:
+def alert_audience(summary_id: str) -> Select[int]:
     """Subscriber ids an alert about the summary goes to."""
     suppressed = select(Suppression.id).where(Suppression.value == func.lower(Subscriber.email))
     specialties = select(summary_specialties.c.specialty_id).where(summary_specialties.c.summary_id == summary_id)
@@ -64,5 +64,5 @@ def send_alert(session: Session, summary: Summary, note: str, now: datetime) -> 
 
 
 def alert_for_record(session: Session, summary: Summary, now: datetime) -> int | None:
-    """The alert an ingested record flagged ``urgent`` starts: its safety text (or key takeaway) as the note."""
+    """The alert a record flagged ``urgent`` starts: its safety text (or key takeaway) as the note."""
     return send_alert(session, summary, summary.safety or summary.key_takeaway, now)

@@ -20,9 +20,8 @@ from sqlalchemy import Select, and_, bindparam, exists, func, insert, literal, s
 from sqlalchemy.orm import Session
 
 from digest.corrections.models import Correction, CorrectionKind, CorrectionStatus, FoldedCorrection
-from digest.events.models import Suppression
-from digest.ingest.models import Summary, SummaryStatus
-from digest.ingest.versions import Change
+from digest.ingest.models import Summary, SummaryStatus, SummaryVersion
+from digest.ingest.versions import Change, change_of
 from digest.ledger.models import (
     CarriedVersion,
     Delivery,
@@ -33,7 +32,7 @@ from digest.ledger.models import (
     Selection,
     SelectionItem,
 )
-from digest.subscribers.models import Subscriber, SubscriberStatus
+from digest.subscribers.models import Subscriber, SubscriberStatus, Suppression
 
 
 class CorrectionNotFound(LookupError):
@@ -44,7 +43,7 @@ class NotPending(ValueError):
     pass
 
 
-def earlier_readers(summary_id: str, version: int) -> Select[tuple[int, str]]:
+def earlier_readers(summary_id: str, version: int) -> Select[int, str]:
     """(subscriber_id, edition) of everyone a sent delivery carried a version of the summary before
     ``version`` to (once per subscriber and edition)."""
     return (
@@ -73,7 +72,7 @@ def readers_by_edition(session: Session, correction: Correction) -> dict[str, in
         .where(readers.c.subscriber_id.in_(_reachable(earlier_readers(correction.summary_id, correction.version))))
         .group_by(readers.c.edition)
     )
-    return {edition: count for edition, count in rows}
+    return dict(rows.tuples().all())
 
 
 def default_note(summary: Summary, change: Change) -> str:
@@ -83,16 +82,18 @@ def default_note(summary: Summary, change: Change) -> str:
     return f"The {change.in_words()} of \u201c{summary.title}\u201d changed since we sent it to you."
 
 
-def open_correction(session: Session, summary: Summary, change: Change, now: datetime) -> int | None:
-    """The correction a material change calls for (its id), if anyone got an earlier version: a
-    pending one of the same summary moves on to this version (and becomes standalone if this change
-    is severe), otherwise a new one waits for approval. Cosmetic changes open nothing."""
+def open_correction(session: Session, summary: Summary, version: SummaryVersion, now: datetime) -> int | None:
+    """The correction a stored material version calls for (its id), if anyone got an earlier one: a
+    pending correction of the same summary moves on to this version (and becomes standalone if this
+    change is severe), otherwise a new one waits for approval. Cosmetic versions open nothing."""
+    change = change_of(version)
     if not change.material:
         return None
-    if not session.scalar(select(exists(earlier_readers(summary.id, summary.version)))):
+    if not session.scalar(select(exists(earlier_readers(summary.id, version.version)))):
         return None
-    kind = CorrectionKind.RETRACTION if summary.status == SummaryStatus.RETRACTED else CorrectionKind.CORRECTION
-    note = summary.correction_note if "correction_note" in change.changed else None
+    retracted = version.status == SummaryStatus.RETRACTED
+    kind = CorrectionKind.RETRACTION if retracted else CorrectionKind.CORRECTION
+    note = version.note
     pending = session.scalar(
         select(Correction).where(Correction.summary_id == summary.id, Correction.status == CorrectionStatus.PENDING)
     )
@@ -110,9 +111,9 @@ def open_correction(session: Session, summary: Summary, change: Change, now: dat
         pending.standalone = pending.standalone or change.severe
         words = {w for w in (pending.changed, change.in_words()) if w}
         pending.changed = "; ".join(sorted(words))
-        if note or kind == CorrectionKind.RETRACTION:
+        if note or retracted:
             pending.note = note or default_note(summary, change)
-    pending.version = summary.version
+    pending.version = version.version
     pending.kind = kind
     session.flush()
     return pending.id
@@ -154,7 +155,7 @@ def dismiss(session: Session, correction_id: int) -> Correction:
     return correction
 
 
-def _reachable(readers: Select[tuple[int, str]]) -> Select[tuple[int]]:
+def _reachable(readers: Select[int, str]) -> Select[int]:
     """The readers still active and not suppressed (those who unsubscribed since are not told)."""
     found = readers.subquery()
     suppressed = select(Suppression.id).where(Suppression.value == func.lower(Subscriber.email))
@@ -223,7 +224,7 @@ def start_notice(
     subject: str,
     note: str,
     summary: Summary,
-    recipients: Select[tuple[int]],
+    recipients: Select[int],
     now: datetime,
 ) -> tuple[int, int]:
     """A notice issue (a correction or a safety alert) about one summary, sending at once, with a

@@ -101,6 +101,10 @@ class SummaryVersion(Base):
     severe: Mapped[bool] = mapped_column(Boolean, default=False)
     status: Mapped[str] = mapped_column(String(16), default=SummaryStatus.PUBLISHED)
     note: Mapped[str | None] = mapped_column(Text)  # the record's correction_note, if any
+    urgent: Mapped[bool] = mapped_column(Boolean, default=False)  # the record asked for a safety alert
+    # False until digest/corrections/review.py has opened what this version calls for (a correction,
+    # a safety alert); the send cycle and the corrections pages review before they act.
+    reviewed: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
 
 
 class FeedStatus(StrEnum):

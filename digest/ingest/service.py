@@ -13,7 +13,7 @@ from digest.errors import InputError, InvalidInput, from_validation_error
 from digest.ingest.models import Summary
 from digest.ingest.schema import SummaryIn
 from digest.ingest.specialties import specialty_map
-from digest.ingest.versions import classify, record_version
+from digest.ingest.versions import classify, flag_urgent, record_version
 from digest.progress import Progress, silent
 
 
@@ -23,8 +23,7 @@ class ImportReport:
     updated: int = 0
     unchanged: int = 0
     skipped: list[InputError] = field(default_factory=list)
-    corrections: list[int] = field(default_factory=list)  # corrections opened or moved on (pending approval)
-    alerts: list[int] = field(default_factory=list)  # safety alert issues started by records flagged urgent
+    versions: int = 0  # new versions stored (digest/corrections reviews them: corrections, safety alerts)
 
     @property
     def imported(self) -> int:
@@ -84,11 +83,9 @@ def import_summaries(
 
 
 def upsert_summary(session: Session, item: SummaryIn, specialties: dict[str, Any], report: ImportReport) -> None:
-    """Create or update one summary, keeping its versions; a material change to a summary already
-    sent opens a correction, and a record flagged ``urgent`` starts a safety alert (each once)."""
-    from digest.corrections.alerts import alert_for_record
-    from digest.corrections.service import open_correction
-
+    """Create or update one summary, storing each changed version (digest/ingest/versions.py). What
+    readers are told about it (corrections, safety alerts) is decided later from those versions, by
+    digest/corrections/review.py in the next send cycle."""
     values = item.columns()
     wanted = [specialties[s] for s in item.specialties]
     row = session.get(Summary, item.id)
@@ -97,27 +94,24 @@ def upsert_summary(session: Session, item: SummaryIn, specialties: dict[str, Any
         row = Summary(id=item.id, specialties=wanted, version=1, **values)
         session.add(row)
         session.flush()
-        record_version(session, row, None, now)
+        record_version(session, row, None, now, urgent=item.urgent)
         report.created += 1
-    else:
-        change = classify(row, values, set(item.specialties), item.material_change)
-        if change is None:
-            report.unchanged += 1
-        else:
-            for key, value in values.items():
-                setattr(row, key, value)
-            row.specialties = wanted
-            # Stamped here, not only by the column's onupdate: a change of specialties alone updates no
-            # column of the row, and workers re-read a summary when its updated_at moves (SummaryCache).
-            row.updated_at = now
-            row.version += 1
-            session.flush()
-            record_version(session, row, change, now)
-            report.updated += 1
-            correction = open_correction(session, row, change, now)
-            if correction is not None:
-                report.corrections.append(correction)
-    if item.urgent:
-        alert = alert_for_record(session, row, now)
-        if alert is not None:
-            report.alerts.append(alert)
+        report.versions += 1
+        return
+    change = classify(row, values, set(item.specialties), item.material_change)
+    if change is None:
+        report.unchanged += 1
+        if item.urgent:
+            flag_urgent(session, row)
+        return
+    for key, value in values.items():
+        setattr(row, key, value)
+    row.specialties = wanted
+    # Stamped here, not only by the column's onupdate: a change of specialties alone updates no
+    # column of the row, and workers re-read a summary when its updated_at moves (SummaryCache).
+    row.updated_at = now
+    row.version += 1
+    session.flush()
+    record_version(session, row, change, now, urgent=item.urgent)
+    report.updated += 1
+    report.versions += 1

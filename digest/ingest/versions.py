@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from digest.ingest.models import Summary, SummaryStatus, SummaryVersion
@@ -45,6 +46,8 @@ class Change:
     def in_words(self) -> str:
         """The changed fields readers care about, in words ("key takeaway and outcomes")."""
         names = [FIELD_NAMES[f] for f in self.changed if f in MATERIAL_FIELDS]
+        if self.retracted:
+            names.insert(0, "status (retracted)")
         if not names:
             names = [f.replace("_", " ") for f in self.changed if f not in ("status", "correction_note")]
         return ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else "".join(names)
@@ -70,8 +73,11 @@ def classify(
     return Change(tuple(changed), previous, material, severe, retracted)
 
 
-def record_version(session: Session, row: Summary, change: Change | None, now: datetime) -> SummaryVersion:
-    """Store the row's current version (call after the row holds the new values and version)."""
+def record_version(
+    session: Session, row: Summary, change: Change | None, now: datetime, *, urgent: bool = False
+) -> SummaryVersion:
+    """Store the row's current version (call after the row holds the new values and version), to be
+    reviewed by digest/corrections/review.py."""
     version = SummaryVersion(
         summary_id=row.id,
         version=row.version,
@@ -82,9 +88,33 @@ def record_version(session: Session, row: Summary, change: Change | None, now: d
         severe=bool(change and change.severe),
         status=row.status,
         note=row.correction_note if change is None or "correction_note" in change.changed else None,
+        urgent=urgent,
+        reviewed=False,
     )
     session.add(version)
     return version
+
+
+def flag_urgent(session: Session, row: Summary) -> None:
+    """An unchanged record now flagged ``urgent``: its current version asks for a safety alert (once:
+    a version already flagged is left alone)."""
+    current = session.scalar(
+        select(SummaryVersion).where(SummaryVersion.summary_id == row.id, SummaryVersion.version == row.version)
+    )
+    if current is not None and not current.urgent:
+        current.urgent = True
+        current.reviewed = False
+
+
+def change_of(version: SummaryVersion) -> Change:
+    """The Change a stored version describes."""
+    return Change(
+        changed=tuple(version.changed),
+        previous=dict(version.previous),
+        material=version.material,
+        severe=version.severe,
+        retracted=version.status == SummaryStatus.RETRACTED and "status" in version.changed,
+    )
 
 
 def _plain(value: Any) -> Any:

@@ -17,12 +17,11 @@ from enum import StrEnum
 from sqlalchemy import Select, bindparam, case, select, update
 from sqlalchemy.orm import Session
 
-from digest.events.models import SuppressionReason
-from digest.events.suppression import lift_unsubscribe, suppress, suppress_selected
 from digest.ingest.specialties import specialty_map
 from digest.ledger.models import Delivery, DeliveryStatus
-from digest.subscribers.models import Subscriber, SubscriberStatus
+from digest.subscribers.models import Subscriber, SubscriberStatus, SuppressionReason
 from digest.subscribers.schema import PreferencesIn
+from digest.subscribers.suppression import lift_unsubscribe, suppress, suppress_selected
 
 # Built once: a statement's SQL and cache key are worked out on first use and reused, where a
 # statement built per call costs more Python than its round trip (one-click bursts run these).
@@ -51,7 +50,7 @@ def cancel_open_deliveries(session: Session, subscriber_id: int, reason: str) ->
     return int(result.rowcount or 0)
 
 
-def _unsubscribe_in_one_statement() -> Select[tuple[str]]:
+def _unsubscribe_in_one_statement() -> Select[str]:
     """PostgreSQL: the same three writes as one statement (data-modifying CTEs), one round trip.
 
     The deliveries UPDATE still waits for a send batch that holds one of the rows, and the whole

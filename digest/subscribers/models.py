@@ -1,4 +1,4 @@
-"""Subscribers and their chosen specialties."""
+"""Subscribers and their chosen specialties, and the suppression list (addresses and domains never mailed)."""
 
 from __future__ import annotations
 
@@ -103,4 +103,22 @@ class SignupAttempt(Base):
     email: Mapped[str] = mapped_column(String(320))
     client: Mapped[str] = mapped_column(String(64))  # the client's IP address
     confirmation_sent: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class SuppressionReason(StrEnum):
+    UNSUBSCRIBED = "unsubscribed"
+    HARD_BOUNCE = "hard_bounce"
+    COMPLAINT = "complaint"
+    OPERATOR = "operator"
+
+
+class Suppression(Base):
+    __tablename__ = "suppressions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # A lower-cased address ("a@b.org") or a whole domain ("@b.org").
+    value: Mapped[str] = mapped_column(String(320), unique=True)
+    reason: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from digest.corrections.alerts import send_alert
 from digest.corrections.models import Correction, CorrectionStatus
+from digest.corrections.review import review_versions
 from digest.corrections.service import CorrectionNotFound, NotPending, approve, dismiss, readers_by_edition
 from digest.db import session_scope
 from digest.dispatch import dispatch_issue, send_corrections
@@ -37,6 +38,8 @@ NOTICES_SHOWN = 50
 
 
 def _page(request: Request, services: Any, editor: Any, *, error: str = "", status: int = 200) -> HTMLResponse:
+    with session_scope(services.sessions) as db:
+        review_versions(db, services.clock())  # what was imported since the last send cycle
     with session_scope(services.sessions) as db:
         pending = []
         for c in db.scalars(

@@ -60,7 +60,7 @@ def _sent_once(services: Services, smtp_sink: SMTPSink, clock: Clock) -> None:
     with session_scope(services.sessions) as s:
         add_summaries(s, _record())
         past = clock() - timedelta(days=3)
-        for email in CLINICIANS + [LEAVER]:
+        for email in [*CLINICIANS, LEAVER]:
             add_subscriber(s, email, ["cardiology"], created_at=past)
         for email in PATIENTS:
             add_subscriber(s, email, ["cardiology"], edition="patient", created_at=past)
@@ -133,10 +133,12 @@ def test_retraction_goes_out_on_its_own_in_the_same_send_cycle(
 ) -> None:
     _sent_once(services, smtp_sink, clock)
     _import(services, _record(status="retracted", correction_note="The trial was retracted for data fabrication."))
+    listed = cli("corrections", "list").stdout  # reviews what was imported: the retraction waits for approval
     with session_scope(services.sessions) as s:
         correction = s.scalar(select(Correction))
         assert correction is not None and correction.kind == "retraction" and correction.standalone
         correction_id = correction.id
+    assert listed.startswith(f"{correction_id}\tretraction\tapixaban-1 v2\tstandalone")
     assert cli("corrections", "approve", str(correction_id)).exit_code == 0
 
     clock.advance(days=1)  # the next daily digests are due in the same cycle
@@ -159,16 +161,19 @@ def test_retraction_goes_out_on_its_own_in_the_same_send_cycle(
         assert "apixaban" not in _text(msg).lower()
 
 
-def test_cosmetic_edit_sends_nothing_and_keeps_a_version(services: Services, smtp_sink: SMTPSink, clock: Clock) -> None:
+def test_cosmetic_edit_sends_nothing_and_keeps_a_version(
+    services: Services, smtp_sink: SMTPSink, clock: Clock, cli: Any
+) -> None:
     _sent_once(services, smtp_sink, clock)
     _import(services, _record(summary="A randomised trial, with a typo fixed.\n\nMore detail."))
+    run = dispatch.send_due(services, clock())
+    assert run.corrections == [] and smtp_sink.received == []
+    assert cli("corrections", "list").stdout.strip() == ""
     with session_scope(services.sessions) as s:
         assert s.scalar(select(Correction)) is None
         versions = s.scalars(select(SummaryVersion).order_by(SummaryVersion.version)).all()
         assert [(v.version, v.material, v.changed) for v in versions] == [(1, False, []), (2, False, ["summary"])]
         assert s.get(Summary, "apixaban-1").version == 2  # type: ignore[union-attr]
-    run = dispatch.send_due(services, clock())
-    assert run.corrections == [] and smtp_sink.received == []
 
 
 def test_lesser_change_is_folded_into_each_readers_next_digest_once(
@@ -182,6 +187,7 @@ def test_lesser_change_is_folded_into_each_readers_next_digest_once(
             patient_summary="In plain words, a lower dose helped a little.", correction_note=note, status="corrected"
         ),
     )
+    assert "\tfolded\t" in cli("corrections", "list").stdout
     with session_scope(services.sessions) as s:
         correction = s.scalar(select(Correction))
         assert correction is not None and not correction.standalone

@@ -12,13 +12,13 @@ from sqlalchemy import select
 from digest import dispatch
 from digest.db import session_scope
 from digest.delivery.sink import SMTPSink
-from digest.events.models import SuppressionReason
-from digest.events.suppression import suppress
 from digest.ingest.service import import_summaries
 from digest.ledger.models import Issue, IssueKind
 from digest.subscribers.lifecycle import unsubscribe
+from digest.subscribers.models import SuppressionReason
 from digest.subscribers.schema import SubscriberIn
 from digest.subscribers.service import upsert_subscriber
+from digest.subscribers.suppression import suppress
 from digest.wiring import Services
 from tests.conftest import Clock
 from tests.factories import add_subscriber, summary_record
@@ -66,10 +66,10 @@ def test_urgent_record_alerts_each_subscriber_of_its_specialties_once(
     seed_alert_audience(services, clock)
     record = alert_record()
     with session_scope(services.sessions) as s:
-        report = import_summaries(s, [(1, record)])
-    assert len(report.alerts) == 1
+        import_summaries(s, [(1, record)])
 
-    dispatch.send_due(services, clock())
+    run = dispatch.send_due(services, clock())  # the next beat tick (or `digest send`)
+    assert len(run.alerts) == 1
     got = {r.rcpt_tos[0]: r.message for r in smtp_sink.received}
     assert set(got) == EXPECTED and len(smtp_sink.received) == 2  # the weekly reader too: outside their cadence
     for rcpt, msg in got.items():
@@ -83,8 +83,8 @@ def test_urgent_record_alerts_each_subscriber_of_its_specialties_once(
     # Again: the next cycle, and the same urgent record imported again, send nothing more.
     smtp_sink.clear()
     with session_scope(services.sessions) as s:
-        assert import_summaries(s, [(1, record)]).alerts == []
-    dispatch.send_due(services, clock())
+        assert import_summaries(s, [(1, record)]).unchanged == 1
+    assert dispatch.send_due(services, clock()).alerts == []
     assert smtp_sink.received == []
     with session_scope(services.sessions) as s:
         assert len(s.scalars(select(Issue).where(Issue.kind == IssueKind.ALERT)).all()) == 1

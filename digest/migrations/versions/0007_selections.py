@@ -74,7 +74,8 @@ def upgrade() -> None:
     op.execute("UPDATE deliveries SET selection_id = id WHERE id IN (SELECT id FROM selections)")
     if op.get_bind().dialect.name == "postgresql":
         op.execute(
-            "SELECT setval(pg_get_serial_sequence('selections', 'id'), COALESCE(MAX(id), 1), MAX(id) IS NOT NULL) FROM selections"
+            "SELECT setval(pg_get_serial_sequence('selections', 'id'), COALESCE(MAX(id), 1), MAX(id) IS NOT NULL) "
+            "FROM selections"
         )
     op.drop_table("delivery_items")
 

@@ -53,15 +53,19 @@ def upgrade() -> None:
         sa.Column("severe", sa.Boolean(), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("note", sa.Text(), nullable=True),
+        sa.Column("urgent", sa.Boolean(), nullable=False),
+        sa.Column("reviewed", sa.Boolean(), nullable=False),
         sa.ForeignKeyConstraint(
             ["summary_id"], ["summaries.id"], name=op.f("fk_summary_versions_summary_id_summaries"), ondelete="CASCADE"
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_summary_versions")),
         sa.UniqueConstraint("summary_id", "version", name=op.f("uq_summary_versions_summary_id_version")),
     )
+    op.create_index(op.f("ix_summary_versions_reviewed"), "summary_versions", ["reviewed"], unique=False)
     op.execute(
-        "INSERT INTO summary_versions (summary_id, version, created_at, changed, previous, material, severe, status) "
-        "SELECT id, 1, created_at, '[]', '{}', false, false, 'published' FROM summaries"
+        "INSERT INTO summary_versions "
+        "(summary_id, version, created_at, changed, previous, material, severe, status, urgent, reviewed) "
+        "SELECT id, 1, created_at, '[]', '{}', false, false, 'published', false, true FROM summaries"
     )
     op.create_table(
         "carried_versions",
