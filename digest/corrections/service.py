@@ -72,7 +72,7 @@ def readers_by_edition(session: Session, correction: Correction) -> dict[str, in
         .where(readers.c.subscriber_id.in_(_reachable(earlier_readers(correction.summary_id, correction.version))))
         .group_by(readers.c.edition)
     )
-    return dict(rows.tuples().all())
+    return dict(rows.all())
 
 
 def default_note(summary: Summary, change: Change) -> str:
