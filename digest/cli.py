@@ -487,6 +487,8 @@ def send(
         console.print(f"queued the planning task {task_id}: the workers plan what is due and send it")
         return
     run = send_due(services)
+    for alert in run.alerts:
+        console.print(f"safety alert issue {alert}: started for a summary flagged urgent")
     for planned in run.corrections:
         how = f"notice issue {planned.issue_id}" if planned.issue_id else "folded into their next digests"
         console.print(f"correction {planned.correction_id}: {planned.readers} reader(s), {how}")
