@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib.metadata import version as package_version
 from pathlib import Path
@@ -22,6 +22,8 @@ from digest.progress import Progress as ProgressCallback
 from digest.subscribers.models import Cadence, Edition
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from digest.wiring import Services
 
 app = typer.Typer(help="digest: per-specialty digests of clinical-research evidence summaries.", no_args_is_help=True)
@@ -123,6 +125,69 @@ def _services(settings: Settings) -> Services:
     return services
 
 
+@editors_app.command("list")
+def editors_list() -> None:
+    """Every editor account: address, time zone, last login, disabled or not."""
+    from digest.editors.service import list_editors
+
+    services = _services(_settings())
+    with session_scope(services.sessions) as session:
+        rows = [
+            (e.email, e.timezone, f"{e.last_login_at:%Y-%m-%d %H:%M} UTC" if e.last_login_at else "never", e.disabled)
+            for e in list_editors(session)
+        ]
+    if not rows:
+        console.print("no editors (add one with: digest editors add EMAIL)")
+    for email, tz, last, disabled in rows:
+        console.print(f"{email}  {tz}  last login {last}" + ("  [red]disabled[/red]" if disabled else ""))
+
+
+def _editor_change(email: str, change: Callable[[Session, str], object], done: str) -> None:
+    from digest.editors.service import EditorError
+
+    services = _services(_settings())
+    try:
+        with session_scope(services.sessions) as session:
+            change(session, email)
+    except EditorError as exc:
+        err.print(f"[red]not changed:[/red] {exc}")
+        raise typer.Exit(2) from None
+    console.print(done)
+
+
+@editors_app.command("disable")
+def editors_disable(email: str) -> None:
+    """Disable an account: it cannot log in, and its open sessions end now."""
+    from digest.editors.service import set_disabled
+
+    _editor_change(email, lambda s, e: set_disabled(s, e, True), f"editor {email} disabled; their sessions ended")
+
+
+@editors_app.command("enable")
+def editors_enable(email: str) -> None:
+    """Enable a disabled account again."""
+    from digest.editors.service import set_disabled
+
+    _editor_change(email, lambda s, e: set_disabled(s, e, False), f"editor {email} enabled")
+
+
+@editors_app.command("passwd")
+def editors_passwd(
+    email: str,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="read the password from standard input (for scripts)")
+    ] = False,
+) -> None:
+    """Set a new password (prompted twice, hidden); every session of the account ends."""
+    from digest.editors.service import set_password
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("New password", hide_input=True, confirmation_prompt=True)
+    _editor_change(email, lambda s, e: set_password(s, e, password), f"password of {email} changed; sessions ended")
+
+
 @app.command()
 def init() -> None:
     """Create or migrate the database (Alembic upgrade head) and seed the specialty list."""
@@ -157,6 +222,7 @@ def import_(
 ) -> None:
     """Import summaries; upserts by id. A source with invalid records is rejected whole (exit 2)."""
     from digest.ingest.feeds import is_feed_source, read_feed
+    from digest.ingest.fetching import FetchPolicy
     from digest.ingest.service import import_summaries
     from digest.ingest.sources import read_records
 
@@ -167,7 +233,8 @@ def import_(
     services = _services(_settings())
     try:
         with session_scope(services.sessions) as session, _progress_bar("summaries") as progress:
-            raw = read_feed(session, source, specialty) if feed else read_records(Path(source))
+            policy = FetchPolicy.from_settings(services.settings)
+            raw = read_feed(session, source, specialty, policy) if feed else read_records(Path(source))
             report = import_summaries(
                 session,
                 raw.records,
@@ -186,6 +253,8 @@ def import_(
         err.print(f"[yellow]skipped {len(report.skipped)} invalid:[/yellow]")
         for e in report.skipped:
             err.print(f"  {e}", markup=False, highlight=False)
+    for e in report.cleaned:
+        err.print(f"  cleaned: {e}", markup=False, highlight=False)
 
 
 @subscribers_app.command("add")
@@ -401,9 +470,10 @@ def feeds_list() -> None:
 def feeds_poll() -> None:
     """Poll every feed now (what beat does every 15 minutes); exit 1 if any feed failed."""
     from digest.ingest.feeds import poll_feeds
+    from digest.ingest.fetching import FetchPolicy
 
     services = _services(_settings())
-    results = poll_feeds(services.sessions, services.clock())
+    results = poll_feeds(services.sessions, services.clock(), FetchPolicy.from_settings(services.settings))
     if not results:
         console.print("no feeds to poll")
     for r in results:

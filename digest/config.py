@@ -5,11 +5,11 @@ from __future__ import annotations
 import secrets
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 TRANSPORTS = ("smtp", "postmark", "sendgrid", "outbox")
 
@@ -47,12 +47,27 @@ class Settings(BaseSettings):
     confirmations_per_address_per_day: int = 3
     signups_per_client: int = 10
     signup_window_seconds: int = 3600
+    # Editor login attempts: token buckets per client address and per address typed, refilled over
+    # the window (no lockout: after the wait the right password works). In Redis when there is one.
+    login_attempts_per_client: int = Field(10, ge=1)
+    login_attempts_per_account: int = Field(10, ge=1)
+    login_window_seconds: int = Field(300, ge=1)
     # Provider webhooks: Postmark sends basic-auth credentials, SendGrid signs with ECDSA P-256.
     postmark_webhook_user: str | None = None
     postmark_webhook_password: str | None = None
     sendgrid_webhook_public_key: str | None = None
     # Bearer token for the JSON API (POST /api/summaries); unset: the API answers 401 to everyone.
     ingest_token: str | None = None
+    # Feed fetching (digest/ingest/fetching.py): addresses that are loopback, private, link-local,
+    # multicast or reserved are refused unless inside one of these networks (CIDR, comma-separated);
+    # a feed's size cap, the deadline of one whole fetch, and how many feeds are polled at once.
+    feed_allow_networks: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    feed_max_bytes: int = Field(10 * 1024 * 1024, ge=1024)
+    feed_deadline_seconds: float = Field(30.0, gt=0)
+    feed_concurrency: int = Field(4, ge=1, le=64)
+    # Largest body POST /api/summaries accepts (413 above it, before reading); other routes have
+    # fixed limits (digest/web/limits.py): webhooks and editor forms 1 MiB, public forms 64 KiB.
+    api_max_body_bytes: int = Field(16 * 1024 * 1024, ge=1024)
     # `digest serve`: uvicorn worker processes (each its own interpreter, so both cores serve a
     # burst of one-click unsubscribes), and database connections kept open per process, which is
     # also how many requests one web process runs at once. Few is faster: a request is mostly
@@ -87,12 +102,22 @@ class Settings(BaseSettings):
             raise ValueError(f"DIGEST_LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, not {value!r}")
         return level
 
-    @field_validator("old_secret_keys", mode="before")
+    @field_validator("old_secret_keys", "feed_allow_networks", mode="before")
     @classmethod
     def _split_keys(cls, value: object) -> object:
         if isinstance(value, str):
             return [k.strip() for k in value.split(",") if k.strip()]
         return value
+
+    @field_validator("feed_allow_networks")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        import ipaddress
+
+        try:
+            return [str(ipaddress.ip_network(v, strict=False)) for v in value]
+        except ValueError as exc:
+            raise ValueError(f"DIGEST_FEED_ALLOW_NETWORKS: {exc}") from None
 
     def model_post_init(self, __context: object) -> None:
         if not self.database_url:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from email.utils import parseaddr
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -22,12 +23,13 @@ from digest.delivery.sendgrid import SENDGRID_API_URL, SendGridTransport
 from digest.delivery.service import DeliveryService, RateLimiter, Unlimited
 from digest.delivery.smtp import SMTPConfig, SMTPTransport
 from digest.delivery.transport import Transport
+from digest.editors.throttle import Buckets, Limit, LoginThrottle, MemoryBuckets, RedisBuckets
 from digest.issues.links import ClickLinks
 from digest.observability import SendMetrics, send_metrics
 from digest.queue import BrokerQueue, InProcessQueue, TaskQueue
 from digest.rendering.compiled import EmailRenderer
 from digest.rendering.compose import MessageComposer
-from digest.rendering.dkim import DKIMSigner
+from digest.rendering.dkim import DKIMSigner, check_alignment
 from digest.selection.service import PlanOptions
 from digest.subscribers.signup import ClientLimiter, DatabaseClientLimiter, RedisClientLimiter
 from digest.subscribers.tokens import Tokens
@@ -112,9 +114,23 @@ def make_signer(settings: Settings) -> Callable[[bytes], bytes] | None:
         )
     assert settings.dkim_domain and settings.dkim_selector and settings.dkim_key_file
     try:
+        check_alignment(settings.dkim_domain, parseaddr(settings.from_)[1])
         return DKIMSigner.from_file(settings.dkim_domain, settings.dkim_selector, settings.dkim_key_file)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
+
+
+def make_login_throttle(settings: Settings, clock: Callable[[], datetime] = utcnow) -> LoginThrottle:
+    """Editor login attempts per client and per address: in Redis when there is one, else in-process."""
+    window = settings.login_window_seconds
+    buckets: Buckets = (
+        RedisBuckets(settings.shared_redis_url)
+        if settings.shared_redis_url
+        else MemoryBuckets(clock=lambda: clock().timestamp())
+    )
+    return LoginThrottle(
+        buckets, Limit(settings.login_attempts_per_client, window), Limit(settings.login_attempts_per_account, window)
+    )
 
 
 def make_client_limiter(settings: Settings) -> ClientLimiter:
@@ -138,6 +154,7 @@ def build_services(
     tokens = Tokens(settings.secret_key, settings.old_secret_keys)
     links = ClickLinks(settings.secret_key, settings.old_secret_keys, settings.base_url)
     renderer = EmailRenderer(base_url=settings.base_url, list_name=settings.list_name, link_signer=links.sign_url)
+    transport = transport or make_transport(settings)
     composer = MessageComposer(
         renderer,
         tokens,
@@ -148,8 +165,8 @@ def build_services(
         secret=settings.secret_key,
         sign=make_signer(settings),
         click_base=links.click_base,
+        raw=transport.wants_raw,
     )
-    transport = transport or make_transport(settings)
     assert settings.metrics_dir is not None
     metrics = send_metrics(settings.metrics_dir)
     delivery = DeliveryService(

@@ -148,6 +148,7 @@ def settings(clean_db: str, tmp_path: Path, smtp_sink: SMTPSink) -> Settings:
         transport="smtp",
         smtp_url=smtp_sink.url,
         broker_url=None,
+        feed_allow_networks=["127.0.0.0/8"],  # the tests' feed servers listen on loopback
     )
 
 
@@ -177,6 +178,7 @@ def cli(settings: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
         "DIGEST_FROM": settings.from_,
         "DIGEST_TRANSPORT": settings.transport,
         "DIGEST_SMTP_URL": settings.smtp_url,
+        "DIGEST_FEED_ALLOW_NETWORKS": ",".join(settings.feed_allow_networks),
     }
     for key, value in env.items():
         monkeypatch.setenv(key, value)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from itertools import count
 from typing import Any
@@ -153,7 +154,7 @@ def outgoing(
     """A fully rendered message as the composer hands it to a transport (for transport tests)."""
     from datetime import UTC
 
-    from digest.rendering.headers import build_mime, list_unsubscribe
+    from digest.rendering.headers import list_unsubscribe, mime_bytes
 
     msg = OutgoingMessage(
         delivery_id=delivery_id,
@@ -172,8 +173,7 @@ def outgoing(
             ),
         ),
     )
-    raw = build_mime(msg, datetime(2026, 11, 27, 12, 0, tzinfo=UTC)).as_bytes()
-    return OutgoingMessage(**{**msg.__dict__, "raw": raw})
+    return replace(msg, raw=mime_bytes(msg, datetime(2026, 11, 27, 12, 0, tzinfo=UTC)))
 
 
 def planned_issue(services: Any, now: datetime, people: list[tuple[str, str, list[str]]]) -> list[int]:

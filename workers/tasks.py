@@ -18,6 +18,7 @@ from digest.config import get_settings
 from digest.delivery.service import MAX_ATTEMPTS, DeliverReport
 from digest.delivery.transport import TransientError
 from digest.ingest.feeds import poll_feeds as poll_all_feeds
+from digest.ingest.fetching import FetchPolicy
 from digest.queue import DELIVER_CHUNK, DISPATCH_DUE, POLL_FEEDS, SEND_CONFIRMATION, VISIBILITY_TIMEOUT
 from digest.wiring import Services, build_services
 from workers.app import celery_app
@@ -115,7 +116,7 @@ def dispatch_due() -> dict[str, int | None]:
 def poll_feeds() -> dict[str, int]:
     """Run by beat every 15 minutes: poll every registered feed (conditional GET) and import new entries."""
     svc = services()
-    results = poll_all_feeds(svc.sessions, svc.clock())
+    results = poll_all_feeds(svc.sessions, svc.clock(), FetchPolicy.from_settings(svc.settings))
     return {
         "feeds": len(results),
         "not_modified": sum(r.not_modified for r in results),

@@ -11,6 +11,7 @@ from digest.rendering.message import OutgoingMessage
 
 class OutboxTransport:
     name = "outbox"
+    wants_raw = True
     batch_size = 1
 
     def __init__(self, directory: Path):

@@ -31,6 +31,7 @@ TRANSIENT_CODES = frozenset({405, 412, 429})
 
 class PostmarkTransport:
     name = "postmark"
+    wants_raw = False  # the API takes fields; raw MIME would be ignored
     batch_size = MAX_BATCH
 
     def __init__(

@@ -22,6 +22,7 @@ SENDGRID_API_URL = "https://api.sendgrid.com"
 
 class SendGridTransport:
     name = "sendgrid"
+    wants_raw = False  # the API takes fields; raw MIME would be ignored
     batch_size = 1
 
     def __init__(self, token: str, *, api_url: str = SENDGRID_API_URL, backoff: float = 0.5):

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from digest.delivery.transport import PermanentError, SendResult, TransientError, TransportError
-from digest.rendering.headers import is_plain_address
+from digest.rendering.headers import DotFree, is_plain_address
 from digest.rendering.message import OutgoingMessage
 
 
@@ -67,6 +67,7 @@ class SMTPConfig:
 
 class SMTPTransport:
     name = "smtp"
+    wants_raw = True
     batch_size = 1
     idle_check_after = 20.0  # seconds: probe an idle pooled connection with NOOP before reuse
 
@@ -187,9 +188,7 @@ class SMTPTransport:
         conn = self._conn
         assert conn is not None
         try:
-            conn.send(
-                _data(msg.raw, _envelope_commands(follow) if follow is not None else b"", dot_free=msg.raw_dot_free)
-            )
+            conn.send(_data(msg.raw, _envelope_commands(follow) if follow is not None else b""))
             code, reply = conn.getreply()
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
             # The one window no protocol closes: the server may have accepted the message.
@@ -286,13 +285,14 @@ def _angle(address: str) -> str:
     return f"<{address}>" if is_plain_address(address) else smtplib.quoteaddr(address)
 
 
-def _data(raw: bytes, then: bytes = b"", *, dot_free: bool = False) -> bytes:
+def _data(raw: bytes, then: bytes = b"") -> bytes:
     """The message as DATA carries it: leading dots doubled, ended by a lone dot, followed by
     ``then`` (pipelined commands). What ``smtplib.SMTP.data`` sends, by ``bytes.replace`` instead of
     its regular expressions, and in one copy of the message when no line starts with a dot: ``raw``
-    has CRLF line ends already, as ``mime_bytes`` and the DKIM signer write them. ``dot_free``: the
-    composer wrote no line-leading dot, so the message is not searched for one (a search of 30 KB
-    cost more than the rest of this function)."""
+    has CRLF line ends already, as ``mime_bytes`` and the DKIM signer write them. Bytes marked
+    ``DotFree`` by the MIME writer have no line-leading dot and are not searched for one (a search of
+    30 KB cost more than the rest of this function)."""
+    dot_free = isinstance(raw, DotFree)
     stuffed = raw.replace(b"\r\n.", b"\r\n..") if not dot_free and b"\r\n." in raw else raw
     return b"".join(
         (b"." if raw.startswith(b".") else b"", stuffed, b".\r\n" if raw.endswith(b"\r\n") else b"\r\n.\r\n", then)

@@ -47,6 +47,7 @@ class SendResult:
 class Transport(Protocol):
     name: str
     batch_size: int  # messages per send() call that share one commit (1 = exactly-once per message)
+    wants_raw: bool  # sends OutgoingMessage.raw (SMTP, outbox); False: takes the fields (HTTP APIs)
 
     def send(self, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
         """Send a batch; return one result per message, in order. Raise TransportError only for

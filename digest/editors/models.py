@@ -1,10 +1,10 @@
-"""Editor accounts (argon2 password hashes, login throttling state)."""
+"""Editor accounts (argon2 password hashes, disabled flag, session version)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Integer, String
+from sqlalchemy import Boolean, Integer, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from digest.db import Base, UTCDateTime, utcnow
@@ -20,9 +20,11 @@ class Editor(Base):
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    # Failed logins since the last success; at the limit the account is locked until locked_until.
-    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
-    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # A disabled account cannot log in; its sessions ended when it was disabled.
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Carried in the session cookie; raised at logout, password change and disable, which ends
+    # every session issued before.
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     def __repr__(self) -> str:
         return f"Editor({self.email!r})"

@@ -24,6 +24,7 @@ import json
 import logging
 import re
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from html.parser import HTMLParser
@@ -31,13 +32,13 @@ from pathlib import Path
 from typing import Any
 
 import feedparser
-import requests
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from digest import __version__
 from digest.db import session_scope
 from digest.errors import InputError, InvalidInput
+from digest.ingest.fetching import FetchPolicy, FetchRefused, get
 from digest.ingest.models import FeedSource, FeedStatus
 from digest.ingest.service import ImportReport, import_summaries
 from digest.ingest.sources import RawRecords
@@ -47,7 +48,7 @@ log = logging.getLogger(__name__)
 
 DIGEST_NS = "urn:x-digest:feed:1"
 FEED_SUFFIXES = (".xml", ".rss", ".atom")
-TIMEOUT = 30.0  # seconds per request
+DEFAULT_POLICY = FetchPolicy()
 ACCEPT = (
     "application/rss+xml, application/atom+xml, application/feed+json, "
     "application/json;q=0.9, application/xml;q=0.8, */*;q=0.5"
@@ -93,38 +94,39 @@ def is_feed_source(source: str) -> bool:
 
 # -- fetch ------------------------------------------------------------------------------------------
 def fetch(
-    url: str, *, etag: str | None = None, last_modified: str | None = None, http: requests.Session | None = None
+    url: str, *, etag: str | None = None, last_modified: str | None = None, policy: FetchPolicy = DEFAULT_POLICY
 ) -> Fetched:
-    """GET a feed; with ``etag``/``last_modified`` the request is conditional and 304 means unchanged."""
+    """GET a feed under ``policy`` (digest/ingest/fetching.py); with ``etag``/``last_modified`` the
+    request is conditional and 304 means unchanged."""
     headers = {"User-Agent": f"digest/{__version__} (feed poller)", "Accept": ACCEPT}
     if etag:
         headers["If-None-Match"] = etag
     if last_modified:
         headers["If-Modified-Since"] = last_modified
     try:
-        response = (http or requests).get(url, headers=headers, timeout=TIMEOUT)
-    except requests.RequestException as exc:
-        raise FeedError(f"{url}: cannot fetch: {exc}") from exc
-    if response.status_code == 304:
+        response = get(url, headers, policy)
+    except FetchRefused as exc:
+        raise FeedError(f"{url}: cannot fetch: {exc}") from None
+    if response.status == 304:
         return Fetched(
             None,
-            etag=response.headers.get("ETag", etag),
-            last_modified=response.headers.get("Last-Modified", last_modified),
+            etag=response.headers.get("etag", etag),
+            last_modified=response.headers.get("last-modified", last_modified),
         )
-    if response.status_code != 200:
-        raise FeedError(f"{url}: HTTP {response.status_code} {response.reason}")
+    if response.status != 200:
+        raise FeedError(f"{url}: HTTP {response.status} {response.reason}")
     return Fetched(
         response.content,
-        response.headers.get("Content-Type", ""),
-        response.headers.get("ETag"),
-        response.headers.get("Last-Modified"),
+        response.headers.get("content-type", ""),
+        response.headers.get("etag"),
+        response.headers.get("last-modified"),
     )
 
 
-def load(source: str) -> Fetched:
+def load(source: str, policy: FetchPolicy = DEFAULT_POLICY) -> Fetched:
     """Fetch a URL or read a local feed file (unconditionally)."""
     if source.startswith(("http://", "https://")):
-        return fetch(source)
+        return fetch(source, policy=policy)
     try:
         return Fetched(Path(source).read_bytes())
     except OSError as exc:
@@ -290,11 +292,13 @@ def to_records(
     return records
 
 
-def read_feed(session: Session, source: str, default_specialties: Iterable[str] = ()) -> RawRecords:
+def read_feed(
+    session: Session, source: str, default_specialties: Iterable[str] = (), policy: FetchPolicy = DEFAULT_POLICY
+) -> RawRecords:
     """A feed URL or file as raw summary records (for ``digest import``); problems become errors."""
     out = RawRecords(source=source)
     try:
-        entries = parse(load(source), source)
+        entries = parse(load(source, policy), source)
     except FeedError as exc:
         out.errors.append(InputError(0, "", str(exc).removeprefix(f"{source}: "), source))
         return out
@@ -337,38 +341,55 @@ class PollResult:
         return self.report.created + self.report.updated if self.report else 0
 
 
-def poll_feed(
-    sessions: sessionmaker[Session], feed_id: int, now: datetime, http: requests.Session | None = None
-) -> PollResult:
-    """Poll one feed with a conditional GET; import its entries and record the outcome, in one transaction.
+@dataclass(frozen=True)
+class _Polled:
+    """What the network gave for one feed: the fetch and its entries, or the error."""
+
+    feed_id: int
+    url: str
+    fetched: Fetched | None = None
+    entries: tuple[FeedEntry, ...] = ()
+    error: str | None = None
+
+
+def _fetch_feed(feed_id: int, url: str, etag: str | None, last_modified: str | None, policy: FetchPolicy) -> _Polled:
+    try:
+        fetched = fetch(url, etag=etag, last_modified=last_modified, policy=policy)
+        entries = () if fetched.not_modified else tuple(parse(fetched, url))
+    except FeedError as exc:
+        return _Polled(feed_id, url, error=str(exc))
+    return _Polled(feed_id, url, fetched, entries)
+
+
+def _store(sessions: sessionmaker[Session], polled: _Polled, now: datetime) -> PollResult:
+    """Import a fetched feed's entries and record the outcome, in one transaction.
 
     The validators (ETag, Last-Modified) are stored only together with the imported summaries, so a
     failed import is fetched again next time. Invalid entries are skipped and listed in ``last_error``.
     """
-    with session_scope(sessions) as session:
-        feed = session.get_one(FeedSource, feed_id)
-        url, etag, last_modified = feed.url, feed.etag, feed.last_modified
-    try:
-        fetched = fetch(url, etag=etag, last_modified=last_modified, http=http)
-        entries = [] if fetched.not_modified else parse(fetched, url)
-    except FeedError as exc:
-        log.warning("feed poll failed: %s", exc, extra={"feed": url})
+    url = polled.url
+    if polled.error is not None or polled.fetched is None:
+        log.warning("feed poll failed: %s", polled.error, extra={"feed": url})
         with session_scope(sessions) as session:
-            feed = session.get_one(FeedSource, feed_id)
-            feed.status, feed.last_error, feed.last_polled_at = FeedStatus.ERROR, str(exc), now
-        return PollResult(url, FeedStatus.ERROR, error=str(exc))
+            feed = session.get_one(FeedSource, polled.feed_id)
+            feed.status, feed.last_error, feed.last_polled_at = FeedStatus.ERROR, polled.error, now
+        return PollResult(url, FeedStatus.ERROR, error=polled.error)
+    fetched = polled.fetched
     with session_scope(sessions) as session:
-        feed = session.get_one(FeedSource, feed_id)
+        feed = session.get_one(FeedSource, polled.feed_id)
         feed.last_polled_at = now
         if fetched.not_modified:
             if feed.status == FeedStatus.ERROR:
                 feed.status, feed.last_error = FeedStatus.OK, None
             return PollResult(url, FeedStatus(feed.status), not_modified=True)
-        records = to_records(entries, default_specialties=feed.specialties, known=set(specialty_map(session)))
+        records = to_records(
+            list(polled.entries), default_specialties=feed.specialties, known=set(specialty_map(session))
+        )
         report = import_summaries(session, records, source=url, skip_invalid=True)
         feed.etag, feed.last_modified = fetched.etag, fetched.last_modified
         feed.status = FeedStatus.PARTIAL if report.skipped else FeedStatus.OK
-        feed.last_error = "\n".join(map(str, report.skipped)) or None
+        notes = [*map(str, report.skipped), *(f"cleaned: {note}" for note in report.cleaned)]
+        feed.last_error = "\n".join(notes) or None
         status = FeedStatus(feed.status)
     log.info(
         "feed polled: %s: %d new, %d updated, %d unchanged, %d skipped",
@@ -382,9 +403,20 @@ def poll_feed(
     return PollResult(url, status, report=report)
 
 
-def poll_feeds(sessions: sessionmaker[Session], now: datetime) -> list[PollResult]:
-    """Poll every registered feed, one transaction each: one feed failing does not stop the others."""
+def poll_feeds(
+    sessions: sessionmaker[Session], now: datetime, policy: FetchPolicy = DEFAULT_POLICY
+) -> list[PollResult]:
+    """Poll every registered feed: fetched ``policy.concurrency`` at a time (a slow feed does not hold
+    up the others), each stored in its own transaction, one after another in feed id order (the
+    database, SQLite too, sees one writer), as its fetch completes."""
     with session_scope(sessions) as session:
-        ids = list(session.scalars(select(FeedSource.id).order_by(FeedSource.id)))
-    with requests.Session() as http:
-        return [poll_feed(sessions, feed_id, now, http) for feed_id in ids]
+        feeds = list(
+            session.execute(
+                select(FeedSource.id, FeedSource.url, FeedSource.etag, FeedSource.last_modified).order_by(FeedSource.id)
+            )
+        )
+    if not feeds:
+        return []
+    with ThreadPoolExecutor(max_workers=min(policy.concurrency, len(feeds)), thread_name_prefix="feed") as pool:
+        fetched = pool.map(lambda f: _fetch_feed(f[0], f[1], f[2], f[3], policy), feeds)
+        return [_store(sessions, polled, now) for polled in fetched]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +16,9 @@ from digest.ingest.schema import SummaryIn
 from digest.ingest.specialties import specialty_map
 from digest.ingest.versions import classify, flag_urgent, record_version
 from digest.progress import Progress, silent
+from digest.untrusted import strip_record
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -24,6 +28,7 @@ class ImportReport:
     unchanged: int = 0
     skipped: list[InputError] = field(default_factory=list)
     versions: int = 0  # new versions stored (digest/corrections reviews them: corrections, safety alerts)
+    cleaned: list[InputError] = field(default_factory=list)  # fields whose invisible characters were removed
 
     @property
     def imported(self) -> int:
@@ -31,15 +36,26 @@ class ImportReport:
 
 
 def validate_records(
-    session: Session, records: list[tuple[int, dict[str, Any]]], source: str = "", progress: Progress = silent
+    session: Session,
+    records: list[tuple[int, dict[str, Any]]],
+    source: str = "",
+    progress: Progress = silent,
+    cleaned: list[InputError] | None = None,
 ) -> tuple[list[SummaryIn], list[InputError]]:
-    """Validate every record; return the valid ones and every error (never stops at the first)."""
+    """Validate every record; return the valid ones and every error (never stops at the first).
+    Control and direction characters are removed first; each field changed is logged and added to
+    ``cleaned``."""
     known = set(specialty_map(session))
     valid: list[SummaryIn] = []
     errors: list[InputError] = []
     first_seen: dict[str, int] = {}
     for done, (number, raw) in enumerate(records, start=1):
         progress("checking", done, len(records))
+        raw, notes = strip_record(raw, number, source)
+        for note in notes:
+            log.warning("untrusted input cleaned: %s", note)
+        if cleaned is not None:
+            cleaned += notes
         try:
             item = SummaryIn.model_validate(raw, context={"specialties": known})
         except ValidationError as exc:
@@ -69,11 +85,12 @@ def import_summaries(
     With any invalid record (including ``prior_errors`` from reading the source) nothing is
     written and ``InvalidInput`` lists every error, unless ``skip_invalid`` is set.
     """
-    valid, errors = validate_records(session, records, source, progress)
+    cleaned: list[InputError] = []
+    valid, errors = validate_records(session, records, source, progress, cleaned)
     errors = list(prior_errors or []) + errors
     if errors and not skip_invalid:
         raise InvalidInput(errors)
-    report = ImportReport(skipped=errors)
+    report = ImportReport(skipped=errors, cleaned=cleaned)
     specialties = specialty_map(session)
     for done, item in enumerate(valid, start=1):
         progress("writing", done, len(valid))

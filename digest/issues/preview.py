@@ -7,7 +7,6 @@ of any subscriber) and untracked item links. Nothing here writes to the ledger.
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -25,7 +24,6 @@ from digest.issues.service import InvalidIssue, IssueError, get_campaign
 from digest.ledger.models import Issue
 from digest.rendering.compiled import EmailRenderer
 from digest.rendering.compose import MessageComposer, build_variant
-from digest.rendering.headers import build_mime
 from digest.rendering.message import OutgoingMessage
 from digest.rendering.personalisation import Recipient, RenderedEmail
 from digest.selection.picker import RANKING, has_candidate, ranked_candidates
@@ -195,21 +193,10 @@ def send_test(
     preview = preview_issue(
         session, composer.renderer, issue_id, now, options, specialty=specialty, subscriber_id=subscriber_id
     )
-    msg = OutgoingMessage(
-        delivery_id=0,
-        message_id=f"<test.{issue_id}.{secrets.token_hex(8)}@{composer.domain}>",
-        from_header=composer.from_header,
-        to_email=address,
-        to_name="",
-        subject=TEST_PREFIX + preview.subject,
-        text=preview.text,
-        html=preview.html,
-        headers=(("List-Id", composer.list_id),),
+    rendered = RenderedEmail(subject=TEST_PREFIX + preview.subject, html=preview.html, text=preview.text)
+    msg = composer.compose_transactional(
+        address, "", rendered, now, headers=(("List-Id", composer.list_id),), id_prefix=f"test.{issue_id}"
     )
-    raw = build_mime(msg, now).as_bytes()
-    if composer.sign is not None:
-        raw = composer.sign(raw)
-    msg = OutgoingMessage(**{**msg.__dict__, "raw": raw})
     (result,) = transport.send([msg])
     if not result.accepted:
         raise TestSendFailed(f"the test message to {address} was not accepted: {result.error}")

@@ -28,6 +28,7 @@ from digest.ledger.models import Delivery, DeliveryStatus, Issue, IssueKind, Iss
 from digest.rendering.headers import one_line
 from digest.selection.service import PlanOptions
 from digest.subscribers.schema import iana_timezones
+from digest.untrusted import refuse_invisible
 
 S = IssueStatus
 # action -> (states it may start from, state it leads to)
@@ -100,6 +101,11 @@ def update_issue(session: Session, issue_id: int, draft: IssueDraft) -> Issue:
 
 
 def _apply(session: Session, issue: Issue, draft: IssueDraft) -> None:
+    try:
+        refuse_invisible(draft.subject, "the subject")
+        refuse_invisible(draft.preheader, "the preheader")
+    except ValueError as exc:
+        raise InvalidIssue(str(exc)) from None
     subject = one_line(draft.subject, 300)
     if not subject:
         raise InvalidIssue("the subject is empty")

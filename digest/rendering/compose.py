@@ -1,15 +1,19 @@
-"""From ledger rows to OutgoingMessages: variant, personal links, headers, MIME bytes (and DKIM)."""
+"""From ledger rows to OutgoingMessages: variant, personal links, headers, MIME bytes (and DKIM).
+
+``MessageComposer`` is the one composer of every email the project sends (digests, campaigns, test
+sends, confirmations); its MIME bytes come from ``headers.mime_bytes``, the one MIME writer, and are
+only written (and signed) when the transport sends raw MIME.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from email.utils import make_msgid
 from typing import Any
 
 from digest.rendering.compiled import EmailRenderer, Variant, item_view
-from digest.rendering.headers import list_id, list_unsubscribe, make_message_id, mime_bytes
+from digest.rendering.headers import list_id, list_unsubscribe, make_message_id, mime_bytes, random_message_id
 from digest.rendering.message import OutgoingMessage
 from digest.rendering.personalisation import Recipient, RenderedEmail
 from digest.subscribers.models import Edition
@@ -70,6 +74,7 @@ class MessageComposer:
         secret: str,
         sign: Callable[[bytes], bytes] | None = None,
         click_base: Callable[[int], str] | None = None,
+        raw: bool = True,
     ):
         self.renderer = renderer
         self.tokens = tokens
@@ -80,6 +85,7 @@ class MessageComposer:
         self.secret = secret
         self.sign = sign
         self.click_base = click_base  # delivery id -> start of its tracked links
+        self.raw = raw  # False for transports that take fields, not MIME (Postmark, SendGrid)
 
     def recipient(self, who: Addressee, unsubscribe_url: str | None = None) -> Recipient:
         return Recipient(
@@ -116,28 +122,38 @@ class MessageComposer:
         return self._finish(msg, date, rendered.encoded)
 
     def compose_transactional(
-        self, to_email: str, to_name: str, rendered: RenderedEmail, date: datetime
+        self,
+        to_email: str,
+        to_name: str,
+        rendered: RenderedEmail,
+        date: datetime,
+        *,
+        headers: tuple[tuple[str, str], ...] = (),
+        id_prefix: str = "digest",
     ) -> OutgoingMessage:
-        """A one-off message (a sign-up confirmation): no list headers, a fresh Message-ID, signed too."""
+        """A one-off message (a sign-up confirmation, a test send): a fresh Message-ID, signed too,
+        with the given extra headers only."""
         msg = OutgoingMessage(
             delivery_id=0,
-            message_id=make_msgid("digest", domain=self.domain),
+            message_id=random_message_id(self.domain, id_prefix),
             from_header=self.from_header,
             to_email=to_email,
             to_name=to_name,
             subject=rendered.subject,
             text=rendered.text,
             html=rendered.html,
+            headers=headers,
         )
-        return self._finish(msg, date)
+        return self._finish(msg, date, rendered.encoded)
 
     def _finish(
         self, msg: OutgoingMessage, date: datetime, bodies: tuple[bytes, bytes] | None = None
     ) -> OutgoingMessage:
         """Assemble the wire bytes (from the bodies already encoded, if given), DKIM-signed when a
-        signer is configured (its header lines, folded, start with a letter or a space: the bytes
-        stay free of line-leading dots)."""
-        raw = mime_bytes(msg, date, bodies)
+        signer is configured, for a transport that sends them; the others get the fields alone."""
+        if not self.raw:
+            return msg
+        raw: bytes = mime_bytes(msg, date, bodies)
         if self.sign is not None:
             raw = self.sign(raw)
-        return OutgoingMessage(**{**msg.__dict__, "raw": raw, "raw_dot_free": True})
+        return replace(msg, raw=raw)

@@ -16,9 +16,9 @@ class OutgoingMessage:
     text: str
     html: str
     headers: tuple[tuple[str, str], ...] = field(default=())  # List-Id, List-Unsubscribe, ...
-    raw: bytes = b""  # the RFC 5322 bytes as they go on the wire, CRLF line ends (signed if DKIM is configured)
-    # No line of ``raw`` starts with a dot (``mime_bytes`` writes such bodies): SMTP sends it as it is.
-    raw_dot_free: bool = False
+    # The RFC 5322 bytes as they go on the wire, CRLF line ends, signed if DKIM is configured; written
+    # by ``headers.mime_bytes`` for transports that send raw MIME (SMTP, outbox), empty for the others.
+    raw: bytes = b""
 
     @property
     def envelope_from(self) -> str:

@@ -18,6 +18,7 @@ from pydantic import (
 
 from digest.ingest.specialties import check_slugs
 from digest.subscribers.models import Cadence, Edition
+from digest.untrusted import refuse_invisible
 
 
 @lru_cache(maxsize=1)
@@ -72,5 +73,6 @@ class SubscriberIn(PreferencesIn):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        # Names end up in the To header: collapse every line break and run of whitespace.
-        return " ".join(value.split())
+        # Names end up in the To header: control and direction characters are refused, every line
+        # break and run of whitespace collapsed.
+        return " ".join(refuse_invisible(value, "the name").split())

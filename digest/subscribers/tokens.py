@@ -94,7 +94,8 @@ class Tokens:
 
     def read_mailbox(self, token: str) -> int:
         sid, _, given = token.strip().lower().partition("-")
-        if not sid.isdigit() or not given:
+        # ASCII only: "²".isdigit() is true but int() refuses it, and compare_digest refuses non-ASCII str.
+        if not (sid.isascii() and sid.isdigit() and len(sid) <= 18 and given and given.isascii()):
             raise BadToken("mailbox")
         subscriber_id = int(sid)
         for key in self._keys:

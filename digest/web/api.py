@@ -26,16 +26,17 @@ from digest.web.deps import ServicesDep
 bearer = HTTPBearer(auto_error=False, description="the value of DIGEST_INGEST_TOKEN")
 
 
-class ImportCounts(BaseModel):
-    created: int
-    updated: int
-    unchanged: int
-
-
 class RecordError(BaseModel):
     record: int  # 1-based position in the body's list (1 for a single object); 0: the body itself
     field: str  # dotted path of the field, "" for the whole record
     message: str
+
+
+class ImportCounts(BaseModel):
+    created: int
+    updated: int
+    unchanged: int
+    cleaned: list[RecordError] = []  # fields whose control or direction characters were removed
 
 
 class Rejected(BaseModel):
@@ -113,7 +114,12 @@ async def post_summaries(request: Request, services: ServicesDep) -> Any:
         except InvalidInput as exc:
             session.rollback()
             return _rejected(exc.errors)
-    return ImportCounts(created=report.created, updated=report.updated, unchanged=report.unchanged)
+    return ImportCounts(
+        created=report.created,
+        updated=report.updated,
+        unchanged=report.unchanged,
+        cleaned=[RecordError(record=e.record, field=e.field, message=e.message) for e in report.cleaned],
+    )
 
 
 def add_schemas(openapi: dict[str, Any]) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -15,8 +16,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from digest.web import api, archive, corrections, editor, ops, public, summaries, webhooks
 from digest.web.deps import templates
+from digest.web.limits import BodyLimit, route_limits
 from digest.web.sessions import SessionCookies
-from digest.wiring import Services
+from digest.wiring import Services, make_login_throttle
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +51,8 @@ def create_app(services: Services) -> FastAPI:
         version="0.1.0",
     )
     app.state.services = services
+    app.state.login_throttle = make_login_throttle(services.settings, services.clock)
+    app.state.login_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="login")
     app.state.session_cookies = SessionCookies(
         services.settings.secret_key,
         services.settings.old_secret_keys,
@@ -75,6 +79,7 @@ def create_app(services: Services) -> FastAPI:
     app.openapi = openapi  # type: ignore[method-assign]
 
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(BodyLimit, limits=route_limits(services.settings.api_max_body_bytes))
     app.add_middleware(ServerErrorLog)
     return app
 

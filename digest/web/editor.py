@@ -9,12 +9,15 @@ must carry the session's CSRF token (digest.web.sessions); otherwise it is 403 a
 
 from __future__ import annotations
 
+import asyncio
+import math
 from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo
 
+import anyio
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import func, or_, select
@@ -23,7 +26,8 @@ from sqlalchemy.orm import Session
 from digest.db import session_scope
 from digest.dispatch import resume_campaign
 from digest.editors.models import Editor
-from digest.editors.service import LoginFailed, LoginLocked, authenticate
+from digest.editors.service import AccountDisabled, LoginFailed, authenticate, end_sessions
+from digest.editors.throttle import LoginThrottle
 from digest.ingest.models import Specialty, Summary
 from digest.issues.figures import Figures, history, issue_figures
 from digest.issues.models import issue_specialties
@@ -78,8 +82,8 @@ def current_editor(request: Request, session: Annotated[EditorSession, Depends(c
     services = get_services(request)
     with session_scope(services.sessions) as db:
         editor = db.get(Editor, session.editor_id)
-        if editor is None:  # the account was removed since
-            raise LoginRequired()
+        if editor is None or editor.disabled or editor.session_version != session.version:
+            raise LoginRequired()  # removed, disabled, logged out or its password changed since
         db.expunge(editor)
     return editor
 
@@ -137,7 +141,9 @@ def local(at: datetime | None, timezone: str) -> str:
 # -- login / logout -------------------------------------------------------------------------------
 
 
-def _login_form(request: Request, nxt: str, error: str = "", email: str = "", status: int = 200) -> HTMLResponse:
+def _login_form(
+    request: Request, nxt: str, error: str = "", email: str = "", status: int = 200, retry_after: float = 0
+) -> HTMLResponse:
     jar = cookies(request)
     session = jar.read(request)
     fresh = session is None
@@ -157,6 +163,8 @@ def _login_form(request: Request, nxt: str, error: str = "", email: str = "", st
     )
     if fresh:
         jar.save(response, session)
+    if retry_after:
+        response.headers["Retry-After"] = str(math.ceil(retry_after))
     return response
 
 
@@ -173,23 +181,38 @@ async def login(request: Request, services: ServicesDep) -> Response:
     form = await request.form()
     email, password = str(form.get("email", "")), str(form.get("password", ""))
     nxt = str(form.get("next", "/editor/issues"))
-    error = ""
-    with session_scope(services.sessions) as db:
-        try:
-            editor_id: int | None = authenticate(db, email, password, services.clock()).id
-        except LoginLocked as exc:
-            editor_id, error = None, f"Too many failed logins: this account is locked until {exc.until:%H:%M} UTC."
-        except LoginFailed:
-            editor_id, error = None, "Wrong email address or password."
-    if editor_id is None:
-        return _login_form(request, nxt, error, email, status=429 if "locked" in error else 401)
+    throttle: LoginThrottle = request.app.state.login_throttle
+    wait = await anyio.to_thread.run_sync(throttle.wait, request.client.host if request.client else "", email)
+    if wait > 0:
+        error = f"Too many login attempts: try again in {math.ceil(wait)} seconds."
+        return _login_form(request, nxt, error, email, status=429, retry_after=wait)
+    try:
+        # argon2 costs ~50 ms of CPU and 64 MiB: in the login thread, one at a time, so logins queue
+        # there while the event loop and the request threads go on serving everything else.
+        loop = asyncio.get_running_loop()
+        editor_id, version = await loop.run_in_executor(
+            request.app.state.login_executor, _authenticate, services, email, password
+        )
+    except AccountDisabled:
+        return _login_form(request, nxt, "This account is disabled: ask an administrator.", email, status=403)
+    except LoginFailed:
+        return _login_form(request, nxt, "Wrong email address or password.", email, status=401)
     response = RedirectResponse(_safe_next(nxt), status_code=303)
-    jar.save(response, jar.new(editor_id))  # a new session and CSRF token at login
+    jar.save(response, jar.new(editor_id, version))  # a new session and CSRF token at login
     return response
 
 
+def _authenticate(services: Services, email: str, password: str) -> tuple[int, int]:
+    with session_scope(services.sessions) as db:
+        editor = authenticate(db, email, password, services.clock())
+        return editor.id, editor.session_version
+
+
 @router.post("/logout", response_model=None)
-def logout(request: Request) -> Response:
+def logout(request: Request, editor: EditorDep, services: ServicesDep) -> Response:
+    """Ends this session and every other one of the account (a saved cookie stops working)."""
+    with session_scope(services.sessions) as db:
+        end_sessions(db, editor.id)
     response = RedirectResponse(LOGIN, status_code=303)
     cookies(request).clear(response)
     return response

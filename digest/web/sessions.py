@@ -5,7 +5,9 @@ with the secret key (itsdangerous), so it cannot be forged or altered. It is Htt
 and Secure when ``DIGEST_BASE_URL`` is https; it expires after ``SESSION_MAX_AGE``. Every form
 carries the CSRF token in a hidden field and every POST under /editor must send it back
 (``check_csrf``): a missing or wrong token is 403 before anything is read or written. Logging in
-starts a fresh session (new token), so a token seen before login is useless afterwards.
+starts a fresh session (new token), so a token seen before login is useless afterwards. The
+cookie also carries the account's ``session_version``: logout, a password change or disabling the
+account raise it in the database, and every cookie with an older version is refused from then on.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ CSRF_FIELD = "csrf_token"
 class EditorSession:
     editor_id: int | None
     csrf: str
+    version: int = 0  # the account's session_version when the session began
 
 
 class SessionCookies:
@@ -48,20 +51,20 @@ class SessionCookies:
             return None
         if not isinstance(data, dict) or not isinstance(data.get("c"), str):
             return None
-        editor_id = data.get("e")
-        if editor_id is not None and (not isinstance(editor_id, int) or isinstance(editor_id, bool)):
+        editor_id, version = data.get("e"), data.get("v", 0)
+        if (editor_id is not None and not _is_int(editor_id)) or not _is_int(version):
             return None
-        return EditorSession(editor_id, data["c"])
+        return EditorSession(editor_id, data["c"], version)
 
     @staticmethod
-    def new(editor_id: int | None) -> EditorSession:
+    def new(editor_id: int | None, version: int = 0) -> EditorSession:
         """A fresh session with a new CSRF token (``save`` it on the response)."""
-        return EditorSession(editor_id, secrets.token_urlsafe(32))
+        return EditorSession(editor_id, secrets.token_urlsafe(32), version)
 
     def save(self, response: Response, session: EditorSession) -> None:
         response.set_cookie(
             COOKIE,
-            self._serializer.dumps({"e": session.editor_id, "c": session.csrf}),
+            self._serializer.dumps({"e": session.editor_id, "c": session.csrf, "v": session.version}),
             max_age=int(self.max_age.total_seconds()),
             path="/",
             httponly=True,
@@ -71,6 +74,10 @@ class SessionCookies:
 
     def clear(self, response: Response) -> None:
         response.delete_cookie(COOKIE, path="/", httponly=True, samesite="lax", secure=self.secure)
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def csrf_matches(session: EditorSession | None, sent: object) -> bool:

@@ -54,10 +54,12 @@ def _check_postmark(request: Request, services: Services) -> None:
 @router.post("/{provider}", summary="Delivery events from the email provider (signature or credentials checked)")
 async def provider_events(provider: Provider, request: Request) -> dict[str, int]:
     services = get_services(request)
-    body = await request.body()
     if provider == Provider.POSTMARK:
-        _check_postmark(request, services)
-    elif not sendgrid.verify(
+        _check_postmark(request, services)  # the credentials are in a header: checked before the body is read
+    elif not sendgrid.signed_recently(request.headers.get(sendgrid.TIMESTAMP_HEADER), services.clock()):
+        raise _unauthorized(provider, services)
+    body = await request.body()
+    if provider == Provider.SENDGRID and not sendgrid.verify(
         services.settings.sendgrid_webhook_public_key,
         body,
         request.headers.get(sendgrid.SIGNATURE_HEADER),

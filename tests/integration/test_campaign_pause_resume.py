@@ -77,7 +77,7 @@ class _PausingTransport:
 
     def __init__(self, inner: Transport, services: Services, issue_id: int):
         self.inner, self.services, self.issue_id, self.sent = inner, services, issue_id, 0
-        self.name, self.batch_size = inner.name, inner.batch_size
+        self.name, self.batch_size, self.wants_raw = inner.name, inner.batch_size, inner.wants_raw
 
     def send(self, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
         results = self.inner.send(messages)

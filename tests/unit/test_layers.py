@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 LAYERS: tuple[tuple[str, ...], ...] = (
     # Foundation: settings, database plumbing, shared helpers.
-    ("digest", "config", "errors", "macs", "progress", "resources", "db", "lru"),
+    ("digest", "config", "errors", "macs", "progress", "resources", "db", "lru", "untrusted"),
     # What is stored: summaries, subscribers with the suppression list, editors, the send ledger
     # (issues, deliveries, selections and what a delivery carries).
     ("ingest", "subscribers", "editors", "ledger"),

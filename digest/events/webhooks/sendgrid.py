@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from datetime import UTC, datetime, timedelta
 from email.utils import getaddresses
 from typing import Any
 
@@ -53,6 +54,20 @@ def load_public_key(value: str) -> ec.EllipticCurvePublicKey:
     if not isinstance(key, ec.EllipticCurvePublicKey):
         raise ValueError("DIGEST_SENDGRID_WEBHOOK_PUBLIC_KEY must be an ECDSA (P-256) public key")
     return key
+
+
+# A signed request is accepted for this long after its timestamp (and as long before, for clock
+# skew): a captured request cannot be replayed later (SendGrid retries with a fresh signature).
+MAX_AGE = timedelta(minutes=10)
+
+
+def signed_recently(timestamp: str | None, now: datetime) -> bool:
+    """The signature's timestamp (Unix seconds) is within ``MAX_AGE`` of ``now``."""
+    try:
+        signed_at = datetime.fromtimestamp(int(timestamp or ""), tz=UTC)
+    except (ValueError, OverflowError, OSError):
+        return False
+    return abs(now - signed_at) <= MAX_AGE
 
 
 def verify(public_key: str | None, body: bytes, signature: str | None, timestamp: str | None) -> bool:

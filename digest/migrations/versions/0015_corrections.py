@@ -1,7 +1,7 @@
 """corrections: summary versions, the versions deliveries carried, corrections, alert and relevance preferences
 
 Revision ID: 0015
-Revises: 0010
+Revises: 0011
 Create Date: 2026-12-05 07:10:00
 
 Summaries get ``version``, ``status`` and ``correction_note``; ``summary_versions`` keeps each
@@ -19,7 +19,7 @@ from alembic import op
 from digest.db import UTCDateTime
 
 revision = "0015"
-down_revision = "0010"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 

@@ -268,7 +268,7 @@ def test_a_composed_message_with_dotted_lines_goes_unstuffed_and_arrives_as_writ
     server: SMTPSink, script: Scripted
 ) -> None:
     """``mime_bytes`` writes a line-leading dot as ``=2E``, so its messages are sent without a
-    search for dots (``raw_dot_free``), and what the server reads decodes to the text written."""
+    search for dots (the bytes are ``DotFree``), and what the server reads decodes to the text written."""
     text = ".starts with a dot\n" + "." * 90 + "\n" + "x" * 75 + ".\n.\n"
     html = "<p>" + "." * 200 + "</p>"
     base = replace(outgoing(1, "dots@example.org"), text=text, html=html)
@@ -276,7 +276,7 @@ def test_a_composed_message_with_dotted_lines_goes_unstuffed_and_arrives_as_writ
     assert not any(line.startswith(b".") for line in raw.split(b"\r\n"))
     transport = SMTPTransport(SMTPConfig.from_url(server.url))
 
-    assert all(r.accepted for r in transport.send([replace(base, raw=raw, raw_dot_free=True)]))
+    assert all(r.accepted for r in transport.send([replace(base, raw=raw)]))
     received = message_from_bytes(server.received[0].raw, policy=policy.default)
     bodies = [received.get_body((part,)) for part in ("plain", "html")]
     decoded = [body.get_content().replace("\r\n", "\n") for body in bodies if body is not None]

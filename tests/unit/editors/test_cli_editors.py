@@ -40,3 +40,29 @@ def test_add_from_stdin_and_errors(cli, settings) -> None:
     short = cli("editors", "add", "b@example.org", "--password-stdin", input="short\n")
     assert short.exit_code == 2 and "at least 12" in short.output
     assert [e.email for e in _editors(settings.database_url)] == ["a@example.org"]
+
+
+def test_list_disable_enable_passwd(cli, settings, clock: Clock) -> None:  # type: ignore[no-untyped-def]
+    assert cli("editors", "list").output.startswith("no editors")
+    assert cli("editors", "add", "a@example.org", "--password-stdin", input="another long secret\n").exit_code == 0
+    assert "a@example.org  UTC  last login never" in cli("editors", "list").output
+
+    disabled = cli("editors", "disable", "a@example.org")
+    assert disabled.exit_code == 0 and "disabled; their sessions ended" in disabled.output
+    assert "disabled" in cli("editors", "list").output
+    ((row,),) = [_editors(settings.database_url)]
+    assert row.disabled and row.session_version == 1
+    assert cli("editors", "enable", "a@example.org").exit_code == 0
+    assert not _editors(settings.database_url)[0].disabled
+
+    changed = cli("editors", "passwd", "a@example.org", input="a brand new secret\na brand new secret\n")
+    assert changed.exit_code == 0 and "a brand new secret" not in changed.output
+    (row,) = _editors(settings.database_url)
+    assert row.session_version == 2
+    engine = make_engine(settings.database_url)
+    with session_scope(make_session_factory(engine)) as s:
+        assert authenticate(s, "a@example.org", "a brand new secret", clock()).id == row.id
+    engine.dispose()
+    assert cli("editors", "passwd", "a@example.org", "--password-stdin", input="short\n").exit_code == 2
+    missing = cli("editors", "disable", "nobody@example.org")
+    assert missing.exit_code == 2 and "no editor with the address nobody@example.org" in missing.output

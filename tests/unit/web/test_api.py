@@ -50,10 +50,20 @@ def test_closed_when_no_token_is_configured(web: TestClient, services: Services)
 
 def test_one_object_then_a_list_upserts_by_id(api: TestClient, services: Services) -> None:
     response = api.post("/api/summaries", json=summary_record(id="s-1", title="First"), headers=AUTH)
-    assert response.status_code == 201 and response.json() == {"created": 1, "updated": 0, "unchanged": 0}
+    assert response.status_code == 201 and response.json() == {
+        "created": 1,
+        "updated": 0,
+        "unchanged": 0,
+        "cleaned": [],
+    }
     records = [summary_record(id="s-1", title="First, revised"), summary_record(id="s-2", title="Second")]
     response = api.post("/api/summaries", json=records, headers=AUTH)
-    assert response.status_code == 201 and response.json() == {"created": 1, "updated": 1, "unchanged": 0}
+    assert response.status_code == 201 and response.json() == {
+        "created": 1,
+        "updated": 1,
+        "unchanged": 0,
+        "cleaned": [],
+    }
     assert _titles(services) == {"s-1": "First, revised", "s-2": "Second"}
 
 

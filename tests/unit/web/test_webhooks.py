@@ -43,7 +43,7 @@ def _basic(user: str, password: str) -> dict[str, str]:
 
 
 def _signed(
-    payload: bytes, key: ec.EllipticCurvePrivateKey = SENDGRID_KEY, timestamp: str = "1764241200"
+    payload: bytes, key: ec.EllipticCurvePrivateKey = SENDGRID_KEY, timestamp: str = "1795780800"
 ) -> dict[str, str]:
     signature = key.sign(timestamp.encode() + payload, ec.ECDSA(hashes.SHA256()))
     return {
@@ -234,7 +234,7 @@ def test_sendgrid_signed_events_are_applied(web: TestClient, services: Services)
     assert state["deliveries"][ids["hard"]] == state["deliveries"][ids["drop"]] == DeliveryStatus.FAILED
     assert state["deliveries"][ids["soft"]] == DeliveryStatus.SENT
     assert ("sendgrid", "hard_bounce", ids["hard"]) in state["events"]  # linked through sg_message_id
-    again = web.post("/webhooks/sendgrid", content=payload, headers=_signed(payload, timestamp="1764241999"))
+    again = web.post("/webhooks/sendgrid", content=payload, headers=_signed(payload, timestamp="1795780500"))
     assert again.json() == {"processed": 0, "duplicates": 5}
 
 
@@ -246,7 +246,7 @@ def test_sendgrid_bad_signatures_get_401_and_change_nothing(web: TestClient, ser
     attempts = [
         (payload, _signed(payload, key=OTHER_KEY)),  # signed with another key
         (tampered, good),  # body changed after signing
-        (payload, {**good, "X-Twilio-Email-Event-Webhook-Timestamp": "1764241201"}),  # timestamp changed
+        (payload, {**good, "X-Twilio-Email-Event-Webhook-Timestamp": "1795780801"}),  # timestamp changed
         (payload, {"Content-Type": "application/json"}),  # unsigned
         (payload, {**good, "X-Twilio-Email-Event-Webhook-Signature": "bm90IGEgc2lnbmF0dXJl"}),  # garbage
     ]
@@ -333,3 +333,42 @@ def test_any_unauthenticated_webhook_changes_nothing(
         == 401
     )
     assert _state(services) == before
+
+
+@pytest.mark.parametrize("timestamp", ["1000000000", "1795781500", "1795780000", "", "soon", "9" * 30])
+def test_sendgrid_signatures_with_an_old_or_odd_timestamp_are_refused(
+    web: TestClient, services: Services, timestamp: str
+) -> None:
+    """Correctly signed, but not within 10 minutes of now (2001, 12 minutes ahead or 13 behind): a
+    captured request cannot be replayed."""
+    _sent_delivery(services, "hard@example.org", "XmsgHard")
+    payload = json.dumps(SENDGRID_EVENTS[:1]).encode()
+    before = _state(services)
+    assert (
+        web.post("/webhooks/sendgrid", content=payload, headers=_signed(payload, timestamp=timestamp)).status_code
+        == 401
+    )
+    assert _state(services) == before
+
+
+@pytest.mark.parametrize(
+    "local",
+    [
+        "unsubscribe+²-abc",
+        "unsubscribe+١٢-abc",
+        "unsubscribe+1-é",
+        "unsubscribe+" + "9" * 5000 + "-x",
+        "unsubscribe+-",
+        "unsubscribe+12",
+    ],
+)
+def test_sendgrid_inbound_with_odd_local_parts_unsubscribes_nobody(
+    web: TestClient, services: Services, local: str
+) -> None:
+    with session_scope(services.sessions) as s:
+        add_subscriber(s, "a@example.org", ["cardiology"])
+    to = f"{local}@{services.settings.from_domain}"
+    response = web.post(
+        "/webhooks/sendgrid/inbound", files={"to": (None, to), "envelope": (None, json.dumps({"to": [to]}))}
+    )
+    assert response.status_code == 200 and response.json() == {"unsubscribed": 0}
