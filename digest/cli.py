@@ -41,6 +41,11 @@ specialties_app = typer.Typer(help="The specialties summaries and subscribers ar
 app.add_typer(specialties_app, name="specialties")
 bounces_app = typer.Typer(help="Bounces and complaints from your own MTA (DSN and ARF reports).", no_args_is_help=True)
 app.add_typer(bounces_app, name="bounces")
+corrections_app = typer.Typer(
+    help="Corrections and retractions waiting to be told to the readers of the earlier version.",
+    no_args_is_help=True,
+)
+app.add_typer(corrections_app, name="corrections")
 
 console = Console(width=None if sys.stdout.isatty() else 160, soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -593,11 +598,17 @@ def send(
         run = send_due(services)
         touched = [run.plan.issue_id] if run.plan.issue_id else []
         touched += [c.issue_id for c in run.campaigns] + run.resumed + run.redispatched
+        touched += [c.issue_id for c in run.corrections if c.issue_id] + run.alerts
         report = outcomes(services, touched)
     finally:
         services.close()  # QUIT to the SMTP server
     if run.digests_paused:
         console.print("the automatic digests are paused (resume them on the dashboard's Issues page): none planned")
+    for alert in run.alerts:
+        console.print(f"safety alert issue {alert}: started for a summary flagged urgent")
+    for correction in run.corrections:
+        how = f"notice issue {correction.issue_id}" if correction.issue_id else "folded into their next digests"
+        console.print(f"correction {correction.correction_id}: {correction.readers} reader(s), {how}")
     if not report:
         console.print("nothing due: no subscriber has new summaries in a period not yet served")
         return
@@ -664,6 +675,52 @@ def _send_issue(services: Services, issue_id: int, dry_run: bool) -> None:
     planned = f"{plan.deliveries} message(s) planned" if plan else "already sending"
     where = "sent" if settings.eager else f"queued in {chunks} chunk(s) for the workers"
     console.print(f"issue {issue_id}: {planned}, {where}; " + ", ".join(f"{k}={v}" for k, v in sorted(counts.items())))
+
+
+@corrections_app.command("list")
+def corrections_list() -> None:
+    """One line per pending correction, starting with its id: the summary, what changed, how it goes
+    out, how many readers in which edition got the earlier version, and the note they will read."""
+    from digest.corrections.review import review_versions
+    from digest.corrections.service import pending_corrections, readers_by_edition
+
+    settings = _settings()
+    services = _services(settings)
+    with session_scope(services.sessions) as session:
+        review_versions(session, services.clock())  # what was imported since the last send cycle
+        for c in pending_corrections(session):
+            readers = readers_by_edition(session, c)
+            counts = ", ".join(f"{n} {edition}" for edition, n in sorted(readers.items())) or "no readers"
+            how = "standalone" if c.standalone else "folded"
+            # Plain output (no console markup or tab expansion): one tab-separated line per correction.
+            typer.echo(
+                f"{c.id}\t{c.kind}\t{c.summary_id} v{c.version}\t{how}\t{c.changed}\treaders: {counts}\tnote: {c.note}"
+            )
+    services.close()
+
+
+@corrections_app.command("approve")
+def corrections_approve(
+    correction_id: Annotated[int, typer.Argument(help="the id `digest corrections list` shows")],
+    note: Annotated[
+        str | None, typer.Option("--note", help="what readers are told, instead of the proposed note")
+    ] = None,
+) -> None:
+    """Approve a pending correction: the next `digest send` (or beat cycle) sends it."""
+    from digest.corrections.service import CorrectionNotFound, NotPending, approve
+
+    settings = _settings()
+    services = _services(settings)
+    try:
+        with session_scope(services.sessions) as session:
+            c = approve(session, correction_id, by="cli", now=services.clock(), note=note)
+            how = "a notice of its own" if c.standalone else "a block at the top of their next digest"
+            console.print(f"approved correction {c.id} ({c.kind} of {c.summary_id}): readers get {how}")
+    except (CorrectionNotFound, NotPending) as exc:
+        err.print(f"[red]{escape(str(exc))}[/red]")
+        raise typer.Exit(1) from None
+    finally:
+        services.close()
 
 
 @app.command()

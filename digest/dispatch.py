@@ -1,7 +1,10 @@
 """From planning to tasks: plan what is due, then hand the ledger's open rows over in chunks.
 
 ``send_due`` is what the beat schedule runs every minute (through the ``dispatch_due`` task) and what
-``digest send`` runs in-process: it plans the cadence digests due now in one committed transaction,
+``digest send`` runs in-process: it reviews the summary versions ingest stored (opening corrections,
+starting the safety alerts of records flagged urgent), plans the corrections approved since the last
+run (notices of their own, or blocks folded into the next digests), plans the cadence digests due now
+in one committed transaction,
 starts the campaigns scheduled before now, streams each issue's pending ids into chunks of
 ``DIGEST_CHUNK_SIZE`` handed to ``services.queue``, checkpointing on the issue as it goes, and
 queues again the rows of issues whose worker died (lease ran out). Chunks carry ids, never content.
@@ -18,6 +21,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
+from digest.corrections.review import review_versions
+from digest.corrections.service import PlannedCorrection, plan_approved
 from digest.db import session_scope
 from digest.delivery.service import finish_issue_if_done
 from digest.delivery.transport import TransportError
@@ -43,6 +48,8 @@ class SendRun:
     redispatched: list[int] = field(default_factory=list)  # sending issues whose open rows were queued again
     resumed: list[int] = field(default_factory=list)  # issues the transport circuit had paused, resumed now
     digests_paused: bool = False  # the automatic digests are paused: no period was planned
+    corrections: list[PlannedCorrection] = field(default_factory=list)  # approved corrections planned now
+    alerts: list[int] = field(default_factory=list)  # safety alert issues started for records flagged urgent
 
 
 def dispatch_issue(services: Services, issue_id: int, *, restart: bool = False) -> int:
@@ -101,6 +108,14 @@ def send_due(services: Services, now: datetime | None = None, *, include_new_sub
     now = now or services.clock()
     resumed = probe_transport(services)
     chunks = sum(dispatch_issue(services, issue_id, restart=True) for issue_id in resumed)
+    # What ingest stored since the last cycle: corrections to approve, safety alerts to send now.
+    with session_scope(services.sessions) as session:
+        review = review_versions(session, now)
+    chunks += sum(dispatch_issue(services, issue_id) for issue_id in review.alerts)
+    # Approved corrections next: their notices go out in this cycle, and folded ones reach the
+    # digests planned just below.
+    corrections, queued = send_corrections(services, now)
+    chunks += queued
     try:
         with session_scope(services.sessions) as session:
             paused = digests_paused(session)
@@ -128,7 +143,14 @@ def send_due(services: Services, now: datetime | None = None, *, include_new_sub
     for issue_id in stalled:
         chunks += dispatch_issue(services, issue_id, restart=True)
     return SendRun(
-        plan=plan, chunks=chunks, campaigns=campaigns, redispatched=stalled, resumed=resumed, digests_paused=paused
+        plan=plan,
+        chunks=chunks,
+        campaigns=campaigns,
+        redispatched=stalled,
+        resumed=resumed,
+        digests_paused=paused,
+        corrections=corrections,
+        alerts=review.alerts,
     )
 
 
@@ -144,6 +166,13 @@ def probe_transport(services: Services) -> list[int]:
         circuit.probe_failed(str(exc))
         return []
     return circuit.close()
+
+
+def send_corrections(services: Services, now: datetime | None = None) -> tuple[list[PlannedCorrection], int]:
+    """Plan the approved corrections (committed) and queue their notices; returns them and the chunks queued."""
+    with session_scope(services.sessions) as session:
+        corrections = plan_approved(session, now or services.clock())
+    return corrections, sum(dispatch_issue(services, c.issue_id) for c in corrections if c.issue_id)
 
 
 def send_issue(services: Services, issue_id: int) -> tuple[CampaignPlan | None, int]:

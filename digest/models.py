@@ -1,21 +1,25 @@
 """Every mapped table, imported in one place so that Alembic and ``create_all`` see the whole schema."""
 
+from digest.corrections.models import Correction, FoldedCorrection
 from digest.db import Base
 from digest.delivery.circuit import TransportCircuit
 from digest.editors.models import Editor
 from digest.events.models import WebhookEvent
-from digest.ingest.models import FeedSource, Specialty, Summary
+from digest.ingest.models import FeedSource, Specialty, Summary, SummaryVersion
 from digest.issues.models import Click, IssuePin, issue_specialties
-from digest.ledger.models import Delivery, DigestFlow, Issue, Selection, SelectionItem
+from digest.ledger.models import CarriedVersion, Delivery, DigestFlow, Issue, Selection, SelectionItem
 from digest.subscribers.models import SignupAttempt, Subscriber, Suppression
 
 __all__ = [
     "Base",
+    "CarriedVersion",
     "Click",
+    "Correction",
     "Delivery",
     "DigestFlow",
     "Editor",
     "FeedSource",
+    "FoldedCorrection",
     "Issue",
     "IssuePin",
     "Selection",
@@ -24,6 +28,7 @@ __all__ = [
     "Specialty",
     "Subscriber",
     "Summary",
+    "SummaryVersion",
     "Suppression",
     "TransportCircuit",
     "WebhookEvent",

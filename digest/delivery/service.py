@@ -42,16 +42,18 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy import Integer, TextClause, bindparam, cast, exists, null, select, text, union_all, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
+from digest.corrections.service import folded_for, mark_folded_carried
 from digest.db import ArrayLiteral, InList, UTCDateTime, rowcount, session_scope
 from digest.delivery.circuit import Circuit
 from digest.delivery.summary_cache import SummaryCache
 from digest.delivery.transport import NOT_COUNTED, Failure, SendResult, Transport, TransportError
 from digest.ingest.models import Specialty, Summary
 from digest.ledger.carried import summaries_by_selection
-from digest.ledger.models import Delivery, DeliveryStatus, Issue, IssueKind, IssueStatus, Selection
+from digest.ledger.models import CarriedVersion, Delivery, DeliveryStatus, Issue, IssueKind, IssueStatus, Selection
 from digest.rendering.compiled import Variant
 from digest.rendering.compose import Addressee, MessageComposer, build_variant
 from digest.rendering.intro import render_intro
@@ -64,6 +66,7 @@ from digest.subscribers.models import (
     SuppressionReason,
     subscriber_specialties,
 )
+from digest.subscribers.relevance import relevance_line
 from digest.subscribers.suppression import suppress, suppression_keys
 
 log = logging.getLogger(__name__)
@@ -80,6 +83,9 @@ _PENDING_ROWS = (
         Subscriber.email,
         Subscriber.name,
         Subscriber.edition,
+        Subscriber.min_evidence_level,
+        Subscriber.study_types,
+        Subscriber.max_items,
     )
     .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
     .where(
@@ -136,6 +142,7 @@ class _Row:
     issue_id: int
     who: Addressee
     summary_ids: tuple[str, ...]
+    folded: tuple[dict[str, Any], ...] = ()  # corrections shown at the top of this digest (digest/corrections)
 
 
 class DeliveryService:
@@ -163,6 +170,7 @@ class DeliveryService:
         self.summaries = SummaryCache()
         self.circuit = circuit or Circuit(session_factory, transport.name, clock)
         self._specialty_names: dict[int, tuple[str, str]] | None = None
+        self._recorded: set[str] = set()  # variant keys whose carried versions this process wrote
 
     # -- 1. load --------------------------------------------------------------------------------
     def _load(
@@ -181,16 +189,26 @@ class DeliveryService:
         wanted = list({s for ids_ in lists.values() for s in ids_})
         summaries = self.summaries.get(session, wanted)
         issues = issue_contexts(session, {r[1] for r in rows}, self.composer.base_url, self.pinned_of)
+        readers = [r[3] for r in rows if not issues[r[1]].get("notice")]  # notices carry no folded block
+        folded = folded_for(session, readers) if readers else {}
         # The "why" lines and the heading name what the list was chosen for: a reader who changed
         # specialties after planning gets the list planned for the old ones, under the old heading.
         out = [
             _Row(
                 d_id,
                 issue_id,
-                Addressee(sid, email, name, edition, chosen_for.get(selection_id) or specialties[sid]),
+                Addressee(
+                    sid,
+                    email,
+                    name,
+                    edition,
+                    chosen_for.get(selection_id) or specialties[sid],
+                    relevance_line(level, types, cap),
+                ),
                 tuple(lists.get(selection_id, ()) if selection_id is not None else ()),
+                () if issues[issue_id].get("notice") else folded.get(sid, ()),
             )
-            for d_id, issue_id, selection_id, sid, email, name, edition in rows
+            for d_id, issue_id, selection_id, sid, email, name, edition, level, types, cap in rows
         ]
         return out, summaries, issues
 
@@ -244,18 +262,32 @@ class DeliveryService:
         sendable: list[tuple[_Row, Variant]] = []
         variant_keys: dict[int, str] = {}
         variants: dict[tuple[Any, ...], Variant] = {}  # rows with the same selection share one
+        folded: dict[int, tuple[int, list[int]]] = {}  # delivery id -> (subscriber id, folded correction ids)
         for row in rows:
-            shape = (row.issue_id, row.who.edition, row.summary_ids, tuple(sorted(row.who.specialties.items())))
+            shape = (
+                row.issue_id,
+                row.who.edition,
+                row.summary_ids,
+                tuple(sorted(row.who.specialties.items())),
+                row.who.relevance,
+                tuple(c["id"] for c in row.folded),
+            )
             variant = variants.get(shape)
             if variant is None:
                 present = [summaries[s] for s in row.summary_ids if s in summaries]
+                issue = issues[row.issue_id]
+                if row.folded:
+                    issue = {**issue, "corrections": list(row.folded)}
                 variant = variants[shape] = build_variant(
-                    row.who.edition, present, row.who.specialties, issues[row.issue_id]
+                    row.who.edition, present, row.who.specialties, issue, relevance=row.who.relevance
                 )
+            if row.folded:
+                folded[row.delivery_id] = (row.who.subscriber_id, [c["id"] for c in row.folded])
             if not variant.items:
                 continue  # every summary was withdrawn since planning: cancelled below
             variant_keys[row.delivery_id] = variant.key
             sendable.append((row, variant))
+        self._record_versions(variants.values())
         empty = [r.delivery_id for r in rows if r.delivery_id not in variant_keys]
         if empty:
             report.cancelled += self._cancel(empty, "no summaries left to send")
@@ -268,7 +300,7 @@ class DeliveryService:
                 self.composer.compose(r.delivery_id, r.issue_id, r.who, v, now)
                 for r, v in sendable[start : start + size]
             ]
-            stop = self._send_batch(batch, variant_keys, report)
+            stop = self._send_batch(batch, variant_keys, report, folded)
             done.update(m.delivery_id for m in batch)
             if stop is not None:
                 rest = [r.delivery_id for r, _ in sendable[start + size :]]
@@ -287,6 +319,26 @@ class DeliveryService:
             report.wait = self.circuit.throttle(stop.retry_after)
             report.throttled += rest
 
+    def _record_versions(self, variants: Iterable[Variant]) -> None:
+        """Write which version of each summary the variants carry, before any message of theirs is
+        sent (a variant's key is stored on the deliveries it served): the ledger's answer to "who
+        received version k" (digest/corrections/service.py). Once per variant and process."""
+        new = [v for v in variants if v.items and v.key not in self._recorded]
+        if not new:
+            return
+        rows = [
+            {"variant_key": v.key, "summary_id": item["id"], "version": item["version"] or 1, "edition": v.edition}
+            for v in new
+            for item in v.items
+        ]
+        with session_scope(self.sessions) as session:
+            dialect = session.get_bind().dialect.name
+            module = {"postgresql": postgresql, "sqlite": sqlite}[dialect]
+            session.execute(module.insert(CarriedVersion).on_conflict_do_nothing(), rows)
+        if len(self._recorded) > 100_000:
+            self._recorded.clear()
+        self._recorded.update(v.key for v in new)
+
     def _cancel(self, ids: Sequence[int], reason: str) -> int:
         with session_scope(self.sessions) as session:
             result = session.execute(
@@ -298,7 +350,11 @@ class DeliveryService:
             return rowcount(result)
 
     def _send_batch(
-        self, batch: list[OutgoingMessage], variant_keys: dict[int, str], report: DeliverReport
+        self,
+        batch: list[OutgoingMessage],
+        variant_keys: dict[int, str],
+        report: DeliverReport,
+        folded: dict[int, tuple[int, list[int]]],
     ) -> SendResult | None:
         """Take, send and record one batch in one transaction; returns the throttling or connection
         failure that stops the chunk, if one came back."""
@@ -316,6 +372,10 @@ class DeliveryService:
             sendable = [m for m in mine if m.delivery_id not in blocked]
             stop = self._send(session, sendable, corrections, report) if sendable else None
             corrections.write(session)
+            failed = {row["id"] for rows in corrections.rows.values() for row in rows if "status" in row}
+            carried = {d: folded[d] for d in taken if d in folded and d not in failed and d not in blocked}
+            if carried:
+                mark_folded_carried(session, carried)
         return stop
 
     def _send(
@@ -520,14 +580,18 @@ def issue_context(issue: Issue, base_url: str, pinned: Sequence[str] = ()) -> di
     Campaigns carry their sanitised intro, a "view in browser" link to the public archive and the
     editor's pinned summaries (labelled "Editor's pick"); cadence digests are personal mixes with
     neither. Item links of both are tracked (``/r/``), so the dashboard counts clicks per summary and
-    per link for digest runs as for campaigns. ``date`` ("5 Dec") goes into digest subjects.
+    per link for digest runs as for campaigns. ``date`` ("5 Dec") goes into digest subjects. Notices
+    (corrections, safety alerts) carry their subject and note.
     """
     when = issue.planned_at or issue.scheduled_at or issue.created_at
     campaign = issue.kind == IssueKind.CAMPAIGN
+    notice = issue.kind in (IssueKind.CORRECTION, IssueKind.ALERT)
     intro_html, intro_text = render_intro(issue.intro) if campaign else ("", "")
     return {
         "id": issue.id,
-        "subject": issue.subject if campaign else "",
+        "subject": issue.subject if campaign or notice else "",
+        # Correction notices and safety alerts: their kind and note (plain text), above the summary.
+        "notice": {"kind": issue.kind, "note": issue.intro} if notice else None,
         "preheader": issue.preheader,
         "intro_html": intro_html,
         "intro_text": intro_text,

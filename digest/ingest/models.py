@@ -6,7 +6,18 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, Column, ForeignKey, Integer, String, Table, Text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from digest.db import Base, UTCDateTime, utcnow
@@ -30,8 +41,15 @@ class Specialty(Base):
         return f"Specialty({self.slug!r})"
 
 
+class SummaryStatus(StrEnum):
+    PUBLISHED = "published"
+    CORRECTED = "corrected"  # a material error was corrected upstream (``correction_note`` says what)
+    RETRACTED = "retracted"  # the study or summary was withdrawn: never selected again
+
+
 class Summary(Base):
-    """One evidence summary of a published study, as written upstream."""
+    """One evidence summary of a published study, as written upstream (its current version; the
+    earlier ones are in ``summary_versions``)."""
 
     __tablename__ = "summaries"
 
@@ -52,6 +70,12 @@ class Summary(Base):
     published_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    # Bumped by every ingest that changes the record (digest/ingest/versions.py); deliveries record
+    # the version they carried (ledger ``carried_versions``).
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # A SummaryStatus (checked by the record schema).
+    status: Mapped[str] = mapped_column(String(16), default=SummaryStatus.PUBLISHED, server_default="published")
+    correction_note: Mapped[str | None] = mapped_column(Text)
 
     specialties: Mapped[list[Specialty]] = relationship(
         secondary=summary_specialties, lazy="selectin", order_by=Specialty.slug
@@ -59,6 +83,30 @@ class Summary(Base):
 
     def __repr__(self) -> str:
         return f"Summary({self.id!r})"
+
+
+class SummaryVersion(Base):
+    """One version of a summary: what changed from the one before, when, why, and whether readers
+    of the earlier version must be told (``material``; ``severe``: on its own, not folded)."""
+
+    __tablename__ = "summary_versions"
+    __table_args__ = (UniqueConstraint("summary_id", "version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    summary_id: Mapped[str] = mapped_column(ForeignKey("summaries.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    changed: Mapped[list[str]] = mapped_column(JSON, default=list)  # record fields, e.g. ["key_takeaway"]
+    # The changed fields' values before this version, for the summary's history page.
+    previous: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    material: Mapped[bool] = mapped_column(Boolean, default=False)
+    severe: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(16), default=SummaryStatus.PUBLISHED)
+    note: Mapped[str | None] = mapped_column(Text)  # the record's correction_note, if any
+    urgent: Mapped[bool] = mapped_column(Boolean, default=False)  # the record asked for a safety alert
+    # False until digest/corrections/review.py has opened what this version calls for (a correction,
+    # a safety alert); the send cycle and the corrections pages review before they act.
+    reviewed: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
 
 
 class FeedStatus(StrEnum):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AnyHttpUrl,
@@ -65,6 +65,14 @@ class SummaryIn(BaseModel):
     outcomes: list[OutcomeIn] = Field(default_factory=list)
     safety: Text | None = None
     source_url: AnyHttpUrl | None = None
+    # Corrections (docs/corrections.md). All optional: a record without them is "published".
+    status: Literal["published", "corrected", "retracted"] = "published"
+    correction_note: Text | None = None
+    # True: this change must be told to readers of the earlier version whatever changed; False:
+    # it is cosmetic (never for a retraction). Unset: decided by what changed.
+    material_change: bool | None = None
+    # Send this summary now as a safety alert to the subscribers of its specialties.
+    urgent: bool = False
 
     @field_validator("title", "patient_title")
     @classmethod
@@ -86,6 +94,12 @@ class SummaryIn(BaseModel):
             raise ValueError("published_at needs a time zone (for example 2026-01-20T09:00:00Z)")
         return value.astimezone(UTC)
 
+    @model_validator(mode="after")
+    def _note_with_status(self) -> SummaryIn:
+        if self.status != "published" and not self.correction_note:
+            raise ValueError(f"a {self.status} summary needs a correction_note saying what changed and why")
+        return self
+
     def columns(self) -> dict[str, Any]:
         """The values for the Summary row (specialties are set separately)."""
         study = self.study or StudyIn()
@@ -103,4 +117,6 @@ class SummaryIn(BaseModel):
             "safety": self.safety,
             "source_url": str(self.source_url) if self.source_url else None,
             "published_at": self.published_at,
+            "status": self.status,
+            "correction_note": self.correction_note,
         }

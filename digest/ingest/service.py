@@ -14,6 +14,7 @@ from digest.errors import InputError, InvalidInput, from_validation_error
 from digest.ingest.models import Summary
 from digest.ingest.schema import SummaryIn
 from digest.ingest.specialties import specialty_map
+from digest.ingest.versions import classify, flag_urgent, record_version
 from digest.progress import Progress, silent
 from digest.untrusted import strip_record
 
@@ -26,6 +27,7 @@ class ImportReport:
     updated: int = 0
     unchanged: int = 0
     skipped: list[InputError] = field(default_factory=list)
+    versions: int = 0  # new versions stored (digest/corrections reviews them: corrections, safety alerts)
     cleaned: list[InputError] = field(default_factory=list)  # fields whose invisible characters were removed
 
     @property
@@ -98,23 +100,35 @@ def import_summaries(
 
 
 def upsert_summary(session: Session, item: SummaryIn, specialties: dict[str, Any], report: ImportReport) -> None:
+    """Create or update one summary, storing each changed version (digest/ingest/versions.py). What
+    readers are told about it (corrections, safety alerts) is decided later from those versions, by
+    digest/corrections/review.py in the next send cycle."""
     values = item.columns()
     wanted = [specialties[s] for s in item.specialties]
     row = session.get(Summary, item.id)
+    now = utcnow()
     if row is None:
-        session.add(Summary(id=item.id, specialties=wanted, **values))
+        row = Summary(id=item.id, specialties=wanted, version=1, **values)
+        session.add(row)
+        session.flush()
+        record_version(session, row, None, now, urgent=item.urgent)
         report.created += 1
+        report.versions += 1
         return
-    changed = any(getattr(row, k) != v for k, v in values.items()) or {s.slug for s in row.specialties} != set(
-        item.specialties
-    )
-    if not changed:
+    change = classify(row, values, set(item.specialties), item.material_change)
+    if change is None:
         report.unchanged += 1
+        if item.urgent:
+            flag_urgent(session, row)
         return
     for key, value in values.items():
         setattr(row, key, value)
     row.specialties = wanted
     # Stamped here, not only by the column's onupdate: a change of specialties alone updates no
     # column of the row, and workers re-read a summary when its updated_at moves (SummaryCache).
-    row.updated_at = utcnow()
+    row.updated_at = now
+    row.version += 1
+    session.flush()
+    record_version(session, row, change, now, urgent=item.urgent)
     report.updated += 1
+    report.versions += 1

@@ -16,9 +16,10 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, and_, exists, func, select
 from sqlalchemy.orm import Session
 
+from digest.ingest.models import Summary, SummaryStatus
 from digest.issues.preview import neutral_recipient, render_items, untracked_context
 from digest.issues.service import IssueNotFound
-from digest.ledger.carried import summaries_by_selection
+from digest.ledger.carried import carried, summaries_by_selection
 from digest.ledger.models import Delivery, DeliveryStatus, Issue, IssueKind
 from digest.rendering.compiled import EmailRenderer
 from digest.rendering.personalisation import RenderedEmail
@@ -31,6 +32,8 @@ class ArchiveEntry:
     subject: str
     sent_at: datetime | None
     url: str
+    corrected: int = 0  # summaries it carried that were corrected since
+    retracted: int = 0  # ... or retracted
 
 
 def _published() -> ColumnElement[bool]:
@@ -45,7 +48,29 @@ def archive(session: Session, base_url: str) -> list[ArchiveEntry]:
         .where(Issue.kind == IssueKind.CAMPAIGN, _published())
         .order_by(Issue.planned_at.desc(), Issue.id.desc())
     ).all()
-    return [ArchiveEntry(i, subject, sent_at, f"{base_url.rstrip('/')}/issues/{i}") for i, subject, sent_at in rows]
+    marks = _marks(session, [i for i, _, _ in rows])
+    return [
+        ArchiveEntry(i, subject, sent_at, f"{base_url.rstrip('/')}/issues/{i}", **marks.get(i, {}))
+        for i, subject, sent_at in rows
+    ]
+
+
+def _marks(session: Session, issue_ids: list[int]) -> dict[int, dict[str, int]]:
+    """issue id -> how many summaries it carried are now corrected / retracted."""
+    if not issue_ids:
+        return {}
+    sent = carried().where(Delivery.issue_id.in_(issue_ids), Delivery.status == DeliveryStatus.SENT)
+    pairs = sent.add_columns(Delivery.issue_id.label("issue_id")).subquery()
+    rows = session.execute(
+        select(pairs.c.issue_id, Summary.status, func.count(func.distinct(Summary.id)))
+        .join(Summary, Summary.id == pairs.c.summary_id)
+        .where(Summary.status.in_((SummaryStatus.CORRECTED, SummaryStatus.RETRACTED)))
+        .group_by(pairs.c.issue_id, Summary.status)
+    )
+    out: dict[int, dict[str, int]] = {}
+    for issue_id, status, count in rows:
+        out.setdefault(issue_id, {})[status] = count
+    return out
 
 
 @dataclass(frozen=True)

@@ -218,10 +218,13 @@ def _timeline(session: Session, mine: ColumnElement[bool], bucket: timedelta) ->
 
 
 def history(session: Session, limit: int = 50) -> list[Figures]:
-    """The figures of the latest campaigns, oldest first: the dashboard's chart over time."""
+    """The figures of the latest campaigns, safety alerts and correction notices, oldest first: the
+    dashboard's chart over time."""
     ids = session.scalars(
         select(Issue.id)
-        .where(Issue.kind == IssueKind.CAMPAIGN, Issue.planned_at.is_not(None))
+        .where(
+            Issue.kind.in_((IssueKind.CAMPAIGN, IssueKind.ALERT, IssueKind.CORRECTION)), Issue.planned_at.is_not(None)
+        )
         .order_by(Issue.planned_at.desc())
         .limit(limit)
     ).all()

@@ -29,6 +29,8 @@ from digest.db import Base, UTCDateTime, one_of, utcnow
 class IssueKind(StrEnum):
     DIGEST = "digest"  # a cadence digest: planned by the scheduler for whoever is due
     CAMPAIGN = "campaign"  # composed by an editor
+    CORRECTION = "correction"  # a correction or retraction notice to the readers of an earlier version
+    ALERT = "alert"  # an urgent safety alert, outside the readers' cadence
 
 
 class IssueStatus(StrEnum):
@@ -149,3 +151,18 @@ class DigestFlow(Base):
     paused: Mapped[bool] = mapped_column(Boolean, default=False)
     changed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     editor_id: Mapped[int | None] = mapped_column(ForeignKey("editors.id", ondelete="SET NULL"))
+
+
+class CarriedVersion(Base):
+    """The version of each summary a rendered variant carried, and in which edition: deliveries
+    record their ``variant_key`` when taken, so "who received version k of summary S" is a join,
+    written once per variant (a few per send) rather than once per delivery."""
+
+    __tablename__ = "carried_versions"
+
+    variant_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    summary_id: Mapped[str] = mapped_column(
+        ForeignKey("summaries.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    version: Mapped[int] = mapped_column(Integer)
+    edition: Mapped[str] = mapped_column(String(16))

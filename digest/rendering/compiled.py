@@ -79,6 +79,12 @@ def item_view(summary: Any, why: list[str]) -> dict[str, Any]:
         "source_url": summary.source_url,
         "published_at": summary.published_at,
         "why": why,
+        # The version carried (recorded per variant: digest/ledger/models.py CarriedVersion) and
+        # its status: a corrected summary says so where it appears. Read with defaults: previews
+        # and tests render rows that were never stored (no version yet).
+        "version": getattr(summary, "version", None) or 1,
+        "status": getattr(summary, "status", None) or "published",
+        "correction_note": getattr(summary, "correction_note", None),
     }
 
 

@@ -27,12 +27,19 @@ class Addressee:
     name: str
     edition: str
     specialties: dict[str, str]  # slug -> display name
+    relevance: str = ""  # their own selection filters in words (digest/subscribers/relevance.py)
 
 
 def build_variant(
-    edition: str, summaries: Sequence[Any], addressee_specialties: dict[str, str], issue: dict[str, Any]
+    edition: str,
+    summaries: Sequence[Any],
+    addressee_specialties: dict[str, str],
+    issue: dict[str, Any],
+    *,
+    relevance: str = "",
 ) -> Variant:
-    """The variant for one subscriber: their summaries, edition and the specialties that explain each item.
+    """The variant for one subscriber: their summaries, edition and the specialties that explain each
+    item, with the reader's own filters (``relevance``) added to each item's "why" line when set.
 
     Planning already leaves summaries without a patient section out of patient digests; this drops
     any that lost it since (an edit between planning and sending), so no item is shown half-empty.
@@ -46,7 +53,10 @@ def build_variant(
         served.update(
             {s.slug: addressee_specialties[s.slug] for s in summary.specialties if s.slug in addressee_specialties}
         )
-        items.append(item_view(summary, why))
+        item = item_view(summary, why)
+        if relevance:
+            item["relevance"] = relevance
+        items.append(item)
     specialties = tuple(name for slug, name in sorted(served.items()))
     return Variant(edition=edition, items=tuple(items), specialties=specialties, issue=issue)
 

@@ -19,11 +19,11 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, Text, and_, case, cast, exists, func, or_, select
+from sqlalchemy import ColumnElement, Select, Text, and_, case, cast, exists, func, literal, or_, select
 from sqlalchemy.orm import QueryableAttribute, aliased
 from sqlalchemy.sql.selectable import Subquery
 
-from digest.ingest.models import Summary, summary_specialties
+from digest.ingest.models import Summary, SummaryStatus, summary_specialties
 from digest.ledger.models import Delivery, DeliveryStatus, Selection, SelectionItem
 from digest.subscribers.models import Edition, Subscriber, subscriber_specialties
 
@@ -65,7 +65,9 @@ def _eligible(now: datetime, lookback: timedelta, history: bool) -> ColumnElemen
         Summary.published_at <= now,
         Summary.published_at > now - lookback,
         or_(Summary.published_at > since, Summary.created_at > since),
+        Summary.status != SummaryStatus.RETRACTED.value,
         _fits_edition(),
+        _fits_relevance(),
         *([~_carried_before()] if history else []),
     )
 
@@ -75,6 +77,22 @@ def _fits_edition() -> ColumnElement[bool]:
     return or_(
         Subscriber.edition != Edition.PATIENT.value,
         func.length(func.trim(func.coalesce(Summary.patient_summary, ""))) > 0,
+    )
+
+
+def _fits_relevance() -> ColumnElement[bool]:
+    """The summary passes the subscriber's own filters (digest/subscribers/relevance.py): evidence
+    at least as strong as their minimum level (an unrated summary does not), one of their study types."""
+    wanted_types = literal("|") + Subscriber.study_types + literal("|")
+    return and_(
+        or_(
+            Subscriber.min_evidence_level.is_(None),
+            and_(Summary.evidence_level.is_not(None), Summary.evidence_level <= Subscriber.min_evidence_level),
+        ),
+        or_(
+            Subscriber.study_types.is_(None),
+            wanted_types.like(literal("%|") + func.lower(Summary.study_type) + literal("|%")),
+        ),
     )
 
 
@@ -110,7 +128,7 @@ def has_candidate(now: datetime, lookback: timedelta) -> ColumnElement[bool]:
 
 def with_group_key(subscribers: Select[int], now: datetime, lookback: timedelta, dialect: str) -> Select[int, str]:
     """``subscribers`` (a select of ``Subscriber.id``) with a ``key`` column: what a subscriber's
-    candidates depend on, as one string (specialty set, edition, watermark). Subscribers with the
+    candidates depend on, as one string (specialty set, edition, watermark, relevance filters). Subscribers with the
     same key have the same candidates before their own history is taken out, hence the same list.
 
     One join and one aggregate over the subscribers' specialties (a correlated subquery per
@@ -121,7 +139,14 @@ def with_group_key(subscribers: Select[int], now: datetime, lookback: timedelta,
     ids: ColumnElement[str] = func.aggregate_strings(cast(subscriber_specialties.c.specialty_id, Text), ",")
     if dialect == "postgresql":
         ids = ids.aggregate_order_by(subscriber_specialties.c.specialty_id)
-    key = ids + "|" + Subscriber.edition + "|" + cast(_since(now, lookback), Text)
+    filters = (
+        func.coalesce(cast(Subscriber.min_evidence_level, Text), "")
+        + "|"
+        + func.coalesce(Subscriber.study_types, "")
+        + "|"
+        + func.coalesce(cast(Subscriber.max_items, Text), "")
+    )
+    key = ids + "|" + Subscriber.edition + "|" + cast(_since(now, lookback), Text) + "|" + filters
     return (
         subscribers.join(subscriber_specialties, subscriber_specialties.c.subscriber_id == Subscriber.id)
         .group_by(Subscriber.id)
@@ -146,7 +171,8 @@ def ranked_candidates(
     history: bool = True,
     leave_out: Sequence[str] = (),
 ) -> Subquery:
-    """Candidates of the given subscribers with their rank (1 = first in the digest).
+    """Candidates of the given subscribers with their rank (1 = first in the digest) and ``cap``, the
+    subscriber's own "at most N per digest" (NULL: the site's maximum).
 
     ``pinned`` summary ids (an editor's choice) come first, in the given order, for the subscribers
     they are candidates of; everything else follows the evidence ranking. ``history`` as in
@@ -162,8 +188,9 @@ def ranked_candidates(
     order_by += list(RANKING)
     rank = func.row_number().over(partition_by=pairs.c.subscriber_id, order_by=order_by).label("rank")
     return (
-        select(pairs.c.subscriber_id, pairs.c.summary_id, rank)
+        select(pairs.c.subscriber_id, pairs.c.summary_id, rank, Subscriber.max_items.label("cap"))
         .join(Summary, Summary.id == pairs.c.summary_id)
+        .join(Subscriber, Subscriber.id == pairs.c.subscriber_id)
         .subquery("ranked")
     )
 

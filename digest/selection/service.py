@@ -34,6 +34,7 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    or_,
     select,
     text,
     tuple_,
@@ -223,7 +224,11 @@ def _choose_lists(
         parts.append(
             select(fresh.c.id, ranked.c.summary_id, ranked.c.rank + len(first))
             .join(ranked, ranked.c.subscriber_id == fresh.c.rep)
-            .where(ranked.c.rank <= max_items - len(first))
+            .where(
+                ranked.c.rank <= max_items - len(first),
+                # The reader's own cap (members of a group share it: it is part of the group key).
+                or_(ranked.c.cap.is_(None), ranked.c.rank <= ranked.c.cap - len(first)),
+            )
         )
     if parts:
         session.execute(

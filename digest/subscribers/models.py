@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    true,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -72,6 +73,14 @@ class Subscriber(Base):
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     unsubscribed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_digest_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Urgent safety alerts outside the cadence (digest/corrections/alerts.py): on unless turned off.
+    safety_alerts: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    # Relevance controls (preference centre), honoured by selection (digest/selection/picker.py):
+    # the weakest evidence level wanted (1 strongest .. 5), the study types wanted ("|"-joined,
+    # lower case; NULL: any), and at most this many summaries per digest (NULL: the site's maximum).
+    min_evidence_level: Mapped[int | None] = mapped_column(Integer)
+    study_types: Mapped[str | None] = mapped_column(Text)
+    max_items: Mapped[int | None] = mapped_column(Integer)
 
     specialties: Mapped[list[Specialty]] = relationship(
         secondary=subscriber_specialties, lazy="selectin", order_by=Specialty.slug

@@ -14,7 +14,7 @@ from fastapi.openapi.utils import get_openapi
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from digest.web import accounts, api, archive, editor, ops, public, webhooks, webversion
+from digest.web import accounts, api, archive, corrections, editor, ops, public, summaries, webhooks, webversion
 from digest.web.deps import templates
 from digest.web.limits import BodyLimit, route_limits
 from digest.web.sessions import SessionCookies
@@ -66,8 +66,10 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(public.router)
     app.include_router(archive.router)
     app.include_router(webversion.router)
+    app.include_router(summaries.router)
     app.include_router(editor.login_router)
     app.include_router(editor.router)
+    app.include_router(corrections.router)
     app.include_router(accounts.public_router)
     app.include_router(accounts.router)
     app.include_router(api.router)

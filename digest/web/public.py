@@ -23,6 +23,13 @@ from digest.ingest.models import Specialty
 from digest.selection.choices import Choices, describe_choices, timezone_options
 from digest.subscribers.lifecycle import ConfirmOutcome, confirm, unsubscribe, update_preferences
 from digest.subscribers.models import Cadence, Edition, Subscriber, SubscriberStatus
+from digest.subscribers.relevance import (
+    MAX_ITEMS_CHOICES,
+    RelevanceIn,
+    apply_relevance,
+    current_relevance,
+    study_type_choices,
+)
 from digest.subscribers.schema import PreferencesIn, SubscriberIn
 from digest.subscribers.signup import request_signup
 from digest.subscribers.tokens import BadToken, Purpose
@@ -214,7 +221,14 @@ def _preferences_page(
         zones=timezone_options(services.clock()),
         saved=saved,
         unsubscribe_url=f"/unsubscribe/{services.tokens.make(Purpose.UNSUBSCRIBE, row.id)}",
+        study_types=_study_types(services),
+        max_items_choices=MAX_ITEMS_CHOICES,
     )
+
+
+def _study_types(services: Services) -> list[str]:
+    with session_scope(services.sessions) as session:
+        return study_type_choices(session)
 
 
 def _current(row: Subscriber) -> dict[str, Any]:
@@ -230,8 +244,8 @@ def _current(row: Subscriber) -> dict[str, Any]:
 
 
 def _form_values(row: Subscriber) -> dict[str, Any]:
-    """The preference centre's values: the choices and whether the digest is paused."""
-    return {**_current(row), "paused": row.status == SubscriberStatus.PAUSED}
+    """The preference centre's values: the choices, whether the digest is paused, the relevance filters."""
+    return {**_current(row), "paused": row.status == SubscriberStatus.PAUSED, **current_relevance(row)}
 
 
 def _subscriber_with_preferences(
@@ -260,7 +274,10 @@ def preferences_form(request: Request, token: str, services: ServicesDep) -> HTM
         return _preferences_page(request, services, row, _form_values(row), {})
 
 
-@router.post("/preferences/{token}", summary="Save preferences: specialties, cadence, time zone, pause")
+@router.post(
+    "/preferences/{token}",
+    summary="Save preferences: specialties, cadence, time zone, pause, safety alerts, relevance filters",
+)
 def preferences_save(
     request: Request,
     token: str,
@@ -272,18 +289,36 @@ def preferences_save(
     send_hour: FormText = "7",
     send_weekday: FormText = "0",
     paused: FormText = "",
+    safety_alerts: FormText = "",
+    min_evidence_level: FormText = "",
+    study_types: FormList = [],  # noqa: B006
+    max_items: FormText = "",
 ) -> HTMLResponse:
     choices = _choices(specialties, cadence, timezone, edition, send_hour, send_weekday)
-    values = {**choices, "paused": bool(paused)}
+    relevance = {
+        "safety_alerts": bool(safety_alerts),
+        "min_evidence_level": min_evidence_level or None,
+        "study_types": study_types,
+        "max_items": max_items or None,
+    }
+    values = {**choices, "paused": bool(paused), **relevance}
     with session_scope(services.sessions) as session:
         row = _subscriber_with_preferences(request, services, session, token)
         if isinstance(row, HTMLResponse):
             return row
+        errors: dict[str, str] = {}
         try:
             prefs = PreferencesIn.model_validate(choices, context={"specialties": _known(session)})
         except ValidationError as exc:
-            return _preferences_page(request, services, row, values, _errors(exc, values), status=400)
+            errors.update(_errors(exc, values))
+        try:
+            wanted = RelevanceIn.model_validate(relevance)
+        except ValidationError as exc:
+            errors.update(_errors(exc, values))
+        if errors:
+            return _preferences_page(request, services, row, values, errors, status=400)
         update_preferences(session, row, prefs, paused=bool(paused))
+        apply_relevance(row, wanted)
         return _preferences_page(request, services, row, _form_values(row), {}, saved=True)
 
 

@@ -25,6 +25,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("ingest", "subscribers", "editors", "ledger"),
     # What a reader gets: choosing the summaries, building the email.
     ("selection", "rendering"),
+    # Telling readers of an earlier version (corrections, retractions) and urgent safety alerts.
+    ("corrections",),
     # Sending it, and what comes back (provider events, clicks, one-click unsubscribes).
     ("delivery", "events"),
     # The editors' campaigns over all of the above: planning, test sends, figures, the archive.

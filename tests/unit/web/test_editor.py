@@ -26,6 +26,7 @@ PATH_VALUES = {
     "period_key": "daily:2026-11-27",
     "subscriber_id": "1",
     "editor_id": "1",
+    "correction_id": "1",
 }  # and the issue id of the test's draft
 
 

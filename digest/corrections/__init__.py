@@ -1,0 +1,1 @@
+"""Corrections, retractions and urgent safety alerts to the readers who got the earlier word."""

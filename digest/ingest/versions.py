@@ -1,0 +1,122 @@
+"""Summary versions: what an ingest changed, and whether readers of the earlier version must be told.
+
+Each ingest that changes a record bumps ``Summary.version`` and stores a ``SummaryVersion`` with the
+changed fields and their earlier values. A change is *material* (readers of earlier versions are
+told) when it touches what a reader acts on (``MATERIAL_FIELDS``) or marks the summary corrected or
+retracted, and *severe* (told on its own, within the hour after approval, rather than folded into
+the next digest) when it touches ``SEVERE_FIELDS`` or retracts. The record's ``material_change``
+flag overrides the rule either way, except that a retraction is always told.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from digest.ingest.models import Summary, SummaryStatus, SummaryVersion
+
+# Record fields (columns of Summary, plus "specialties") as readers know them.
+SEVERE_FIELDS = ("key_takeaway", "outcomes", "safety")
+MATERIAL_FIELDS = (*SEVERE_FIELDS, "patient_summary")
+FIELD_NAMES = {
+    "key_takeaway": "key takeaway",
+    "outcomes": "outcomes",
+    "safety": "safety",
+    "patient_summary": "patient section",
+    "status": "status",
+    "correction_note": "correction note",
+}
+
+
+@dataclass(frozen=True)
+class Change:
+    """What one ingest did to an existing summary."""
+
+    changed: tuple[str, ...]
+    previous: dict[str, Any]
+    material: bool
+    severe: bool
+    retracted: bool
+
+    def in_words(self) -> str:
+        """The changed fields readers care about, in words ("key takeaway and outcomes")."""
+        names = [FIELD_NAMES[f] for f in self.changed if f in MATERIAL_FIELDS]
+        if self.retracted:
+            names.insert(0, "status (retracted)")
+        if not names:
+            names = [f.replace("_", " ") for f in self.changed if f not in ("status", "correction_note")]
+        return ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else "".join(names)
+
+
+def classify(
+    row: Summary, values: Mapping[str, Any], specialties: set[str], material_flag: bool | None
+) -> Change | None:
+    """The change from ``row`` to the new ``values`` (Summary columns) and specialty slugs, or None."""
+    changed = [k for k, v in values.items() if getattr(row, k) != v]
+    previous: dict[str, Any] = {k: _plain(getattr(row, k)) for k in changed}
+    old_specialties = {s.slug for s in row.specialties}
+    if old_specialties != specialties:
+        changed.append("specialties")
+        previous["specialties"] = sorted(old_specialties)
+    if not changed:
+        return None
+    retracted = values.get("status") == SummaryStatus.RETRACTED and row.status != SummaryStatus.RETRACTED
+    newly_corrected = values.get("status") == SummaryStatus.CORRECTED and "status" in changed
+    by_rule = retracted or newly_corrected or any(f in MATERIAL_FIELDS for f in changed)
+    material = retracted or (by_rule if material_flag is None else material_flag)
+    severe = material and (retracted or any(f in SEVERE_FIELDS for f in changed))
+    return Change(tuple(changed), previous, material, severe, retracted)
+
+
+def record_version(
+    session: Session, row: Summary, change: Change | None, now: datetime, *, urgent: bool = False
+) -> SummaryVersion:
+    """Store the row's current version (call after the row holds the new values and version), to be
+    reviewed by digest/corrections/review.py."""
+    version = SummaryVersion(
+        summary_id=row.id,
+        version=row.version,
+        created_at=now,
+        changed=list(change.changed) if change else [],
+        previous=change.previous if change else {},
+        material=bool(change and change.material),
+        severe=bool(change and change.severe),
+        status=row.status,
+        note=row.correction_note if change is None or "correction_note" in change.changed else None,
+        urgent=urgent,
+        reviewed=False,
+    )
+    session.add(version)
+    return version
+
+
+def flag_urgent(session: Session, row: Summary) -> None:
+    """An unchanged record now flagged ``urgent``: its current version asks for a safety alert (once:
+    a version already flagged is left alone)."""
+    current = session.scalar(
+        select(SummaryVersion).where(SummaryVersion.summary_id == row.id, SummaryVersion.version == row.version)
+    )
+    if current is not None and not current.urgent:
+        current.urgent = True
+        current.reviewed = False
+
+
+def change_of(version: SummaryVersion) -> Change:
+    """The Change a stored version describes."""
+    return Change(
+        changed=tuple(version.changed),
+        previous=dict(version.previous),
+        material=version.material,
+        severe=version.severe,
+        retracted=version.status == SummaryStatus.RETRACTED and "status" in version.changed,
+    )
+
+
+def _plain(value: Any) -> Any:
+    """A column value as JSON (datetimes as ISO 8601)."""
+    return value.isoformat() if isinstance(value, datetime) else value

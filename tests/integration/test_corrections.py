@@ -1,0 +1,220 @@
+"""Corrections and retractions end to end through a real SMTP server: a summary sent to some
+readers is changed upstream; exactly the readers of the earlier version are told, once each, in
+their edition; a retraction goes out on its own in the same send cycle; a cosmetic edit sends nothing."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from email.message import EmailMessage
+from typing import Any
+
+from sqlalchemy import select
+
+from digest import dispatch
+from digest.corrections.models import Correction, CorrectionStatus
+from digest.db import session_scope
+from digest.delivery.sink import SMTPSink
+from digest.ingest.models import Summary, SummaryVersion
+from digest.subscribers.lifecycle import unsubscribe
+from digest.subscribers.models import Subscriber
+from digest.wiring import Services
+from tests.conftest import Clock
+from tests.factories import add_subscriber, add_summaries, days_before, summary_record
+
+CLINICIANS = ["c1@example.org", "c2@example.org", "c3@example.org"]
+PATIENTS = ["p1@example.org", "p2@example.org"]
+LEAVER = "leaver@example.org"  # got the summary, unsubscribed before the correction
+
+
+def _text(msg: EmailMessage) -> str:
+    return msg.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
+
+
+def _html(msg: EmailMessage) -> str:
+    return msg.get_body(preferencelist=("html",)).get_content()  # type: ignore[union-attr]
+
+
+def _received(sink: SMTPSink) -> list[tuple[str, EmailMessage]]:
+    return [(r.rcpt_tos[0], r.message) for r in sink.received]
+
+
+def _record(**overrides: Any) -> dict[str, Any]:
+    """The same record each time (its study and dates fixed), with ``overrides`` changed."""
+    base = summary_record(
+        id="apixaban-1",
+        title="Reduced-dose apixaban for extended VTE treatment",
+        key_takeaway="Reduced-dose apixaban lowered recurrence (HR 0.08) without more bleeding.",
+        patient_summary="In plain words, a lower dose of a blood thinner prevented clots well.",
+        specialties=["cardiology"],
+        published_at="2026-11-26T12:00:00Z",  # the clock fixture's start, less a day
+        source_url="https://example.org/summaries/apixaban-1",
+        study={"type": "randomised controlled trial", "sample_size": 2482, "evidence_level": 2},
+    )
+    base.update(overrides)
+    return base
+
+
+def _sent_once(services: Services, smtp_sink: SMTPSink, clock: Clock) -> None:
+    """The summary goes out in the daily digest to 3 clinicians, 2 patients and the leaver; a
+    neurologist gets nothing (not their specialty) and a cardiologist who joins later never got it."""
+    with session_scope(services.sessions) as s:
+        add_summaries(s, _record())
+        past = clock() - timedelta(days=3)
+        for email in [*CLINICIANS, LEAVER]:
+            add_subscriber(s, email, ["cardiology"], created_at=past)
+        for email in PATIENTS:
+            add_subscriber(s, email, ["cardiology"], edition="patient", created_at=past)
+        add_subscriber(s, "neuro@example.org", ["neurology"], created_at=past)
+    dispatch.send_due(services, clock())
+    assert sorted(r for r, _ in _received(smtp_sink)) == sorted(CLINICIANS + PATIENTS + [LEAVER])
+    smtp_sink.clear()
+    clock.advance(hours=2)
+    with session_scope(services.sessions) as s:
+        add_subscriber(s, "late@example.org", ["cardiology"], created_at=clock())
+        leaver = s.scalar(select(Subscriber).where(Subscriber.email == LEAVER))
+        assert leaver is not None
+        unsubscribe(s, leaver.id, clock(), source="link")
+
+
+def _import(services: Services, record: dict[str, Any]) -> None:
+    with session_scope(services.sessions) as s:
+        add_summaries(s, record)
+
+
+def test_correction_reaches_exactly_the_readers_of_the_earlier_version_once(
+    services: Services, smtp_sink: SMTPSink, clock: Clock, cli: Any
+) -> None:
+    _sent_once(services, smtp_sink, clock)
+    corrected = "Reduced-dose apixaban lowered recurrence (HR 0.80) without more bleeding."
+    note = "The hazard ratio for recurrence was mistyped as 0.08; it is 0.80."
+    _import(services, _record(key_takeaway=corrected, status="corrected", correction_note=note))
+
+    # Nothing goes before an editor approves.
+    assert dispatch.send_due(services, clock()).corrections == []
+    assert smtp_sink.received == []
+    listed = cli("corrections", "list")
+    assert listed.exit_code == 0
+    lines = [line for line in listed.stdout.splitlines() if line.strip()]
+    with session_scope(services.sessions) as s:
+        correction = s.scalar(select(Correction))
+        assert correction is not None and correction.status == CorrectionStatus.PENDING and correction.standalone
+        correction_id = correction.id
+    assert len(lines) == 1 and lines[0].split()[0] == str(correction_id)
+    assert "3 clinician" in lines[0] and "2 patient" in lines[0]  # the leaver is no longer a reader to tell
+    approved = cli("corrections", "approve", str(correction_id))
+    assert approved.exit_code == 0, approved.stdout
+
+    run = dispatch.send_due(services, clock())
+    assert [c.readers for c in run.corrections] == [5]
+    got = _received(smtp_sink)
+    assert sorted(r for r, _ in got) == sorted(
+        CLINICIANS + PATIENTS
+    )  # one each; not the neurologist, late joiner or leaver
+    for rcpt, msg in got:
+        assert msg["Subject"] == "Correction: Reduced-dose apixaban for extended VTE treatment"
+        assert msg["List-Unsubscribe"] and msg["Message-ID"]
+        text = _text(msg)
+        assert note in text and note in _html(msg)
+        if rcpt in PATIENTS:
+            assert "We got something wrong in a summary we sent you" in text
+            assert "In plain words, a lower dose" in text and corrected not in text
+        else:
+            assert "has been corrected" in text and corrected in text and "HR 0.08" not in text
+
+    # Run again (and again after a day): nobody is told twice.
+    smtp_sink.clear()
+    again = dispatch.send_due(services, clock())
+    assert again.corrections == [] and smtp_sink.received == []
+    assert cli("corrections", "list").stdout.strip() == ""
+
+
+def test_retraction_goes_out_on_its_own_in_the_same_send_cycle(
+    services: Services, smtp_sink: SMTPSink, clock: Clock, cli: Any
+) -> None:
+    _sent_once(services, smtp_sink, clock)
+    _import(services, _record(status="retracted", correction_note="The trial was retracted for data fabrication."))
+    listed = cli("corrections", "list").stdout  # reviews what was imported: the retraction waits for approval
+    with session_scope(services.sessions) as s:
+        correction = s.scalar(select(Correction))
+        assert correction is not None and correction.kind == "retraction" and correction.standalone
+        correction_id = correction.id
+    assert listed.startswith(f"{correction_id}\tretraction\tapixaban-1 v2\tstandalone")
+    assert cli("corrections", "approve", str(correction_id)).exit_code == 0
+
+    clock.advance(days=1)  # the next daily digests are due in the same cycle
+    with session_scope(services.sessions) as s:
+        add_summaries(
+            s, summary_record(id="other-1", specialties=["cardiology"], published_at=days_before(clock(), 0.1))
+        )
+    run = dispatch.send_due(services, clock())  # what `digest send` and each beat tick run
+    assert run.plan.deliveries > 0 and [c.readers for c in run.corrections] == [5]
+    got = _received(smtp_sink)
+    notices = [(r, m) for r, m in got if m["Subject"].startswith("Retraction:")]
+    assert sorted(r for r, _ in notices) == sorted(CLINICIANS + PATIENTS)
+    for rcpt, msg in notices:
+        text = _text(msg)
+        assert "The trial was retracted for data fabrication." in text
+        assert ("has been withdrawn" if rcpt in PATIENTS else "please disregard it") in text
+    digests = [m for _, m in got if not m["Subject"].startswith("Retraction:")]
+    assert digests, "the digest of the same cycle went out too"
+    for msg in digests:  # separately: the retracted summary is in no digest
+        assert "apixaban" not in _text(msg).lower()
+
+
+def test_cosmetic_edit_sends_nothing_and_keeps_a_version(
+    services: Services, smtp_sink: SMTPSink, clock: Clock, cli: Any
+) -> None:
+    _sent_once(services, smtp_sink, clock)
+    _import(services, _record(summary="A randomised trial, with a typo fixed.\n\nMore detail."))
+    run = dispatch.send_due(services, clock())
+    assert run.corrections == [] and smtp_sink.received == []
+    assert cli("corrections", "list").stdout.strip() == ""
+    with session_scope(services.sessions) as s:
+        assert s.scalar(select(Correction)) is None
+        versions = s.scalars(select(SummaryVersion).order_by(SummaryVersion.version)).all()
+        assert [(v.version, v.material, v.changed) for v in versions] == [(1, False, []), (2, False, ["summary"])]
+        assert s.get(Summary, "apixaban-1").version == 2  # type: ignore[union-attr]
+
+
+def test_lesser_change_is_folded_into_each_readers_next_digest_once(
+    services: Services, smtp_sink: SMTPSink, clock: Clock, cli: Any
+) -> None:
+    _sent_once(services, smtp_sink, clock)
+    note = "The plain-language section overstated the benefit; it now says the effect was modest."
+    _import(
+        services,
+        _record(
+            patient_summary="In plain words, a lower dose helped a little.", correction_note=note, status="corrected"
+        ),
+    )
+    assert "\tfolded\t" in cli("corrections", "list").stdout
+    with session_scope(services.sessions) as s:
+        correction = s.scalar(select(Correction))
+        assert correction is not None and not correction.standalone
+        correction_id = correction.id
+    assert cli("corrections", "approve", str(correction_id)).exit_code == 0
+    run = dispatch.send_due(services, clock())
+    assert [(c.issue_id, c.readers) for c in run.corrections] == [(None, 5)]
+    assert smtp_sink.received == []  # nothing on its own: it waits for their next digest
+
+    clock.advance(days=1)
+    _import(services, summary_record(id="next-1", specialties=["cardiology"], published_at=days_before(clock(), 0.1)))
+    dispatch.send_due(services, clock())
+    got = dict(_received(smtp_sink))
+    assert set(got) == set(CLINICIANS + PATIENTS + ["late@example.org"])
+    for rcpt in CLINICIANS + PATIENTS:
+        text = _text(got[rcpt])
+        assert text.index("CORRECTION:") < text.index("new summar")  # a block at the top
+        assert note in text and note in _html(got[rcpt])
+        intro = "We corrected something" if rcpt in PATIENTS else "has been corrected"
+        assert intro in text
+    late = _text(got["late@example.org"])
+    assert "CORRECTION:" not in late  # never got the earlier version: no block, only the item marked
+    assert f"Corrected: {note}" in late
+
+    smtp_sink.clear()
+    clock.advance(days=1)
+    _import(services, summary_record(id="next-2", specialties=["cardiology"], published_at=days_before(clock(), 0.1)))
+    dispatch.send_due(services, clock())
+    assert len(smtp_sink.received) == 6
+    assert all("CORRECTION:" not in _text(m) for _, m in _received(smtp_sink))  # shown once
