@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -229,6 +230,41 @@ def subscribers_import(
     console.print(f"imported subscribers from {path}: {report.created} new, {report.updated} updated")
     for e in report.skipped:
         err.print(f"  skipped: {e}", markup=False, highlight=False)
+
+
+@subscribers_app.command("export")
+def subscribers_export(email: str) -> None:
+    """Print everything held about one subscriber as JSON (profile, choices, consent, deliveries, clicks)."""
+    from digest.subscribers.rights import export_subscriber, find_subscriber
+
+    services = _services(_settings())
+    with session_scope(services.sessions) as session:
+        row = find_subscriber(session, email)
+        if row is None:
+            err.print(f"[red]no subscriber {escape(email)}[/red]", highlight=False)
+            raise typer.Exit(1)
+        data = export_subscriber(session, row, services.clock())
+    typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+@subscribers_app.command("erase")
+def subscribers_erase(
+    email: str,
+    yes: Annotated[bool, typer.Option("--yes", help="do not ask for confirmation")] = False,
+) -> None:
+    """Erase a subscriber's personal data; the address is kept only as a hash that blocks re-adding it."""
+    from digest.subscribers.rights import erase_subscriber, find_subscriber
+
+    services = _services(_settings())
+    with session_scope(services.sessions) as session:
+        row = find_subscriber(session, email)
+        if row is None:
+            err.print(f"[red]no subscriber {escape(email)}[/red]", highlight=False)
+            raise typer.Exit(1)
+        if not yes and not typer.confirm(f"Erase every personal datum of {row.email}? This cannot be undone"):
+            raise typer.Exit(1)
+        erase_subscriber(session, row, services.clock(), source="operator")
+    console.print(f"erased {email.strip().lower()}: only its hash stays, on the suppression list")
 
 
 @suppress_app.command("add")

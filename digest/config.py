@@ -51,6 +51,11 @@ class Settings(BaseSettings):
     postmark_webhook_user: str | None = None
     postmark_webhook_password: str | None = None
     sendgrid_webhook_public_key: str | None = None
+    # Outgoing webhooks (digest/integrations/webhooks.py): attempts per event before it is marked
+    # failed, the first retry's delay in seconds (doubled per attempt, jittered), the receiver's time limit.
+    webhook_max_attempts: int = Field(8, ge=1, le=50)
+    webhook_retry_seconds: float = Field(30.0, gt=0, le=86400)
+    webhook_timeout_seconds: float = Field(10.0, gt=0, le=120)
     # Bearer token for the JSON API (POST /api/summaries); unset: the API answers 401 to everyone.
     ingest_token: str | None = None
     # `digest serve`: uvicorn worker processes (each its own interpreter, so both cores serve a

@@ -4,12 +4,15 @@ from digest.db import Base
 from digest.editors.models import Editor
 from digest.events.models import Suppression, WebhookEvent
 from digest.ingest.models import FeedSource, Specialty, Summary
+from digest.integrations.models import ApiKey, WebhookDelivery, WebhookEndpoint
 from digest.issues.models import Click, IssuePin, issue_specialties
 from digest.ledger.models import Delivery, Issue, Selection, SelectionItem
-from digest.subscribers.models import SignupAttempt, Subscriber
+from digest.subscribers.models import ConsentEvent, SignupAttempt, Subscriber
 
 __all__ = [
+    "ApiKey",
     "Base",
+    "ConsentEvent",
     "Click",
     "Delivery",
     "Editor",
@@ -23,6 +26,8 @@ __all__ = [
     "Subscriber",
     "Summary",
     "Suppression",
+    "WebhookDelivery",
+    "WebhookEndpoint",
     "WebhookEvent",
     "issue_specialties",
 ]

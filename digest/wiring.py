@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from digest.config import Settings
@@ -22,6 +22,7 @@ from digest.delivery.sendgrid import SENDGRID_API_URL, SendGridTransport
 from digest.delivery.service import DeliveryService, RateLimiter, Unlimited
 from digest.delivery.smtp import SMTPConfig, SMTPTransport
 from digest.delivery.transport import Transport
+from digest.integrations.webhooks import PENDING_KEY, WebhookSender
 from digest.issues.links import ClickLinks
 from digest.observability import SendMetrics, send_metrics
 from digest.queue import BrokerQueue, InProcessQueue, TaskQueue
@@ -53,6 +54,7 @@ class Services:
     confirmations: ConfirmationMailer
     client_limiter: ClientLimiter
     queue: TaskQueue  # where work is handed over: the broker's workers, or this process
+    webhooks: WebhookSender
 
     def plan_options(self, *, include_new_subscribers: bool = False) -> PlanOptions:
         return PlanOptions(
@@ -62,6 +64,7 @@ class Services:
         )
 
     def close(self) -> None:
+        self.webhooks.close()
         self.queue.close()
         self.transport.close()
         self.engine.dispose()
@@ -163,6 +166,15 @@ def build_services(
     confirmations = ConfirmationMailer(
         sessions, renderer, composer, transport, tokens, base_url=settings.base_url, clock=clock
     )
+    webhooks = WebhookSender(
+        engine,
+        clock,
+        max_attempts=settings.webhook_max_attempts,
+        retry_seconds=settings.webhook_retry_seconds,
+        timeout=settings.webhook_timeout_seconds,
+    )
+    queue = queue or (InProcessQueue(delivery, confirmations, webhooks) if settings.eager else BrokerQueue(settings))
+    _queue_webhooks_after_commit(sessions, queue)
     return Services(
         settings,
         engine,
@@ -177,5 +189,18 @@ def build_services(
         metrics=metrics,
         confirmations=confirmations,
         client_limiter=make_client_limiter(settings),
-        queue=queue or (InProcessQueue(delivery, confirmations) if settings.eager else BrokerQueue(settings)),
+        queue=queue,
+        webhooks=webhooks,
     )
+
+
+def _queue_webhooks_after_commit(sessions: sessionmaker[Session], queue: TaskQueue) -> None:
+    """A transaction that emitted webhook events queues the sending task once it has committed (so
+    the task finds the rows). After a rollback the mark may stay until the session's next commit:
+    that queues one task with nothing to send, which is harmless."""
+
+    def committed(session: Session) -> None:
+        if session.info.pop(PENDING_KEY, False):
+            queue.deliver_webhooks()
+
+    event.listen(sessions, "after_commit", committed)

@@ -16,13 +16,15 @@ class SuppressionReason(StrEnum):
     HARD_BOUNCE = "hard_bounce"
     COMPLAINT = "complaint"
     OPERATOR = "operator"
+    ERASED = "erased"  # the reader's data was erased: only a hash of the address is kept
 
 
 class Suppression(Base):
     __tablename__ = "suppressions"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    # A lower-cased address ("a@b.org") or a whole domain ("@b.org").
+    # A lower-cased address ("a@b.org"), a whole domain ("@b.org"), or the hash of an erased
+    # reader's address ("sha256:<hex>", see digest.events.suppression.address_hash).
     value: Mapped[str] = mapped_column(String(320), unique=True)
     reason: Mapped[str] = mapped_column(String(32))
     detail: Mapped[str | None] = mapped_column(Text)

@@ -22,7 +22,7 @@ from digest.events.suppression import suppress
 from digest.events.webhooks.event import DeliveryEvent, EventKind
 from digest.ledger.models import Delivery, DeliveryStatus
 from digest.subscribers.lifecycle import unsubscribe
-from digest.subscribers.models import Subscriber
+from digest.subscribers.models import ConsentMethod, Subscriber
 from digest.subscribers.tokens import BadToken, Tokens
 
 log = logging.getLogger(__name__)
@@ -89,7 +89,7 @@ def _apply(session: Session, event: DeliveryEvent, delivery_id: int | None, now:
         if subscriber_id is None:
             suppress(session, event.email, SuppressionReason.UNSUBSCRIBED, detail)
         else:
-            unsubscribe(session, subscriber_id, now, source=detail)
+            unsubscribe(session, subscriber_id, now, source=detail, method=ConsentMethod.PROVIDER)
 
 
 def mailbox_tokens(recipients: list[str], domain: str) -> list[str]:
@@ -116,6 +116,6 @@ def unsubscribe_by_mail(session: Session, tokens: Tokens, recipients: list[str],
         except BadToken:
             log.info("inbound unsubscribe mail with an invalid token ignored")
             continue
-        if unsubscribe(session, subscriber_id, now, source="mailto") is not None:
+        if unsubscribe(session, subscriber_id, now, source="mailto", method=ConsentMethod.EMAIL) is not None:
             done += 1
     return done

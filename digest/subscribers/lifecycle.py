@@ -14,14 +14,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Select, bindparam, case, select, update
+from sqlalchemy import Select, bindparam, case, select, true, update
 from sqlalchemy.orm import Session
 
 from digest.events.models import SuppressionReason
 from digest.events.suppression import lift_unsubscribe, suppress, suppress_selected
 from digest.ingest.specialties import specialty_map
 from digest.ledger.models import Delivery, DeliveryStatus
-from digest.subscribers.models import Subscriber, SubscriberStatus
+from digest.subscribers.consent import record_consent
+from digest.subscribers.models import ConsentAction, ConsentMethod, Subscriber, SubscriberStatus
 from digest.subscribers.schema import PreferencesIn
 
 # Built once: a statement's SQL and cache key are worked out on first use and reused, where a
@@ -43,6 +44,7 @@ _UNSUBSCRIBE = (
     )
     .returning(Subscriber.email)
 )
+_STATUS = select(Subscriber.status).where(Subscriber.id == bindparam("who"))
 
 
 def cancel_open_deliveries(session: Session, subscriber_id: int, reason: str) -> int:
@@ -63,15 +65,25 @@ def _unsubscribe_in_one_statement() -> Select[tuple[str]]:
     listed = suppress_selected(
         "postgresql", gone.c.email, SuppressionReason.UNSUBSCRIBED, bindparam("detail"), now
     ).cte("listed")
-    return select(gone.c.email).add_cte(cancelled, listed)
+    before = _STATUS.cte("before")  # every part of one statement sees the rows as they were before it
+    return select(gone.c.email, before.c.status).select_from(gone.join(before, true())).add_cte(cancelled, listed)
 
 
 _UNSUBSCRIBE_AT_ONCE = _unsubscribe_in_one_statement()
 
 
-def unsubscribe(session: Session, subscriber_id: int, now: datetime, *, source: str) -> str | None:
+def unsubscribe(
+    session: Session,
+    subscriber_id: int,
+    now: datetime,
+    *,
+    source: str,
+    method: ConsentMethod = ConsentMethod.FORM,
+    ip: str | None = None,
+) -> str | None:
     """Unsubscribe at once (see the module docstring); returns the address, or None if there is no
-    such subscriber. Repeating it changes nothing (the first unsubscribe's time is kept).
+    such subscriber. Repeating it changes nothing (the first unsubscribe's time is kept); the first
+    one is recorded as a consent event (``method``, ``ip``) and emitted to webhooks.
 
     Call it at the start of a transaction: the cancelling UPDATE must be its first statement, so
     that on SQLite it takes the write lock before reading anything (no stale read snapshot). Core
@@ -82,12 +94,22 @@ def unsubscribe(session: Session, subscriber_id: int, now: datetime, *, source: 
     reason = f"unsubscribed ({source})"
     if session.get_bind().dialect.name == "postgresql":
         params = {"who": subscriber_id, "now": now, "reason": reason, "detail": source}
-        return session.connection().execute(_UNSUBSCRIBE_AT_ONCE, params).scalar_one_or_none()
-    cancel_open_deliveries(session, subscriber_id, reason)
-    email = session.connection().execute(_UNSUBSCRIBE, {"who": subscriber_id, "now": now}).scalar_one_or_none()
-    if email is not None:
+        gone = session.connection().execute(_UNSUBSCRIBE_AT_ONCE, params).one_or_none()
+        if gone is None:
+            return None
+        email, before = gone
+    else:
+        cancel_open_deliveries(session, subscriber_id, reason)
+        before = session.connection().execute(_STATUS, {"who": subscriber_id}).scalar_one_or_none()
+        email = session.connection().execute(_UNSUBSCRIBE, {"who": subscriber_id, "now": now}).scalar_one_or_none()
+        if email is None:
+            return None
         suppress(session, email, SuppressionReason.UNSUBSCRIBED, detail=source)
-    return email
+    if before != SubscriberStatus.UNSUBSCRIBED:  # this call unsubscribed them; a repeat changes nothing
+        row = session.get(Subscriber, subscriber_id, populate_existing=True)
+        assert row is not None
+        record_consent(session, row, ConsentAction.UNSUBSCRIBED, method, now, ip=ip, detail={"source": source})
+    return str(email)
 
 
 class ConfirmOutcome(StrEnum):
@@ -103,7 +125,9 @@ class Confirmation:
     subscriber: Subscriber | None
 
 
-def confirm(session: Session, subscriber_id: int, issued_at: datetime, now: datetime) -> Confirmation:
+def confirm(
+    session: Session, subscriber_id: int, issued_at: datetime, now: datetime, *, ip: str | None = None
+) -> Confirmation:
     """Activate a pending (or re-subscribing) subscriber from their confirmation link.
 
     A re-subscription lifts the suppression entry their unsubscribe left; entries for bounces,
@@ -125,6 +149,7 @@ def confirm(session: Session, subscriber_id: int, issued_at: datetime, now: date
     row.confirmed_at = now
     row.unsubscribed_at = None
     session.flush()
+    record_consent(session, row, ConsentAction.CONFIRMED, ConsentMethod.FORM, now, ip=ip)
     return Confirmation(ConfirmOutcome.CONFIRMED, row)
 
 
@@ -139,8 +164,18 @@ def apply_preferences(session: Session, row: Subscriber, prefs: PreferencesIn) -
     row.send_weekday = prefs.send_weekday
 
 
-def update_preferences(session: Session, row: Subscriber, prefs: PreferencesIn, *, paused: bool) -> None:
-    """The preference centre's save: choices plus pause/resume (only for active or paused subscribers)."""
+def update_preferences(
+    session: Session,
+    row: Subscriber,
+    prefs: PreferencesIn,
+    *,
+    paused: bool,
+    now: datetime,
+    method: ConsentMethod = ConsentMethod.FORM,
+    ip: str | None = None,
+) -> None:
+    """The preference centre's save: choices plus pause/resume (only for active or paused subscribers),
+    recorded as a consent event."""
     if row.status not in (SubscriberStatus.ACTIVE, SubscriberStatus.PAUSED):
         raise ValueError(f"subscriber {row.id} is {row.status}; only active or paused subscribers have preferences")
     apply_preferences(session, row, prefs)
@@ -148,3 +183,4 @@ def update_preferences(session: Session, row: Subscriber, prefs: PreferencesIn, 
     if paused:
         cancel_open_deliveries(session, row.id, "paused by the subscriber")
     session.flush()
+    record_consent(session, row, ConsentAction.PREFERENCES, method, now, ip=ip)

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Integer,
     String,
     Table,
+    Text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -71,6 +72,9 @@ class Subscriber(Base):
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     unsubscribed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_digest_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Set when the reader's data was erased (digest.subscribers.rights): the row stays, anonymised,
+    # so that the ledger's figures still add up.
+    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     specialties: Mapped[list[Specialty]] = relationship(
         secondary=subscriber_specialties, lazy="selectin", order_by=Specialty.slug
@@ -94,3 +98,38 @@ class SignupAttempt(Base):
     client: Mapped[str] = mapped_column(String(64))  # the client's IP address
     confirmation_sent: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ConsentAction(StrEnum):
+    SIGNUP = "signup"  # asked to subscribe (double opt-in pending)
+    CONFIRMED = "confirmed"  # followed the confirmation link
+    ADDED = "added"  # added as confirmed by an operator (CLI, CSV import, API)
+    PREFERENCES = "preferences"  # changed their choices (or paused / resumed)
+    UNSUBSCRIBED = "unsubscribed"
+
+
+class ConsentMethod(StrEnum):
+    FORM = "form"  # a public page: sign-up, confirmation link, preference centre, unsubscribe page
+    ONE_CLICK = "one-click"  # RFC 8058 POST from the mail client
+    EMAIL = "email"  # mail to the List-Unsubscribe mailto address
+    IMPORT = "import"  # CSV import
+    API = "api"  # the JSON API, on an operator's key
+    OPERATOR = "operator"  # the CLI
+    PROVIDER = "provider"  # the email provider (complaint, unsubscribe at the provider)
+
+
+class ConsentEvent(Base):
+    """One opt-in or change of a subscriber's consent: when, what, how and from where.
+
+    ``detail`` is JSON: the choices in force after the change (specialties, cadence, edition...).
+    """
+
+    __tablename__ = "consent_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    action: Mapped[str] = mapped_column(String(32))
+    method: Mapped[str] = mapped_column(String(32))
+    ip: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[str | None] = mapped_column(Text)

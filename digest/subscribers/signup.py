@@ -18,8 +18,9 @@ from sqlalchemy.orm import Session
 
 from digest.events.models import SuppressionReason
 from digest.events.suppression import suppression_reasons
+from digest.subscribers.consent import record_consent
 from digest.subscribers.lifecycle import apply_preferences
-from digest.subscribers.models import SignupAttempt, Subscriber, SubscriberStatus
+from digest.subscribers.models import ConsentAction, ConsentMethod, SignupAttempt, Subscriber, SubscriberStatus
 from digest.subscribers.schema import SubscriberIn
 
 
@@ -101,5 +102,7 @@ def request_signup(
             row = session.scalars(select(Subscriber).where(Subscriber.email == data.email)).one()
     if row.status in (SubscriberStatus.PENDING, SubscriberStatus.UNSUBSCRIBED):
         apply_preferences(session, row, data)
+        session.flush()
+        record_consent(session, row, ConsentAction.SIGNUP, ConsentMethod.FORM, now, ip=client)
     session.flush()
     return row.id

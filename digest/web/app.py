@@ -13,7 +13,7 @@ from fastapi.openapi.utils import get_openapi
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from digest.web import api, archive, editor, ops, public, webhooks
+from digest.web import api, archive, editor, ops, public, rights, webhooks
 from digest.web.deps import templates
 from digest.web.sessions import SessionCookies
 from digest.wiring import Services
@@ -52,6 +52,7 @@ def create_app(services: Services) -> FastAPI:
         secure=services.settings.base_url.startswith("https://"),
     )
     app.include_router(public.router)
+    app.include_router(rights.router)
     app.include_router(archive.router)
     app.include_router(editor.login_router)
     app.include_router(editor.router)

@@ -20,7 +20,7 @@ from digest.db import session_scope
 from digest.delivery.confirmation import CONFIRM_MAX_AGE
 from digest.ingest.models import Specialty
 from digest.subscribers.lifecycle import ConfirmOutcome, confirm, unsubscribe, update_preferences
-from digest.subscribers.models import Cadence, Edition, Subscriber, SubscriberStatus
+from digest.subscribers.models import Cadence, ConsentMethod, Edition, Subscriber, SubscriberStatus
 from digest.subscribers.schema import PreferencesIn, SubscriberIn
 from digest.subscribers.signup import request_signup
 from digest.subscribers.tokens import BadToken, Purpose
@@ -143,7 +143,7 @@ def confirm_subscription(request: Request, token: str, services: ServicesDep) ->
     except BadToken:
         return invalid_link(request)
     with session_scope(services.sessions) as session:
-        result = confirm(session, subscriber_id, issued_at, now)
+        result = confirm(session, subscriber_id, issued_at, now, ip=client_address(request))
     if result.outcome == ConfirmOutcome.MISSING:
         return invalid_link(request, 404)
     if result.outcome == ConfirmOutcome.STALE:
@@ -175,6 +175,7 @@ def _preferences_page(
         errors=errors,
         saved=saved,
         unsubscribe_url=f"/unsubscribe/{services.tokens.make(Purpose.UNSUBSCRIBE, row.id)}",
+        data_url=f"/preferences/{services.tokens.make(Purpose.PREFERENCES, row.id)}",
     )
 
 
@@ -240,7 +241,7 @@ def preferences_save(
             prefs = PreferencesIn.model_validate(choices, context={"specialties": known})
         except ValidationError as exc:
             return _preferences_page(request, services, row, values, _errors(exc), status=400)
-        update_preferences(session, row, prefs, paused=bool(paused))
+        update_preferences(session, row, prefs, paused=bool(paused), now=services.clock(), ip=client_address(request))
         return _preferences_page(request, services, row, _current(row), {}, saved=True)
 
 
@@ -272,6 +273,11 @@ def unsubscribe_now(
         return invalid_link(request)
     with session_scope(services.sessions) as session:
         unsubscribe(
-            session, subscriber_id, services.clock(), source="one-click" if list_unsubscribe else "unsubscribe page"
+            session,
+            subscriber_id,
+            services.clock(),
+            source="one-click" if list_unsubscribe else "unsubscribe page",
+            method=ConsentMethod.ONE_CLICK if list_unsubscribe else ConsentMethod.FORM,
+            ip=client_address(request),
         )
     return page(request, "unsubscribed", title="You are unsubscribed")
