@@ -72,5 +72,10 @@ class SubscriberIn(PreferencesIn):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        # Names end up in the To header: collapse every line break and run of whitespace.
-        return " ".join(value.split())
+        return clean_name(value)
+
+
+def clean_name(value: str) -> str:
+    """Names end up in the To header: collapse every line break and run of whitespace, and drop
+    other control characters (PostgreSQL refuses NUL in text)."""
+    return " ".join("".join(c for c in value if c.isprintable() or c.isspace()).split())
