@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Integer, TextClause, bindparam, cast, exists, null, select, text, union_all, update
+from sqlalchemy import Integer, TextClause, bindparam, cast, exists, func, null, select, text, union_all, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from digest.db import ArrayLiteral, InList, UTCDateTime, session_scope
@@ -42,6 +42,7 @@ from digest.delivery.transport import SendResult, Transport, TransportError
 from digest.events.models import Suppression, SuppressionReason
 from digest.events.suppression import suppress, suppression_keys
 from digest.ingest.models import Specialty, Summary
+from digest.integrations.webhooks import emit
 from digest.issues.intro import render_intro
 from digest.ledger.carried import summaries_by_selection
 from digest.ledger.models import Delivery, DeliveryStatus, Issue, IssueKind, IssueStatus
@@ -412,10 +413,29 @@ def finish_issue_if_done(factory: sessionmaker[Session], issue_id: int, now: dat
     """
     still_open = exists().where(Delivery.issue_id == issue_id, Delivery.status == DeliveryStatus.PENDING)
     with session_scope(factory) as session:
-        session.execute(
+        finished = session.execute(
             update(Issue)
             .where(Issue.id == issue_id, Issue.status == IssueStatus.SENDING, ~still_open)
             .values(status=IssueStatus.SENT, sent_at=now)
             .execution_options(synchronize_session=False)
-        )
+        ).rowcount
+        if finished:
+            _emit_issue_sent(session, issue_id, now)
         return session.scalar(select(Issue.status).where(Issue.id == issue_id)) == IssueStatus.SENT
+
+
+def _emit_issue_sent(session: Session, issue_id: int, now: datetime) -> None:
+    """The ``issue.sent`` webhook event, with what became of the issue's deliveries."""
+    issue = session.get(Issue, issue_id)
+    assert issue is not None
+    counts = {
+        status: n
+        for status, n in session.execute(
+            select(Delivery.status, func.count()).where(Delivery.issue_id == issue_id).group_by(Delivery.status)
+        )
+    }
+    data = {
+        "issue": {"id": issue.id, "kind": issue.kind, "subject": issue.subject, "sent_at": now.isoformat()},
+        "deliveries": {str(status): counts.get(status, 0) for status in DeliveryStatus},
+    }
+    emit(session, "issue.sent", data, None, now)

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from digest.events.models import SuppressionReason, WebhookEvent
 from digest.events.suppression import suppress
 from digest.events.webhooks.event import DeliveryEvent, EventKind
+from digest.integrations.webhooks import emit
 from digest.ledger.models import Delivery, DeliveryStatus
 from digest.subscribers.lifecycle import unsubscribe
 from digest.subscribers.models import ConsentMethod, Subscriber
@@ -71,8 +72,22 @@ def _delivery_for(session: Session, event: DeliveryEvent) -> int | None:
     )
 
 
+PROVIDER_EVENTS = {EventKind.HARD_BOUNCE: "bounced", EventKind.COMPLAINT: "complained"}
+
+
 def _apply(session: Session, event: DeliveryEvent, delivery_id: int | None, now: datetime) -> None:
     detail = f"{event.provider}: {event.detail}".strip()
+    webhook = PROVIDER_EVENTS.get(event.kind)
+    if webhook is not None:  # before the unsubscribe a complaint causes: receivers get them in that order
+        subscriber_id = session.scalar(select(Subscriber.id).where(Subscriber.email == event.email))
+        data = {
+            "email": event.email,
+            "subscriber_id": subscriber_id,
+            "delivery_id": delivery_id,
+            "provider": event.provider,
+            "detail": event.detail,
+        }
+        emit(session, webhook, data, subscriber_id, now)
     if event.kind in (EventKind.HARD_BOUNCE, EventKind.DROPPED) and delivery_id is not None:
         session.execute(
             update(Delivery)

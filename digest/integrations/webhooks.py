@@ -29,6 +29,7 @@ import json
 import logging
 import random
 import secrets
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -172,7 +173,9 @@ class WebhookSender:
 
     def _attempt(self, row: WebhookDelivery, endpoint: WebhookEndpoint, report: SendReport) -> None:
         now = self.clock()
-        stamp = int(now.timestamp())
+        # The signed timestamp is the wall clock's: receivers refuse one far from their own time
+        # (replay protection), whatever clock schedules the retries.
+        stamp = int(time.time())
         headers = {
             "content-type": "application/json",
             "user-agent": "digest-webhooks/1",

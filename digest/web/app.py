@@ -13,7 +13,7 @@ from fastapi.openapi.utils import get_openapi
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from digest.web import api, api_routes, archive, editor, ops, public, rights, webhooks
+from digest.web import api, api_routes, archive, editor, integrations, ops, public, rights, webhooks
 from digest.web.deps import templates
 from digest.web.sessions import SessionCookies
 from digest.wiring import Services
@@ -56,6 +56,7 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(archive.router)
     app.include_router(editor.login_router)
     app.include_router(editor.router)
+    app.include_router(integrations.router)
     app.include_router(api.router)
     app.include_router(api_routes.router)
     app.include_router(webhooks.router)

@@ -21,7 +21,7 @@ from tests.conftest import Clock
 from tests.factories import add_campaign, add_subscriber, add_summaries, summary_record
 from tests.unit.web.conftest import EditorAccount, csrf_of, log_in
 
-PATH_VALUES = {"action": "pause"}  # and the issue id of the test's draft
+PATH_VALUES = {"action": "pause", "key_id": "1", "endpoint_id": "1", "delivery_id": "1"}  # and the draft's issue id
 
 
 def app_routes(app: FastAPI) -> list[tuple[str, set[str]]]:
