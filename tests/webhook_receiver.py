@@ -8,7 +8,7 @@ import json
 import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
@@ -51,7 +51,7 @@ class WebhookReceiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 secret = receiver.secrets.get(self.path)
@@ -76,7 +76,7 @@ class WebhookReceiver:
 
         return Handler
 
-    def __enter__(self) -> WebhookReceiver:
+    def __enter__(self) -> Self:
         self.thread.start()
         return self
 
