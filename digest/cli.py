@@ -254,7 +254,7 @@ def subscribers_export(email: str) -> None:
 @subscribers_app.command("erase")
 def subscribers_erase(
     email: str,
-    yes: Annotated[bool, typer.Option("--yes", help="do not ask for confirmation")] = False,
+    yes: Annotated[bool, typer.Option("--yes", help="do not ask, even on a terminal")] = False,
 ) -> None:
     """Erase a subscriber's personal data; the address is kept only as a hash that blocks re-adding it."""
     from digest.subscribers.rights import erase_subscriber, find_subscriber
@@ -265,7 +265,8 @@ def subscribers_erase(
         if row is None:
             err.print(f"[red]no subscriber {escape(email)}[/red]", highlight=False)
             raise typer.Exit(1)
-        if not yes and not typer.confirm(f"Erase every personal datum of {row.email}? This cannot be undone"):
+        asked = not yes and sys.stdin.isatty()  # scripts (no terminal) are not asked
+        if asked and not typer.confirm(f"Erase every personal datum of {row.email}? This cannot be undone"):
             raise typer.Exit(1)
         erase_subscriber(session, row, services.clock(), source="operator")
     console.print(f"erased {email.strip().lower()}: only its hash stays, on the suppression list")

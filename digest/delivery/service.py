@@ -413,12 +413,16 @@ def finish_issue_if_done(factory: sessionmaker[Session], issue_id: int, now: dat
     """
     still_open = exists().where(Delivery.issue_id == issue_id, Delivery.status == DeliveryStatus.PENDING)
     with session_scope(factory) as session:
-        finished = session.execute(
-            update(Issue)
-            .where(Issue.id == issue_id, Issue.status == IssueStatus.SENDING, ~still_open)
-            .values(status=IssueStatus.SENT, sent_at=now)
-            .execution_options(synchronize_session=False)
-        ).rowcount
+        finished = (
+            session.connection()
+            .execute(
+                update(Issue)
+                .where(Issue.id == issue_id, Issue.status == IssueStatus.SENDING, ~still_open)
+                .values(status=IssueStatus.SENT, sent_at=now)
+                .execution_options(synchronize_session=False)
+            )
+            .rowcount
+        )
         if finished:
             _emit_issue_sent(session, issue_id, now)
         return session.scalar(select(Issue.status).where(Issue.id == issue_id)) == IssueStatus.SENT

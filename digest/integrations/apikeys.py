@@ -84,7 +84,7 @@ def revoke_key(session: Session, prefix: str, now: datetime) -> bool:
     match = ApiKey.prefix == prefix
     if prefix.isdigit():
         match = or_(match, ApiKey.id == int(prefix))
-    result = session.execute(
+    result = session.connection().execute(
         update(ApiKey)
         .where(match, ApiKey.revoked_at.is_(None))
         .values(revoked_at=now)

@@ -36,7 +36,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import requests
-from sqlalchemy import Connection, Engine, select, text
+from sqlalchemy import Connection, Engine, Select, select, text
 from sqlalchemy.orm import Session
 
 from digest.integrations.models import WebhookDelivery, WebhookEndpoint, WebhookStatus
@@ -65,6 +65,16 @@ def sign(secret: str, message_id: str, timestamp: int, body: str) -> str:
     key = base64.b64decode(secret.removeprefix("whsec_"))
     mac = hmac.new(key, f"{message_id}.{timestamp}.{body}".encode(), hashlib.sha256).digest()
     return "v1," + base64.b64encode(mac).decode()
+
+
+def listeners(event: str) -> Select[Any]:
+    """Active endpoints that may listen for ``event`` (a substring match: a cheap pre-check only)."""
+    return select(WebhookEndpoint.id).where(WebhookEndpoint.active, WebhookEndpoint.events.contains(event))
+
+
+def listening(session: Session, event: str) -> bool:
+    """Whether any active endpoint may listen for ``event`` (checked before building its data)."""
+    return session.connection().execute(listeners(event).limit(1)).first() is not None
 
 
 def emit(session: Session, event: str, data: dict[str, Any], subscriber_id: int | None, at: datetime) -> int:

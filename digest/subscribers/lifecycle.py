@@ -10,19 +10,22 @@ the unsubscribe commits.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import Select, bindparam, case, select, true, update
+from sqlalchemy import Integer, Select, String, Text, bindparam, case, exists, insert, literal, select, true, update
 from sqlalchemy.orm import Session
 
 from digest.events.models import SuppressionReason
 from digest.events.suppression import lift_unsubscribe, suppress, suppress_selected
 from digest.ingest.specialties import specialty_map
+from digest.integrations.webhooks import emit, listeners, listening
 from digest.ledger.models import Delivery, DeliveryStatus
-from digest.subscribers.consent import record_consent
-from digest.subscribers.models import ConsentAction, ConsentMethod, Subscriber, SubscriberStatus
+from digest.subscribers.consent import record_consent, subscriber_payload
+from digest.subscribers.models import ConsentAction, ConsentEvent, ConsentMethod, Subscriber, SubscriberStatus
 from digest.subscribers.schema import PreferencesIn
 
 # Built once: a statement's SQL and cache key are worked out on first use and reused, where a
@@ -45,6 +48,22 @@ _UNSUBSCRIBE = (
     .returning(Subscriber.email)
 )
 _STATUS = select(Subscriber.status).where(Subscriber.id == bindparam("who"))
+_CONSENT_COLUMNS = ["subscriber_id", "at", "action", "method", "ip", "detail"]
+
+
+def _consent_values() -> list[Any]:
+    """The unsubscribe's consent event as bound values (one INSERT, no ORM object)."""
+    return [
+        bindparam("who", type_=Integer),
+        bindparam("now", type_=Subscriber.unsubscribed_at.type),
+        literal(ConsentAction.UNSUBSCRIBED.value),
+        bindparam("method", type_=String),
+        bindparam("ip", type_=String),
+        bindparam("consent", type_=Text),
+    ]
+
+
+_RECORD_UNSUBSCRIBE = insert(ConsentEvent).from_select(_CONSENT_COLUMNS, select(*_consent_values()))
 
 
 def cancel_open_deliveries(session: Session, subscriber_id: int, reason: str) -> int:
@@ -53,7 +72,7 @@ def cancel_open_deliveries(session: Session, subscriber_id: int, reason: str) ->
     return int(result.rowcount or 0)
 
 
-def _unsubscribe_in_one_statement() -> Select[tuple[str]]:
+def _unsubscribe_in_one_statement() -> Select[tuple[str, str, bool]]:
     """PostgreSQL: the same three writes as one statement (data-modifying CTEs), one round trip.
 
     The deliveries UPDATE still waits for a send batch that holds one of the rows, and the whole
@@ -66,7 +85,20 @@ def _unsubscribe_in_one_statement() -> Select[tuple[str]]:
         "postgresql", gone.c.email, SuppressionReason.UNSUBSCRIBED, bindparam("detail"), now
     ).cte("listed")
     before = _STATUS.cte("before")  # every part of one statement sees the rows as they were before it
-    return select(gone.c.email, before.c.status).select_from(gone.join(before, true())).add_cte(cancelled, listed)
+    consented = (
+        insert(ConsentEvent)
+        .from_select(
+            _CONSENT_COLUMNS,
+            select(*_consent_values()).where(before.c.status != SubscriberStatus.UNSUBSCRIBED),
+        )
+        .cte("consented")
+    )
+    hooked = exists(listeners("unsubscribed"))  # does a webhook endpoint want the event
+    return (
+        select(gone.c.email, before.c.status, hooked)
+        .select_from(gone.join(before, true()))
+        .add_cte(cancelled, listed, consented)
+    )
 
 
 _UNSUBSCRIBE_AT_ONCE = _unsubscribe_in_one_statement()
@@ -88,16 +120,19 @@ def unsubscribe(
     Call it at the start of a transaction: the cancelling UPDATE must be its first statement, so
     that on SQLite it takes the write lock before reading anything (no stale read snapshot). Core
     statements on the session's connection, no ORM loading or unit of work (one statement on
-    PostgreSQL, three on SQLite): this is what a burst of one-click POSTs runs while a send is on.
+    PostgreSQL, with the consent event and whether a webhook endpoint listens; up to six on SQLite):
+    this is what a burst of one-click POSTs runs while a send is on.
     Subscriber objects already loaded in the session are not refreshed.
     """
     reason = f"unsubscribed ({source})"
+    consent = {"method": method.value, "ip": ip, "consent": json.dumps({"source": source})}
+    params = {"who": subscriber_id, "now": now, **consent}
     if session.get_bind().dialect.name == "postgresql":
-        params = {"who": subscriber_id, "now": now, "reason": reason, "detail": source}
-        gone = session.connection().execute(_UNSUBSCRIBE_AT_ONCE, params).one_or_none()
-        if gone is None:
+        gone = session.connection().execute(_UNSUBSCRIBE_AT_ONCE, {**params, "reason": reason, "detail": source})
+        found: Any = gone.one_or_none()  # (email, status before this statement, a listener exists)
+        if found is None:
             return None
-        email, before = gone
+        email, before, hooked = found
     else:
         cancel_open_deliveries(session, subscriber_id, reason)
         before = session.connection().execute(_STATUS, {"who": subscriber_id}).scalar_one_or_none()
@@ -105,10 +140,15 @@ def unsubscribe(
         if email is None:
             return None
         suppress(session, email, SuppressionReason.UNSUBSCRIBED, detail=source)
-    if before != SubscriberStatus.UNSUBSCRIBED:  # this call unsubscribed them; a repeat changes nothing
-        row = session.get(Subscriber, subscriber_id, populate_existing=True)
-        assert row is not None
-        record_consent(session, row, ConsentAction.UNSUBSCRIBED, method, now, ip=ip, detail={"source": source})
+        if before != SubscriberStatus.UNSUBSCRIBED:
+            session.connection().execute(_RECORD_UNSUBSCRIBE, params)
+        hooked = before != SubscriberStatus.UNSUBSCRIBED and listening(session, "unsubscribed")
+    if before != SubscriberStatus.UNSUBSCRIBED and hooked:
+        # Only when an endpoint wants it: the burst path stays one statement.
+        subscriber = session.get(Subscriber, subscriber_id, populate_existing=True)
+        assert subscriber is not None
+        data = {"subscriber": subscriber_payload(subscriber), "method": method.value}
+        emit(session, "unsubscribed", data, subscriber_id, now)
     return str(email)
 
 

@@ -65,7 +65,7 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
 
 # -- subscribers ----------------------------------------------------------------------------------
 
-EXAMPLE_SUBSCRIBER = {
+EXAMPLE_SUBSCRIBER: dict[str, Any] = {
     "id": 42,
     "email": "reader@example.org",
     "name": "Dr Ada Reader",
@@ -363,7 +363,7 @@ def export(subscriber_id: RowId, services: ServicesDep) -> dict[str, Any]:
 
 # -- summaries ------------------------------------------------------------------------------------
 
-EXAMPLE_SUMMARY = {
+EXAMPLE_SUMMARY: dict[str, Any] = {
     "id": "nejm-2026-0412",
     "title": "Colchicine after myocardial infarction",
     "key_takeaway": "Low-dose colchicine cut recurrent ischaemic events by a quarter.",

@@ -158,12 +158,16 @@ def remove_endpoint(endpoint_id: IssueId, services: ServicesDep) -> RedirectResp
 def retry_delivery(delivery_id: IssueId, services: ServicesDep) -> RedirectResponse:
     """Give a failed delivery a fresh set of attempts (after the receiver is fixed)."""
     with session_scope(services.sessions) as db:
-        done = db.execute(
-            update(WebhookDelivery)
-            .where(WebhookDelivery.id == delivery_id, WebhookDelivery.status == WebhookStatus.FAILED)
-            .values(status=WebhookStatus.PENDING, attempts=0, next_attempt_at=services.clock())
-            .execution_options(synchronize_session=False)
-        ).rowcount
+        done = (
+            db.connection()
+            .execute(
+                update(WebhookDelivery)
+                .where(WebhookDelivery.id == delivery_id, WebhookDelivery.status == WebhookStatus.FAILED)
+                .values(status=WebhookStatus.PENDING, attempts=0, next_attempt_at=services.clock())
+                .execution_options(synchronize_session=False)
+            )
+            .rowcount
+        )
     if done:
         services.queue.deliver_webhooks()
     return RedirectResponse(HERE, status_code=303)
