@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: demo test smoke lock bench chaos install clean
+.PHONY: demo lint test smoke lock bench chaos install clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "digest needs Python 3.11 or newer")'
@@ -25,8 +25,14 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/digest demo
 
+# Lint, format and types (settings in pyproject.toml: [tool.ruff], [tool.mypy]); make test runs it first.
+lint: $(TEST_STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy digest workers
+
 # The whole suite, including the smaller chaos and load runs (1,000 subscribers, 400 unsubscribes).
-test: $(TEST_STAMP)
+test: lint
 	$(BIN)/python -m pytest
 
 # What operators install: the wheel, in a fresh venv with the locked runtime dependencies only, run

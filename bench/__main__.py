@@ -18,8 +18,17 @@ from bench.sink import start_sink
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SCALING = (10_000, 50_000, 100_000, 200_000)
-SCALING_FIELDS = ("subscribers", "messages", "messages_per_second", "delivery_messages_per_second", "planning_s",
-                  "time_to_first_message_s", "peak_rss_mb_max", "db_statements_per_message", "all_delivered")  # fmt: skip
+SCALING_FIELDS = (
+    "subscribers",
+    "messages",
+    "messages_per_second",
+    "delivery_messages_per_second",
+    "planning_s",
+    "time_to_first_message_s",
+    "peak_rss_mb_max",
+    "db_statements_per_message",
+    "all_delivered",
+)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -37,8 +46,13 @@ def parser() -> argparse.ArgumentParser:
         "--concurrency", type=int, default=4, help="pool processes per worker = SMTP connections (default 4)"
     )
     p.add_argument("--chunk-size", type=int, default=250, help="deliveries per task (default 250)")
-    p.add_argument("--smtp-batch", type=int, default=25,
-                   help="DIGEST_SMTP_BATCH_SIZE for the workers: messages per ledger commit (default 25; the service's own default is 1)")  # fmt: skip
+    p.add_argument(
+        "--smtp-batch",
+        type=int,
+        default=25,
+        help="DIGEST_SMTP_BATCH_SIZE for the workers: messages per ledger commit "
+        "(default 25; the service's own default is 1)",
+    )
     p.add_argument(
         "--scaling", action="store_true", help=f"also run {', '.join(f'{n:,}' for n in SCALING)} and plot them"
     )
@@ -46,8 +60,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--naive-sample", type=int, default=100, help="messages rendered for the naive baseline (default 100)"
     )
-    p.add_argument("--database-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/bench",
-                   help="PostgreSQL database for the benchmark; it is wiped (default: the 'bench' database)")  # fmt: skip
+    p.add_argument(
+        "--database-url",
+        default="postgresql+psycopg://postgres@127.0.0.1:5432/bench",
+        help="PostgreSQL database for the benchmark; it is wiped (default: the 'bench' database)",
+    )
     p.add_argument("--schema", default="public", help="PostgreSQL schema to wipe and use (default public)")
     p.add_argument("--redis-url", default="redis://127.0.0.1:6379/15", help="broker; its db is flushed (default db 15)")
     p.add_argument("--aiosmtpd", action="store_true", help="use the aiosmtpd sink even if Postfix is there")
@@ -105,7 +122,8 @@ def _run(args: argparse.Namespace) -> int:
                     )
                 result["scaling"].append({k: point[k] for k in SCALING_FIELDS})
                 console.print(
-                    f"scaling: {size:,} subscribers, {point['messages_per_second']:,.0f} msg/s, peak RSS {point['peak_rss_mb_max']:.0f} MB"
+                    f"scaling: {size:,} subscribers, {point['messages_per_second']:,.0f} msg/s, "
+                    f"peak RSS {point['peak_rss_mb_max']:.0f} MB"
                 )
                 write_json(output, result)  # after every point: a long run that fails keeps what it measured
             result["scaling_plot"] = plot_scaling(output.with_suffix(".png"), result["scaling"]).name

@@ -30,9 +30,9 @@ from digest.delivery.service import issue_context
 from digest.ingest.models import Summary
 from digest.ledger.carried import summaries_by_delivery
 from digest.ledger.models import Delivery, Issue
-from digest.rendering.compiled import PREMAILER_OPTIONS, inline_css
 from digest.rendering.compose import Addressee, build_variant
 from digest.rendering.headers import build_mime
+from digest.rendering.inlining import PREMAILER_OPTIONS, inline_css
 from digest.rendering.message import OutgoingMessage
 from digest.subscribers.models import Subscriber
 from digest.wiring import Services

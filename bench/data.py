@@ -89,10 +89,12 @@ def generate(engine: Engine, spec: ListSpec, now: datetime) -> None:
                                        published_at, created_at, updated_at)
                 SELECT 'bench-' || g,
                        'Trial ' || g || ': treatment A versus usual care in adults with condition ' || (g % 37),
-                       'Treatment A lowered the risk of the primary outcome by ' || (5 + g % 30) || '% (HR 0.' || (60 + g % 35) || ').',
+                       'Treatment A lowered the risk of the primary outcome by ' || (5 + g % 30)
+                           || '% (HR 0.' || (60 + g % 35) || ').',
                        repeat(:lorem, 3),
                        'In plain words: people who had treatment A did better in study ' || g || '.',
-                       (ARRAY['randomised controlled trial','cohort study','meta-analysis','case-control study'])[1 + g % 4],
+                       (ARRAY['randomised controlled trial','cohort study','meta-analysis',
+                              'case-control study'])[1 + g % 4],
                        100 + (g * 7919) % 20000,
                        1 + g % 5,
                        '2026-' || lpad((1 + g % 12)::text, 2, '0'),

@@ -163,7 +163,7 @@ def start_workers(config: PipelineConfig, env: dict[str, str], log_dir: Path) ->
             "-n", f"bench{n}-{os.getpid()}@%h", "--without-gossip", "--without-mingle", "--without-heartbeat",
             "--loglevel", "WARNING",
         ]  # fmt: skip
-        log = open(log_dir / f"worker{n}.log", "wb")
+        log = open(log_dir / f"worker{n}.log", "wb")  # noqa: SIM115 (the worker writes to it until stopped)
         procs.append(subprocess.Popen(cmd, env=env, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT))
     return procs
 

@@ -83,7 +83,9 @@ def run_once(console: Console, options: RunOptions, sink: Sink) -> dict[str, Any
         "peak_rss_mb_per_process": {str(pid): round(mb, 1) for pid, mb in result.peak_rss_mb.items()},
         "db_statements_per_message": result.statements / max(1, result.received),
         "db_commits_per_message": result.commits / max(1, result.received),
-        "db_count_method": "SQLAlchemy before_cursor_execute/commit listeners in every worker process (workers/stats.py)",
+        "db_count_method": (
+            "SQLAlchemy before_cursor_execute/commit listeners in every worker process (workers/stats.py)"
+        ),
         "sink": sink.kind,
         "workers": config.workers,
         "concurrency": config.concurrency,

@@ -120,7 +120,8 @@ def start_sink(log: Any, *, prefer_postfix: bool = True) -> Sink:
     if prefer_postfix and ensure_postfix(log):
         return PostfixSink().start()
     log(
-        "[yellow]Postfix's smtp-sink is not available: falling back to an aiosmtpd sink, and no smtp-source baseline[/yellow]"
+        "[yellow]Postfix's smtp-sink is not available: falling back to an aiosmtpd sink, "
+        "and no smtp-source baseline[/yellow]"
     )
     return AiosmtpdSink().start()
 

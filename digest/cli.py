@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib.metadata import version as package_version
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -21,6 +21,9 @@ from digest.db import session_scope, utcnow
 from digest.errors import InputError, InvalidInput
 from digest.progress import Progress as ProgressCallback
 from digest.subscribers.models import Cadence, Edition
+
+if TYPE_CHECKING:
+    from digest.wiring import Services
 
 app = typer.Typer(help="digest: per-specialty digests of clinical-research evidence summaries.", no_args_is_help=True)
 subscribers_app = typer.Typer(help="Manage subscribers.", no_args_is_help=True)
@@ -109,7 +112,7 @@ def _progress_bar(what: str) -> Iterator[ProgressCallback]:
         yield report
 
 
-def _services(settings: Settings):  # type: ignore[no-untyped-def]
+def _services(settings: Settings) -> Services:
     from digest.schema import is_current
     from digest.wiring import build_services
 
@@ -211,7 +214,8 @@ def subscribers_add(
     try:
         with session_scope(services.sessions) as session:
             row, created = add_subscriber(session, raw)
-            summary = f"{'added' if created else 'updated'} {row.email} ({row.cadence}, {row.timezone}): {', '.join(s.slug for s in row.specialties)}"
+            slugs = ", ".join(s.slug for s in row.specialties)
+            summary = f"{'added' if created else 'updated'} {row.email} ({row.cadence}, {row.timezone}): {slugs}"
     except InvalidInput as exc:
         _reject(exc.errors, "the subscriber")
     console.print(summary)
@@ -239,7 +243,7 @@ def subscribers_import(
 @subscribers_app.command("export")
 def subscribers_export(email: str) -> None:
     """Print everything held about one subscriber as JSON (profile, choices, consent, deliveries, clicks)."""
-    from digest.subscribers.rights import export_subscriber, find_subscriber
+    from digest.rights import export_subscriber, find_subscriber
 
     services = _services(_settings())
     with session_scope(services.sessions) as session:
@@ -257,7 +261,7 @@ def subscribers_erase(
     yes: Annotated[bool, typer.Option("--yes", help="do not ask, even on a terminal")] = False,
 ) -> None:
     """Erase a subscriber's personal data; the address is kept only as a hash that blocks re-adding it."""
-    from digest.subscribers.rights import erase_subscriber, find_subscriber
+    from digest.rights import erase_subscriber, find_subscriber
 
     services = _services(_settings())
     with session_scope(services.sessions) as session:
@@ -407,9 +411,9 @@ def suppress_add(
     detail: Annotated[str, typer.Option(help="a note kept with the entry")] = "",
 ) -> None:
     """Block an address or a domain: no send goes to it, from the next message on."""
-    from digest.events.models import SuppressionReason
-    from digest.events.suppression import suppress
+    from digest.subscribers.models import SuppressionReason
     from digest.subscribers.schema import normalize_email
+    from digest.subscribers.suppression import suppress
 
     try:
         why = SuppressionReason(reason)
@@ -436,7 +440,7 @@ def suppress_list() -> None:
     """Show every suppressed address and domain, newest first."""
     from sqlalchemy import select
 
-    from digest.events.models import Suppression
+    from digest.subscribers.models import Suppression
 
     services = _services(_settings())
     table = Table(title="Suppression list")
@@ -521,7 +525,8 @@ def feeds_add(
     try:
         with session_scope(services.sessions) as session:
             row, created = add_feed(session, url, specialty)
-            summary = f"{'added' if created else 'updated'} feed {row.id}: {row.url} ({', '.join(row.specialties) or 'specialties from categories only'})"
+            specialties = ", ".join(row.specialties) or "specialties from categories only"
+            summary = f"{'added' if created else 'updated'} feed {row.id}: {row.url} ({specialties})"
     except InvalidInput as exc:
         _reject(exc.errors, "the feed")
     console.print(summary)
@@ -665,7 +670,7 @@ def send(
         raise typer.Exit(1)
 
 
-def _send_issue(services, issue_id: int, dry_run: bool) -> None:  # type: ignore[no-untyped-def]
+def _send_issue(services: Services, issue_id: int, dry_run: bool) -> None:
     """``digest send --issue ID``: a campaign now (or its open rows queued again if it is sending)."""
     from sqlalchemy import func, select
 
@@ -677,9 +682,10 @@ def _send_issue(services, issue_id: int, dry_run: bool) -> None:  # type: ignore
     if dry_run:
         session = services.sessions()
         try:
-            plan = start_sending(session, issue_id, utcnow(), services.plan_options())
+            would = start_sending(session, issue_id, utcnow(), services.plan_options())
             console.print(
-                f"dry run: issue {issue_id} would go to {plan.deliveries} subscriber(s) with {plan.items} item(s); nothing was sent"
+                f"dry run: issue {issue_id} would go to {would.deliveries} subscriber(s) "
+                f"with {would.items} item(s); nothing was sent"
             )
         except IssueError as exc:
             err.print(f"[red]cannot send:[/red] {exc}")
@@ -767,7 +773,7 @@ def worker(
 
 @app.command()
 def beat() -> None:
-    """Run Celery beat: `dispatch_due` every minute, `poll_feeds` every 15 minutes (same as `celery -A workers beat`)."""
+    """Run Celery beat: `dispatch_due` every minute, `poll_feeds` every 15 minutes (as `celery -A workers beat`)."""
     from workers.app import celery_app
 
     settings = _settings()

@@ -23,7 +23,7 @@ from sqlalchemy import (
     create_engine,
     event,
 )
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import CursorResult, Dialect, Result
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, QueryableAttribute, Session, sessionmaker
 from sqlalchemy.pool import NullPool
@@ -111,7 +111,11 @@ class InList(ColumnElement[bool]):
 
     inherit_cache = True
     type = Boolean()
-    _traverse_internals = [("column", InternalTraversal.dp_clauseelement), ("name", InternalTraversal.dp_string)]
+    # A list, as SQLAlchemy declares it (shared by the class, never mutated).
+    _traverse_internals = [  # noqa: RUF012
+        ("column", InternalTraversal.dp_clauseelement),
+        ("name", InternalTraversal.dp_string),
+    ]
 
     def __init__(self, column: ColumnElement[Any] | QueryableAttribute[Any], name: str):
         self.column = column
@@ -127,6 +131,14 @@ def _in_expanding(element: InList, compiler: SQLCompiler, **kw: Any) -> str:
 def _in_array(element: InList, compiler: SQLCompiler, **kw: Any) -> str:
     array = cast(bindparam(element.name, type_=ArrayLiteral()), ARRAY(element.column.type))
     return compiler.process(element.column == any_(array), **kw)
+
+
+def rowcount(result: Result[Any]) -> int:
+    """Rows an UPDATE or DELETE matched. ``Session.execute`` types every result as ``Result``,
+    which has no ``rowcount``; a DML statement's result is a ``CursorResult``, which does."""
+    if not isinstance(result, CursorResult):
+        raise TypeError(f"rowcount needs the result of an UPDATE or DELETE, not {type(result).__name__}")
+    return int(result.rowcount or 0)
 
 
 def utcnow() -> datetime:

@@ -25,9 +25,9 @@ from digest.dispatch import send_due
 from digest.ingest.models import Summary
 from digest.ingest.service import import_summaries
 from digest.ingest.specialties import seed_specialties
-from digest.resources import sample_data, sample_data_path
 from digest.ledger.carried import carried
 from digest.ledger.models import Delivery, DeliveryStatus
+from digest.resources import sample_data, sample_data_path
 from digest.schema import upgrade
 from digest.subscribers.models import Subscriber
 from digest.subscribers.service import import_subscribers
@@ -149,6 +149,14 @@ def write_outbox(outbox: Path, received: list[Received]) -> list[Path]:
     return written
 
 
+_OUTBOX_STYLE = (
+    "body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:64rem;padding:0 1rem;color:#1c2430}\n"
+    "table{border-collapse:collapse;width:100%}"
+    "td,th{text-align:left;padding:.4rem;border-bottom:1px solid #dde3ea;vertical-align:top}"
+)
+_OUTBOX_HEADINGS = "".join(f'<th scope="col">{name}</th>' for name in ("To", "Subject", "Date", "Raw"))
+
+
 def write_index(outbox: Path) -> Path:
     """index.html listing every message in the outbox (from earlier runs too), newest first."""
     entries = []
@@ -165,10 +173,9 @@ def write_index(outbox: Path) -> Path:
         f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>digest outbox</title>
-<style>body{{font-family:system-ui,sans-serif;margin:2rem auto;max-width:64rem;padding:0 1rem;color:#1c2430}}
-table{{border-collapse:collapse;width:100%}}td,th{{text-align:left;padding:.4rem;border-bottom:1px solid #dde3ea;vertical-align:top}}</style>
+<style>{_OUTBOX_STYLE}</style>
 </head><body><h1>digest outbox</h1><p>{len(entries)} message(s) received by the demo SMTP server.</p>
-<table><thead><tr><th scope="col">To</th><th scope="col">Subject</th><th scope="col">Date</th><th scope="col">Raw</th></tr></thead>
+<table><thead><tr>{_OUTBOX_HEADINGS}</tr></thead>
 <tbody>
 {rows}
 </tbody></table></body></html>

@@ -83,7 +83,7 @@ def _fresh_postgres(url: str) -> Engine:
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
-def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
     """A database migrated to head once per session and backend."""
     if request.param == "postgresql":
         assert PG_URL
@@ -94,11 +94,11 @@ def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
         engine = make_engine(url)
     upgrade(engine)
     engine.dispose()
-    yield url
+    return url
 
 
 @pytest.fixture
-def clean_db(database_url: str) -> Iterator[str]:
+def clean_db(database_url: str) -> str:
     """Every table emptied and the specialties seeded, before each test."""
     engine = make_engine(database_url)
     with engine.begin() as conn:
@@ -109,7 +109,7 @@ def clean_db(database_url: str) -> Iterator[str]:
     with session_scope(sessionmaker(engine)) as session:
         seed_specialties(session)
     engine.dispose()
-    yield database_url
+    return database_url
 
 
 class Clock:
@@ -165,7 +165,7 @@ def services(settings: Settings, clock: Clock) -> Iterator[Services]:
 
 
 @pytest.fixture
-def cli(settings: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):  # type: ignore[no-untyped-def]
+def cli(settings: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     """Run ``digest ...`` in-process with the test settings in the environment."""
     from digest.cli import app
 
@@ -185,7 +185,7 @@ def cli(settings: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):  #
     get_settings.cache_clear()
     runner = CliRunner()
 
-    def run(*args: str, input: str | None = None):  # type: ignore[no-untyped-def]
+    def run(*args: str, input: str | None = None):
         get_settings.cache_clear()
         return runner.invoke(app, list(args), input=input, catch_exceptions=False)
 
@@ -241,7 +241,7 @@ class FeedServer:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+            def do_GET(self) -> None:
                 inm, ims = self.headers.get("If-None-Match"), self.headers.get("If-Modified-Since")
                 doc = server.documents.get(self.path)
                 if doc is None:

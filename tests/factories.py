@@ -15,9 +15,10 @@ from digest.ingest.service import import_summaries
 from digest.ingest.specialties import SPECIALTIES
 from digest.ledger.carried import carried
 from digest.ledger.models import Delivery, SelectionItem
-from digest.rendering.compiled import Recipient, Variant
+from digest.rendering.compiled import Variant
 from digest.rendering.compose import build_variant
 from digest.rendering.message import OutgoingMessage
+from digest.rendering.personalisation import Recipient
 from digest.resources import sample_data
 from digest.subscribers.models import Subscriber
 from digest.subscribers.schema import SubscriberIn

@@ -4,8 +4,8 @@ Only the worker side lives here: the web app, the CLI and dispatch hand work ove
 ``Services.queue`` (digest/queue.py), which sends tasks by name with the same serialisation and
 broker options. Settings that fit the ledger protocol: late acks, reject on worker lost, prefetch 1,
 and a visibility timeout longer than any task. Send times are polled by ``dispatch_due`` every
-minute (DIGEST_DISPATCH_SECONDS), never queued as ETA/countdown tasks; summary feeds are polled by ``poll_feeds`` every 15
-minutes.
+minute (DIGEST_DISPATCH_SECONDS), never queued as ETA/countdown tasks; summary feeds are polled by
+``poll_feeds`` every 15 minutes.
 """
 
 from __future__ import annotations

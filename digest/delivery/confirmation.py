@@ -10,11 +10,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from digest.db import session_scope
 from digest.delivery.transport import TransientError, Transport
-from digest.events.models import SuppressionReason
-from digest.events.suppression import suppression_reasons
 from digest.rendering.compiled import EmailRenderer
 from digest.rendering.compose import MessageComposer
-from digest.subscribers.models import Subscriber, SubscriberStatus
+from digest.subscribers.models import Subscriber, SubscriberStatus, SuppressionReason
+from digest.subscribers.suppression import suppression_reasons
 from digest.subscribers.tokens import Purpose, Tokens
 
 log = logging.getLogger(__name__)
@@ -65,7 +64,9 @@ class ConfirmationMailer:
             "confirm",
             {
                 "confirm_url": self.confirm_url(subscriber_id, now),
-                "preferences_url": f"{self.base_url}/preferences/{self.tokens.make(Purpose.PREFERENCES, subscriber_id)}",
+                "preferences_url": self.base_url
+                + "/preferences/"
+                + self.tokens.make(Purpose.PREFERENCES, subscriber_id),
                 "already_subscribed": already,
                 "email": email,
                 "valid_days": CONFIRM_MAX_AGE.days,

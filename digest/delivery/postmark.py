@@ -91,7 +91,8 @@ class PostmarkTransport:
         answers = response.json()
         if not isinstance(answers, list) or len(answers) != len(batch):
             raise TransientError(
-                f"Postmark answered {len(answers) if isinstance(answers, list) else 'no list'} results for {len(batch)} messages"
+                f"Postmark answered {len(answers) if isinstance(answers, list) else 'no list'} results "
+                f"for {len(batch)} messages"
             )
         return [_result(msg, answer) for msg, answer in zip(batch, answers, strict=True)]
 

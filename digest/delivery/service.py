@@ -36,20 +36,25 @@ from typing import Any, Protocol
 from sqlalchemy import Integer, TextClause, bindparam, cast, exists, func, null, select, text, union_all, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from digest.db import ArrayLiteral, InList, UTCDateTime, session_scope
+from digest.db import ArrayLiteral, InList, UTCDateTime, rowcount, session_scope
 from digest.delivery.summary_cache import SummaryCache
 from digest.delivery.transport import SendResult, Transport, TransportError
-from digest.events.models import Suppression, SuppressionReason
-from digest.events.suppression import suppress, suppression_keys
 from digest.ingest.models import Specialty, Summary
 from digest.integrations.webhooks import emit
-from digest.issues.intro import render_intro
 from digest.ledger.carried import summaries_by_selection
 from digest.ledger.models import Delivery, DeliveryStatus, Issue, IssueKind, IssueStatus
 from digest.rendering.compiled import Variant
 from digest.rendering.compose import Addressee, MessageComposer, build_variant
+from digest.rendering.intro import render_intro
 from digest.rendering.message import OutgoingMessage
-from digest.subscribers.models import Subscriber, SubscriberStatus, subscriber_specialties
+from digest.subscribers.models import (
+    Subscriber,
+    SubscriberStatus,
+    Suppression,
+    SuppressionReason,
+    subscriber_specialties,
+)
+from digest.subscribers.suppression import suppress, suppression_keys
 
 log = logging.getLogger(__name__)
 
@@ -214,7 +219,7 @@ class DeliveryService:
                 .values(status=DeliveryStatus.CANCELLED, error=reason)
                 .execution_options(synchronize_session=False)
             )
-            return int(result.rowcount or 0)  # type: ignore[attr-defined]
+            return rowcount(result)
 
     def _send_batch(self, batch: list[OutgoingMessage], variant_keys: dict[int, str], report: DeliverReport) -> None:
         now = self.clock()
@@ -330,7 +335,8 @@ def _take(session: Session, batch: list[OutgoingMessage], variant_keys: dict[int
 def _take_sql(batch_rows: str) -> TextClause:
     """The take, given a FROM item ``batch`` with columns (id, message_id, variant_key)."""
     return text(
-        f"UPDATE deliveries SET status = '{DeliveryStatus.SENT}', sent_at = :now, attempts = attempts + 1, error = NULL, "
+        f"UPDATE deliveries SET status = '{DeliveryStatus.SENT}', sent_at = :now, attempts = attempts + 1, "
+        "error = NULL, "
         "message_id = batch.message_id, provider_message_id = batch.message_id, variant_key = batch.variant_key "
         f"FROM {batch_rows} WHERE deliveries.id = batch.id AND deliveries.status = '{DeliveryStatus.PENDING}' "
         f"AND deliveries.issue_id IN (SELECT id FROM issues WHERE status = '{IssueStatus.SENDING}') "
@@ -340,7 +346,8 @@ def _take_sql(batch_rows: str) -> TextClause:
 
 # PostgreSQL: the batch as three arrays, so the statement's text is the same for any batch size.
 _TAKE_ARRAYS = _take_sql(
-    "unnest(CAST(:ids AS integer[]), CAST(:message_ids AS text[]), CAST(:variant_keys AS text[])) AS batch (id, message_id, variant_key)"
+    "unnest(CAST(:ids AS integer[]), CAST(:message_ids AS text[]), CAST(:variant_keys AS text[])) "
+    "AS batch (id, message_id, variant_key)"
 ).bindparams(*(bindparam(name, type_=ArrayLiteral()) for name in ("ids", "message_ids", "variant_keys")))
 
 
@@ -432,12 +439,11 @@ def _emit_issue_sent(session: Session, issue_id: int, now: datetime) -> None:
     """The ``issue.sent`` webhook event, with what became of the issue's deliveries."""
     issue = session.get(Issue, issue_id)
     assert issue is not None
-    counts = {
-        status: n
-        for status, n in session.execute(
+    counts = dict(
+        session.execute(
             select(Delivery.status, func.count()).where(Delivery.issue_id == issue_id).group_by(Delivery.status)
-        )
-    }
+        ).all()
+    )
     data = {
         "issue": {"id": issue.id, "kind": issue.kind, "subject": issue.subject, "sent_at": now.isoformat()},
         "deliveries": {str(status): counts.get(status, 0) for status in DeliveryStatus},

@@ -48,7 +48,10 @@ class SMTPConfig:
         if parts.scheme not in ("smtp", "smtps"):
             raise ValueError(f"DIGEST_SMTP_URL must start with smtp:// or smtps://, not {url!r}")
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-        flag = lambda name, default: query.get(name, default).lower() in ("1", "true", "yes", "on")  # noqa: E731
+
+        def flag(name: str, default: str) -> bool:
+            return query.get(name, default).lower() in ("1", "true", "yes", "on")
+
         implicit = parts.scheme == "smtps"
         return cls(
             host=parts.hostname or "127.0.0.1",

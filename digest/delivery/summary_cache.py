@@ -10,7 +10,6 @@ specialties included), so an edited summary goes out as edited from the next chu
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -19,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from digest.db import InList
 from digest.ingest.models import Summary
+from digest.lru import LRUCache
 
 _VERSIONS = select(Summary.id, Summary.updated_at).where(InList(Summary.id, "summary_ids"))
 _SUMMARIES = select(Summary).where(InList(Summary.id, "summary_ids"))
@@ -29,8 +29,7 @@ class SummaryCache:
     Threads of one process may share it (the queries run outside its lock)."""
 
     def __init__(self, size: int = 2048):
-        self.size = size
-        self._kept: OrderedDict[str, tuple[datetime, Summary]] = OrderedDict()
+        self._kept: LRUCache[str, tuple[datetime, Summary]] = LRUCache(size)
         self._lock = threading.Lock()
         self.loaded = 0  # summaries read in full, for tests and profiling
 
@@ -38,14 +37,13 @@ class SummaryCache:
         """The summaries of ``ids`` that still exist, as they are now."""
         if not ids:
             return {}
-        versions: dict[str, datetime] = {i: v for i, v in session.execute(_VERSIONS, {"summary_ids": list(ids)})}
+        versions: dict[str, datetime] = dict(session.execute(_VERSIONS, {"summary_ids": list(ids)}).all())
         found: dict[str, Summary] = {}
         stale: list[str] = []
         with self._lock:
             for summary_id, version in versions.items():
                 kept = self._kept.get(summary_id)
                 if kept is not None and kept[0] == version:
-                    self._kept.move_to_end(summary_id)
                     found[summary_id] = kept[1]
                 else:
                     stale.append(summary_id)
@@ -57,6 +55,4 @@ class SummaryCache:
                 self._kept[summary.id] = (summary.updated_at, summary)
                 found[summary.id] = summary
                 self.loaded += 1
-            while len(self._kept) > self.size:
-                self._kept.popitem(last=False)
         return found

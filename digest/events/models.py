@@ -1,34 +1,13 @@
-"""The suppression list, and the provider events already processed (so a redelivered one is ignored)."""
+"""The provider events already processed (so a redelivered one is ignored)."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 
 from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from digest.db import Base, UTCDateTime, utcnow
-
-
-class SuppressionReason(StrEnum):
-    UNSUBSCRIBED = "unsubscribed"
-    HARD_BOUNCE = "hard_bounce"
-    COMPLAINT = "complaint"
-    OPERATOR = "operator"
-    ERASED = "erased"  # the reader's data was erased: only a hash of the address is kept
-
-
-class Suppression(Base):
-    __tablename__ = "suppressions"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    # A lower-cased address ("a@b.org"), a whole domain ("@b.org"), or the hash of an erased
-    # reader's address ("sha256:<hex>", see digest.events.suppression.address_hash).
-    value: Mapped[str] = mapped_column(String(320), unique=True)
-    reason: Mapped[str] = mapped_column(String(32))
-    detail: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class WebhookEvent(Base):

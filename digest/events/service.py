@@ -17,13 +17,13 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from digest.events.models import SuppressionReason, WebhookEvent
-from digest.events.suppression import suppress
+from digest.events.models import WebhookEvent
 from digest.events.webhooks.event import DeliveryEvent, EventKind
 from digest.integrations.webhooks import emit
 from digest.ledger.models import Delivery, DeliveryStatus
 from digest.subscribers.lifecycle import unsubscribe
-from digest.subscribers.models import ConsentMethod, Subscriber
+from digest.subscribers.models import ConsentMethod, Subscriber, SuppressionReason
+from digest.subscribers.suppression import suppress
 from digest.subscribers.tokens import BadToken, Tokens
 
 log = logging.getLogger(__name__)

@@ -48,7 +48,10 @@ log = logging.getLogger(__name__)
 DIGEST_NS = "urn:x-digest:feed:1"
 FEED_SUFFIXES = (".xml", ".rss", ".atom")
 TIMEOUT = 30.0  # seconds per request
-ACCEPT = "application/rss+xml, application/atom+xml, application/feed+json, application/json;q=0.9, application/xml;q=0.8, */*;q=0.5"
+ACCEPT = (
+    "application/rss+xml, application/atom+xml, application/feed+json, "
+    "application/json;q=0.9, application/xml;q=0.8, */*;q=0.5"
+)
 MAX_ID = 200  # Summary.id length
 
 
@@ -148,7 +151,11 @@ def _from_feedparser(entry: Any, prefix: str | None) -> FeedEntry:
     body = content[0].get("value") if content else None
     summary = entry.get("summary") or body
     when = entry.get("published_parsed") or entry.get("updated_parsed")
-    published = datetime(*when[:6], tzinfo=UTC).isoformat() if when else entry.get("published") or entry.get("updated")
+    if when:
+        year, month, day, hour, minute, second = when[:6]
+        published = datetime(year, month, day, hour, minute, second, tzinfo=UTC).isoformat()
+    else:
+        published = entry.get("published") or entry.get("updated")
     return FeedEntry(
         guid=entry.get("id") or entry.get("link"),
         title=entry.get("title"),
@@ -174,10 +181,14 @@ def _parse_json_feed(content: bytes, source: str) -> list[FeedEntry]:
 
 
 def _from_json_item(item: dict[str, Any]) -> FeedEntry:
-    extension = item.get("_digest") if isinstance(item.get("_digest"), dict) else {}
+    extension = item.get("_digest")
+    if not isinstance(extension, dict):
+        extension = {}
     body = plain_text(item.get("content_html")) or _str(item.get("content_text"))
     summary = _str(item.get("summary")) or body
-    tags = item.get("tags") if isinstance(item.get("tags"), list) else []
+    tags = item.get("tags")
+    if not isinstance(tags, list):
+        tags = []
     return FeedEntry(
         guid=_str(item.get("id")) or _str(item.get("url")),
         title=_str(item.get("title")),

@@ -43,9 +43,8 @@ class OutcomeIn(BaseModel):
 
     @model_validator(mode="after")
     def _ci_brackets_value(self) -> OutcomeIn:
-        if self.ci_low is not None and self.ci_high is not None:
-            if not self.ci_low <= self.value <= self.ci_high:
-                raise ValueError(f"confidence interval {self.ci_low}-{self.ci_high} does not contain {self.value}")
+        if self.ci_low is not None and self.ci_high is not None and not self.ci_low <= self.value <= self.ci_high:
+            raise ValueError(f"confidence interval {self.ci_low}-{self.ci_high} does not contain {self.value}")
         return self
 
 

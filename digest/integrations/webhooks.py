@@ -40,17 +40,10 @@ from sqlalchemy import Connection, Engine, Select, select, text
 from sqlalchemy.orm import Session
 
 from digest.integrations.models import WebhookDelivery, WebhookEndpoint, WebhookStatus
-from digest.subscribers.models import ConsentAction
 
 log = logging.getLogger(__name__)
 
 EVENTS = ("subscribed", "confirmed", "unsubscribed", "bounced", "complained", "issue.sent")
-CONSENT_EVENTS = {
-    ConsentAction.SIGNUP: "subscribed",
-    ConsentAction.ADDED: "subscribed",
-    ConsentAction.CONFIRMED: "confirmed",
-    ConsentAction.UNSUBSCRIBED: "unsubscribed",
-}
 PENDING_KEY = "digest.webhooks_pending"  # in Session.info: this transaction emitted events
 _LOCK_ID = 0x64696765  # "dige": the advisory lock one sender holds at a time
 _BATCH = 500

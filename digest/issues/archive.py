@@ -19,7 +19,8 @@ from digest.issues.preview import neutral_recipient, render_items, untracked_con
 from digest.issues.service import IssueNotFound
 from digest.ledger.carried import carried
 from digest.ledger.models import Delivery, DeliveryStatus, Issue, IssueKind
-from digest.rendering.compiled import EmailRenderer, RenderedEmail
+from digest.rendering.compiled import EmailRenderer
+from digest.rendering.personalisation import RenderedEmail
 from digest.selection.picker import RANKING
 from digest.subscribers.models import Edition
 

@@ -20,10 +20,9 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import ColumnElement, and_, exists, func, select
 from sqlalchemy.orm import Session, aliased
 
-from digest.events.models import Suppression, SuppressionReason
 from digest.issues.models import Click
 from digest.ledger.models import Delivery, DeliveryStatus, Issue, IssueKind
-from digest.subscribers.models import Subscriber, SubscriberStatus
+from digest.subscribers.models import Subscriber, SubscriberStatus, Suppression, SuppressionReason
 
 ATTRIBUTION_WINDOW = timedelta(days=7)
 
@@ -97,7 +96,8 @@ def issue_figures(session: Session, issue_id: int, bucket: timedelta = timedelta
             or 0
         )
 
-    # The window is checked in Python: date arithmetic in SQL differs per backend.
+    # The window is checked in Python: date arithmetic in SQL differs per backend. Both dates are set
+    # (the WHERE clause compares them); the None tests are for their nullable column types.
     unsubscribes = sum(
         1
         for sent_at, gone_at in session.execute(
@@ -111,7 +111,7 @@ def issue_figures(session: Session, issue_id: int, bucket: timedelta = timedelta
                 _last_touch((DeliveryStatus.SENT,)),
             )
         )
-        if gone_at - sent_at <= ATTRIBUTION_WINDOW
+        if gone_at is not None and sent_at is not None and gone_at - sent_at <= ATTRIBUTION_WINDOW
     )
     clicks, unique_clicks = session.execute(
         select(func.count(Click.id), func.count(func.distinct(Click.delivery_id)))
@@ -139,7 +139,9 @@ def issue_figures(session: Session, issue_id: int, bucket: timedelta = timedelta
 
 def _timeline(session: Session, issue_id: int, bucket: timedelta) -> tuple[Point, ...]:
     """Messages sent and clicks per time bucket, from the first send to the last event."""
-    sent = session.scalars(select(Delivery.sent_at).where(Delivery.issue_id == issue_id, Delivery.sent_at.is_not(None)))
+    sent_at = select(Delivery.sent_at).where(Delivery.issue_id == issue_id, Delivery.sent_at.is_not(None))
+    # `at` is never None (the WHERE clause); the test is for the nullable column type.
+    sent = [at for at in session.scalars(sent_at) if at is not None]
     clicks = session.scalars(
         select(Click.at).join(Delivery, Delivery.id == Click.delivery_id).where(Delivery.issue_id == issue_id)
     )

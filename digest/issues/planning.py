@@ -15,12 +15,11 @@ from datetime import datetime, timedelta
 from sqlalchemy import Select, exists, func, select, update
 from sqlalchemy.orm import Session
 
-from digest.events.models import Suppression
 from digest.issues.models import IssuePin, issue_specialties
 from digest.ledger.models import Delivery, Issue, IssueStatus
 from digest.selection.picker import ranked_candidates
 from digest.selection.service import PlanOptions, drop_unused_lists, items_planned, plan_deliveries
-from digest.subscribers.models import Subscriber, SubscriberStatus, subscriber_specialties
+from digest.subscribers.models import Subscriber, SubscriberStatus, Suppression, subscriber_specialties
 
 
 @dataclass(frozen=True)
@@ -30,7 +29,7 @@ class CampaignPlan:
     items: int
 
 
-def audience(issue_id: int, audience_all: bool) -> Select[tuple[int]]:
+def audience(issue_id: int, audience_all: bool) -> Select[int]:
     """Ids of the active, non-suppressed subscribers an issue is addressed to."""
     suppressed = select(Suppression.id).where(Suppression.value == func.lower(Subscriber.email))
     stmt = select(Subscriber.id).where(Subscriber.status == SubscriberStatus.ACTIVE, ~exists(suppressed))

@@ -23,10 +23,11 @@ from digest.issues.models import issue_specialties
 from digest.issues.planning import audience, pinned_ids
 from digest.issues.service import InvalidIssue, IssueError, get_campaign
 from digest.ledger.models import Issue
-from digest.rendering.compiled import EmailRenderer, Recipient, RenderedEmail
+from digest.rendering.compiled import EmailRenderer
 from digest.rendering.compose import MessageComposer, build_variant
 from digest.rendering.headers import build_mime
 from digest.rendering.message import OutgoingMessage
+from digest.rendering.personalisation import Recipient, RenderedEmail
 from digest.selection.picker import RANKING, has_candidate, ranked_candidates
 from digest.selection.service import PlanOptions
 from digest.subscribers.models import Edition, Subscriber, subscriber_specialties

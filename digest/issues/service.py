@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
+from digest.db import rowcount
 from digest.editors.models import Editor
 from digest.ingest.models import Summary
 from digest.ingest.specialties import specialty_map
@@ -225,7 +226,7 @@ def _transition(session: Session, issue_id: int, action: str, **values: object) 
         .values(status=target, **values)
         .execution_options(synchronize_session=False)
     )
-    if result.rowcount != 1:
+    if rowcount(result) != 1:
         current = session.scalar(select(Issue.status).where(Issue.id == issue_id))
         allowed = " or ".join(sorted(s.value for s in sources))
         raise IllegalTransition(f"cannot {action} issue {issue_id}: it is {current}, and only a {allowed} issue can be")

@@ -17,7 +17,7 @@ from digest.db import InList
 from digest.ledger.models import Delivery, SelectionItem
 
 
-def carried() -> Select[tuple[int, str, int]]:
+def carried() -> Select[int, str, int]:
     """(delivery_id, summary_id, position) of every summary every delivery carries; add filters on
     ``Delivery`` (it is in the FROM clause) and order by ``SelectionItem.position``."""
     return select(Delivery.id.label("delivery_id"), SelectionItem.summary_id, SelectionItem.position).join(

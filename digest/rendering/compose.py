@@ -8,9 +8,10 @@ from datetime import datetime
 from email.utils import make_msgid
 from typing import Any
 
-from digest.rendering.compiled import EmailRenderer, Recipient, RenderedEmail, Variant, item_view
+from digest.rendering.compiled import EmailRenderer, Variant, item_view
 from digest.rendering.headers import list_id, list_unsubscribe, make_message_id, mime_bytes
 from digest.rendering.message import OutgoingMessage
+from digest.rendering.personalisation import Recipient, RenderedEmail
 from digest.subscribers.models import Edition
 from digest.subscribers.tokens import Purpose, Tokens
 

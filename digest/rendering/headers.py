@@ -9,12 +9,13 @@ from __future__ import annotations
 import binascii
 import re
 import secrets
-from functools import lru_cache
-from email.headerregistry import Address
+from datetime import datetime
+from email.headerregistry import Address, HeaderRegistry
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, formataddr, parseaddr
-from datetime import datetime
+from functools import lru_cache
+from typing import cast
 
 from digest.macs import sha256_mac
 from digest.rendering.message import OutgoingMessage
@@ -153,7 +154,7 @@ _ATOM_PHRASE = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?: [A-Za-z0-9!#$%&'*
 _DOT_ATOM_ADDRESS = re.compile(
     r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
 )
-_STRUCTURED = frozenset(WIRE_POLICY.header_factory.registry)
+_STRUCTURED = frozenset(cast(HeaderRegistry, WIRE_POLICY.header_factory).registry)
 _MESSAGE_ID = re.compile(
     r"<[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*>"
 )

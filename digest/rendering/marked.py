@@ -21,7 +21,7 @@ from digest.rendering.headers import quoted_printable_piece
 class MarkedText:
     """``text`` with the markers of ``markers`` (marker -> field name) cut out."""
 
-    __slots__ = ("pieces", "fields", "_encoded", "_piecewise")
+    __slots__ = ("_encoded", "_piecewise", "fields", "pieces")
 
     def __init__(self, text: str, markers: Mapping[str, str]):
         pattern = re.compile("|".join(re.escape(m) for m in markers))
@@ -36,7 +36,7 @@ class MarkedText:
 
     def fill(self, values: Mapping[str, str]) -> str:
         out = [self.pieces[0]]
-        for name, piece in zip(self.fields, self.pieces[1:]):
+        for name, piece in zip(self.fields, self.pieces[1:], strict=True):
             out += (values[name], piece)
         return "".join(out)
 
@@ -50,7 +50,7 @@ class MarkedText:
             self._encoded = tuple(quoted_printable_piece(p, final=False) for p in self.pieces)
         encoded = self._encoded
         out = [encoded[0]]
-        for name, piece in zip(self.fields, encoded[1:]):
+        for name, piece in zip(self.fields, encoded[1:], strict=True):
             value = values[name]
             if "\n" in value or "\r" in value:
                 return None

@@ -17,9 +17,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import ColumnElement, Select, Text, and_, case, cast, exists, func, or_, select
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import QueryableAttribute, aliased
 from sqlalchemy.sql.selectable import Subquery
 
 from digest.ingest.models import Summary, summary_specialties
@@ -83,7 +84,7 @@ _SPECIALTY_MATCH = subscriber_specialties.join(
 ).join(Summary, Summary.id == summary_specialties.c.summary_id)
 
 
-def candidate_pairs(now: datetime, lookback: timedelta, *, history: bool = True) -> Select[tuple[int, str]]:
+def candidate_pairs(now: datetime, lookback: timedelta, *, history: bool = True) -> Select[int, str]:
     """(subscriber_id, summary_id) for every subscriber and each new summary in their specialties.
 
     ``history=False`` leaves out the "never carried to them before" test: the candidates every
@@ -107,9 +108,7 @@ def has_candidate(now: datetime, lookback: timedelta) -> ColumnElement[bool]:
     )
 
 
-def with_group_key(
-    subscribers: Select[tuple[int]], now: datetime, lookback: timedelta, dialect: str
-) -> Select[tuple[int, str]]:
+def with_group_key(subscribers: Select[int], now: datetime, lookback: timedelta, dialect: str) -> Select[int, str]:
     """``subscribers`` (a select of ``Subscriber.id``) with a ``key`` column: what a subscriber's
     candidates depend on, as one string (specialty set, edition, watermark). Subscribers with the
     same key have the same candidates before their own history is taken out, hence the same list.
@@ -119,7 +118,7 @@ def with_group_key(
     SQLite (3.40) has no ORDER BY in aggregates and concatenates in index order. Either way equal
     keys mean equal sets, which is all correctness needs: an unordered key could only split a group.
     """
-    ids = func.aggregate_strings(cast(subscriber_specialties.c.specialty_id, Text), ",")
+    ids: ColumnElement[str] = func.aggregate_strings(cast(subscriber_specialties.c.specialty_id, Text), ",")
     if dialect == "postgresql":
         ids = ids.aggregate_order_by(subscriber_specialties.c.specialty_id)
     key = ids + "|" + Subscriber.edition + "|" + cast(_since(now, lookback), Text)
@@ -133,7 +132,7 @@ def with_group_key(
 def ranked_candidates(
     now: datetime,
     lookback: timedelta,
-    subscriber_ids: Select[tuple[int]],
+    subscriber_ids: Select[int],
     pinned: Sequence[str] = (),
     *,
     history: bool = True,
@@ -149,7 +148,7 @@ def ranked_candidates(
     if leave_out:
         candidates = candidates.where(Summary.id.not_in(leave_out))
     pairs = candidates.subquery("pairs")
-    order_by: list[ColumnElement[object]] = []
+    order_by: list[ColumnElement[Any] | QueryableAttribute[Any]] = []
     if pinned:
         order_by.append(case({sid: i for i, sid in enumerate(pinned)}, value=Summary.id, else_=len(pinned)))
     order_by += list(RANKING)
@@ -161,7 +160,7 @@ def ranked_candidates(
     )
 
 
-def carried_again(issue_id: int) -> Select[tuple[int, int]]:
+def carried_again(issue_id: int) -> Select[int, int]:
     """(subscriber_id, selection_id of the issue): a live delivery of another issue already carried
     the subscriber a summary of that list. A group's list is only right for members not named here.
 

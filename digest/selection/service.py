@@ -43,11 +43,10 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.selectable import FromClause, Subquery
 
-from digest.events.models import Suppression
 from digest.ledger.models import Delivery, DeliveryStatus, Issue, IssueKind, IssueStatus, Selection, SelectionItem
 from digest.selection.picker import carried_again, ranked_candidates, with_group_key
 from digest.selection.planner import Period, Schedule, current_period
-from digest.subscribers.models import Subscriber, SubscriberStatus
+from digest.subscribers.models import Subscriber, SubscriberStatus, Suppression
 
 
 @dataclass(frozen=True)
@@ -78,7 +77,7 @@ def due_periods(session: Session, now: datetime) -> list[tuple[Schedule, Period]
     return [(sched, current_period(sched, now)) for sched in (Schedule(*row) for row in rows)]
 
 
-def _due_subscribers(schedule: Schedule, period: Period, options: PlanOptions) -> Select[tuple[int]]:
+def _due_subscribers(schedule: Schedule, period: Period, options: PlanOptions) -> Select[int]:
     """Active, unsuppressed subscribers on ``schedule`` not yet served ``period`` (whether they have
     anything new is up to the selection: a subscriber without a non-empty list gets no delivery)."""
     # NOT IN, not a correlated NOT EXISTS: this SELECT feeds an INSERT into deliveries, and on a
@@ -128,13 +127,13 @@ def plan_digests(session: Session, now: datetime, options: PlanOptions) -> PlanR
 
 
 # Ranks the candidates of the given subscribers, with or without their own history taken out.
-Ranker = Callable[[Select[tuple[int]], bool], Subquery]
+Ranker = Callable[[Select[int], bool], Subquery]
 
 
 def plan_deliveries(
     session: Session,
     issue_id: int,
-    due: Select[tuple[int]],
+    due: Select[int],
     now: datetime,
     lookback: timedelta,
     ranker: Ranker,
@@ -170,7 +169,7 @@ def plan_deliveries(
     grouped.drop(session.connection())
 
 
-def _materialize(session: Session, members: Select[tuple[int, str]]) -> Table:
+def _materialize(session: Session, members: Select[int, str]) -> Table:
     """``members`` (subscriber ``id``, group ``key``) written once into a temporary table of this
     transaction. The key is an aggregate over every due subscriber's specialties; read as a
     subquery it was computed again by each statement that needs it (three, at about 0.5 s each
@@ -194,7 +193,7 @@ def _choose_lists(
     session: Session,
     issue_id: int,
     members: FromClause,
-    ranked_for: Callable[[Select[tuple[int]]], Subquery],
+    ranked_for: Callable[[Select[int]], Subquery],
     max_items: int,
     first: Sequence[str] = (),
 ) -> None:
@@ -239,7 +238,7 @@ def _insert_deliveries(
     now: datetime,
     period_key: str | None,
     *,
-    skip: Select[tuple[int, int]] | None = None,
+    skip: Select[int, int] | None = None,
 ) -> None:
     """A pending delivery for each member whose key has a non-empty Selection, except the
     (subscriber, selection) pairs ``skip`` names; grouped by selection in id order."""

@@ -9,7 +9,16 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from digest.integrations.webhooks import emit
 from digest.subscribers.models import ConsentAction, ConsentEvent, ConsentMethod, Subscriber
+
+# The outgoing webhook event each consent change is (preference changes have none).
+CONSENT_EVENTS = {
+    ConsentAction.SIGNUP: "subscribed",
+    ConsentAction.ADDED: "subscribed",
+    ConsentAction.CONFIRMED: "confirmed",
+    ConsentAction.UNSUBSCRIBED: "unsubscribed",
+}
 
 
 def choices_of(row: Subscriber) -> dict[str, Any]:
@@ -37,8 +46,6 @@ def record_consent(
 ) -> ConsentEvent:
     """Add one consent event for ``row`` (flushed with the caller's transaction), and queue the
     matching outgoing webhook event, if any endpoint listens for it."""
-    from digest.integrations.webhooks import CONSENT_EVENTS, emit
-
     event = ConsentEvent(
         subscriber_id=row.id,
         at=at,

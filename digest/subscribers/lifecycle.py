@@ -19,14 +19,20 @@ from typing import Any
 from sqlalchemy import Integer, Select, String, Text, bindparam, case, exists, insert, literal, select, true, update
 from sqlalchemy.orm import Session
 
-from digest.events.models import SuppressionReason
-from digest.events.suppression import lift_unsubscribe, suppress, suppress_selected
 from digest.ingest.specialties import specialty_map
 from digest.integrations.webhooks import emit, listeners, listening
 from digest.ledger.models import Delivery, DeliveryStatus
 from digest.subscribers.consent import record_consent, subscriber_payload
-from digest.subscribers.models import ConsentAction, ConsentEvent, ConsentMethod, Subscriber, SubscriberStatus
+from digest.subscribers.models import (
+    ConsentAction,
+    ConsentEvent,
+    ConsentMethod,
+    Subscriber,
+    SubscriberStatus,
+    SuppressionReason,
+)
 from digest.subscribers.schema import PreferencesIn
+from digest.subscribers.suppression import lift_unsubscribe, suppress, suppress_selected
 
 # Built once: a statement's SQL and cache key are worked out on first use and reused, where a
 # statement built per call costs more Python than its round trip (one-click bursts run these).
@@ -72,7 +78,7 @@ def cancel_open_deliveries(session: Session, subscriber_id: int, reason: str) ->
     return int(result.rowcount or 0)
 
 
-def _unsubscribe_in_one_statement() -> Select[tuple[str, str, bool]]:
+def _unsubscribe_in_one_statement() -> Select[Any]:
     """PostgreSQL: the same three writes as one statement (data-modifying CTEs), one round trip.
 
     The deliveries UPDATE still waits for a send batch that holds one of the rows, and the whole

@@ -1,4 +1,4 @@
-"""Subscribers and their chosen specialties."""
+"""Subscribers and their chosen specialties, and the suppression list (addresses and domains never mailed)."""
 
 from __future__ import annotations
 
@@ -72,7 +72,7 @@ class Subscriber(Base):
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     unsubscribed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_digest_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    # Set when the reader's data was erased (digest.subscribers.rights): the row stays, anonymised,
+    # Set when the reader's data was erased (digest.rights): the row stays, anonymised,
     # so that the ledger's figures still add up.
     erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
@@ -97,6 +97,26 @@ class SignupAttempt(Base):
     email: Mapped[str] = mapped_column(String(320))
     client: Mapped[str] = mapped_column(String(64))  # the client's IP address
     confirmation_sent: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class SuppressionReason(StrEnum):
+    UNSUBSCRIBED = "unsubscribed"
+    HARD_BOUNCE = "hard_bounce"
+    COMPLAINT = "complaint"
+    OPERATOR = "operator"
+    ERASED = "erased"  # the reader's data was erased: only a hash of the address is kept
+
+
+class Suppression(Base):
+    __tablename__ = "suppressions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # A lower-cased address ("a@b.org"), a whole domain ("@b.org"), or the hash of an erased
+    # reader's address ("sha256:<hex>", see digest.subscribers.suppression.address_hash).
+    value: Mapped[str] = mapped_column(String(320), unique=True)
+    reason: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 

@@ -13,13 +13,13 @@ from sqlalchemy.orm import Session
 
 from digest.db import utcnow
 from digest.errors import InputError, InvalidInput, from_validation_error
-from digest.events.suppression import is_suppressed
 from digest.ingest.specialties import specialty_map
 from digest.progress import Progress, silent
 from digest.subscribers.consent import record_consent
 from digest.subscribers.lifecycle import apply_preferences
 from digest.subscribers.models import ConsentAction, ConsentMethod, Subscriber, SubscriberStatus
 from digest.subscribers.schema import SubscriberIn
+from digest.subscribers.suppression import is_suppressed
 
 CSV_COLUMNS = ("email", "specialties", "cadence", "timezone", "name", "edition")
 REQUIRED_CSV_COLUMNS = {"email", "specialties"}

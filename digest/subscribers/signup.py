@@ -16,12 +16,18 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from digest.events.models import SuppressionReason
-from digest.events.suppression import suppression_reasons
 from digest.subscribers.consent import record_consent
 from digest.subscribers.lifecycle import apply_preferences
-from digest.subscribers.models import ConsentAction, ConsentMethod, SignupAttempt, Subscriber, SubscriberStatus
+from digest.subscribers.models import (
+    ConsentAction,
+    ConsentMethod,
+    SignupAttempt,
+    Subscriber,
+    SubscriberStatus,
+    SuppressionReason,
+)
 from digest.subscribers.schema import SubscriberIn
+from digest.subscribers.suppression import suppression_reasons
 
 
 class ClientLimiter(Protocol):

@@ -40,7 +40,8 @@ class Tokens:
         self._signing: dict[Purpose, tuple[bytes, bytes, DigestMod]] = {}
         for purpose, serializer in self._serializers.items():
             signer = serializer.make_signer(serializer.salt)
-            self._signing[purpose] = (signer.sep, signer.derive_key(), signer.algorithm.digest_method)  # type: ignore[attr-defined]
+            digest_method = signer.algorithm.digest_method  # type: ignore[attr-defined]  # HMACAlgorithm's
+            self._signing[purpose] = (signer.sep, signer.derive_key(), digest_method)
 
     def _serializer(self, purpose: Purpose) -> URLSafeSerializer:
         return self._serializers[purpose]

@@ -25,6 +25,7 @@ from digest.ingest.models import Specialty, Summary
 from digest.integrations.models import WebhookDelivery, WebhookEndpoint
 from digest.integrations.webhooks import EVENTS, new_secret
 from digest.issues.figures import issue_figures
+from digest.rights import erase_subscriber, export_subscriber
 from digest.subscribers.consent import record_consent, subscriber_payload
 from digest.subscribers.lifecycle import apply_preferences, unsubscribe
 from digest.subscribers.models import (
@@ -36,7 +37,6 @@ from digest.subscribers.models import (
     SubscriberStatus,
     subscriber_specialties,
 )
-from digest.subscribers.rights import erase_subscriber, export_subscriber
 from digest.subscribers.schema import PreferencesIn, SubscriberIn, clean_name
 from digest.subscribers.service import upsert_subscriber
 from digest.web.api_auth import require_scope

@@ -42,7 +42,10 @@ def create_app(services: Services) -> FastAPI:
     app = FastAPI(
         lifespan=lifespan,
         title="digest",
-        summary="Subscriber pages, public archive, JSON API, provider webhooks and operations routes of the clinical evidence digest",
+        summary=(
+            "Subscriber pages, public archive, JSON API, provider webhooks and operations routes "
+            "of the clinical evidence digest"
+        ),
         version="0.1.0",
     )
     app.state.services = services

@@ -59,7 +59,8 @@ def bar_chart(
         if i % every == 0:
             cx = left + group * (i + 0.5)
             parts.append(
-                f'<text x="{cx:.1f}" y="{height - bottom + 16}" text-anchor="middle" font-size="11" fill="currentColor">{escape(label)}</text>'
+                f'<text x="{cx:.1f}" y="{height - bottom + 16}" text-anchor="middle" font-size="11" '
+                f'fill="currentColor">{escape(label)}</text>'
             )
     for j, s in enumerate(series):
         x = left + j * 130

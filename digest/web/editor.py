@@ -161,7 +161,7 @@ def _login_form(request: Request, nxt: str, error: str = "", email: str = "", st
 
 
 @login_router.get("/login")
-def login_form(request: Request, next: str = "/editor/issues") -> HTMLResponse:  # noqa: A002 (the query name)
+def login_form(request: Request, next: str = "/editor/issues") -> HTMLResponse:
     return _login_form(request, next)
 
 

@@ -79,7 +79,7 @@ def _signup_form(
 
 @router.get("/", summary="Sign-up form")
 def signup_form(request: Request, services: ServicesDep) -> HTMLResponse:
-    defaults = PreferencesIn.model_construct()
+    defaults = PreferencesIn.model_construct(specialties=[])
     return _signup_form(
         request,
         services,

@@ -11,8 +11,8 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
 from digest.db import session_scope
+from digest.rights import erase_subscriber, export_subscriber
 from digest.subscribers.models import Subscriber
-from digest.subscribers.rights import erase_subscriber, export_subscriber
 from digest.subscribers.tokens import BadToken, Purpose
 from digest.web.deps import ServicesDep, invalid_link, page
 

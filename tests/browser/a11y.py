@@ -47,6 +47,7 @@ def describe(violations: list[dict[str, Any]]) -> str:
     for v in violations:
         for node in v["nodes"]:
             lines.append(
-                f"{v['impact']} {v['id']} ({v['help']}) at {', '.join(map(str, node['target']))}: {node.get('failureSummary', '').strip()}"
+                f"{v['impact']} {v['id']} ({v['help']}) at {', '.join(map(str, node['target']))}: "
+                f"{node.get('failureSummary', '').strip()}"
             )
     return "\n".join(lines)

@@ -26,7 +26,7 @@ def served() -> Iterator[str]:
     """GOOD at http://127.0.0.1:PORT/ (loopback only)."""
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        def do_GET(self) -> None:
             body = GOOD.encode()
             self.send_response(200)
             self.send_header("Content-Type", "text/html; charset=utf-8")

@@ -108,3 +108,24 @@ def test_structure_for_assistive_technology(
     assert texts and all(
         len(t) >= 12 and t.lower() not in {"click here", "here", "read more", "link"} for t in texts
     ), texts
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_the_confirmation_email_on_the_same_frame_has_no_serious_violations(
+    scheme: Scheme, width: int, new_page: Callable[[int, Scheme], Page]
+) -> None:
+    renderer = EmailRenderer(base_url="https://digest.example.org", list_name="Clinical evidence digest")
+    context = {
+        "confirm_url": "https://digest.example.org/confirm/token",
+        "preferences_url": "https://digest.example.org/preferences/token",
+        "email": "reader@example.org",
+        "valid_days": 7,
+    }
+    for already in (False, True):
+        page = new_page(width, scheme)
+        html = renderer.render_email("confirm", {**context, "already_subscribed": already}).html
+        violations = audit(page, html=html)
+        assert not violations, (
+            f"confirmation (already subscribed: {already}), {scheme}, {width}px:\n{describe(violations)}"
+        )

@@ -13,7 +13,6 @@ from digest.config import Settings
 from tests.chaos.harness import RedisServer
 from tests.conftest import PG_URL, require
 
-
 # PostgreSQL only; without DIGEST_TEST_DATABASE_URL the chaos_db fixture fails in CI and skips elsewhere.
 on_postgresql = pytest.mark.parametrize("database_url", ["postgresql" if PG_URL else "sqlite"], indirect=True)
 

@@ -84,7 +84,7 @@ class FaultyHandler:
     ) -> str:
         if address in self.bounce:
             self._count("bounced")
-            return "550 5.1.1 <%s>: mailbox does not exist" % address
+            return f"550 5.1.1 <{address}>: mailbox does not exist"
         with self._lock:
             self._attempts[address] += 1
             attempt = self._attempts[address]

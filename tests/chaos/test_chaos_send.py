@@ -26,8 +26,8 @@ import random
 import threading
 import time
 from collections import Counter
-from datetime import timedelta
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -37,10 +37,9 @@ from kombu.exceptions import OperationalError
 from sqlalchemy import Connection, Engine, event, select
 
 from digest.db import make_engine, make_session_factory, session_scope, utcnow
-from digest.ledger.models import Delivery, DeliveryStatus, Issue, IssueStatus
 from digest.delivery.sink import SMTPSink
-from digest.events.models import Suppression, SuppressionReason
-from digest.subscribers.models import Subscriber, SubscriberStatus
+from digest.ledger.models import Delivery, DeliveryStatus, Issue, IssueStatus
+from digest.subscribers.models import Subscriber, SubscriberStatus, Suppression, SuppressionReason
 from digest.subscribers.tokens import Purpose
 from digest.web.app import create_app
 from digest.wiring import build_services
@@ -239,7 +238,8 @@ def run_chaos(
             f"after_unsubscribe={len(after_unsubscribe)} faults={handler.faults.total}"
         )
         print(
-            f"  ({people} subscribers, {elapsed:.1f}s; faults {handler.faults}; worker SIGKILLs {len(chaos.killed_at)}, "
+            f"  ({people} subscribers, {elapsed:.1f}s; faults {handler.faults}; "
+            f"worker SIGKILLs {len(chaos.killed_at)}, "
             f"Redis restarts {len(chaos.redis_restarted_at)}, beat runs refused by the broker {chaos.beat_errors})"
         )
 

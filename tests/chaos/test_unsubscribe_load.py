@@ -24,10 +24,9 @@ import pytest
 from sqlalchemy import func, select
 
 from digest.db import session_scope, utcnow
-from digest.ledger.models import Issue
 from digest.delivery.sink import SMTPSink
-from digest.events.models import Suppression, SuppressionReason
-from digest.subscribers.models import Subscriber, SubscriberStatus
+from digest.ledger.models import Issue
+from digest.subscribers.models import Subscriber, SubscriberStatus, Suppression, SuppressionReason
 from digest.subscribers.tokens import Purpose
 from digest.wiring import build_services
 from tests.chaos.conftest import chaos_settings, on_postgresql
@@ -43,7 +42,7 @@ OTHERS = 1000  # subscribers who stay, so the send outlasts the unsubscribes
 
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
-    return ordered[max(0, int(round(p / 100 * len(ordered) + 0.5)) - 1)]
+    return ordered[max(0, round(p / 100 * len(ordered) + 0.5) - 1)]
 
 
 ONE_CLICK = (b"List-Unsubscribe=One-Click", {"Content-Type": "application/x-www-form-urlencoded"})
@@ -151,7 +150,8 @@ def run_load(
         print(
             f"\nunsubscribes={len(latencies)} clients={CLIENTS} lost={requests - unsubscribed} "
             f"p50={statistics.median(latencies) * 1000:.0f}ms p99={percentile(latencies, 99) * 1000:.0f}ms "
-            f"max={max(latencies) * 1000:.0f}ms rate={len(latencies) / elapsed:.0f}/s messages_sent_meanwhile={sent_during}"
+            f"max={max(latencies) * 1000:.0f}ms rate={len(latencies) / elapsed:.0f}/s "
+            f"messages_sent_meanwhile={sent_during}"
         )
     assert failures == []
     assert len(latencies) == requests

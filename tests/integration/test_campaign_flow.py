@@ -7,17 +7,17 @@ import re
 from datetime import datetime, timedelta
 
 import pytest
-from aiosmtpd.smtp import SMTP, Envelope, Session as SMTPSession
+from aiosmtpd.smtp import SMTP, Envelope
+from aiosmtpd.smtp import Session as SMTPSession
 
 from digest.db import session_scope
 from digest.delivery.sink import SMTPSink
-from digest.events.models import SuppressionReason
-from digest.events.suppression import suppress
 from digest.issues.archive import archive, web_version
 from digest.issues.figures import issue_figures
 from digest.issues.links import follow
 from digest.issues.service import IssueNotFound, schedule_issue
-from digest.subscribers.models import Subscriber
+from digest.subscribers.models import Subscriber, SuppressionReason
+from digest.subscribers.suppression import suppress
 from digest.subscribers.tokens import BadToken
 from digest.wiring import Services
 from tests.conftest import Clock
@@ -47,11 +47,11 @@ class _RejectingHandler:
 
 
 @pytest.fixture
-def smtp_sink() -> SMTPSink:  # type: ignore[override]
+def smtp_sink() -> SMTPSink:
     sink = SMTPSink()
     sink.controller.handler = _RejectingHandler(sink, "gone@example.org")
     with sink:
-        yield sink  # type: ignore[misc]
+        yield sink
 
 
 def test_scheduled_campaign_goes_out_and_is_measured(services: Services, clock: Clock, smtp_sink: SMTPSink) -> None:

@@ -27,10 +27,9 @@ from sqlalchemy import func, select
 
 from digest.db import make_engine, make_session_factory, session_scope
 from digest.delivery.sink import SMTPSink
-from digest.events.models import Suppression, SuppressionReason
 from digest.ingest.service import import_summaries
 from digest.ledger.models import Delivery, DeliveryStatus, Issue, IssueStatus
-from digest.subscribers.models import Subscriber, SubscriberStatus
+from digest.subscribers.models import Subscriber, SubscriberStatus, Suppression, SuppressionReason
 from tests.conftest import PG_URL
 from tests.factories import bulk_subscribers, days_before, summary_record
 
@@ -128,13 +127,13 @@ def _database(url: str) -> None:
     engine.dispose()
 
 
-def _now():  # type: ignore[no-untyped-def]
+def _now():
     from digest.db import utcnow
 
     return utcnow()
 
 
-def _days(n: int):  # type: ignore[no-untyped-def]
+def _days(n: int):
     from datetime import timedelta
 
     return timedelta(days=n)
@@ -153,9 +152,11 @@ def _wait_idle(broker: redis.Redis, proc: subprocess.Popen[bytes], until: float)
     quiet = 0
     while quiet < 3:
         if proc.poll() is not None:
-            pytest.fail(f"the worker exited with {proc.returncode}:\n{proc.log.read_text()[-4000:]}")  # type: ignore[attr-defined]
+            tail = proc.log.read_text()[-4000:]  # type: ignore[attr-defined]
+            pytest.fail(f"the worker exited with {proc.returncode}:\n{tail}")
         if time.monotonic() > until:
-            pytest.fail(f"the worker did not finish in {WAIT:.0f}s:\n{proc.log.read_text()[-4000:]}")  # type: ignore[attr-defined]
+            tail = proc.log.read_text()[-4000:]  # type: ignore[attr-defined]
+            pytest.fail(f"the worker did not finish in {WAIT:.0f}s:\n{tail}")
         busy = broker.llen("celery") or broker.hlen("unacked")
         quiet = 0 if busy else quiet + 1
         time.sleep(0.3)

@@ -37,7 +37,8 @@ def _schema() -> dict[str, Any]:
         if (base / SCHEMA_NAME).is_file():
             return json.loads((base / SCHEMA_NAME).read_text())
     pytest.fail(
-        f"the Compose JSON schema is missing: expected {REPO.parent / SCHEMA_NAME} (a copy of shared/ beside the repository)"
+        f"the Compose JSON schema is missing: expected {REPO.parent / SCHEMA_NAME} "
+        "(a copy of shared/ beside the repository)"
     )
 
 
@@ -88,7 +89,8 @@ def test_health_checks_use_what_the_project_provides() -> None:
     for name in ("postgres", "redis", "mailpit", "web", "worker"):
         assert SERVICES[name]["healthcheck"]["test"], name
     web_check = " ".join(SERVICES["web"]["healthcheck"]["test"])
-    assert "/healthz" in web_check and "/healthz" in {route.path for route in router.routes}  # type: ignore[attr-defined]
+    paths = {route.path for route in router.routes}  # type: ignore[attr-defined]
+    assert "/healthz" in web_check and "/healthz" in paths
     worker_check = " ".join(SERVICES["worker"]["healthcheck"]["test"])
     assert "celery -A workers inspect ping" in worker_check
     import workers

@@ -7,7 +7,7 @@ from email import message_from_bytes, policy
 from digest.config import Settings
 
 
-def test_demo_sends_once_and_writes_the_outbox(cli, settings: Settings) -> None:  # type: ignore[no-untyped-def]
+def test_demo_sends_once_and_writes_the_outbox(cli, settings: Settings) -> None:
     first = cli("demo")
     assert first.exit_code == 0, first.output
     assert "loaded the sample data" in first.output

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from digest import dispatch
 from digest.db import session_scope
 from digest.delivery.sink import SMTPSink
-from digest.events.models import Suppression
+from digest.subscribers.models import Suppression
 from digest.wiring import Services
 from tests.conftest import Clock
 from tests.factories import add_summaries, days_before, summary_record

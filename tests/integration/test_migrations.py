@@ -89,24 +89,41 @@ def test_each_revision_downgrades_to_the_one_before(empty_engine: Engine) -> Non
     assert _differences(empty_engine) == []
 
 
+# Rows written with the columns of old schema versions (0004 and later), in raw SQL.
+SUBSCRIBER_A = text(
+    "INSERT INTO subscribers (id, email, name, cadence, timezone, send_hour, send_weekday, edition, status, "
+    "created_at) VALUES (1, 'a@example.org', 'A', 'daily', 'UTC', 7, 0, 'clinician', 'active', '2026-11-01')"
+)
+DELIVERY = text(
+    "INSERT INTO deliveries (id, issue_id, subscriber_id, period_key, status, variant_key, attempts, "
+    "created_at) VALUES (:d, :d, 1, :p, 'sent', '', 1, '2026-11-01')"
+)
+
+
 def test_0007_keeps_what_deliveries_carried(empty_engine: Engine) -> None:
     """delivery_items move to one selection per delivery and back, positions and all: "nothing
     twice" must still see what was sent before the upgrade."""
     upgrade(empty_engine, "0006")
     with empty_engine.begin() as conn:
-        conn.execute(text("INSERT INTO issues (id, kind, status, subject, preheader, intro, created_at, timezone, audience_all) "
-                          "VALUES (1, 'digest', 'sent', 's', '', '', '2026-11-01', 'UTC', true), "
-                          "(2, 'digest', 'sent', 's', '', '', '2026-11-02', 'UTC', true)"))  # fmt: skip
-        conn.execute(text("INSERT INTO subscribers (id, email, name, cadence, timezone, send_hour, send_weekday, edition, status, "
-                          "created_at) VALUES (1, 'a@example.org', 'A', 'daily', 'UTC', 7, 0, 'clinician', 'active', '2026-11-01')"))  # fmt: skip
+        conn.execute(
+            text(
+                "INSERT INTO issues (id, kind, status, subject, preheader, intro, created_at, timezone, audience_all) "
+                "VALUES (1, 'digest', 'sent', 's', '', '', '2026-11-01', 'UTC', true), "
+                "(2, 'digest', 'sent', 's', '', '', '2026-11-02', 'UTC', true)"
+            )
+        )
+        conn.execute(SUBSCRIBER_A)
         for sid in ("s1", "s2"):
-            conn.execute(text("INSERT INTO summaries (id, title, key_takeaway, summary, study_type, outcomes, source_url, "
-                              "published_at, created_at, updated_at) VALUES (:id, 't', 'k', 's', 'x', '[]', 'u', "
-                              "'2026-11-01', '2026-11-01', '2026-11-01')"), {"id": sid})  # fmt: skip
+            conn.execute(
+                text(
+                    "INSERT INTO summaries (id, title, key_takeaway, summary, study_type, outcomes, source_url, "
+                    "published_at, created_at, updated_at) VALUES (:id, 't', 'k', 's', 'x', '[]', 'u', "
+                    "'2026-11-01', '2026-11-01', '2026-11-01')"
+                ),
+                {"id": sid},
+            )
         for delivery_id in (1, 2):
-            conn.execute(text("INSERT INTO deliveries (id, issue_id, subscriber_id, period_key, status, variant_key, attempts, "
-                              "created_at) VALUES (:d, :d, 1, :p, 'sent', '', 1, '2026-11-01')"),
-                         {"d": delivery_id, "p": f"daily:2026-11-0{delivery_id}"})  # fmt: skip
+            conn.execute(DELIVERY, {"d": delivery_id, "p": f"daily:2026-11-0{delivery_id}"})
         conn.execute(
             text("INSERT INTO delivery_items (delivery_id, summary_id, position) VALUES (1, 's2', 1), (1, 's1', 2)")
         )
@@ -129,12 +146,14 @@ def test_upgrading_keeps_every_row(empty_engine: Engine) -> None:
     delivery planned under 0004 is still there, with its click, after upgrading to head."""
     upgrade(empty_engine, "0004")
     with empty_engine.begin() as conn:
-        conn.execute(text("INSERT INTO issues (id, kind, status, subject, preheader, intro, created_at) "
-                          "VALUES (1, 'digest', 'sent', 's', '', '', '2026-11-01')"))  # fmt: skip
-        conn.execute(text("INSERT INTO subscribers (id, email, name, cadence, timezone, send_hour, send_weekday, edition, status, "
-                          "created_at) VALUES (1, 'a@example.org', 'A', 'daily', 'UTC', 7, 0, 'clinician', 'active', '2026-11-01')"))  # fmt: skip
-        conn.execute(text("INSERT INTO deliveries (id, issue_id, subscriber_id, period_key, status, variant_key, attempts, "
-                          "created_at) VALUES (1, 1, 1, 'daily:2026-11-01', 'sent', '', 1, '2026-11-01')"))  # fmt: skip
+        conn.execute(
+            text(
+                "INSERT INTO issues (id, kind, status, subject, preheader, intro, created_at) "
+                "VALUES (1, 'digest', 'sent', 's', '', '', '2026-11-01')"
+            )
+        )
+        conn.execute(SUBSCRIBER_A)
+        conn.execute(DELIVERY, {"d": 1, "p": "daily:2026-11-01"})
     upgrade(empty_engine)
     with empty_engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM deliveries")).scalar() == 1

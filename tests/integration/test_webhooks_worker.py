@@ -23,7 +23,7 @@ from digest.db import session_scope
 from digest.delivery.sink import SMTPSink
 from digest.integrations.models import WebhookDelivery, WebhookEndpoint, WebhookStatus
 from digest.integrations.webhooks import new_secret
-from digest.subscribers.rights import find_subscriber
+from digest.rights import find_subscriber
 from digest.subscribers.tokens import Purpose
 from digest.wiring import Services, build_services
 from tests.conftest import PG_URL

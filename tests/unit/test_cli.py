@@ -9,13 +9,13 @@ from digest.wiring import Services
 from tests.factories import add_subscriber, add_summaries, summary_record
 
 
-def test_version_prints_the_installed_version(cli) -> None:  # type: ignore[no-untyped-def]
+def test_version_prints_the_installed_version(cli) -> None:
     result = cli("--version")
     assert result.exit_code == 0
     assert result.stdout.strip() == f"digest {version('digest')}"
 
 
-def test_specialties_list_names_every_slug_with_its_readers(cli, services: Services) -> None:  # type: ignore[no-untyped-def]
+def test_specialties_list_names_every_slug_with_its_readers(cli, services: Services) -> None:
     with session_scope(services.sessions) as s:
         add_summaries(s, summary_record(id="c1", specialties=["cardiology", "oncology"]))
         add_subscriber(s, "a@example.org", ["cardiology"])

@@ -12,7 +12,7 @@ from tests.conftest import Clock
 from tests.factories import add_subscriber, add_summaries, days_before, summary_record
 
 
-def test_suppress_add_and_list(cli, services: Services) -> None:  # type: ignore[no-untyped-def]
+def test_suppress_add_and_list(cli, services: Services) -> None:
     assert cli("suppress", "add", "Someone@Example.org").exit_code == 0
     added = cli("suppress", "add", "@spam.example", "--reason", "operator", "--detail", "abuse desk")
     assert added.exit_code == 0 and "@spam.example suppressed" in added.stdout
@@ -23,7 +23,7 @@ def test_suppress_add_and_list(cli, services: Services) -> None:  # type: ignore
     )
 
 
-def test_suppress_add_rejects_bad_input(cli, services: Services) -> None:  # type: ignore[no-untyped-def]
+def test_suppress_add_rejects_bad_input(cli, services: Services) -> None:
     bad_reason = cli("suppress", "add", "a@example.org", "--reason", "because")
     assert bad_reason.exit_code == 2 and "unknown reason" in bad_reason.stderr
     not_an_address = cli("suppress", "add", "not an address [x]")
@@ -35,7 +35,7 @@ def test_suppress_add_rejects_bad_input(cli, services: Services) -> None:  # typ
 
 def test_no_send_reaches_a_suppressed_address_or_domain(
     cli, services: Services, smtp_sink: SMTPSink, clock: Clock
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     with session_scope(services.sessions) as s:
         add_summaries(s, summary_record(id="c1", specialties=["cardiology"], published_at=days_before(clock(), 1)))
         for email in ("ok@example.org", "blocked@example.org", "x@spam.example"):

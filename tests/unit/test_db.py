@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import Engine, bindparam, select, text
 
 from digest.db import ArrayLiteral, InList, make_engine
-from digest.events.models import Suppression, SuppressionReason
+from digest.subscribers.models import Suppression, SuppressionReason
 from tests.conftest import PG_URL, require
 
 NOW = datetime(2026, 11, 28, tzinfo=UTC)

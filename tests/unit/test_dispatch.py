@@ -67,7 +67,7 @@ def test_dispatch_queues_chunks_a_page_at_a_time_and_checkpoints_each_page(
     monkeypatch.setattr(services, "queue", queue)
     monkeypatch.setattr(dispatch, "CHUNKS_PER_PAGE", 3)
 
-    def page(session, issue, size, *, after):  # type: ignore[no-untyped-def]
+    def page(session, issue, size, *, after):
         checkpoints.append(session.scalar(select(Issue.dispatched_through).where(Issue.id == issue)) or 0)
         return pending_page(session, issue, size, after=after)
 

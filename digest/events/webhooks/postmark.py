@@ -76,14 +76,14 @@ def _event(record: dict[str, Any]) -> DeliveryEvent | None:
     if kind_name == "SubscriptionChange":
         if record.get("SuppressSending") is not True:
             return None  # a reactivation at Postmark: our own list decides, never lifted from outside
-        kind = SUPPRESSION_KINDS.get(str(record.get("SuppressionReason")))
-        if kind is None:
+        change = SUPPRESSION_KINDS.get(str(record.get("SuppressionReason")))
+        if change is None:
             return None
         detail = f"{record.get('SuppressionReason')} (origin {record.get('Origin', 'unknown')})"
         return DeliveryEvent(
             PROVIDER,
             fallback_event_id(record),
-            kind,
+            change,
             _email(record, "Recipient"),
             message_ids,
             parse_time(record.get("ChangedAt")),

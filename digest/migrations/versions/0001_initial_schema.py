@@ -5,10 +5,10 @@ Revises:
 Create Date: 2026-11-27 13:15:51.036066
 """
 
-from alembic import op
 import sqlalchemy as sa
-import digest.db
+from alembic import op
 
+import digest.db
 
 revision = "0001"
 down_revision = None

@@ -5,10 +5,10 @@ Revises: 0001
 Create Date: 2026-11-27 13:21:29.544759
 """
 
-from alembic import op
 import sqlalchemy as sa
-import digest.db
+from alembic import op
 
+import digest.db
 
 revision = "0002"
 down_revision = "0001"

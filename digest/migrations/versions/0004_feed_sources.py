@@ -5,10 +5,10 @@ Revises: 0003
 Create Date: 2026-11-27 13:22:06.086449
 """
 
-from alembic import op
 import sqlalchemy as sa
-import digest.db
+from alembic import op
 
+import digest.db
 
 revision = "0004"
 down_revision = "0003"

@@ -5,10 +5,10 @@ Revises: 0004
 Create Date: 2026-11-27 13:40:00
 """
 
-from alembic import op
 import sqlalchemy as sa
-import digest.db
+from alembic import op
 
+import digest.db
 
 revision = "0006"
 down_revision = "0004"

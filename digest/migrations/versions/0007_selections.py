@@ -9,9 +9,8 @@ distinct list) and ``deliveries.selection_id``. Existing items move over as one 
 delivery (selection id = delivery id), so nothing already carried is forgotten.
 """
 
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = "0007"
 down_revision = "0006"
@@ -75,7 +74,8 @@ def upgrade() -> None:
     op.execute("UPDATE deliveries SET selection_id = id WHERE id IN (SELECT id FROM selections)")
     if op.get_bind().dialect.name == "postgresql":
         op.execute(
-            "SELECT setval(pg_get_serial_sequence('selections', 'id'), COALESCE(MAX(id), 1), MAX(id) IS NOT NULL) FROM selections"
+            "SELECT setval(pg_get_serial_sequence('selections', 'id'), COALESCE(MAX(id), 1), MAX(id) IS NOT NULL) "
+            "FROM selections"
         )
     op.drop_table("delivery_items")
 

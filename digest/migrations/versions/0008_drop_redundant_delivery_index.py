@@ -11,7 +11,6 @@ one more index written for each of a message's three row versions (claim, lock, 
 
 from alembic import op
 
-
 revision = "0008"
 down_revision = "0007"
 branch_labels = None

@@ -12,10 +12,10 @@ row is ``pending`` until the commit that makes it ``sent`` (or failed, or cancel
 a run out lease would have put them.
 """
 
-from alembic import op
 import sqlalchemy as sa
-import digest.db
+from alembic import op
 
+import digest.db
 
 revision = "0009"
 down_revision = "0008"

@@ -14,7 +14,6 @@ written from now on; ``VACUUM FULL subscribers`` rewrites the existing ones. Pos
 
 from alembic import op
 
-
 revision = "0010"
 down_revision = "0009"
 branch_labels = None

@@ -5,10 +5,10 @@ Revises: 0010
 Create Date: 2026-12-05 07:20:00
 """
 
-from alembic import op
 import sqlalchemy as sa
-import digest.db
+from alembic import op
 
+import digest.db
 
 revision = "0016"
 down_revision = "0010"

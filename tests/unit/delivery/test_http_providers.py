@@ -12,9 +12,8 @@ from digest.config import Settings
 from digest.db import session_scope
 from digest.delivery.postmark import PostmarkTransport
 from digest.delivery.sendgrid import SendGridTransport
-from digest.events.models import Suppression
 from digest.ledger.models import Delivery, DeliveryStatus
-from digest.subscribers.models import Subscriber
+from digest.subscribers.models import Subscriber, Suppression
 from digest.wiring import Services, build_services, make_transport
 from tests.conftest import Clock
 from tests.factories import outgoing, planned_issue
@@ -115,7 +114,7 @@ def test_postmark_splits_calls_at_500_messages(server: ProviderServer) -> None:
     transport.close()
 
 
-def test_wiring_picks_the_provider_with_its_real_default_url(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_wiring_picks_the_provider_with_its_real_default_url(tmp_path) -> None:
     base = {"var_dir": tmp_path, "secret_key": "k", "api_token": "t"}
     postmark = make_transport(Settings(**base, transport="postmark"))
     sendgrid = make_transport(Settings(**base, transport="sendgrid"))

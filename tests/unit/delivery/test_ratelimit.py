@@ -16,7 +16,7 @@ from digest.wiring import ConfigError, make_rate_limiter
 FROZEN_US = 1_800_000_000_000_000  # every caller asks at the same instant
 
 
-def _reserve_many(url: str, count: int, out: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+def _reserve_many(url: str, count: int, out: multiprocessing.Queue) -> None:
     bucket = RedisTokenBucket(redis.Redis.from_url(url), rate=10, now_us=lambda: FROZEN_US)
     out.put([bucket.reserve(1) for _ in range(count)])
 

@@ -17,9 +17,9 @@ from digest.db import session_scope
 from digest.delivery.sink import Received, SMTPSink
 from digest.delivery.smtp import SMTPConfig, SMTPTransport
 from digest.delivery.transport import TransientError
-from digest.events.models import Suppression, SuppressionReason
 from digest.ledger.models import Delivery, DeliveryStatus
 from digest.rendering.headers import mime_bytes
+from digest.subscribers.models import Suppression, SuppressionReason
 from digest.wiring import Services, build_services
 from tests.conftest import Clock
 from tests.factories import outgoing, planned_issue
@@ -39,17 +39,17 @@ class Scripted:
     sink: SMTPSink | None = None
     count: int = 0
 
-    async def handle_EHLO(self, server, session, envelope, hostname, responses):  # type: ignore[no-untyped-def]  # noqa: N802
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
         session.host_name = hostname
         return [*responses[:-1], "250-PIPELINING", responses[-1]] if self.pipelining else responses
 
-    async def handle_RCPT(self, server, session, envelope, address, options):  # type: ignore[no-untyped-def]  # noqa: N802
+    async def handle_RCPT(self, server, session, envelope, address, options):
         if address in self.rcpt:
             return self.rcpt[address]
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
-    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]  # noqa: N802
+    async def handle_DATA(self, server, session, envelope):
         self.count += 1
         reply = self.data.get(self.count, "250 2.0.0 accepted")
         if reply == DROP:
@@ -278,7 +278,8 @@ def test_a_composed_message_with_dotted_lines_goes_unstuffed_and_arrives_as_writ
 
     assert all(r.accepted for r in transport.send([replace(base, raw=raw, raw_dot_free=True)]))
     received = message_from_bytes(server.received[0].raw, policy=policy.default)
-    decoded = [received.get_body((part,)).get_content().replace("\r\n", "\n") for part in ("plain", "html")]  # type: ignore[union-attr]
+    bodies = [received.get_body((part,)) for part in ("plain", "html")]
+    decoded = [body.get_content().replace("\r\n", "\n") for body in bodies if body is not None]
     assert decoded == [text, html + "\n"]
     transport.close()
 

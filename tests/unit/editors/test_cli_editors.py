@@ -18,7 +18,7 @@ def _editors(url: str) -> list[Editor]:
     return rows
 
 
-def test_add_prompts_twice_and_stores_a_hash(cli, settings, clock: Clock) -> None:  # type: ignore[no-untyped-def]
+def test_add_prompts_twice_and_stores_a_hash(cli, settings, clock: Clock) -> None:
     result = cli(
         "editors", "add", "Ed@Example.org", "--tz", "America/New_York", input="a long secret pw\na long secret pw\n"
     )
@@ -33,7 +33,7 @@ def test_add_prompts_twice_and_stores_a_hash(cli, settings, clock: Clock) -> Non
     engine.dispose()
 
 
-def test_add_from_stdin_and_errors(cli, settings) -> None:  # type: ignore[no-untyped-def]
+def test_add_from_stdin_and_errors(cli, settings) -> None:
     assert cli("editors", "add", "a@example.org", "--password-stdin", input="another long secret\n").exit_code == 0
     again = cli("editors", "add", "a@example.org", "--password-stdin", input="another long secret\n")
     assert again.exit_code == 2 and "already exists" in again.output

@@ -53,9 +53,8 @@ def test_login_throttling_locks_and_unlocks(services: Services, clock: Clock) ->
             with pytest.raises(expected):
                 authenticate(s, "ed@example.org", "wrong password!", clock())
     # Locked: even the right password is refused until the lock ends.
-    with session_scope(services.sessions) as s:
-        with pytest.raises(LoginLocked):
-            authenticate(s, "ed@example.org", PASSWORD, clock())
+    with session_scope(services.sessions) as s, pytest.raises(LoginLocked):
+        authenticate(s, "ed@example.org", PASSWORD, clock())
     clock.advance(minutes=16)
     with session_scope(services.sessions) as s:
         assert authenticate(s, "ed@example.org", PASSWORD, clock())

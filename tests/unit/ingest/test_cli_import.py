@@ -28,7 +28,7 @@ def _write(path: Path, records: list[dict], jsonl: bool = False) -> Path:
     return path
 
 
-def test_import_json_then_reimport_updates(cli, settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_import_json_then_reimport_updates(cli, settings, tmp_path: Path) -> None:
     records = [summary_record(id="a"), summary_record(id="b")]
     result = cli("import", str(_write(tmp_path / "s.json", records)))
     assert result.exit_code == 0, result.output
@@ -42,7 +42,7 @@ def test_import_json_then_reimport_updates(cli, settings, tmp_path: Path) -> Non
     engine.dispose()
 
 
-def test_single_object_and_jsonl(cli, settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_single_object_and_jsonl(cli, settings, tmp_path: Path) -> None:
     (tmp_path / "one.json").write_text(json.dumps(summary_record(id="solo")))
     assert cli("import", str(tmp_path / "one.json")).exit_code == 0
     path = _write(tmp_path / "s.jsonl", [summary_record(id="l1"), summary_record(id="l2")], jsonl=True)
@@ -50,7 +50,7 @@ def test_single_object_and_jsonl(cli, settings, tmp_path: Path) -> None:  # type
     assert _count(settings.database_url) == 3
 
 
-def test_invalid_file_is_rejected_whole(cli, settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_invalid_file_is_rejected_whole(cli, settings, tmp_path: Path) -> None:
     records = [
         summary_record(id="good"),
         summary_record(id="bad-specialty", specialties=["astrology"]),
@@ -70,7 +70,7 @@ def test_invalid_file_is_rejected_whole(cli, settings, tmp_path: Path) -> None: 
     assert _count(settings.database_url) == 1
 
 
-def test_broken_json_is_reported_with_its_place(cli, settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_broken_json_is_reported_with_its_place(cli, settings, tmp_path: Path) -> None:
     (tmp_path / "bad.json").write_text('[{"id": "x",}]')
     result = cli("import", str(tmp_path / "bad.json"))
     assert result.exit_code == 2 and "invalid JSON at line 1" in result.output
@@ -80,7 +80,7 @@ def test_broken_json_is_reported_with_its_place(cli, settings, tmp_path: Path) -
     assert _count(settings.database_url) == 0
 
 
-def test_uninitialised_database_says_so(cli, monkeypatch, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_uninitialised_database_says_so(cli, monkeypatch, tmp_path: Path) -> None:
     monkeypatch.setenv("DIGEST_DATABASE_URL", f"sqlite:///{tmp_path / 'empty.db'}")
     result = cli("import", str(_write(tmp_path / "s.json", [summary_record()])))
     assert result.exit_code == 2 and "digest init" in result.output

@@ -17,7 +17,7 @@ from digest.events.service import record_events
 from digest.events.webhooks.event import DeliveryEvent, EventKind
 from digest.integrations.models import WebhookDelivery, WebhookEndpoint, WebhookStatus
 from digest.integrations.webhooks import new_secret, sign
-from digest.subscribers.rights import find_subscriber
+from digest.rights import find_subscriber
 from digest.subscribers.tokens import Purpose
 from digest.wiring import Services
 from tests.factories import add_subscriber

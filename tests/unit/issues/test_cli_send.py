@@ -9,7 +9,7 @@ from digest.delivery.sink import SMTPSink
 from tests.factories import add_campaign, add_subscriber, add_summaries, days_before, summary_record
 
 
-def test_send_issue_now_and_not_twice(cli, settings, smtp_sink: SMTPSink) -> None:  # type: ignore[no-untyped-def]
+def test_send_issue_now_and_not_twice(cli, settings, smtp_sink: SMTPSink) -> None:
     engine = make_engine(settings.database_url)
     with session_scope(make_session_factory(engine)) as s:
         add_summaries(s, summary_record(id="pin", published_at=days_before(utcnow(), 1)))

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 from digest.db import session_scope
-from digest.events.models import SuppressionReason
-from digest.events.suppression import suppress
 from digest.issues.service import start_sending
 from digest.ledger.models import Issue, IssueStatus
 from digest.selection.service import PlanOptions
+from digest.subscribers.models import SuppressionReason
+from digest.subscribers.suppression import suppress
 from digest.wiring import Services
 from tests.conftest import Clock
 from tests.factories import add_campaign, add_subscriber, add_summaries, carried_by_email, days_before, summary_record

@@ -17,7 +17,10 @@ from digest.wiring import Services
 from tests.conftest import Clock
 from tests.factories import add_campaign, add_subscriber, add_summaries, days_before, summary_record
 
-INTRO = "Welcome to **this week's** picks.\n\n<script>alert('x')</script><img src=x onerror=alert(1)> [bad](javascript:alert(1)) [good](https://example.org/a)"
+INTRO = (
+    "Welcome to **this week's** picks.\n\n<script>alert('x')</script><img src=x onerror=alert(1)> "
+    "[bad](javascript:alert(1)) [good](https://example.org/a)"
+)
 
 
 def _seed(services: Services, clock: Clock, **draft: object) -> int:

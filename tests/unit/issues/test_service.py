@@ -72,7 +72,7 @@ def test_illegal_transitions_say_what_and_where(services: Services, clock: Clock
         update_issue(s, issue_id, IssueDraft(subject="Changed", pinned=("pin-1",)))
         start_sending(s, issue_id, clock(), services.plan_options())
         pause_issue(s, issue_id)
-        with pytest.raises(IllegalTransition, match="cannot pause issue .*: it is paused"):
+        with pytest.raises(IllegalTransition, match=r"cannot pause issue .*: it is paused"):
             pause_issue(s, issue_id)
         resume_issue(s, issue_id)
         cancel_issue(s, issue_id)

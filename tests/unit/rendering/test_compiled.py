@@ -6,8 +6,9 @@ from html.parser import HTMLParser
 
 import pytest
 
-from digest.rendering.compiled import EmailRenderer, Recipient
+from digest.rendering.compiled import EmailRenderer
 from digest.rendering.compose import build_variant
+from digest.rendering.personalisation import Recipient
 from tests.factories import SAMPLE_ISSUE, SAMPLE_RECIPIENT, sample_summaries, sample_variant
 
 

@@ -91,7 +91,7 @@ def test_hostile_fields_never_become_headers(name: str, title: str, subject: str
         assert line[:1] in (b" ", b"\t") or line.split(b":", 1)[0].lower().decode() in EXPECTED, line
     assert b"\n" not in head.replace(b"\r\n", b"") and b"\r" not in head.replace(b"\r\n", b"")
     parsed = message_from_bytes(raw, policy=policy.default)
-    assert {k.lower() for k in parsed.keys()} == EXPECTED
+    assert {k.lower() for k in parsed} == EXPECTED
     assert parsed["To"].addresses[0].addr_spec == "reader@example.org"
 
 

@@ -1,7 +1,8 @@
 """Script and HTML payloads in every field a user or an importer supplies come out as text: in the
 HTML email (summary title, key takeaway, summary, study type, patient summary, safety, outcome names, the
-subscriber's name, which only reaches the To header; both editions) and in the editor's Markdown intro. Parsed with lxml: no script
-element, no event-handler attribute, no javascript: URL, and the payload is readable as text."""
+subscriber's name, which only reaches the To header; both editions) and in the editor's Markdown intro.
+Parsed with lxml: no script element, no event-handler attribute, no javascript: URL, and the payload is
+readable as text."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from hypothesis import strategies as st
 
 from digest.db import session_scope
 from digest.delivery.sink import SMTPSink
-from digest.issues.intro import render_intro
+from digest.rendering.intro import render_intro
 from digest.selection.service import pending_page, plan_digests
 from digest.wiring import Services
 from tests.conftest import Clock
@@ -117,7 +118,7 @@ def test_payloads_in_summaries_and_names_arrive_escaped(services: Services, smtp
 
 hostile_markdown = st.lists(
     st.sampled_from(
-        PAYLOADS + ["[x](javascript:alert(1))", "<b onclick=x>bold</b>", "**ok**", "\n\n", "text", "<scr<script>ipt>"]
+        [*PAYLOADS, "[x](javascript:alert(1))", "<b onclick=x>bold</b>", "**ok**", "\n\n", "text", "<scr<script>ipt>"]
     ),
     max_size=6,
 ).map("".join)

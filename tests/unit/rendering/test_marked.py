@@ -46,7 +46,7 @@ values = st.text(
     fields=st.lists(st.sampled_from(sorted(MARKERS)), min_size=4, max_size=4),
 )
 def test_filled_pieces_decode_to_the_filled_text(pieces: list[str], greeting: str, url: str, fields: list[str]) -> None:
-    body = pieces[0] + "".join(marker + piece for marker, piece in zip(fields, pieces[1:]))
+    body = pieces[0] + "".join(marker + piece for marker, piece in zip(fields, pieces[1:], strict=False))
     marked = MarkedText(body, MARKERS)
     filled = {"greeting": greeting, "url": url}
     text = body.replace("%%n0:greeting%%", greeting).replace("%%n0:url%%", url)

@@ -79,8 +79,8 @@ def test_nothing_twice_and_no_empty_digest(services: Services, clock: Clock) -> 
 
 
 def test_opted_out_and_suppressed_get_nothing(services: Services, clock: Clock) -> None:
-    from digest.events.models import SuppressionReason
-    from digest.events.suppression import suppress
+    from digest.subscribers.models import SuppressionReason
+    from digest.subscribers.suppression import suppress
 
     now = clock()
     with session_scope(services.sessions) as s:

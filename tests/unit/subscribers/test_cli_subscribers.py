@@ -18,7 +18,7 @@ def _subscribers(url: str) -> list[Subscriber]:
     return rows
 
 
-def test_add_confirmed_subscriber(cli, settings) -> None:  # type: ignore[no-untyped-def]
+def test_add_confirmed_subscriber(cli, settings) -> None:
     result = cli(
         "subscribers",
         "add",
@@ -39,7 +39,7 @@ def test_add_confirmed_subscriber(cli, settings) -> None:  # type: ignore[no-unt
     assert row.cadence == "weekly" and row.timezone == "Europe/Berlin" and row.confirmed_at is not None
 
 
-def test_add_rejects_bad_input_and_writes_nothing(cli, settings) -> None:  # type: ignore[no-untyped-def]
+def test_add_rejects_bad_input_and_writes_nothing(cli, settings) -> None:
     bad = [
         (["not-an-email", "-s", "cardiology"], "field 'email'"),
         (["a@example.org", "-s", "astrology"], "unknown specialty 'astrology'"),
@@ -52,7 +52,7 @@ def test_add_rejects_bad_input_and_writes_nothing(cli, settings) -> None:  # typ
     assert _subscribers(settings.database_url) == []
 
 
-def test_csv_import_all_or_nothing(cli, settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_csv_import_all_or_nothing(cli, settings, tmp_path: Path) -> None:
     path = tmp_path / "subs.csv"
     path.write_text(
         "email,name,specialties,cadence,timezone,edition\n"
@@ -72,7 +72,7 @@ def test_csv_import_all_or_nothing(cli, settings, tmp_path: Path) -> None:  # ty
     assert row.email == "ok@example.org" and row.timezone == "America/New_York"
 
 
-def test_unsubscribed_address_is_not_reactivated_by_import(cli, settings) -> None:  # type: ignore[no-untyped-def]
+def test_unsubscribed_address_is_not_reactivated_by_import(cli, settings) -> None:
     assert cli("subscribers", "add", "gone@example.org", "-s", "cardiology").exit_code == 0
     engine = make_engine(settings.database_url)
     with session_scope(make_session_factory(engine)) as s:

@@ -14,7 +14,7 @@ def test_csv_import_reports_each_row_checked_then_each_row_written(services: Ser
     lines = ["email,specialties,cadence,timezone,name"] + [
         f"reader{i}@example.org,cardiology,daily,Europe/Berlin,Reader {i}" for i in range(5)
     ]
-    csv.write_text("\n".join(lines + ["broken,cardiology,daily,UTC,"]) + "\n")
+    csv.write_text("\n".join([*lines, "broken,cardiology,daily,UTC,"]) + "\n")
     seen: list[tuple[str, int, int]] = []
     with session_scope(services.sessions) as session:
         report = import_subscribers(

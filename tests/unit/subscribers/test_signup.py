@@ -22,7 +22,7 @@ def test_redis_counter_limits_per_client_and_window(redis_url: str) -> None:
     try:
         results = [limiter.allow(None, "198.51.100.7", NOW) for _ in range(2)] + [
             other_process.allow(None, "198.51.100.7", NOW) for _ in range(2)
-        ]  # type: ignore[arg-type]
+        ]
         assert results == [True, True, True, False]
         assert limiter.allow(None, "203.0.113.9", NOW)  # type: ignore[arg-type]  # another client has its own budget
         assert limiter.allow(None, "198.51.100.7", NOW + WINDOW)  # type: ignore[arg-type]  # next window

@@ -48,7 +48,7 @@ def editor_account(services: Services) -> EditorAccount:
         return EditorAccount(editor.id, editor.email)
 
 
-def log_in(client: TestClient, email: str, password: str, next_: str = "/editor/issues"):  # type: ignore[no-untyped-def]
+def log_in(client: TestClient, email: str, password: str, next_: str = "/editor/issues"):
     token = csrf_of(client.get("/editor/login").text)
     return client.post("/editor/login", data={"email": email, "password": password, "next": next_, "csrf_token": token})
 

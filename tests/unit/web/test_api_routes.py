@@ -16,8 +16,8 @@ from digest.db import session_scope
 from digest.delivery.sink import SMTPSink
 from digest.integrations.apikeys import SCOPES, create_key, key_hash
 from digest.integrations.models import ApiKey
+from digest.rights import find_subscriber
 from digest.subscribers.models import ConsentEvent, Subscriber
-from digest.subscribers.rights import find_subscriber
 from digest.wiring import Services
 from tests.factories import add_summaries, bulk_subscribers, planned_issue, summary_record
 

@@ -8,14 +8,13 @@ with pytest 9 yet): each example picks an operation and draws one case for it.
 from __future__ import annotations
 
 import schemathesis
-from schemathesis import APIOperation
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from schemathesis import APIOperation
 from schemathesis.checks import not_a_server_error
 
 from digest.web.app import create_app
 from digest.wiring import Services
-
 
 _schemas: dict[int, list[APIOperation]] = {}
 

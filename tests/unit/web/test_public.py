@@ -7,10 +7,9 @@ from sqlalchemy import select
 
 from digest.db import session_scope
 from digest.delivery.sink import SMTPSink
-from digest.events.models import Suppression, SuppressionReason
-from digest.events.suppression import suppress
 from digest.ledger.models import Delivery, DeliveryStatus, Issue, IssueStatus
-from digest.subscribers.models import SignupAttempt, Subscriber, SubscriberStatus
+from digest.subscribers.models import SignupAttempt, Subscriber, SubscriberStatus, Suppression, SuppressionReason
+from digest.subscribers.suppression import suppress
 from digest.subscribers.tokens import Purpose
 from digest.wiring import Services
 from tests.factories import add_subscriber
@@ -162,7 +161,7 @@ def test_invalid_signup_shows_the_form_with_field_errors(web: TestClient, smtp_s
 
 def test_confirmation_emails_per_address_are_capped_per_day(
     web: TestClient, services: Services, smtp_sink: SMTPSink, clock
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     limit = services.settings.confirmations_per_address_per_day
     for _ in range(limit + 3):
         response = web.post("/subscribe", data=SIGNUP)
@@ -200,7 +199,7 @@ def test_honeypot_posts_send_nothing(web: TestClient, services: Services, smtp_s
         assert s.scalar(select(SignupAttempt)) is None
 
 
-def test_an_old_confirmation_link_cannot_undo_an_unsubscribe(web: TestClient, services: Services, clock) -> None:  # type: ignore[no-untyped-def]
+def test_an_old_confirmation_link_cannot_undo_an_unsubscribe(web: TestClient, services: Services, clock) -> None:
     sid = _subscriber(services)
     old_link = services.confirmations.confirm_url(sid, clock()).removeprefix(services.settings.base_url)
     clock.advance(hours=1)

@@ -17,9 +17,9 @@ from sqlalchemy import select
 
 from digest.config import Settings
 from digest.db import session_scope
-from digest.events.models import Suppression, WebhookEvent
+from digest.events.models import WebhookEvent
 from digest.ledger.models import Delivery, DeliveryStatus, Issue, IssueStatus
-from digest.subscribers.models import Subscriber, SubscriberStatus
+from digest.subscribers.models import Subscriber, SubscriberStatus, Suppression
 from digest.wiring import Services
 from tests.factories import add_subscriber
 

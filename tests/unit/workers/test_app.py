@@ -9,7 +9,7 @@ import pytest
 from digest import queue
 from digest.config import Settings
 from digest.wiring import Services
-from workers import app, tasks  # noqa: F401 (registers the tasks on the app, as the worker's include does)
+from workers import app, tasks
 
 
 def test_every_task_the_producers_send_is_registered_under_its_name(settings: Settings) -> None:

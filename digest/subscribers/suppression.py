@@ -11,8 +11,8 @@ from sqlalchemy import ColumnElement, Insert, bindparam, delete, func, literal, 
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from digest.db import utcnow
-from digest.events.models import Suppression, SuppressionReason
+from digest.db import rowcount, utcnow
+from digest.subscribers.models import Suppression, SuppressionReason
 
 
 def address_hash(email: str) -> str:
@@ -81,7 +81,7 @@ def _insert(dialect: str) -> Insert:
 
 
 def _ignoring_duplicates(insert: Insert) -> Insert:
-    return insert.on_conflict_do_nothing(index_elements=[Suppression.value])  # type: ignore[attr-defined, no-any-return]
+    return insert.on_conflict_do_nothing(index_elements=[Suppression.value])  # type: ignore[attr-defined]
 
 
 def lift_unsubscribe(session: Session, email: str) -> bool:
@@ -92,4 +92,4 @@ def lift_unsubscribe(session: Session, email: str) -> bool:
         .where(Suppression.value == email.lower(), Suppression.reason == SuppressionReason.UNSUBSCRIBED)
         .execution_options(synchronize_session=False)
     )
-    return bool(result.rowcount)
+    return bool(rowcount(result))

@@ -1,4 +1,4 @@
-"""Readers' data rights (``digest.subscribers.rights``, the preference centre's buttons and the CLI):
+"""Readers' data rights (``digest.rights``, the preference centre's buttons and the CLI):
 an export holds exactly the reader's data; after erasure no text column of any table holds the
 address, the address cannot be imported, added or signed up again, and the issue's figures are
 unchanged. Consent is recorded for every opt-in and change."""
@@ -21,9 +21,9 @@ from digest.issues.figures import issue_figures
 from digest.issues.models import Click
 from digest.ledger.models import Delivery
 from digest.models import Base
+from digest.rights import erase_subscriber, export_subscriber, find_subscriber
 from digest.subscribers.lifecycle import update_preferences
 from digest.subscribers.models import ConsentEvent, SignupAttempt, Subscriber
-from digest.subscribers.rights import erase_subscriber, export_subscriber, find_subscriber
 from digest.subscribers.schema import PreferencesIn
 from digest.subscribers.service import import_subscribers
 from digest.subscribers.tokens import Purpose

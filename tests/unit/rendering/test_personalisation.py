@@ -7,7 +7,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from digest.rendering.compiled import EmailRenderer, Recipient, Variant, item_view
+from digest.rendering.compiled import EmailRenderer, Variant, item_view
+from digest.rendering.personalisation import Recipient
 
 NAMES = [
     'Zoë "Q" O\'Brien & <Co>',

@@ -28,8 +28,7 @@ from typing import Any
 from sqlalchemy import delete, func, literal, or_, select, update
 from sqlalchemy.orm import Session
 
-from digest.events.models import Suppression, SuppressionReason, WebhookEvent
-from digest.events.suppression import address_hash, suppress
+from digest.events.models import WebhookEvent
 from digest.ingest.models import Summary
 from digest.integrations.models import WebhookDelivery
 from digest.issues.models import Click
@@ -37,7 +36,15 @@ from digest.ledger.carried import summaries_by_delivery
 from digest.ledger.models import Delivery, Issue
 from digest.subscribers.consent import choices_of
 from digest.subscribers.lifecycle import cancel_open_deliveries
-from digest.subscribers.models import ConsentEvent, SignupAttempt, Subscriber, SubscriberStatus
+from digest.subscribers.models import (
+    ConsentEvent,
+    SignupAttempt,
+    Subscriber,
+    SubscriberStatus,
+    Suppression,
+    SuppressionReason,
+)
+from digest.subscribers.suppression import address_hash, suppress
 
 ERASED_DOMAIN = "erased.invalid"
 
@@ -61,7 +68,7 @@ def export_subscriber(session: Session, row: Subscriber, now: datetime) -> dict[
     ).all()
     carried = summaries_by_delivery(session, [d.id for d, _, _ in deliveries])
     carried_ids = {s for ids in carried.values() for s in ids}
-    titles = {i: t for i, t in session.execute(select(Summary.id, Summary.title).where(Summary.id.in_(carried_ids)))}
+    titles = dict(session.execute(select(Summary.id, Summary.title).where(Summary.id.in_(carried_ids))).all())
     clicks = session.execute(
         select(Click.delivery_id, Click.url, Click.at)
         .join(Delivery, Delivery.id == Click.delivery_id)

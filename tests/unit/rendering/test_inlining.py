@@ -1,6 +1,7 @@
 """Inlining a block at a time (each card and frame row once per process, each skeleton once) gives
 the bytes premailer gives for the whole document: for digests and campaigns, both editions, cards
-with and without outcomes, and blocks and skeletons met again in other variants (cache hits)."""
+with and without outcomes, and blocks and skeletons met again in other variants (cache hits). The
+cached stylesheet work gives byte for byte what stock premailer gives."""
 
 from __future__ import annotations
 
@@ -10,8 +11,11 @@ from typing import Any
 
 import pytest
 from markupsafe import Markup, escape
+from premailer import Premailer
 
-from digest.rendering.compiled import EmailRenderer, Recipient, Variant, VariantText, inline_css, item_view
+from digest.rendering.compiled import EmailRenderer, Variant, item_view
+from digest.rendering.inlining import PREMAILER_OPTIONS, BlockInliner, VariantText, inline_css
+from digest.rendering.personalisation import Recipient
 
 OUTCOMES = [
     {"name": "Death from any cause", "measure": "HR", "value": 0.8, "ci_low": 0.71, "ci_high": 0.9, "p": "<0.001"},
@@ -32,10 +36,14 @@ def _summary(n: int, *, outcomes: bool) -> Any:
 def _variant(edition: str, numbers: list[int], *, campaign: bool) -> Variant:
     items = tuple(item_view(_summary(n, outcomes=n % 2 == 0), ["Cardiology"] if n % 4 else []) for n in numbers)
     issue = {
-        "id": 7, "subject": 'Heart failure: "HFpEF" & <new> trials, it\'s here' if campaign else "", "preheader": "", "track_clicks": campaign,
+        "id": 7,
+        "subject": 'Heart failure: "HFpEF" & <new> trials, it\'s here' if campaign else "",
+        "preheader": "",
+        "track_clicks": campaign,
         "intro_html": "<p>This week: <strong>three</strong> trials.</p>" if campaign else "",
-        "intro_text": "This week: three trials." if campaign else "", "web_url": "https://d.example.org/issues/7" if campaign else "",
-    }  # fmt: skip
+        "intro_text": "This week: three trials." if campaign else "",
+        "web_url": "https://d.example.org/issues/7" if campaign else "",
+    }
     return Variant(edition=edition, items=items, specialties=("Cardiology", "Oncology"), issue=issue)
 
 
@@ -87,3 +95,24 @@ def test_variant_text_not_marking_writes_what_autoescape_writes() -> None:
     assert texts("a < b & 'c'") == escape("a < b & 'c'")
     assert texts(Markup("<b>kept</b>")) == Markup("<b>kept</b>")
     assert texts.fill("unchanged") == "unchanged"
+
+
+def test_inlining_matches_stock_premailer_on_first_and_cached_calls() -> None:
+    renderer = EmailRenderer(base_url="https://digest.example.org", list_name="Digest")
+    recipient = Recipient("a@example.org", "Ann", "https://x/unsubscribe/t", "https://x/preferences/t")
+    html = renderer.render_uninlined(_variant("clinician", [1, 2], campaign=False), recipient.values()).html
+    stock = Premailer(html, **PREMAILER_OPTIONS).transform(pretty_print=False)
+    assert inline_css(html) == stock
+    assert inline_css(html) == stock  # second call: parsed stylesheet from the cache
+    assert "@media" in stock and "!important" in stock
+
+
+def test_a_block_cache_smaller_than_a_document_still_gives_whole_document_bytes() -> None:
+    """Blocks found in the cache are taken before the new ones are stored: with room for one block,
+    every insertion drops one that the same document still needs."""
+    renderer = EmailRenderer(base_url="https://d.example.org", list_name="Digest")
+    renderer._blocks = BlockInliner(renderer._nonce, 1)
+    recipient = Recipient("ann@example.org", "Ann", "https://d.example.org/u/t", "https://d.example.org/p/t")
+    for numbers in ([1, 2, 3], [3, 2, 1, 4], [4, 1]):
+        variant = _variant("clinician", numbers, campaign=False)
+        assert renderer.render(variant, recipient).html == renderer.render_alone(variant, recipient).html
