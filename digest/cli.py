@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -37,6 +38,10 @@ feeds_app = typer.Typer(help="Manage the RSS/Atom/JSON feeds polled for summarie
 app.add_typer(feeds_app, name="feeds")
 editors_app = typer.Typer(help="Manage editor accounts.", no_args_is_help=True)
 app.add_typer(editors_app, name="editors")
+api_keys_app = typer.Typer(help="Manage keys for the JSON API (each with its scopes).", no_args_is_help=True)
+app.add_typer(api_keys_app, name="api-keys")
+webhooks_app = typer.Typer(help="Outgoing webhooks: endpoints, and what was sent to them.", no_args_is_help=True)
+app.add_typer(webhooks_app, name="webhooks")
 specialties_app = typer.Typer(help="The specialties summaries and subscribers are tagged with.", no_args_is_help=True)
 app.add_typer(specialties_app, name="specialties")
 bounces_app = typer.Typer(help="Bounces and complaints from your own MTA (DSN and ARF reports).", no_args_is_help=True)
@@ -309,6 +314,170 @@ def subscribers_import(
     console.print(f"imported subscribers from {path}: {report.created} new, {report.updated} updated")
     for e in report.skipped:
         err.print(f"  skipped: {e}", markup=False, highlight=False)
+
+
+@subscribers_app.command("export")
+def subscribers_export(email: str) -> None:
+    """Print everything held about one subscriber as JSON (profile, choices, consent, deliveries, clicks)."""
+    from digest.rights import export_subscriber, find_subscriber
+
+    services = _services(_settings())
+    with session_scope(services.sessions) as session:
+        row = find_subscriber(session, email)
+        if row is None:
+            err.print(f"[red]no subscriber {escape(email)}[/red]", highlight=False)
+            raise typer.Exit(1)
+        data = export_subscriber(session, row, services.clock())
+    typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+@subscribers_app.command("erase")
+def subscribers_erase(
+    email: str,
+    yes: Annotated[bool, typer.Option("--yes", help="do not ask, even on a terminal")] = False,
+) -> None:
+    """Erase a subscriber's personal data; the address is kept only as a hash that blocks re-adding it."""
+    from digest.rights import erase_subscriber, find_subscriber
+
+    services = _services(_settings())
+    with session_scope(services.sessions) as session:
+        row = find_subscriber(session, email)
+        if row is None:
+            err.print(f"[red]no subscriber {escape(email)}[/red]", highlight=False)
+            raise typer.Exit(1)
+        asked = not yes and sys.stdin.isatty()  # scripts (no terminal) are not asked
+        if asked and not typer.confirm(f"Erase every personal datum of {row.email}? This cannot be undone"):
+            raise typer.Exit(1)
+        erase_subscriber(session, row, services.clock(), source="operator")
+    console.print(f"erased {email.strip().lower()}: only its hash stays, on the suppression list")
+
+
+@api_keys_app.command("create")
+def api_keys_create(
+    scope: Annotated[list[str], typer.Option("--scope", help="a scope, e.g. subscribers:read; repeat for more")],
+    name: Annotated[str, typer.Option(help="what the key is for")] = "",
+) -> None:
+    """Create an API key and print it once (only its hash is kept)."""
+    from digest.integrations.apikeys import UnknownScope, create_key
+
+    services = _services(_settings())
+    try:
+        with session_scope(services.sessions) as session:
+            row, key = create_key(session, scope, name, services.clock())
+            scopes = row.scopes
+    except UnknownScope as exc:
+        err.print(f"[red]{escape(str(exc))}[/red]", highlight=False)
+        raise typer.Exit(2) from None
+    err.print(f"API key with scopes {scopes} (shown once; store it now):", highlight=False)
+    typer.echo(key)
+
+
+@api_keys_app.command("list")
+def api_keys_list() -> None:
+    """Every API key: its prefix, name, scopes, when it was created, last used or revoked."""
+    from digest.integrations.apikeys import list_keys
+
+    services = _services(_settings())
+    table = Table(title="API keys")
+    for column in ("prefix", "name", "scopes", "created", "last used", "revoked"):
+        table.add_column(column)
+    with session_scope(services.sessions) as session:
+        for row in list_keys(session):
+            table.add_row(
+                row.prefix,
+                row.name,
+                row.scopes,
+                f"{row.created_at:%Y-%m-%d %H:%M}",
+                f"{row.last_used_at:%Y-%m-%d %H:%M}" if row.last_used_at else "never",
+                f"{row.revoked_at:%Y-%m-%d %H:%M}" if row.revoked_at else "",
+            )
+    console.print(table)
+
+
+@api_keys_app.command("revoke")
+def api_keys_revoke(prefix: Annotated[str, typer.Argument(help="the key's prefix (dg_...) as list shows it")]) -> None:
+    """Revoke a key: every request with it is refused from now on."""
+    from digest.integrations.apikeys import revoke_key
+
+    services = _services(_settings())
+    with session_scope(services.sessions) as session:
+        done = revoke_key(session, prefix, services.clock())
+    if not done:
+        err.print(f"[red]no live key {escape(prefix)}[/red]", highlight=False)
+        raise typer.Exit(1)
+    console.print(f"revoked {prefix}")
+
+
+@webhooks_app.command("add")
+def webhooks_add(
+    url: str,
+    event: Annotated[list[str], typer.Option("--event", help="an event type; repeat for more")],
+    description: Annotated[str, typer.Option(help="a note shown in lists")] = "",
+) -> None:
+    """Register an endpoint for some events; prints its signing secret once."""
+    from digest.integrations.models import WebhookEndpoint
+    from digest.integrations.webhooks import EVENTS, new_secret
+
+    unknown = sorted(set(event) - set(EVENTS))
+    if unknown or not url.startswith(("http://", "https://")):
+        err.print(f"[red]give an http(s) URL and events among {', '.join(EVENTS)}[/red]", highlight=False)
+        raise typer.Exit(2)
+    services = _services(_settings())
+    with session_scope(services.sessions) as session:
+        row = WebhookEndpoint(
+            url=url, secret=new_secret(), events=" ".join(sorted(set(event))), description=description
+        )
+        session.add(row)
+        session.flush()
+        endpoint_id, secret = row.id, row.secret
+    err.print(f"endpoint {endpoint_id}: {url}; signing secret (shown once):", highlight=False)
+    typer.echo(secret)
+
+
+@webhooks_app.command("list")
+def webhooks_list() -> None:
+    """Every endpoint, with how many of its deliveries are delivered, pending and failed."""
+    from sqlalchemy import func, select
+
+    from digest.integrations.models import WebhookDelivery, WebhookEndpoint
+
+    services = _services(_settings())
+    table = Table(title="Webhook endpoints")
+    for column in ("id", "url", "events", "delivered", "pending", "failed"):
+        table.add_column(column)
+    with session_scope(services.sessions) as session:
+        counts = {
+            (e, s): n
+            for e, s, n in session.execute(
+                select(WebhookDelivery.endpoint_id, WebhookDelivery.status, func.count()).group_by(
+                    WebhookDelivery.endpoint_id, WebhookDelivery.status
+                )
+            )
+        }
+        for row in session.scalars(select(WebhookEndpoint).order_by(WebhookEndpoint.id)):
+            table.add_row(
+                str(row.id),
+                row.url,
+                row.events,
+                *(str(counts.get((row.id, s), 0)) for s in ("delivered", "pending", "failed")),
+            )
+    console.print(table)
+
+
+@webhooks_app.command("remove")
+def webhooks_remove(endpoint_id: int) -> None:
+    """Remove an endpoint; its undelivered events are dropped."""
+    from digest.integrations.models import WebhookEndpoint
+
+    services = _services(_settings())
+    with session_scope(services.sessions) as session:
+        row = session.get(WebhookEndpoint, endpoint_id)
+        if row is not None:
+            session.delete(row)
+    if row is None:
+        err.print(f"[red]no endpoint {endpoint_id}[/red]")
+        raise typer.Exit(1)
+    console.print(f"removed endpoint {endpoint_id}")
 
 
 @suppress_app.command("add")

@@ -77,6 +77,11 @@ class Settings(BaseSettings):
     ses_region: str | None = None
     ses_configuration_set: str | None = None
     ses_topic_arn: str | None = None  # one ARN, or several separated by commas
+    # Outgoing webhooks (digest/integrations/webhooks.py): attempts per event before it is marked
+    # failed, the first retry's delay in seconds (doubled per attempt, jittered), the receiver's time limit.
+    webhook_max_attempts: int = Field(8, ge=1, le=50)
+    webhook_retry_seconds: float = Field(30.0, gt=0, le=86400)
+    webhook_timeout_seconds: float = Field(10.0, gt=0, le=120)
     # Bearer token for the JSON API (POST /api/summaries); unset: the API answers 401 to everyone.
     ingest_token: str | None = None
     # GET /metrics: with a token, only to "Authorization: Bearer <token>"; without, loopback clients only.

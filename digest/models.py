@@ -6,14 +6,17 @@ from digest.delivery.circuit import TransportCircuit
 from digest.editors.models import Editor
 from digest.events.models import WebhookEvent
 from digest.ingest.models import FeedSource, Specialty, Summary, SummaryVersion
+from digest.integrations.models import ApiKey, WebhookDelivery, WebhookEndpoint
 from digest.issues.models import Click, IssuePin, issue_specialties
 from digest.ledger.models import CarriedVersion, Delivery, DigestFlow, Issue, Selection, SelectionItem
-from digest.subscribers.models import SignupAttempt, Subscriber, Suppression
+from digest.subscribers.models import ConsentEvent, SignupAttempt, Subscriber, Suppression
 
 __all__ = [
+    "ApiKey",
     "Base",
     "CarriedVersion",
     "Click",
+    "ConsentEvent",
     "Correction",
     "Delivery",
     "DigestFlow",
@@ -31,6 +34,8 @@ __all__ = [
     "SummaryVersion",
     "Suppression",
     "TransportCircuit",
+    "WebhookDelivery",
+    "WebhookEndpoint",
     "WebhookEvent",
     "issue_specialties",
 ]

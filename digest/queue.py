@@ -18,6 +18,7 @@ from digest.config import Settings
 from digest.delivery.confirmation import ConfirmationMailer
 from digest.delivery.service import DeliveryService
 from digest.delivery.transport import TransientError
+from digest.integrations.webhooks import WebhookSender
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +26,7 @@ DELIVER_CHUNK = "workers.tasks.deliver_chunk"
 SEND_CONFIRMATION = "workers.tasks.send_confirmation"
 DISPATCH_DUE = "workers.tasks.dispatch_due"
 POLL_FEEDS = "workers.tasks.poll_feeds"
+DELIVER_WEBHOOKS = "workers.tasks.deliver_webhooks"
 
 VISIBILITY_TIMEOUT = 3600  # seconds; longer than any task (a chunk takes seconds) and any retry countdown
 
@@ -54,6 +56,9 @@ class TaskQueue(Protocol):
     def send_confirmation(self, subscriber_id: int) -> None:
         """Send the double opt-in email to this subscriber."""
 
+    def deliver_webhooks(self) -> None:
+        """Send the outgoing webhook events that are due (queued after a commit that emitted some)."""
+
     def close(self) -> None:
         """Release the broker connections, if any."""
 
@@ -71,6 +76,9 @@ class BrokerQueue:
     def send_confirmation(self, subscriber_id: int) -> None:
         self.app.send_task(SEND_CONFIRMATION, args=[subscriber_id])
 
+    def deliver_webhooks(self) -> None:
+        self.app.send_task(DELIVER_WEBHOOKS)
+
     def dispatch_due(self) -> str:
         """Hand the planning over to the workers; returns the task id."""
         return str(self.app.send_task(DISPATCH_DUE).id)
@@ -82,9 +90,10 @@ class BrokerQueue:
 class InProcessQueue:
     """No broker: the work is done at once, in this process, by the same services the tasks call."""
 
-    def __init__(self, delivery: DeliveryService, confirmations: ConfirmationMailer) -> None:
+    def __init__(self, delivery: DeliveryService, confirmations: ConfirmationMailer, webhooks: WebhookSender) -> None:
         self.delivery = delivery
         self.confirmations = confirmations
+        self.webhooks = webhooks
 
     def deliver_chunk(self, delivery_ids: list[int]) -> None:
         report = self.delivery.deliver(delivery_ids)
@@ -104,6 +113,10 @@ class InProcessQueue:
             self.confirmations.send(subscriber_id)
         except TransientError as exc:
             log.warning("confirmation for subscriber %d not sent: %s", subscriber_id, exc)
+
+    def deliver_webhooks(self) -> None:
+        """One pass; what fails waits for the next pass (the next event, or ``digest webhooks send``)."""
+        self.webhooks.deliver_due()
 
     def close(self) -> None:
         return None

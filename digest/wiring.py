@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from email.utils import parseaddr
 
 import requests
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from digest.config import Settings
@@ -27,6 +27,7 @@ from digest.editors.throttle import Buckets, Limit, LoginThrottle, MemoryBuckets
 from digest.events.inbound import verp_address
 from digest.events.intake import BounceIntake
 from digest.events.service import SoftBounceLimit
+from digest.integrations.webhooks import PENDING_KEY, WebhookSender
 from digest.issues.links import ClickLinks
 from digest.issues.planning import pinned_by_issue
 from digest.observability import SendMetrics, send_metrics
@@ -66,6 +67,7 @@ class Services:
     confirmations: ConfirmationMailer
     client_limiter: ClientLimiter
     queue: TaskQueue  # where work is handed over: the broker's workers, or this process
+    webhooks: WebhookSender
     fetch_url: Callable[[str], bytes] = https_get  # what webhooks use to fetch the URLs they name
 
     def plan_options(self, *, include_new_subscribers: bool = False) -> PlanOptions:
@@ -76,6 +78,7 @@ class Services:
         )
 
     def close(self) -> None:
+        self.webhooks.close()
         self.queue.close()
         self.transport.close()
         self.engine.dispose()
@@ -213,6 +216,15 @@ def build_services(
     confirmations = ConfirmationMailer(
         sessions, renderer, composer, transport, tokens, base_url=settings.base_url, clock=clock
     )
+    webhooks = WebhookSender(
+        engine,
+        clock,
+        max_attempts=settings.webhook_max_attempts,
+        retry_seconds=settings.webhook_retry_seconds,
+        timeout=settings.webhook_timeout_seconds,
+    )
+    queue = queue or (InProcessQueue(delivery, confirmations, webhooks) if settings.eager else BrokerQueue(settings))
+    _queue_webhooks_after_commit(sessions, queue)
     return Services(
         settings,
         engine,
@@ -227,6 +239,19 @@ def build_services(
         metrics=metrics,
         confirmations=confirmations,
         client_limiter=make_client_limiter(settings),
-        queue=queue or (InProcessQueue(delivery, confirmations) if settings.eager else BrokerQueue(settings)),
+        queue=queue,
+        webhooks=webhooks,
         fetch_url=fetch_url or https_get,
     )
+
+
+def _queue_webhooks_after_commit(sessions: sessionmaker[Session], queue: TaskQueue) -> None:
+    """A transaction that emitted webhook events queues the sending task once it has committed (so
+    the task finds the rows). After a rollback the mark may stay until the session's next commit:
+    that queues one task with nothing to send, which is harmless."""
+
+    def committed(session: Session) -> None:
+        if session.info.pop(PENDING_KEY, False):
+            queue.deliver_webhooks()
+
+    event.listen(sessions, "after_commit", committed)

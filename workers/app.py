@@ -16,9 +16,10 @@ from celery import Celery, signals
 
 from digest.config import Settings, get_settings
 from digest.observability import setup_logging
-from digest.queue import DISPATCH_DUE, POLL_FEEDS, celery_config
+from digest.queue import DELIVER_WEBHOOKS, DISPATCH_DUE, POLL_FEEDS, celery_config
 
 POLL_FEEDS_EVERY = 15 * 60.0
+WEBHOOKS_EVERY = 60.0
 
 celery_app = Celery("digest", include=["workers.tasks"])
 
@@ -40,6 +41,8 @@ def configure(settings: Settings) -> Celery:
         beat_schedule={
             "dispatch-due": {"task": DISPATCH_DUE, "schedule": settings.dispatch_seconds},
             "poll-feeds": {"task": POLL_FEEDS, "schedule": POLL_FEEDS_EVERY},
+            # A safety net: each commit that emits webhook events queues the sender itself.
+            "deliver-webhooks": {"task": DELIVER_WEBHOOKS, "schedule": WEBHOOKS_EVERY},
         },
     )
     return celery_app

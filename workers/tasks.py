@@ -19,7 +19,14 @@ from digest.delivery.service import MAX_ATTEMPTS, DeliverReport
 from digest.delivery.transport import TransientError
 from digest.ingest.feeds import poll_feeds as poll_all_feeds
 from digest.ingest.fetching import FetchPolicy
-from digest.queue import DELIVER_CHUNK, DISPATCH_DUE, POLL_FEEDS, SEND_CONFIRMATION, VISIBILITY_TIMEOUT
+from digest.queue import (
+    DELIVER_CHUNK,
+    DELIVER_WEBHOOKS,
+    DISPATCH_DUE,
+    POLL_FEEDS,
+    SEND_CONFIRMATION,
+    VISIBILITY_TIMEOUT,
+)
 from digest.wiring import Services, build_services
 from workers.app import celery_app
 from workers.stats import StatementCounter
@@ -104,6 +111,22 @@ def send_confirmation(self: Task, subscriber_id: int) -> bool:
             log.warning("confirmation for subscriber %d not sent: %s", subscriber_id, exc)
             return False
         raise self.retry(exc=exc, countdown=backoff(self.request.retries)) from exc
+
+
+@celery_app.task(bind=True, acks_late=True, max_retries=None, name=DELIVER_WEBHOOKS)
+def deliver_webhooks(self: Task) -> dict[str, int]:
+    """Send the due outgoing webhook events (queued after each commit that emitted some, and by beat).
+
+    The sender that holds the lock comes back, by a Celery retry, when the next pending event is due
+    for its next attempt; a task that finds another sender at work leaves the work to it. Attempts
+    are bounded per event (DIGEST_WEBHOOK_MAX_ATTEMPTS), so the retries end with the events.
+    """
+    svc = services()
+    report = svc.webhooks.deliver_due()
+    if report.next_due is not None and not report.busy and not self.request.is_eager:
+        wait = (report.next_due - svc.clock()).total_seconds()
+        raise self.retry(countdown=min(BACKOFF_CAP, max(0.5, wait)))
+    return {"delivered": report.delivered, "retrying": report.retrying, "failed": report.failed}
 
 
 @celery_app.task(acks_late=True, name=DISPATCH_DUE)

@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Integer, TextClause, bindparam, cast, exists, null, select, text, union_all, update
+from sqlalchemy import Integer, TextClause, bindparam, cast, exists, func, null, select, text, union_all, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
@@ -52,6 +52,7 @@ from digest.delivery.circuit import Circuit
 from digest.delivery.summary_cache import SummaryCache
 from digest.delivery.transport import NOT_COUNTED, Failure, SendResult, Transport, TransportError
 from digest.ingest.models import Specialty, Summary
+from digest.integrations.webhooks import emit
 from digest.ledger.carried import summaries_by_selection
 from digest.ledger.models import CarriedVersion, Delivery, DeliveryStatus, Issue, IssueKind, IssueStatus, Selection
 from digest.rendering.compiled import Variant
@@ -610,10 +611,32 @@ def finish_issue_if_done(factory: sessionmaker[Session], issue_id: int, now: dat
     """
     still_open = exists().where(Delivery.issue_id == issue_id, Delivery.status == DeliveryStatus.PENDING)
     with session_scope(factory) as session:
-        session.execute(
-            update(Issue)
-            .where(Issue.id == issue_id, Issue.status == IssueStatus.SENDING, ~still_open)
-            .values(status=IssueStatus.SENT, sent_at=now)
-            .execution_options(synchronize_session=False)
+        finished = (
+            session.connection()
+            .execute(
+                update(Issue)
+                .where(Issue.id == issue_id, Issue.status == IssueStatus.SENDING, ~still_open)
+                .values(status=IssueStatus.SENT, sent_at=now)
+                .execution_options(synchronize_session=False)
+            )
+            .rowcount
         )
+        if finished:
+            _emit_issue_sent(session, issue_id, now)
         return session.scalar(select(Issue.status).where(Issue.id == issue_id)) == IssueStatus.SENT
+
+
+def _emit_issue_sent(session: Session, issue_id: int, now: datetime) -> None:
+    """The ``issue.sent`` webhook event, with what became of the issue's deliveries."""
+    issue = session.get(Issue, issue_id)
+    assert issue is not None
+    counts = dict(
+        session.execute(
+            select(Delivery.status, func.count()).where(Delivery.issue_id == issue_id).group_by(Delivery.status)
+        ).all()
+    )
+    data = {
+        "issue": {"id": issue.id, "kind": issue.kind, "subject": issue.subject, "sent_at": now.isoformat()},
+        "deliveries": {str(status): counts.get(status, 0) for status in DeliveryStatus},
+    }
+    emit(session, "issue.sent", data, None, now)

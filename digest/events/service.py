@@ -20,9 +20,10 @@ from sqlalchemy.orm import Session
 
 from digest.events.models import WebhookEvent
 from digest.events.webhooks.event import DeliveryEvent, EventKind
+from digest.integrations.webhooks import emit
 from digest.ledger.models import Delivery, DeliveryStatus
 from digest.subscribers.lifecycle import unsubscribe
-from digest.subscribers.models import Subscriber, SuppressionReason
+from digest.subscribers.models import ConsentMethod, Subscriber, SuppressionReason
 from digest.subscribers.suppression import suppress
 from digest.subscribers.tokens import BadToken, Tokens
 
@@ -85,8 +86,22 @@ def _delivery_for(session: Session, event: DeliveryEvent) -> int | None:
     )
 
 
+PROVIDER_EVENTS = {EventKind.HARD_BOUNCE: "bounced", EventKind.COMPLAINT: "complained"}
+
+
 def _apply(session: Session, event: DeliveryEvent, delivery_id: int | None, now: datetime) -> None:
     detail = f"{event.provider}: {event.detail}".strip()
+    webhook = PROVIDER_EVENTS.get(event.kind)
+    if webhook is not None:  # before the unsubscribe a complaint causes: receivers get them in that order
+        subscriber_id = session.scalar(select(Subscriber.id).where(Subscriber.email == event.email))
+        data = {
+            "email": event.email,
+            "subscriber_id": subscriber_id,
+            "delivery_id": delivery_id,
+            "provider": event.provider,
+            "detail": event.detail,
+        }
+        emit(session, webhook, data, subscriber_id, now)
     if event.kind in (EventKind.HARD_BOUNCE, EventKind.DROPPED) and delivery_id is not None:
         session.execute(
             update(Delivery)
@@ -103,7 +118,7 @@ def _apply(session: Session, event: DeliveryEvent, delivery_id: int | None, now:
         if subscriber_id is None:
             suppress(session, event.email, SuppressionReason.UNSUBSCRIBED, detail)
         else:
-            unsubscribe(session, subscriber_id, now, source=detail)
+            unsubscribe(session, subscriber_id, now, source=detail, method=ConsentMethod.PROVIDER)
 
 
 def _count_soft_bounce(session: Session, event: DeliveryEvent, now: datetime, soft: SoftBounceLimit) -> None:
@@ -145,6 +160,6 @@ def unsubscribe_by_mail(session: Session, tokens: Tokens, recipients: list[str],
         except BadToken:
             log.info("inbound unsubscribe mail with an invalid token ignored")
             continue
-        if unsubscribe(session, subscriber_id, now, source="mailto") is not None:
+        if unsubscribe(session, subscriber_id, now, source="mailto", method=ConsentMethod.EMAIL) is not None:
             done += 1
     return done

@@ -10,16 +10,27 @@ the unsubscribe commits.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import Select, bindparam, case, select, update
+from sqlalchemy import Integer, Select, String, Text, bindparam, case, exists, insert, literal, select, true, update
 from sqlalchemy.orm import Session
 
 from digest.ingest.specialties import specialty_map
+from digest.integrations.webhooks import emit, listeners, listening
 from digest.ledger.models import Delivery, DeliveryStatus
-from digest.subscribers.models import Subscriber, SubscriberStatus, SuppressionReason
+from digest.subscribers.consent import record_consent, subscriber_payload
+from digest.subscribers.models import (
+    ConsentAction,
+    ConsentEvent,
+    ConsentMethod,
+    Subscriber,
+    SubscriberStatus,
+    SuppressionReason,
+)
 from digest.subscribers.schema import PreferencesIn
 from digest.subscribers.suppression import lift_unsubscribe, suppress, suppress_selected
 
@@ -42,6 +53,23 @@ _UNSUBSCRIBE = (
     )
     .returning(Subscriber.email)
 )
+_STATUS = select(Subscriber.status).where(Subscriber.id == bindparam("who"))
+_CONSENT_COLUMNS = ["subscriber_id", "at", "action", "method", "ip", "detail"]
+
+
+def _consent_values() -> list[Any]:
+    """The unsubscribe's consent event as bound values (one INSERT, no ORM object)."""
+    return [
+        bindparam("who", type_=Integer),
+        bindparam("now", type_=Subscriber.unsubscribed_at.type),
+        literal(ConsentAction.UNSUBSCRIBED.value),
+        bindparam("method", type_=String),
+        bindparam("ip", type_=String),
+        bindparam("consent", type_=Text),
+    ]
+
+
+_RECORD_UNSUBSCRIBE = insert(ConsentEvent).from_select(_CONSENT_COLUMNS, select(*_consent_values()))
 
 
 def cancel_open_deliveries(session: Session, subscriber_id: int, reason: str) -> int:
@@ -50,7 +78,7 @@ def cancel_open_deliveries(session: Session, subscriber_id: int, reason: str) ->
     return int(result.rowcount or 0)
 
 
-def _unsubscribe_in_one_statement() -> Select[str]:
+def _unsubscribe_in_one_statement() -> Select[Any]:
     """PostgreSQL: the same three writes as one statement (data-modifying CTEs), one round trip.
 
     The deliveries UPDATE still waits for a send batch that holds one of the rows, and the whole
@@ -62,31 +90,72 @@ def _unsubscribe_in_one_statement() -> Select[str]:
     listed = suppress_selected(
         "postgresql", gone.c.email, SuppressionReason.UNSUBSCRIBED, bindparam("detail"), now
     ).cte("listed")
-    return select(gone.c.email).add_cte(cancelled, listed)
+    before = _STATUS.cte("before")  # every part of one statement sees the rows as they were before it
+    consented = (
+        insert(ConsentEvent)
+        .from_select(
+            _CONSENT_COLUMNS,
+            select(*_consent_values()).where(before.c.status != SubscriberStatus.UNSUBSCRIBED),
+        )
+        .cte("consented")
+    )
+    hooked = exists(listeners("unsubscribed"))  # does a webhook endpoint want the event
+    return (
+        select(gone.c.email, before.c.status, hooked)
+        .select_from(gone.join(before, true()))
+        .add_cte(cancelled, listed, consented)
+    )
 
 
 _UNSUBSCRIBE_AT_ONCE = _unsubscribe_in_one_statement()
 
 
-def unsubscribe(session: Session, subscriber_id: int, now: datetime, *, source: str) -> str | None:
+def unsubscribe(
+    session: Session,
+    subscriber_id: int,
+    now: datetime,
+    *,
+    source: str,
+    method: ConsentMethod = ConsentMethod.FORM,
+    ip: str | None = None,
+) -> str | None:
     """Unsubscribe at once (see the module docstring); returns the address, or None if there is no
-    such subscriber. Repeating it changes nothing (the first unsubscribe's time is kept).
+    such subscriber. Repeating it changes nothing (the first unsubscribe's time is kept); the first
+    one is recorded as a consent event (``method``, ``ip``) and emitted to webhooks.
 
     Call it at the start of a transaction: the cancelling UPDATE must be its first statement, so
     that on SQLite it takes the write lock before reading anything (no stale read snapshot). Core
     statements on the session's connection, no ORM loading or unit of work (one statement on
-    PostgreSQL, three on SQLite): this is what a burst of one-click POSTs runs while a send is on.
+    PostgreSQL, with the consent event and whether a webhook endpoint listens; up to six on SQLite):
+    this is what a burst of one-click POSTs runs while a send is on.
     Subscriber objects already loaded in the session are not refreshed.
     """
     reason = f"unsubscribed ({source})"
+    consent = {"method": method.value, "ip": ip, "consent": json.dumps({"source": source})}
+    params = {"who": subscriber_id, "now": now, **consent}
     if session.get_bind().dialect.name == "postgresql":
-        params = {"who": subscriber_id, "now": now, "reason": reason, "detail": source}
-        return session.connection().execute(_UNSUBSCRIBE_AT_ONCE, params).scalar_one_or_none()
-    cancel_open_deliveries(session, subscriber_id, reason)
-    email = session.connection().execute(_UNSUBSCRIBE, {"who": subscriber_id, "now": now}).scalar_one_or_none()
-    if email is not None:
+        gone = session.connection().execute(_UNSUBSCRIBE_AT_ONCE, {**params, "reason": reason, "detail": source})
+        found: Any = gone.one_or_none()  # (email, status before this statement, a listener exists)
+        if found is None:
+            return None
+        email, before, hooked = found
+    else:
+        cancel_open_deliveries(session, subscriber_id, reason)
+        before = session.connection().execute(_STATUS, {"who": subscriber_id}).scalar_one_or_none()
+        email = session.connection().execute(_UNSUBSCRIBE, {"who": subscriber_id, "now": now}).scalar_one_or_none()
+        if email is None:
+            return None
         suppress(session, email, SuppressionReason.UNSUBSCRIBED, detail=source)
-    return email
+        if before != SubscriberStatus.UNSUBSCRIBED:
+            session.connection().execute(_RECORD_UNSUBSCRIBE, params)
+        hooked = before != SubscriberStatus.UNSUBSCRIBED and listening(session, "unsubscribed")
+    if before != SubscriberStatus.UNSUBSCRIBED and hooked:
+        # Only when an endpoint wants it: the burst path stays one statement.
+        subscriber = session.get(Subscriber, subscriber_id, populate_existing=True)
+        assert subscriber is not None
+        data = {"subscriber": subscriber_payload(subscriber), "method": method.value}
+        emit(session, "unsubscribed", data, subscriber_id, now)
+    return str(email)
 
 
 class ConfirmOutcome(StrEnum):
@@ -102,7 +171,9 @@ class Confirmation:
     subscriber: Subscriber | None
 
 
-def confirm(session: Session, subscriber_id: int, issued_at: datetime, now: datetime) -> Confirmation:
+def confirm(
+    session: Session, subscriber_id: int, issued_at: datetime, now: datetime, *, ip: str | None = None
+) -> Confirmation:
     """Activate a pending (or re-subscribing) subscriber from their confirmation link.
 
     A re-subscription lifts the suppression entry their unsubscribe left; entries for bounces,
@@ -124,6 +195,7 @@ def confirm(session: Session, subscriber_id: int, issued_at: datetime, now: date
     row.confirmed_at = now
     row.unsubscribed_at = None
     session.flush()
+    record_consent(session, row, ConsentAction.CONFIRMED, ConsentMethod.FORM, now, ip=ip)
     return Confirmation(ConfirmOutcome.CONFIRMED, row)
 
 
@@ -138,8 +210,18 @@ def apply_preferences(session: Session, row: Subscriber, prefs: PreferencesIn) -
     row.send_weekday = prefs.send_weekday
 
 
-def update_preferences(session: Session, row: Subscriber, prefs: PreferencesIn, *, paused: bool) -> None:
-    """The preference centre's save: choices plus pause/resume (only for active or paused subscribers)."""
+def update_preferences(
+    session: Session,
+    row: Subscriber,
+    prefs: PreferencesIn,
+    *,
+    paused: bool,
+    now: datetime,
+    method: ConsentMethod = ConsentMethod.FORM,
+    ip: str | None = None,
+) -> None:
+    """The preference centre's save: choices plus pause/resume (only for active or paused subscribers),
+    recorded as a consent event."""
     if row.status not in (SubscriberStatus.ACTIVE, SubscriberStatus.PAUSED):
         raise ValueError(f"subscriber {row.id} is {row.status}; only active or paused subscribers have preferences")
     apply_preferences(session, row, prefs)
@@ -147,3 +229,4 @@ def update_preferences(session: Session, row: Subscriber, prefs: PreferencesIn, 
     if paused:
         cancel_open_deliveries(session, row.id, "paused by the subscriber")
     session.flush()
+    record_consent(session, row, ConsentAction.PREFERENCES, method, now, ip=ip)

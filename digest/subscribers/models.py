@@ -81,6 +81,9 @@ class Subscriber(Base):
     min_evidence_level: Mapped[int | None] = mapped_column(Integer)
     study_types: Mapped[str | None] = mapped_column(Text)
     max_items: Mapped[int | None] = mapped_column(Integer)
+    # Set when the reader's data was erased (digest.rights): the row stays, anonymised,
+    # so that the ledger's figures still add up.
+    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     specialties: Mapped[list[Specialty]] = relationship(
         secondary=subscriber_specialties, lazy="selectin", order_by=Specialty.slug
@@ -111,14 +114,51 @@ class SuppressionReason(StrEnum):
     HARD_BOUNCE = "hard_bounce"
     COMPLAINT = "complaint"
     OPERATOR = "operator"
+    ERASED = "erased"  # the reader's data was erased: only a hash of the address is kept
 
 
 class Suppression(Base):
     __tablename__ = "suppressions"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    # A lower-cased address ("a@b.org") or a whole domain ("@b.org").
+    # A lower-cased address ("a@b.org"), a whole domain ("@b.org"), or the hash of an erased
+    # reader's address ("sha256:<hex>", see digest.subscribers.suppression.address_hash).
     value: Mapped[str] = mapped_column(String(320), unique=True)
     reason: Mapped[str] = mapped_column(String(32))
     detail: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ConsentAction(StrEnum):
+    SIGNUP = "signup"  # asked to subscribe (double opt-in pending)
+    CONFIRMED = "confirmed"  # followed the confirmation link
+    ADDED = "added"  # added as confirmed by an operator (CLI, CSV import, API)
+    PREFERENCES = "preferences"  # changed their choices (or paused / resumed)
+    UNSUBSCRIBED = "unsubscribed"
+
+
+class ConsentMethod(StrEnum):
+    FORM = "form"  # a public page: sign-up, confirmation link, preference centre, unsubscribe page
+    ONE_CLICK = "one-click"  # RFC 8058 POST from the mail client
+    EMAIL = "email"  # mail to the List-Unsubscribe mailto address
+    IMPORT = "import"  # CSV import
+    API = "api"  # the JSON API, on an operator's key
+    OPERATOR = "operator"  # the CLI
+    PROVIDER = "provider"  # the email provider (complaint, unsubscribe at the provider)
+
+
+class ConsentEvent(Base):
+    """One opt-in or change of a subscriber's consent: when, what, how and from where.
+
+    ``detail`` is JSON: the choices in force after the change (specialties, cadence, edition...).
+    """
+
+    __tablename__ = "consent_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    action: Mapped[str] = mapped_column(String(32))
+    method: Mapped[str] = mapped_column(String(32))
+    ip: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[str | None] = mapped_column(Text)

@@ -94,6 +94,10 @@ class SubscriberIn(PreferencesIn):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        # Names end up in the To header: control and direction characters are refused, every line
-        # break and run of whitespace collapsed.
-        return " ".join(refuse_invisible(value, "the name").split())
+        return clean_name(value)
+
+
+def clean_name(value: str) -> str:
+    """Names end up in the To header: control and direction characters are refused (InputError
+    naming the field), every line break and run of whitespace collapsed."""
+    return " ".join(refuse_invisible(value, "the name").split())

@@ -15,8 +15,9 @@ from digest.db import utcnow
 from digest.errors import InputError, InvalidInput, from_validation_error
 from digest.ingest.specialties import specialty_map
 from digest.progress import Progress, silent
+from digest.subscribers.consent import record_consent
 from digest.subscribers.lifecycle import apply_preferences
-from digest.subscribers.models import Subscriber, SubscriberStatus
+from digest.subscribers.models import ConsentAction, ConsentMethod, Subscriber, SubscriberStatus
 from digest.subscribers.schema import SubscriberIn
 from digest.subscribers.suppression import is_suppressed
 
@@ -34,12 +35,19 @@ class SubscriberReport:
 
 
 def upsert_subscriber(
-    session: Session, data: SubscriberIn, *, confirmed: bool, now: datetime | None = None
+    session: Session,
+    data: SubscriberIn,
+    *,
+    confirmed: bool,
+    now: datetime | None = None,
+    method: ConsentMethod = ConsentMethod.OPERATOR,
 ) -> tuple[Subscriber, bool]:
-    """Create or update a subscriber; return it and whether it was created.
+    """Create or update a subscriber; return it and whether it was created. The change is recorded
+    as a consent event by ``method``: "added" when it makes them active, "signup" for a new pending
+    subscriber (double opt-in follows), "preferences" for an update.
 
-    An address that unsubscribed or is suppressed is never re-activated by an operator: the person
-    has to sign up again themselves.
+    An address that unsubscribed or is suppressed (erased addresses included) is never re-activated
+    by an operator: the person has to sign up again themselves.
     """
     now = now or utcnow()
     if is_suppressed(session, data.email):
@@ -56,10 +64,13 @@ def upsert_subscriber(
     row.edition = data.edition
     row.send_hour = data.send_hour
     row.send_weekday = data.send_weekday
+    action = ConsentAction.SIGNUP if created else ConsentAction.PREFERENCES
     if confirmed and row.status == SubscriberStatus.PENDING:
         row.status = SubscriberStatus.ACTIVE
         row.confirmed_at = now
+        action = ConsentAction.ADDED
     session.flush()
+    record_consent(session, row, action, method, now)
     return row, created
 
 
@@ -148,7 +159,7 @@ def import_subscribers(
         progress("writing", done, len(valid))
         try:
             with session.begin_nested():
-                _, created = upsert_subscriber(session, data, confirmed=True)
+                _, created = upsert_subscriber(session, data, confirmed=True, method=ConsentMethod.IMPORT)
         except ValueError as exc:
             errors.append(InputError(number, "email", str(exc), source))
             continue

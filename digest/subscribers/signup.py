@@ -16,8 +16,16 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from digest.subscribers.consent import record_consent
 from digest.subscribers.lifecycle import apply_preferences
-from digest.subscribers.models import SignupAttempt, Subscriber, SubscriberStatus, SuppressionReason
+from digest.subscribers.models import (
+    ConsentAction,
+    ConsentMethod,
+    SignupAttempt,
+    Subscriber,
+    SubscriberStatus,
+    SuppressionReason,
+)
 from digest.subscribers.schema import SubscriberIn
 from digest.subscribers.suppression import suppression_reasons
 
@@ -109,5 +117,7 @@ def request_signup(
             row = session.scalars(select(Subscriber).where(Subscriber.email == data.email)).one()
     if row.status in (SubscriberStatus.PENDING, SubscriberStatus.UNSUBSCRIBED):
         apply_preferences(session, row, data)
+        session.flush()
+        record_consent(session, row, ConsentAction.SIGNUP, ConsentMethod.FORM, now, ip=client)
     session.flush()
     return row.id

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from functools import cache
 from typing import Any
@@ -14,10 +15,17 @@ from digest.db import rowcount, utcnow
 from digest.subscribers.models import Suppression, SuppressionReason
 
 
+def address_hash(email: str) -> str:
+    """The entry an erased reader's address leaves: SHA-256 of the normalised (trimmed, lower-cased)
+    address, so a later import or sign-up of it is refused without the list holding it in clear.
+    Unkeyed on purpose: it must outlive a rotation of DIGEST_SECRET_KEY (see docs/privacy.md)."""
+    return "sha256:" + hashlib.sha256(email.strip().lower().encode()).hexdigest()
+
+
 def suppression_keys(email: str) -> list[str]:
-    """The list entries that would block ``email``: the address itself and its domain."""
-    email = email.lower()
-    return [email, "@" + email.rsplit("@", 1)[-1]]
+    """The list entries that would block ``email``: the address, its domain, and its hash."""
+    email = email.strip().lower()
+    return [email, "@" + email.rsplit("@", 1)[-1], address_hash(email)]
 
 
 def is_suppressed(session: Session, email: str) -> bool:

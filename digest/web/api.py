@@ -1,6 +1,7 @@
 """The JSON API: ``POST /api/summaries`` ingests summary records, as ``digest import`` does.
 
-Authentication is a bearer token (``DIGEST_INGEST_TOKEN``); without the setting the API is closed.
+Authentication: an API key with the scope ``summaries:write`` (digest/web/api_auth.py), or the
+bearer token ``DIGEST_INGEST_TOKEN`` as before; without either the route answers 401.
 The body is one summary object or a list of them. Records are upserted by ``id``, all or nothing:
 any invalid record rejects the whole request with 422 and every error's record number (1-based
 position in the list) and field.
@@ -8,22 +9,19 @@ position in the list) and field.
 
 from __future__ import annotations
 
-import hmac
 import json
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
 from digest.db import session_scope
 from digest.errors import InputError, InvalidInput
 from digest.ingest.schema import SummaryIn
 from digest.ingest.service import import_summaries
+from digest.web.api_auth import require_scope
 from digest.web.deps import ServicesDep
-
-bearer = HTTPBearer(auto_error=False, description="the value of DIGEST_INGEST_TOKEN")
 
 
 class RecordError(BaseModel):
@@ -48,22 +46,7 @@ class Problem(BaseModel):
     detail: str
 
 
-def require_token(
-    services: ServicesDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
-) -> None:
-    expected = services.settings.ingest_token
-    given = credentials.credentials if credentials else ""
-    if not expected or not given or not hmac.compare_digest(given.encode(), expected.encode()):
-        raise HTTPException(
-            status_code=401,
-            detail="a valid bearer token is required"
-            if expected
-            else "the ingest API is closed: DIGEST_INGEST_TOKEN is not set",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-
-
-router = APIRouter(prefix="/api", tags=["api"], dependencies=[Depends(require_token)])
+router = APIRouter(prefix="/api", tags=["api"])
 
 _ITEM_SCHEMA = SummaryIn.model_json_schema(ref_template="#/components/schemas/{model}")
 _BODY = {
@@ -76,7 +59,16 @@ _BODY = {
                         {"$ref": "#/components/schemas/SummaryIn"},
                         {"type": "array", "items": {"$ref": "#/components/schemas/SummaryIn"}},
                     ]
-                }
+                },
+                "example": {
+                    "id": "nejm-2026-0412",
+                    "title": "Colchicine after myocardial infarction",
+                    "key_takeaway": "Low-dose colchicine cut recurrent ischaemic events by a quarter.",
+                    "specialties": ["cardiology"],
+                    "published_at": "2026-11-20T08:00:00Z",
+                    "study": {"type": "RCT", "sample_size": 4745, "evidence_level": 1},
+                    "source_url": "https://www.nejm.org/doi/full/10.1056/NEJMoa1912388",
+                },
             }
         },
     }
@@ -98,9 +90,11 @@ def _rejected(errors: list[InputError]) -> JSONResponse:
     response_model=ImportCounts,
     responses={
         401: {"model": Problem, "description": "missing or wrong bearer token"},
+        403: {"model": Problem, "description": "the API key lacks the scope summaries:write"},
         422: {"model": Rejected, "description": "invalid records, each error located"},
     },
     openapi_extra=_BODY,
+    dependencies=[Depends(require_scope("summaries:write"))],
 )
 async def post_summaries(request: Request, services: ServicesDep) -> Any:
     try:

@@ -14,7 +14,21 @@ from fastapi.openapi.utils import get_openapi
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from digest.web import accounts, api, archive, corrections, editor, ops, public, summaries, webhooks, webversion
+from digest.web import (
+    accounts,
+    api,
+    api_routes,
+    archive,
+    corrections,
+    editor,
+    integrations,
+    ops,
+    public,
+    rights,
+    summaries,
+    webhooks,
+    webversion,
+)
 from digest.web.deps import templates
 from digest.web.limits import BodyLimit, route_limits
 from digest.web.sessions import SessionCookies
@@ -64,6 +78,7 @@ def create_app(services: Services) -> FastAPI:
         secure=services.settings.https,
     )
     app.include_router(public.router)
+    app.include_router(rights.router)
     app.include_router(archive.router)
     app.include_router(webversion.router)
     app.include_router(summaries.router)
@@ -72,7 +87,9 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(corrections.router)
     app.include_router(accounts.public_router)
     app.include_router(accounts.router)
+    app.include_router(integrations.router)
     app.include_router(api.router)
+    app.include_router(api_routes.router)
     app.include_router(webhooks.router)
     app.include_router(ops.router)
     app.add_exception_handler(editor.LoginRequired, editor.login_redirect)  # type: ignore[arg-type]

@@ -22,7 +22,7 @@ from digest.delivery.confirmation import CONFIRM_MAX_AGE
 from digest.ingest.models import Specialty
 from digest.selection.choices import Choices, describe_choices, timezone_options
 from digest.subscribers.lifecycle import ConfirmOutcome, confirm, unsubscribe, update_preferences
-from digest.subscribers.models import Cadence, Edition, Subscriber, SubscriberStatus
+from digest.subscribers.models import Cadence, ConsentMethod, Edition, Subscriber, SubscriberStatus
 from digest.subscribers.relevance import (
     MAX_ITEMS_CHOICES,
     RelevanceIn,
@@ -181,7 +181,7 @@ def confirm_subscription(request: Request, token: str, services: ServicesDep) ->
     except BadToken:
         return invalid_link(request)
     with session_scope(services.sessions) as session:
-        result = confirm(session, subscriber_id, issued_at, now)
+        result = confirm(session, subscriber_id, issued_at, now, ip=client_address(request))
         choices = _described(result.subscriber, now) if result.subscriber is not None else None
     if result.outcome == ConfirmOutcome.MISSING:
         return invalid_link(request, 404)
@@ -223,6 +223,7 @@ def _preferences_page(
         unsubscribe_url=f"/unsubscribe/{services.tokens.make(Purpose.UNSUBSCRIBE, row.id)}",
         study_types=_study_types(services),
         max_items_choices=MAX_ITEMS_CHOICES,
+        data_url=f"/preferences/{services.tokens.make(Purpose.PREFERENCES, row.id)}",
     )
 
 
@@ -317,7 +318,7 @@ def preferences_save(
             errors.update(_errors(exc, values))
         if errors:
             return _preferences_page(request, services, row, values, errors, status=400)
-        update_preferences(session, row, prefs, paused=bool(paused))
+        update_preferences(session, row, prefs, paused=bool(paused), now=services.clock(), ip=client_address(request))
         apply_relevance(row, wanted)
         return _preferences_page(request, services, row, _form_values(row), {}, saved=True)
 
@@ -352,7 +353,12 @@ def unsubscribe_now(
         return invalid_link(request)
     with session_scope(services.sessions) as session:
         email = unsubscribe(
-            session, subscriber_id, services.clock(), source="one-click" if list_unsubscribe else "unsubscribe page"
+            session,
+            subscriber_id,
+            services.clock(),
+            source="one-click" if list_unsubscribe else "unsubscribe page",
+            method=ConsentMethod.ONE_CLICK if list_unsubscribe else ConsentMethod.FORM,
+            ip=client_address(request),
         )
     # The address is None on a repeat (nothing changed); the way back is offered all the same.
     return _unsubscribed(request, token, email, known=True)

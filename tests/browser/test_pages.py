@@ -1,4 +1,4 @@
-"""The subscriber pages (sign-up, preferences, unsubscribe, and what follows them) in Chromium:
+"""The subscriber pages (sign-up, preferences, unsubscribe, erasure, and what follows them) in Chromium:
 no serious or critical axe-core violation, no horizontal scroll at 375px, in light and dark.
 
 The HTML is what the app serves (through FastAPI's TestClient); the pages carry their CSS inline,
@@ -44,6 +44,9 @@ def _pages(web: TestClient, services: Services, clock: Clock) -> dict[str, str]:
         "unsubscribe": web.get(f"/unsubscribe/{unsub}"),
         "unsubscribed": web.post(f"/unsubscribe/{unsub}", data={"List-Unsubscribe": "One-Click"}),
         "invalid-link": web.get("/unsubscribe/forged-token"),
+        "erase": web.get(f"/preferences/{prefs}/erase"),
+        "erase-unconfirmed": web.post(f"/preferences/{prefs}/erase", data={}),
+        "erased": web.post(f"/preferences/{prefs}/erase", data={"confirm": "yes"}),
     }
     for name, response in pages.items():
         assert response.headers["content-type"].startswith("text/html"), name

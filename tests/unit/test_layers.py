@@ -22,7 +22,9 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("digest", "config", "errors", "macs", "progress", "resources", "db", "lru", "untrusted"),
     # What is stored: summaries, subscribers with the suppression list, editors, the send ledger
     # (issues, deliveries, selections and what a delivery carries).
-    ("ingest", "subscribers", "editors", "ledger"),
+    # API keys and the outgoing-webhook outbox sit beside them (the changes that emit events write
+    # to it in their own transaction).
+    ("ingest", "subscribers", "editors", "ledger", "integrations"),
     # What a reader gets: choosing the summaries, building the email.
     ("selection", "rendering"),
     # Telling readers of an earlier version (corrections, retractions) and urgent safety alerts.
@@ -30,7 +32,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     # Sending it, and what comes back (provider events, clicks, one-click unsubscribes).
     ("delivery", "events"),
     # The editors' campaigns over all of the above: planning, test sends, figures, the archive.
-    ("issues",),
+    # Readers' data rights read and anonymise every table that can hold an address.
+    ("issues", "rights"),
     # Putting it together: every model for the migrations, metrics, the task queue, the Services bag
     # (wiring) and the dispatch of planned sends to tasks.
     ("models", "migrations", "schema", "observability", "queue", "wiring", "dispatch"),

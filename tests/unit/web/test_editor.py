@@ -27,6 +27,9 @@ PATH_VALUES = {
     "subscriber_id": "1",
     "editor_id": "1",
     "correction_id": "1",
+    "key_id": "1",
+    "endpoint_id": "1",
+    "delivery_id": "1",
 }  # and the issue id of the test's draft
 
 

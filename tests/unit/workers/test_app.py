@@ -13,10 +13,10 @@ from workers import app, tasks
 
 
 def test_every_task_the_producers_send_is_registered_under_its_name(settings: Settings) -> None:
-    sent = {queue.DELIVER_CHUNK, queue.SEND_CONFIRMATION, queue.DISPATCH_DUE, queue.POLL_FEEDS}
+    sent = {queue.DELIVER_CHUNK, queue.SEND_CONFIRMATION, queue.DISPATCH_DUE, queue.POLL_FEEDS, queue.DELIVER_WEBHOOKS}
     assert sent <= set(app.celery_app.tasks)
     schedule = {entry["task"] for entry in app.celery_app.conf.beat_schedule.values()}
-    assert schedule == {queue.DISPATCH_DUE, queue.POLL_FEEDS}
+    assert schedule == {queue.DISPATCH_DUE, queue.POLL_FEEDS, queue.DELIVER_WEBHOOKS}
 
 
 def test_with_a_broker_tasks_are_queued_and_without_one_they_run_here(settings: Settings) -> None:

@@ -1,0 +1,1 @@
+"""Integrations with the operator's other systems: API keys with scopes, and signed outgoing webhooks."""
