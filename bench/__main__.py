@@ -42,6 +42,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--scaling", action="store_true", help=f"also run {', '.join(f'{n:,}' for n in SCALING)} and plot them"
     )
+    p.add_argument("--ledger-days", type=int, default=0,
+                   help="days of daily-digest history (sent, with clicks and churn) written before the run (default 0)")  # fmt: skip
     p.add_argument("--smoke", action="store_true", help="a quick check: 500 subscribers, small baseline samples")
     p.add_argument(
         "--naive-sample", type=int, default=100, help="messages rendered for the naive baseline (default 100)"
@@ -83,7 +85,11 @@ def _run(args: argparse.Namespace) -> int:
     sink = start_sink(console.print, prefer_postfix=not args.aiosmtpd)
     try:
         options = RunOptions(
-            ListSpec(subscribers, args.specialties, args.summaries), config, naive_sample, schema=args.schema
+            ListSpec(subscribers, args.specialties, args.summaries),
+            config,
+            naive_sample,
+            schema=args.schema,
+            ledger_days=args.ledger_days,
         )
         result = run_once(console, options, sink)
         write_json(output, result)

@@ -11,9 +11,11 @@ from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from sqlalchemy import Engine
 
 from bench.baselines import naive_render, smtp_source
 from bench.data import ListSpec, generate, reset_schema
+from bench.history import HistorySpec, generate_history
 from bench.pipeline import PipelineConfig, run_pipeline
 from bench.sink import Sink
 from digest.config import Settings
@@ -28,6 +30,7 @@ class RunOptions:
     naive_sample: int = 100
     baselines: bool = True
     schema: str = "public"
+    ledger_days: int = 0  # days of daily-digest history written before the run (bench/history.py)
 
 
 def bench_settings(config: PipelineConfig, sink: Sink, var_dir: Path) -> Settings:
@@ -51,6 +54,7 @@ def run_once(console: Console, options: RunOptions, sink: Sink) -> dict[str, Any
     with console.status(f"generating {options.spec.subscribers:,} subscribers, {options.spec.summaries} summaries"):
         reset_schema(engine, options.schema)
         generate(engine, options.spec, now)
+    history = _history(console, engine, options, now)
     engine.dispose()
     workdir = Path(tempfile.mkdtemp(prefix="digest-bench-"))
     settings = bench_settings(config, sink, workdir / "var")
@@ -68,6 +72,8 @@ def run_once(console: Console, options: RunOptions, sink: Sink) -> dict[str, Any
     out: dict[str, Any] = {
         "subscribers": options.spec.subscribers,
         "specialties": options.spec.specialties,
+        "ledger_days": options.ledger_days,
+        "history": history,
         "summaries": options.spec.summaries,
         "messages": result.received,
         "deliveries_planned": result.deliveries,
@@ -122,6 +128,25 @@ def run_once(console: Console, options: RunOptions, sink: Sink) -> dict[str, Any
             out["smtp_source"] = {**source.__dict__, "messages_per_second": source.messages_per_second}
             out["ratio_to_smtp_source"] = out["messages_per_second"] / source.messages_per_second
     return out
+
+
+def _history(console: Console, engine: Engine, options: RunOptions, now: datetime) -> dict[str, Any] | None:
+    """Write ``options.ledger_days`` days of history under a progress bar; what was written, and how fast."""
+    if options.ledger_days <= 0:
+        return None
+    with Progress(
+        TextColumn(f"[bold]{options.ledger_days}[/bold] days of history"), BarColumn(), MofNCompleteColumn(),
+        TimeElapsedColumn(), console=console, transient=True,
+    ) as bar:  # fmt: skip
+        task = bar.add_task("history", total=options.ledger_days)
+        written = generate_history(
+            engine, HistorySpec(options.ledger_days), now, lambda done, _: bar.update(task, completed=done)
+        )
+    console.print(
+        f"history: {written.days} days, {written.deliveries:,} deliveries, {written.rows:,} rows in "
+        f"{written.load_s + written.rebuild_s:,.1f} s ({written.rows_per_second:,.0f} rows/s)"
+    )
+    return written.as_dict()
 
 
 def _last_issue(services: Any) -> int:
