@@ -91,7 +91,13 @@ def test_history_is_what_daily_planning_leaves_and_today_plans_as_on_an_empty_le
                                                      "WHERE conrelid = 'deliveries'::regclass")}  # fmt: skip
     assert {"uq_deliveries_issue_id_subscriber_id", "uq_deliveries_subscriber_id_period_key",
             "fk_deliveries_selection_id_selections", "ck_deliveries_status"} <= constraints  # fmt: skip
-    assert _one(bench_engine, "SELECT count(*) FROM pg_indexes WHERE tablename = 'selection_items'") == 2
+    assert (
+        _one(
+            bench_engine,
+            "SELECT count(*) FROM pg_indexes WHERE tablename = 'selection_items' AND schemaname = current_schema()",
+        )
+        == 2
+    )
     assert _one(bench_engine, "SELECT count(*) FROM pg_class WHERE relname LIKE 'bench_history_%'") == 0
 
     # Today's planning, on top of the history: the same deliveries and items as on the empty ledger.
