@@ -5,7 +5,15 @@ from digest.editors.models import Editor
 from digest.events.models import Suppression, WebhookEvent
 from digest.ingest.models import FeedSource, Specialty, Summary
 from digest.issues.models import Click, IssuePin, issue_specialties
-from digest.ledger.models import Delivery, Issue, Selection, SelectionItem
+from digest.ledger.models import (
+    Delivery,
+    Issue,
+    IssueFigurePoint,
+    IssueFigures,
+    Selection,
+    SelectionItem,
+    SummaryFigures,
+)
 from digest.subscribers.models import SignupAttempt, Subscriber
 
 __all__ = [
@@ -15,6 +23,8 @@ __all__ = [
     "Editor",
     "FeedSource",
     "Issue",
+    "IssueFigurePoint",
+    "IssueFigures",
     "IssuePin",
     "Selection",
     "SelectionItem",
@@ -22,6 +32,7 @@ __all__ = [
     "Specialty",
     "Subscriber",
     "Summary",
+    "SummaryFigures",
     "Suppression",
     "WebhookEvent",
     "issue_specialties",
