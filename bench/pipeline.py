@@ -291,11 +291,14 @@ def run_pipeline(
 
 def _leaving(svc: Services, readers: int) -> list[int]:
     """``readers`` active subscribers spread evenly over the list (so over the whole send)."""
+    active = Subscriber.status == SubscriberStatus.ACTIVE
     with session_scope(svc.sessions) as session:
-        ids = list(session.scalars(select(Subscriber.id).where(Subscriber.status == SubscriberStatus.ACTIVE)
-                                   .order_by(Subscriber.id)))  # fmt: skip
-    step = max(1, len(ids) // readers)
-    return ids[::step][:readers]
+        step = max(1, (session.scalar(select(func.count()).select_from(Subscriber).where(active)) or 0) // readers)
+        return list(
+            session.scalars(
+                select(Subscriber.id).where(active, Subscriber.id % step == 0).order_by(Subscriber.id).limit(readers)
+            )
+        )
 
 
 def _follow(
