@@ -118,7 +118,7 @@ def _run(args: argparse.Namespace) -> int:
             plan = matrix.points(args.matrix_sizes, args.matrix_days, args.matrix_age_size)
             done = matrix.run_matrix(console, options, sink, plan, output)
             console.print(matrix.table(done))
-            console.print(f"results: {output} and {done['plot']}")
+            console.print(f"results: {output}" + (f" and {done['plot']}" if "plot" in done else ""))
             return 0 if all(p["all_delivered"] for p in done["points"]) else 1
         result = run_once(console, options, sink)
         write_json(output, result)

@@ -84,13 +84,20 @@ def run_matrix(console: Console, base: RunOptions, sink: Sink, plan: list[Point]
                 unsubscribes=LoadSpec(leaving(point.subscribers), UNSUBSCRIBE_RATE),
                 baselines=True,
             )
-            measured = run_once(console, options, sink, bar)
+            try:
+                measured = run_once(console, options, sink, bar)
+            except Exception as exc:  # noqa: BLE001 (a failed point is recorded; the matrix goes on unattended)
+                measured = {"subscribers": point.subscribers, "ledger_days": point.ledger_days,
+                            "error": f"{type(exc).__name__}: {exc}", "all_delivered": False}  # fmt: skip
+                console.print(f"[red]{point.label}: failed[/red] ({measured['error']})")
+            else:
+                console.print(_line(point, measured))
             result["points"].append(measured)
-            console.print(_line(point, measured))
             result["comparisons"] = comparisons(result["points"])
             write_json(output, result)
             bar.advance(overall)
-    result["plot"] = plot_matrix(output.with_suffix(".png"), result["points"]).name
+    if measured_points(result["points"]):
+        result["plot"] = plot_matrix(output.with_suffix(".png"), result["points"]).name
     write_json(output, result)
     return result
 
@@ -107,6 +114,7 @@ def _line(point: Point, r: dict[str, Any]) -> str:
 def comparisons(results: list[dict[str, Any]]) -> dict[str, Any]:
     """The ratios the targets are stated in: each aged ledger against the empty one of the same size,
     each list size against the age size's empty-ledger run."""
+    results = measured_points(results)
     empty = {r["subscribers"]: r for r in results if r["ledger_days"] == 0}
     out: dict[str, Any] = {"ledger_age": [], "list_size": []}
     for r in results:
@@ -117,7 +125,8 @@ def comparisons(results: list[dict[str, Any]]) -> dict[str, Any]:
                 "planning_ratio": _ratio(r["planning_s"], base["planning_s"]),
                 "messages_per_second_ratio": _ratio(r["messages_per_second"], base["messages_per_second"]),
             })  # fmt: skip
-    reference = empty.get(AGE_SIZE) or (empty[min(empty)] if empty else None)
+    aged = {r["subscribers"] for r in results if r["ledger_days"]}
+    reference = empty.get(min(aged) if aged else AGE_SIZE) or (empty[min(empty)] if empty else None)
     for r in results:
         if r["ledger_days"] == 0 and reference and r is not reference:
             out["list_size"].append({
@@ -126,6 +135,11 @@ def comparisons(results: list[dict[str, Any]]) -> dict[str, Any]:
                 "worker_rss_ratio": _ratio(r["peak_rss_mb_max"], reference["peak_rss_mb_max"]),
             })  # fmt: skip
     return out
+
+
+def measured_points(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The points that ran to the end (a failed one has only its coordinates and the error)."""
+    return [r for r in results if "error" not in r]
 
 
 def _ratio(a: float | None, b: float | None) -> float | None:
@@ -138,7 +152,7 @@ def table(result: dict[str, Any]) -> Table:
             "DB MB", "WAL B/msg", "all delivered")  # fmt: skip
     for col in cols:
         t.add_column(col, justify="right")
-    for r in result["points"]:
+    for r in measured_points(result["points"]):
         p99 = r["unsubscribe_p99_ms"]
         t.add_row(
             f"{r['subscribers']:,}", str(r["ledger_days"]), f"{r['messages_per_second']:,.0f}",
@@ -156,10 +170,11 @@ def plot_matrix(path: Path, results: list[dict[str, Any]]) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    results = measured_points(results)
     by_size = sorted((r for r in results if r["ledger_days"] == 0), key=lambda r: r["subscribers"])
-    ages = [r for r in results if r["subscribers"] == AGE_SIZE] or [
-        r for r in results if r["subscribers"] == min(x["subscribers"] for x in results)
-    ]
+    aged = {r["subscribers"] for r in results if r["ledger_days"]}
+    age_size = min(aged) if aged else AGE_SIZE
+    ages = [r for r in results if r["subscribers"] == age_size]
     by_age = sorted(ages, key=lambda r: r["ledger_days"])
     rows: list[tuple[str, list[tuple[str, Any]]]] = [
         ("messages/s", [("end to end", lambda r: r["messages_per_second"]),

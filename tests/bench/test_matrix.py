@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bench.__main__ import main
-from bench.matrix import METRICS, points
+from bench.matrix import METRICS, comparisons, points
 from tests.conftest import PG_URL, REDIS_URL, require
 
 pytestmark = pytest.mark.integration
@@ -19,6 +19,25 @@ def test_points_cover_each_size_on_an_empty_ledger_then_each_age_once() -> None:
     assert [(p.subscribers, p.ledger_days) for p in points((100_000, 10_000), (365, 0, 90), 100_000)] == [
         (10_000, 0), (100_000, 0), (100_000, 90), (100_000, 365),
     ]  # fmt: skip
+
+
+def test_comparisons_set_each_age_against_its_empty_ledger_and_skip_failed_points() -> None:
+    def point(size: int, days: int, rate: float, planning: float, rss: float = 100.0) -> dict[str, object]:
+        return {"subscribers": size, "ledger_days": days, "messages_per_second": rate, "planning_s": planning,
+                "peak_rss_mb_max": rss}  # fmt: skip
+
+    failed = {"subscribers": 1_000_000, "ledger_days": 0, "error": "RuntimeError: stalled", "all_delivered": False}
+    got = comparisons([
+        point(10_000, 0, 1000, 1.0), point(100_000, 0, 2000, 4.0), failed,
+        point(100_000, 90, 1900, 4.4), point(100_000, 365, 1800, 5.0, 110.0),
+    ])  # fmt: skip
+    assert got["ledger_age"] == [
+        {"subscribers": 100_000, "ledger_days": 90, "planning_ratio": 1.1, "messages_per_second_ratio": 0.95},
+        {"subscribers": 100_000, "ledger_days": 365, "planning_ratio": 1.25, "messages_per_second_ratio": 0.9},
+    ]
+    assert got["list_size"] == [
+        {"subscribers": 10_000, "against": 100_000, "messages_per_second_ratio": 0.5, "worker_rss_ratio": 1.0}
+    ]
 
 
 def test_tiny_matrix_reports_every_point_and_metric_with_everything_delivered(tmp_path: Path) -> None:
