@@ -56,6 +56,7 @@ lock: $(BIN)/python
 	$(BIN)/uv pip compile pyproject.toml --python-version 3.11 --universal --generate-hashes $(LOCK_ARGS) -o requirements.lock
 
 # make bench BENCH_ARGS="--scaling --redis-url redis://127.0.0.1:6379/15"; see docs/benchmark.md
+# make bench BENCH_ARGS="--matrix": list size x ledger age, unattended, one JSON and one plot; see docs/scaling.md
 bench: $(TEST_STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)
 

@@ -10,8 +10,9 @@ from pathlib import Path
 
 from rich.console import Console
 
+from bench import matrix
 from bench.data import ListSpec, ensure_database, with_schema
-from bench.pipeline import PipelineConfig
+from bench.pipeline import LoadSpec, PipelineConfig
 from bench.report import plot_scaling, print_all, write_json
 from bench.run import RunOptions, run_once
 from bench.sink import start_sink
@@ -56,6 +57,42 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--scaling", action="store_true", help=f"also run {', '.join(f'{n:,}' for n in SCALING)} and plot them"
     )
+    p.add_argument(
+        "--ledger-days",
+        type=int,
+        default=0,
+        help="days of daily-digest history (sent, with clicks and churn) written before the run (default 0)",
+    )
+    p.add_argument(
+        "--unsubscribes",
+        type=int,
+        default=0,
+        help="readers who unsubscribe one-click through the served app during the send (default 0)",
+    )
+    p.add_argument(
+        "--matrix",
+        action="store_true",
+        help="list size x ledger age, each point a fresh run with its baselines; one JSON and one plot "
+        "(bench/results/<date>-matrix.json/.png)",
+    )
+    p.add_argument(
+        "--matrix-sizes",
+        type=_ints,
+        default=matrix.SIZES,
+        help=f"list sizes of the matrix (default {','.join(map(str, matrix.SIZES))})",
+    )
+    p.add_argument(
+        "--matrix-days",
+        type=_ints,
+        default=matrix.DAYS,
+        help=f"ledger ages in days (default {','.join(map(str, matrix.DAYS))})",
+    )
+    p.add_argument(
+        "--matrix-age-size",
+        type=int,
+        default=matrix.AGE_SIZE,
+        help=f"list size the ledger ages are run at (default {matrix.AGE_SIZE})",
+    )
     p.add_argument("--smoke", action="store_true", help="a quick check: 500 subscribers, small baseline samples")
     p.add_argument(
         "--naive-sample", type=int, default=100, help="messages rendered for the naive baseline (default 100)"
@@ -70,6 +107,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--aiosmtpd", action="store_true", help="use the aiosmtpd sink even if Postfix is there")
     p.add_argument("--output", type=Path, default=None, help="JSON path (default bench/results/<date>.json)")
     return p
+
+
+def _ints(value: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in value.split(",") if v.strip())
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"a comma-separated list of whole numbers, not {value!r}") from exc
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -96,12 +140,23 @@ def _run(args: argparse.Namespace) -> int:
         args.chunk_size,
         {"DIGEST_SMTP_BATCH_SIZE": str(args.smtp_batch)},
     )
-    output = args.output or RESULTS / f"{date.today().isoformat()}.json"
+    output = args.output or RESULTS / f"{date.today().isoformat()}{'-matrix' if args.matrix else ''}.json"
     sink = start_sink(console.print, prefer_postfix=not args.aiosmtpd)
     try:
         options = RunOptions(
-            ListSpec(subscribers, args.specialties, args.summaries), config, naive_sample, schema=args.schema
+            ListSpec(subscribers, args.specialties, args.summaries),
+            config,
+            naive_sample,
+            schema=args.schema,
+            ledger_days=args.ledger_days,
+            unsubscribes=LoadSpec(args.unsubscribes) if args.unsubscribes else None,
         )
+        if args.matrix:
+            plan = matrix.points(args.matrix_sizes, args.matrix_days, args.matrix_age_size)
+            done = matrix.run_matrix(console, options, sink, plan, output)
+            console.print(matrix.table(done))
+            console.print(f"results: {output}" + (f" and {done['plot']}" if "plot" in done else ""))
+            return 0 if all(p["all_delivered"] for p in done["points"]) else 1
         result = run_once(console, options, sink)
         write_json(output, result)
         if args.scaling:

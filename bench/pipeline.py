@@ -4,8 +4,12 @@ What is timed, from one clock in this process:
 - planning: ``plan_digests`` (the set-based selection that writes the ledger), committed;
 - time to first message: from the start of planning to the first message counted by the sink;
 - end to end: from the start of planning to the last message counted by the sink.
-Peak RSS comes from psutil samples (every 0.2 s) of each worker process and its pool children;
-statement counts from the files the workers write (workers/stats.py).
+Peak RSS and CPU time come from psutil samples (every 0.2 s) of each worker process and its pool
+children, of the PostgreSQL backends, the sink and the web server (bench/measure.py); WAL and
+database size from PostgreSQL before planning and after the last message; statement counts from
+the files the workers write (workers/stats.py). With a ``LoadSpec``, readers unsubscribe through
+the served app during the send (bench/unsubscribe.py), and the send is over when every message
+that was not cancelled by an unsubscribe has arrived.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -25,15 +30,30 @@ from pathlib import Path
 import psutil
 import redis
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
+from bench.measure import GroupUsage, PostgresProbe, ProcessSampler, tree
 from bench.sink import Sink
+from bench.unsubscribe import LoadResult, UnsubscribeLoad, served_app
 from digest.config import Settings
 from digest.db import session_scope
-from digest.ledger.models import Delivery, DeliveryStatus
+from digest.ledger.models import Delivery
+from digest.subscribers.models import Subscriber, SubscriberStatus
+from digest.subscribers.tokens import Purpose
+from digest.wiring import Services
 
 STALL_SECONDS = 120.0  # no new message for this long: the run failed
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class LoadSpec:
+    """Readers who unsubscribe (one-click, through ``digest serve``) during the send, at ``rate`` per second."""
+
+    readers: int
+    rate: float = 50.0
+    clients: int = 4
 
 
 @dataclass(frozen=True)
@@ -63,6 +83,15 @@ class PipelineResult:
     peak_rss_mb: dict[int, float]
     statements: int
     commits: int
+    usage: dict[str, GroupUsage]
+    wal_bytes: int
+    database_bytes_before: int
+    database_bytes_after: int
+    unsubscribe: LoadResult | None
+    cancelled_in_ledger: int
+    pending_in_ledger: int
+    unsubscribed: int
+    sent_after_unsubscribe: int
 
     @property
     def messages_per_second(self) -> float:
@@ -73,41 +102,6 @@ class PipelineResult:
         """From the first message to the last: the send path without planning."""
         span = self.end_to_end_s - self.first_message_s
         return self.received / span if span > 0 else 0.0
-
-
-class RSSSampler(threading.Thread):
-    """Peak resident set size of every process in the given trees, sampled in the background."""
-
-    def __init__(self, roots: list[int], every: float = 0.2):
-        super().__init__(daemon=True)
-        self.roots = roots
-        self.every = every
-        self.peak: dict[int, int] = {}
-        self._halt = threading.Event()
-
-    def run(self) -> None:
-        while not self._halt.is_set():
-            self.sample()
-            self._halt.wait(self.every)
-
-    def sample(self) -> None:
-        for root in self.roots:
-            try:
-                parent = psutil.Process(root)
-                procs = [parent, *parent.children(recursive=True)]
-            except psutil.NoSuchProcess:
-                continue
-            for proc in procs:
-                try:
-                    rss = proc.memory_info().rss
-                except psutil.NoSuchProcess:
-                    continue
-                self.peak[proc.pid] = max(self.peak.get(proc.pid, 0), rss)
-
-    def stop(self) -> dict[int, float]:
-        self._halt.set()
-        self.join()
-        return {pid: rss / 2**20 for pid, rss in sorted(self.peak.items())}
 
 
 class _FirstMessage(threading.Thread):
@@ -212,8 +206,10 @@ def run_pipeline(
     now: datetime,
     progress: Callable[[int, int], None],
     workdir: Path | None = None,
+    load: LoadSpec | None = None,
 ) -> PipelineResult:
-    """Plan the digest due at ``now`` and deliver it through real worker processes to ``sink``."""
+    """Plan the digest due at ``now`` and deliver it through real worker processes to ``sink``;
+    with ``load``, readers unsubscribe (one-click, through the served app) while it is sent."""
     from digest.dispatch import dispatch_issue
     from digest.selection.service import plan_digests
     from digest.wiring import build_services
@@ -224,12 +220,30 @@ def run_pipeline(
     stats_dir = workdir / "stats"
     stats_dir.mkdir(parents=True, exist_ok=True)
     worker_app.configure(settings)  # its control channel pings the workers (wait_ready)
-    procs = start_workers(config, worker_env(settings, stats_dir, config.extra_env), workdir)
-    sampler = RSSSampler([p.pid for p in procs])
-    try:
+    env = worker_env(settings, stats_dir, config.extra_env)
+    probe = PostgresProbe(settings.database_url)
+    svc = build_services(settings)  # queues to the broker: the workers send
+    with ExitStack() as stack:
+        stack.callback(svc.close)
+        stack.callback(probe.close)
+        procs = start_workers(config, env, workdir)
+        stack.callback(stop_workers, procs)
+        groups = {"workers": tree([p.pid for p in procs]), "postgres": probe.backends}
+        groups["sink"] = tree([sink.pid] if sink.pid else [])
+        unsubscribing: UnsubscribeLoad | None = None
+        leaving: list[int] = []
+        if load is not None and load.readers > 0:
+            base_url, web_pid = stack.enter_context(served_app({**env, "DIGEST_WEB_WORKERS": "1"}, workdir))
+            groups["web"] = tree([web_pid])
+            leaving = _leaving(svc, load.readers)
+            tokens = [svc.tokens.make(Purpose.UNSUBSCRIBE, sid) for sid in leaving]
+            unsubscribing = UnsubscribeLoad(base_url, tokens, load.rate, load.clients)
+            stack.callback(unsubscribing.close)
         wait_ready(procs, config.concurrency)
+        sampler = ProcessSampler(groups, fresh=("postgres",))
         sampler.start()
-        svc = build_services(settings)  # queues to the broker: the workers send
+        stack.callback(lambda: sampler.is_alive() and sampler.stop())
+        wal_before, db_before = probe.wal_bytes(), probe.database_bytes()
         before = sink.count()
         t0 = time.perf_counter()
         with session_scope(svc.sessions) as session:
@@ -243,44 +257,112 @@ def run_pipeline(
         first_seen = _FirstMessage(sink, before, t0).start()
         dispatch_issue(svc, plan.issue_id)
         dispatch = time.perf_counter() - t0 - planning
-        last_change = time.perf_counter()  # the stall clock starts once the chunks are queued
-        received = 0
-        while received < plan.deliveries:
-            time.sleep(0.05)  # the sink's counter moves every 50 ms (bench/sink.py); the end is late by at most ~0.1 s
-            count = sink.count() - before
-            now_t = time.perf_counter()
-            if count != received:
-                received, last_change = count, now_t
-                progress(received, plan.deliveries)
-            elif now_t - last_change > STALL_SECONDS:
-                raise RuntimeError(f"no progress for {STALL_SECONDS:.0f} s at {received}/{plan.deliveries} messages")
-        end = time.perf_counter() - t0
+        received, last_change = _follow(svc, plan.issue_id, plan.deliveries, sink, before, progress, unsubscribing)
+        end = last_change - t0
         first = first_seen.stop()
-    finally:
-        try:
-            peak = sampler.stop() if sampler.is_alive() else {}
-        finally:
-            stop_workers(procs)
-    with session_scope(svc.sessions) as session:
-        sent = (
-            session.scalar(
-                select(func.count())
-                .select_from(Delivery)
-                .where(Delivery.issue_id == plan.issue_id, Delivery.status == DeliveryStatus.SENT)
-            )
-            or 0
-        )
-    svc.close()
+        usage = sampler.stop()
+        wal_after, db_after = probe.wal_bytes(), probe.database_bytes()
+        answered = unsubscribing.result() if unsubscribing is not None else None
+        with session_scope(svc.sessions) as session:
+            ledger = _ledger_counts(session, plan.issue_id, leaving)
     statements, commits = read_stats(stats_dir)
     return PipelineResult(
         deliveries=plan.deliveries,
         received=received,
-        sent_in_ledger=sent,
+        sent_in_ledger=ledger["sent"],
         planning_s=planning,
         dispatch_s=dispatch,
         first_message_s=first or end,
         end_to_end_s=end,
-        peak_rss_mb=peak,
+        peak_rss_mb=usage["workers"].peak_rss_mb,
         statements=statements,
         commits=commits,
+        usage=usage,
+        wal_bytes=wal_after - wal_before,
+        database_bytes_before=db_before,
+        database_bytes_after=db_after,
+        unsubscribe=answered,
+        cancelled_in_ledger=ledger["cancelled"],
+        pending_in_ledger=ledger["pending"],
+        unsubscribed=ledger["unsubscribed"],
+        sent_after_unsubscribe=ledger["sent_after_unsubscribe"],
     )
+
+
+def _leaving(svc: Services, readers: int) -> list[int]:
+    """``readers`` active subscribers spread evenly over the list (so over the whole send)."""
+    active = Subscriber.status == SubscriberStatus.ACTIVE
+    with session_scope(svc.sessions) as session:
+        step = max(1, (session.scalar(select(func.count()).select_from(Subscriber).where(active)) or 0) // readers)
+        return list(
+            session.scalars(
+                select(Subscriber.id).where(active, Subscriber.id % step == 0).order_by(Subscriber.id).limit(readers)
+            )
+        )
+
+
+def _follow(
+    svc: Services,
+    issue_id: int,
+    planned: int,
+    sink: Sink,
+    before: int,
+    progress: Callable[[int, int], None],
+    load: UnsubscribeLoad | None,
+) -> tuple[int, float]:
+    """Follow the send to its end: (messages the sink received, when the last one arrived).
+
+    Without unsubscribes the send is over when every planned message arrived. With them, a reader
+    who unsubscribed before their message went out has it cancelled instead: the send is over when
+    the unsubscribes are done, the ledger has no pending row and the sink has every message not
+    cancelled (asked of the ledger at most twice a second, and only near the end).
+    """
+    received, last_change, asked = 0, time.perf_counter(), 0.0
+    expected = planned
+    while True:
+        time.sleep(0.05)  # the sink's counter moves every 50 ms (bench/sink.py); the end is late by at most ~0.1 s
+        count = sink.count() - before
+        now_t = time.perf_counter()
+        if count != received:
+            received, last_change = count, now_t
+            progress(received, planned)
+            if load is not None and load.idle:
+                load.start()  # the send is under way
+        elif now_t - last_change > STALL_SECONDS:
+            raise RuntimeError(f"no progress for {STALL_SECONDS:.0f} s at {received}/{planned} messages")
+        if load is None:
+            if received >= planned:
+                return received, last_change
+            continue
+        if load.done and received >= planned - load.requests and now_t - asked > 0.5:
+            asked = now_t
+            with session_scope(svc.sessions) as session:
+                counts = _ledger_counts(session, issue_id, [])
+            expected = planned - counts["cancelled"]
+            if counts["pending"] == 0 and received >= expected:
+                return received, last_change
+
+
+def _ledger_counts(session: Session, issue_id: int, leaving: list[int]) -> dict[str, int]:
+    """The issue's rows by status; of ``leaving``, how many ended unsubscribed, and how many
+    messages went out after their reader had unsubscribed (must be none)."""
+    by_status = dict(
+        session.execute(
+            select(Delivery.status, func.count()).where(Delivery.issue_id == issue_id).group_by(Delivery.status)
+        ).all()
+    )
+    out = {status: int(by_status.get(status, 0)) for status in ("sent", "pending", "cancelled", "failed")}
+    out["unsubscribed"] = out["sent_after_unsubscribe"] = 0
+    if leaving:
+        gone = (Subscriber.id.in_(leaving), Subscriber.status == SubscriberStatus.UNSUBSCRIBED)
+        out["unsubscribed"] = session.scalar(select(func.count()).select_from(Subscriber).where(*gone)) or 0
+        out["sent_after_unsubscribe"] = (
+            session.scalar(
+                select(func.count())
+                .select_from(Delivery)
+                .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
+                .where(Delivery.issue_id == issue_id, Delivery.sent_at > Subscriber.unsubscribed_at, *gone)
+            )
+            or 0
+        )
+    return out

@@ -63,8 +63,13 @@ def table(result: dict[str, Any]) -> Table:
         ("peak RSS, largest worker process (MB)", "peak_rss_mb_max", 1),
         ("database statements per message", "db_statements_per_message", 2),
         ("database commits per message", "db_commits_per_message", 2),
+        ("unsubscribe p99 during the send (ms)", "unsubscribe_p99_ms", 0),
+        ("peak RSS, largest PostgreSQL backend (MB)", "postgres_rss_mb_max", 1),
+        ("WAL per message (bytes, whole cluster)", "wal_bytes_per_message", 0),
     ]
     for label, key, digits in rows:
+        if key is not None and key not in result:
+            continue
         if key is None:
             source = result[
                 "smtp_source" if "smtp" in label else "naive_cached_stylesheet" if "cache" in label else "naive"
@@ -73,6 +78,10 @@ def table(result: dict[str, Any]) -> Table:
             t.add_row(label, _fmt(value, digits), "")
         else:
             t.add_row(label, _fmt(result[key], digits), _verdict(key, result[key]))
+    if result.get("database_bytes") is not None:
+        t.add_row("database size after the send (MB)", _fmt(result["database_bytes"] / 2**20, 0), "")
+    for component, us in (result.get("cpu_us_per_message") or {}).items():
+        t.add_row(f"CPU per message, {component} (µs)", _fmt(float(us), 0), "")
     return t
 
 

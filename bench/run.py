@@ -4,17 +4,30 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from sqlalchemy import Engine
 
 from bench.baselines import naive_render, smtp_source
 from bench.data import ListSpec, generate, reset_schema
-from bench.pipeline import PipelineConfig, run_pipeline
+from bench.history import HistorySpec, generate_history
+from bench.pipeline import LoadSpec, PipelineConfig, PipelineResult, run_pipeline
 from bench.sink import Sink
 from digest.config import Settings
 from digest.db import make_engine
@@ -28,6 +41,8 @@ class RunOptions:
     naive_sample: int = 100
     baselines: bool = True
     schema: str = "public"
+    ledger_days: int = 0  # days of daily-digest history written before the run (bench/history.py)
+    unsubscribes: LoadSpec | None = None  # readers who unsubscribe during the send (bench/unsubscribe.py)
 
 
 def bench_settings(config: PipelineConfig, sink: Sink, var_dir: Path) -> Settings:
@@ -43,36 +58,65 @@ def bench_settings(config: PipelineConfig, sink: Sink, var_dir: Path) -> Setting
     )
 
 
-def run_once(console: Console, options: RunOptions, sink: Sink) -> dict[str, Any]:
-    """Generate ``options.spec`` and send it; with ``baselines``, measure (a) and (b) too."""
+def progress_bar(console: Console) -> Progress:
+    """The one live display of a run (or of a whole matrix): one line per phase under way."""
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
+
+
+@contextmanager
+def phase(bar: Progress, description: str, total: int | None = None) -> Iterator[TaskID]:
+    """A line on ``bar`` while the phase runs."""
+    task = bar.add_task(description, total=total, rate="")
+    try:
+        yield task
+    finally:
+        bar.remove_task(task)
+
+
+def run_once(console: Console, options: RunOptions, sink: Sink, bar: Progress | None = None) -> dict[str, Any]:
+    """Generate ``options.spec`` and send it; with ``baselines``, measure (a) and (b) too. Phases
+    show on ``bar`` (the matrix's), or on a display of the run's own."""
+    if bar is None:
+        with progress_bar(console) as own:
+            return run_once(console, options, sink, own)
     config = options.pipeline
     now = datetime.now(UTC).replace(microsecond=0)
     engine = make_engine(config.database_url)
-    with console.status(f"generating {options.spec.subscribers:,} subscribers, {options.spec.summaries} summaries"):
+    with phase(bar, f"generating {options.spec.subscribers:,} subscribers, {options.spec.summaries} summaries"):
         reset_schema(engine, options.schema)
         generate(engine, options.spec, now)
+    history = _history(console, bar, engine, options, now)
     engine.dispose()
     workdir = Path(tempfile.mkdtemp(prefix="digest-bench-"))
     settings = bench_settings(config, sink, workdir / "var")
-    with Progress(
-        TextColumn(f"[bold]{options.spec.subscribers:,}[/bold] sending"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), console=console, transient=True,
-    ) as bar:  # fmt: skip
-        task = bar.add_task("send", total=None, rate="")
+    with phase(bar, f"[bold]{options.spec.subscribers:,}[/bold] sending") as task:
+        started = time.perf_counter()
 
         def progress(done: int, total: int) -> None:
-            elapsed = bar.tasks[0].elapsed or 0
+            elapsed = time.perf_counter() - started
             bar.update(task, completed=done, total=total, rate=f"{done / elapsed:,.0f} msg/s" if elapsed else "")
 
-        result = run_pipeline(settings, config, sink, now, progress, workdir)
+        result = run_pipeline(settings, config, sink, now, progress, workdir, options.unsubscribes)
     out: dict[str, Any] = {
         "subscribers": options.spec.subscribers,
         "specialties": options.spec.specialties,
+        "ledger_days": options.ledger_days,
+        "history": history,
         "summaries": options.spec.summaries,
         "messages": result.received,
         "deliveries_planned": result.deliveries,
         "sent_in_ledger": result.sent_in_ledger,
-        "all_delivered": result.received == result.deliveries == result.sent_in_ledger,
+        "cancelled_in_ledger": result.cancelled_in_ledger,
+        "all_delivered": all_delivered(result),
         "messages_per_second": result.messages_per_second,
         "delivery_messages_per_second": result.delivery_messages_per_second,
         "time_to_first_message_s": result.first_message_s,
@@ -81,6 +125,7 @@ def run_once(console: Console, options: RunOptions, sink: Sink) -> dict[str, Any
         "end_to_end_s": result.end_to_end_s,
         "peak_rss_mb_max": max(result.peak_rss_mb.values(), default=0.0),
         "peak_rss_mb_per_process": {str(pid): round(mb, 1) for pid, mb in result.peak_rss_mb.items()},
+        **resources(result),
         "db_statements_per_message": result.statements / max(1, result.received),
         "db_commits_per_message": result.commits / max(1, result.received),
         "db_count_method": (
@@ -102,7 +147,7 @@ def run_once(console: Console, options: RunOptions, sink: Sink) -> dict[str, Any
     if options.baselines:
         services = build_services(settings)
         try:
-            with console.status(f"baseline (b): naive render+premailer for {options.naive_sample} messages, best of 3"):
+            with phase(bar, f"baseline (b): naive render+premailer for {options.naive_sample} messages, best of 3"):
                 issue_id = _last_issue(services)
                 processes = min(config.connections, os.cpu_count() or 1)
                 naive = naive_render(services, issue_id, sample=options.naive_sample, processes=processes)
@@ -114,8 +159,8 @@ def run_once(console: Console, options: RunOptions, sink: Sink) -> dict[str, Any
         for key, baseline in (("naive", naive), ("naive_cached_stylesheet", cached)):
             out[key] = {**baseline.__dict__, "messages_per_second": baseline.messages_per_second}
             out[f"ratio_to_{key}"] = out["messages_per_second"] / baseline.messages_per_second
-        with console.status(
-            f"baseline (a): smtp-source, {result.received:,} messages of {naive.mean_message_bytes:,} bytes"
+        with phase(
+            bar, f"baseline (a): smtp-source, {result.received:,} messages of {naive.mean_message_bytes:,} bytes"
         ):
             source = smtp_source(
                 sink, messages=result.received, size=naive.mean_message_bytes, sessions=config.connections
@@ -124,6 +169,71 @@ def run_once(console: Console, options: RunOptions, sink: Sink) -> dict[str, Any
             out["smtp_source"] = {**source.__dict__, "messages_per_second": source.messages_per_second}
             out["ratio_to_smtp_source"] = out["messages_per_second"] / source.messages_per_second
     return out
+
+
+def all_delivered(result: PipelineResult) -> bool:
+    """Every planned message reached the sink and is sent in the ledger, except those cancelled
+    because their reader unsubscribed first; no message went out after its reader unsubscribed,
+    and every unsubscribe was answered and recorded."""
+    answered = result.unsubscribe
+    accounted = result.received == result.sent_in_ledger and result.pending_in_ledger == 0
+    accounted &= result.sent_in_ledger + result.cancelled_in_ledger == result.deliveries
+    if answered is None:
+        return accounted and result.cancelled_in_ledger == 0
+    return (
+        accounted
+        and result.cancelled_in_ledger <= result.unsubscribed == answered.requests == len(answered.latencies_ms)
+        and not answered.failures
+        and result.sent_after_unsubscribe == 0
+    )
+
+
+def resources(result: PipelineResult) -> dict[str, Any]:
+    """Memory, CPU per message by component, WAL and database size, and the unsubscribes of the run."""
+    messages = max(1, result.received)
+    usage = result.usage
+    postgres = usage["postgres"]
+    unsubscribe = None
+    if result.unsubscribe is not None:
+        unsubscribe = {
+            **result.unsubscribe.summary(),
+            "unsubscribed": result.unsubscribed,
+            "cancelled": result.cancelled_in_ledger,
+            "sent_after_unsubscribe": result.sent_after_unsubscribe,
+        }
+    return {
+        "unsubscribe_p99_ms": unsubscribe["p99_ms"] if unsubscribe else None,
+        "unsubscribe": unsubscribe,
+        "postgres_rss_mb_max": round(postgres.peak_rss_mb_max, 1),
+        "postgres_rss_mb_sum": round(postgres.peak_rss_mb_sum, 1),
+        "postgres_backends": len(postgres.peak_rss_mb),
+        "database_bytes": result.database_bytes_after,
+        "database_bytes_before": result.database_bytes_before,
+        "wal_bytes": result.wal_bytes,
+        "wal_bytes_per_message": result.wal_bytes / messages,
+        "wal_scope": "cluster (pg_current_wal_lsn): this run's only when nothing else writes to the cluster",
+        "cpu_s": {name: round(u.cpu_s, 3) for name, u in usage.items()},
+        "cpu_us_per_message": {name: round(u.cpu_s / messages * 1e6, 1) for name, u in usage.items()},
+        "cpu_method": "psutil user+system CPU time of each component's processes over planning and the send "
+        "(bench/measure.py); postgres: the client backends of the benchmark database",
+    }
+
+
+def _history(
+    console: Console, bar: Progress, engine: Engine, options: RunOptions, now: datetime
+) -> dict[str, Any] | None:
+    """Write ``options.ledger_days`` days of history; what was written, and how fast."""
+    if options.ledger_days <= 0:
+        return None
+    with phase(bar, f"[bold]{options.ledger_days}[/bold] days of history", total=options.ledger_days) as task:
+        written = generate_history(
+            engine, HistorySpec(options.ledger_days), now, lambda done, _: bar.update(task, completed=done)
+        )
+    console.print(
+        f"history: {written.days} days, {written.deliveries:,} deliveries, {written.rows:,} rows in "
+        f"{written.load_s + written.rebuild_s:,.1f} s ({written.rows_per_second:,.0f} rows/s)"
+    )
+    return written.as_dict()
 
 
 def _last_issue(services: Any) -> int:

@@ -75,6 +75,11 @@ class PostfixSink:
     def count(self) -> int:
         return self._count
 
+    @property
+    def pid(self) -> int | None:
+        """The smtp-sink process (its CPU time is the SMTP receiver's share of a run)."""
+        return self._proc.pid if self._proc is not None else None
+
     def stop(self) -> None:
         if self._proc is not None and self._proc.poll() is None:
             self._proc.terminate()
@@ -108,6 +113,8 @@ class AiosmtpdSink:
 
     def count(self) -> int:
         return self._handler.count
+
+    pid = None  # in the harness's own process: not sampled apart
 
     def stop(self) -> None:
         self._server.stop()

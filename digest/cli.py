@@ -893,6 +893,43 @@ def corrections_approve(
 
 
 @app.command()
+def prune(
+    keep: Annotated[int, typer.Option("--keep", help="days of ledger to keep (issues sent within them are untouched)")],
+    batch_size: Annotated[int, typer.Option(help="rows per delete transaction", min=100)] = 5_000,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="list the issues that would be pruned")] = False,
+) -> None:
+    """Summarise issues older than --keep days into their figures, then delete their ledger rows
+    (deliveries, clicks, lists) in short batches. Safe to stop and run again: it resumes."""
+    from digest.issues.retention import minimum_keep_days, prunable
+    from digest.issues.retention import prune as prune_ledger
+
+    settings = _settings()
+    shortest = minimum_keep_days(settings.lookback_days)
+    if keep < shortest:
+        err.print(
+            f"[red]--keep must be at least {shortest} days[/red]: the figures attribute unsubscribes for 7 days "
+            f"and planning looks {settings.lookback_days} days back into what each reader was sent"
+        )
+        raise typer.Exit(2)
+    services = _services(settings)
+    try:
+        now = utcnow()
+        if dry_run:
+            with session_scope(services.sessions) as session:
+                issues = prunable(session, now, keep)
+            console.print(f"dry run: {len(issues)} issue(s) would be pruned: {', '.join(map(str, issues)) or '-'}")
+            return
+        with _progress_bar("issues pruned") as progress:
+            report = prune_ledger(services.sessions, now, keep, batch=batch_size, progress=progress)
+    finally:
+        services.close()
+    console.print(
+        f"pruned {len(report.issues)} issue(s) ({report.summarised} summarised now): "
+        f"{report.deliveries:,} deliveries and {report.selections:,} lists deleted; their figures are kept"
+    )
+
+
+@app.command()
 def demo() -> None:
     """The main job on embedded defaults: SQLite, in-process tasks, a real local SMTP server, sample data."""
     from digest.demo import run_demo

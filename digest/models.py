@@ -8,7 +8,17 @@ from digest.events.models import WebhookEvent
 from digest.ingest.models import FeedSource, Specialty, Summary, SummaryVersion
 from digest.integrations.models import ApiKey, WebhookDelivery, WebhookEndpoint
 from digest.issues.models import Click, IssuePin, issue_specialties
-from digest.ledger.models import CarriedVersion, Delivery, DigestFlow, Issue, Selection, SelectionItem
+from digest.ledger.models import (
+    CarriedVersion,
+    Delivery,
+    DigestFlow,
+    Issue,
+    IssueFigurePoint,
+    IssueFigures,
+    Selection,
+    SelectionItem,
+    SummaryFigures,
+)
 from digest.subscribers.models import ConsentEvent, SignupAttempt, Subscriber, Suppression
 
 __all__ = [
@@ -24,6 +34,8 @@ __all__ = [
     "FeedSource",
     "FoldedCorrection",
     "Issue",
+    "IssueFigurePoint",
+    "IssueFigures",
     "IssuePin",
     "Selection",
     "SelectionItem",
@@ -31,6 +43,7 @@ __all__ = [
     "Specialty",
     "Subscriber",
     "Summary",
+    "SummaryFigures",
     "SummaryVersion",
     "Suppression",
     "TransportCircuit",

@@ -9,6 +9,10 @@ recent message that went to that subscriber before it happened.
   reached them, and no later message was sent to them before they did.
 - clicks: follows of this issue's tracked links (``/r/``); unique_clicks counts recipients.
 There is no open tracking.
+
+Issues pruned from the ledger (``digest prune``, digest/issues/retention.py) are read from the
+figures written just before their rows were deleted: ``issue_figures`` and their hourly timeline in
+``issue_figure_points``. ``summary_reach`` adds up a summary's messages and clicks over both.
 """
 
 from __future__ import annotations
@@ -23,7 +27,16 @@ from sqlalchemy.orm import Session, aliased
 
 from digest.ingest.models import Summary
 from digest.issues.models import Click
-from digest.ledger.models import Delivery, DeliveryStatus, Issue, IssueKind, SelectionItem
+from digest.ledger.models import (
+    Delivery,
+    DeliveryStatus,
+    Issue,
+    IssueFigurePoint,
+    IssueFigures,
+    IssueKind,
+    SelectionItem,
+    SummaryFigures,
+)
 from digest.subscribers.models import Subscriber, SubscriberStatus, Suppression, SuppressionReason
 
 ATTRIBUTION_WINDOW = timedelta(days=7)
@@ -97,15 +110,25 @@ def _last_touch(reached: tuple[DeliveryStatus, ...]) -> ColumnElement[bool]:
 
 
 def issue_figures(session: Session, issue_id: int, bucket: timedelta = timedelta(hours=1)) -> Figures:
+    """The issue's figures: from the ledger, or from what was kept when its rows were pruned.
+    ``bucket``: the timeline's resolution (a whole number of hours for a pruned issue)."""
     issue = session.get(Issue, issue_id)
     if issue is None:
         raise LookupError(f"there is no issue {issue_id}")
+    kept = session.get(IssueFigures, issue_id)
+    if kept is not None:
+        return _kept_figures(session, issue, kept, bucket)
+    return live_figures(session, issue, bucket)
+
+
+def live_figures(session: Session, issue: Issue, bucket: timedelta) -> Figures:
+    """The figures computed from the ledger rows of ``issue``."""
     return Figures(
         issue_id=issue.id,
         subject=issue.subject,
         status=issue.status,
         sent_at=issue.sent_at,
-        **tally_fields(session, Delivery.issue_id == issue_id, bucket),
+        **tally_fields(session, Delivery.issue_id == issue.id, bucket),
     )
 
 
@@ -206,15 +229,97 @@ def _timeline(session: Session, mine: ColumnElement[bool], bucket: timedelta) ->
     """Messages sent and clicks per time bucket, from the first send to the last event."""
     sent = session.scalars(select(Delivery.sent_at).where(mine, Delivery.sent_at.is_not(None)))
     clicks = session.scalars(select(Click.at).join(Delivery, Delivery.id == Click.delivery_id).where(mine))
-    epoch = datetime(2000, 1, 1, tzinfo=UTC)
+    sent_by = Counter(_floor(t, bucket) for t in sent if t is not None)  # never None (the WHERE clause)
+    return _points(sent_by, Counter(_floor(t, bucket) for t in clicks))
+
+
+def timeline(session: Session, issue_id: int, bucket: timedelta) -> tuple[Point, ...]:
+    """The timeline of one issue (what ``digest prune`` keeps of it)."""
+    return _timeline(session, Delivery.issue_id == issue_id, bucket)
+
+
+def _kept_figures(session: Session, issue: Issue, kept: IssueFigures, bucket: timedelta) -> Figures:
+    sent_by: Counter[datetime] = Counter()
+    clicks_by: Counter[datetime] = Counter()
+    for point in session.scalars(select(IssueFigurePoint).where(IssueFigurePoint.issue_id == issue.id)):
+        start = _floor(point.start, bucket)
+        sent_by[start] += point.sent
+        clicks_by[start] += point.clicks
+    return Figures(
+        issue_id=issue.id,
+        subject=issue.subject,
+        status=issue.status,
+        sent_at=issue.sent_at,
+        recipients=kept.recipients,
+        sent=kept.sent,
+        failed=kept.failed,
+        cancelled=kept.cancelled,
+        pending=kept.pending,
+        bounced=kept.bounced,
+        complaints=kept.complaints,
+        unsubscribes=kept.unsubscribes,
+        clicks=kept.clicks,
+        unique_clicks=kept.unique_clicks,
+        timeline=_points(sent_by, clicks_by),
+    )
+
+
+_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def _floor(at: datetime, bucket: timedelta) -> datetime:
     width = bucket.total_seconds()
+    return _EPOCH + timedelta(seconds=(at - _EPOCH).total_seconds() // width * width)
 
-    def floor(at: datetime) -> datetime:
-        return epoch + timedelta(seconds=(at - epoch).total_seconds() // width * width)
 
-    sent_by = Counter(floor(t) for t in sent if t is not None)  # never None (the WHERE clause)
-    clicks_by = Counter(floor(t) for t in clicks)
+def _points(sent_by: Counter[datetime], clicks_by: Counter[datetime]) -> tuple[Point, ...]:
     return tuple(Point(start, sent_by[start], clicks_by[start]) for start in sorted(sent_by.keys() | clicks_by.keys()))
+
+
+@dataclass(frozen=True)
+class Reach:
+    sends: int  # messages sent that carried the summary
+    clicks: int  # clicks on its link in those messages
+
+
+def summary_reach(session: Session, summary_id: str) -> Reach:
+    """What every issue did with a summary: the live ledger plus what pruned issues left behind."""
+    live = live_summary_figures(session, [], summary_id)
+    sends, clicks = live.get(summary_id, (0, 0))
+    kept = session.get(SummaryFigures, summary_id)
+    if kept is not None:
+        sends, clicks = sends + kept.sends, clicks + kept.clicks
+    return Reach(sends, clicks)
+
+
+def live_summary_figures(
+    session: Session, where: list[ColumnElement[bool]], summary_id: str | None = None
+) -> dict[str, tuple[int, int]]:
+    """summary_id -> (messages sent that carried it, clicks on its link in them), over the
+    deliveries ``where`` selects (sent ones only), from the ledger."""
+    sent = [*where, Delivery.status == DeliveryStatus.SENT]
+    mine = [SelectionItem.summary_id == summary_id] if summary_id is not None else []
+    sends = dict(
+        session.execute(
+            select(SelectionItem.summary_id, func.count())
+            .select_from(Delivery)
+            .join(SelectionItem, SelectionItem.selection_id == Delivery.selection_id)
+            .where(*sent, *mine)
+            .group_by(SelectionItem.summary_id)
+        ).all()
+    )
+    clicks = dict(
+        session.execute(
+            select(SelectionItem.summary_id, func.count(Click.id))
+            .select_from(Click)
+            .join(Delivery, Delivery.id == Click.delivery_id)
+            .join(SelectionItem, SelectionItem.selection_id == Delivery.selection_id)
+            .join(Summary, and_(Summary.id == SelectionItem.summary_id, Summary.source_url == Click.url))
+            .where(*sent, *mine)
+            .group_by(SelectionItem.summary_id)
+        ).all()
+    )
+    return {sid: (int(sends.get(sid, 0)), int(clicks.get(sid, 0))) for sid in sends.keys() | clicks.keys()}
 
 
 def history(session: Session, limit: int = 50) -> list[Figures]:

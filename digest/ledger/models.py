@@ -166,3 +166,48 @@ class CarriedVersion(Base):
     )
     version: Mapped[int] = mapped_column(Integer)
     edition: Mapped[str] = mapped_column(String(16))
+
+
+class IssueFigures(Base):
+    """The figures of an issue whose deliveries were pruned (``digest prune``; digest/issues/retention.py),
+    as ``digest.issues.figures`` computed them just before. Written in the transaction that also
+    adds the issue's sends and clicks to ``summary_figures``, so each issue is counted once;
+    ``deleted_at`` is set when its last ledger row is gone (until then a prune resumes deleting)."""
+
+    __tablename__ = "issue_figures"
+
+    issue_id: Mapped[int] = mapped_column(ForeignKey("issues.id", ondelete="CASCADE"), primary_key=True)
+    recipients: Mapped[int] = mapped_column(Integer)
+    sent: Mapped[int] = mapped_column(Integer)
+    failed: Mapped[int] = mapped_column(Integer)
+    cancelled: Mapped[int] = mapped_column(Integer)
+    pending: Mapped[int] = mapped_column(Integer)
+    bounced: Mapped[int] = mapped_column(Integer)
+    complaints: Mapped[int] = mapped_column(Integer)
+    unsubscribes: Mapped[int] = mapped_column(Integer)
+    clicks: Mapped[int] = mapped_column(Integer)
+    unique_clicks: Mapped[int] = mapped_column(Integer)
+    summarised_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class IssueFigurePoint(Base):
+    """Messages sent and clicks of a pruned issue per hour (the figures page's timeline)."""
+
+    __tablename__ = "issue_figure_points"
+
+    issue_id: Mapped[int] = mapped_column(ForeignKey("issues.id", ondelete="CASCADE"), primary_key=True)
+    start: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
+    sent: Mapped[int] = mapped_column(Integer)
+    clicks: Mapped[int] = mapped_column(Integer)
+
+
+class SummaryFigures(Base):
+    """Per summary, what pruned issues did with it: messages that carried it and clicks on it
+    (``digest.issues.figures.summary_reach`` adds what the live ledger still holds)."""
+
+    __tablename__ = "summary_figures"
+
+    summary_id: Mapped[str] = mapped_column(ForeignKey("summaries.id", ondelete="CASCADE"), primary_key=True)
+    sends: Mapped[int] = mapped_column(Integer, default=0)
+    clicks: Mapped[int] = mapped_column(Integer, default=0)

@@ -19,8 +19,23 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, Text, and_, case, cast, exists, func, literal, or_, select
-from sqlalchemy.orm import QueryableAttribute, aliased
+from sqlalchemy import (
+    ARRAY,
+    ColumnElement,
+    Select,
+    Text,
+    and_,
+    any_,
+    bindparam,
+    case,
+    cast,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+)
+from sqlalchemy.orm import InstrumentedAttribute, QueryableAttribute, Session, aliased
 from sqlalchemy.sql.selectable import Subquery
 
 from digest.ingest.models import Summary, SummaryStatus, summary_specialties
@@ -195,28 +210,49 @@ def ranked_candidates(
     )
 
 
-def carried_again(issue_id: int) -> Select[int, int]:
+def carried_again(session: Session, issue_id: int) -> Select[int, int] | None:
     """(subscriber_id, selection_id of the issue): a live delivery of another issue already carried
     the subscriber a summary of that list. A group's list is only right for members not named here.
+    None when no earlier list carried any of the issue's summaries (after a daily digest, the rule).
 
-    Built from the summaries the issue lists, so its cost follows how many of them went out before
-    (after a daily digest: few), not how long subscribers' histories are.
+    Its cost follows how many earlier lists carried the issue's summaries, not how long the ledger
+    is. The lists that did are found first, from the ``selection_items.summary_id`` index, and their
+    deliveries are then reached by value through ``ix_deliveries_selection_id``. Written as one
+    statement, PostgreSQL could not tell the summaries were new, and hash-joined a scan of every
+    delivery of the ledger (the plans in docs/scaling.md).
     """
-    listed = aliased(SelectionItem)
+    dialect = session.get_bind().dialect.name
     lists = select(Selection.id).where(Selection.issue_id == issue_id)
+    listed = session.scalars(select(SelectionItem.summary_id).where(SelectionItem.selection_id.in_(lists)).distinct())
+    earlier_lists = session.scalars(
+        select(SelectionItem.selection_id)
+        .where(_among(SelectionItem.summary_id, list(listed), dialect), SelectionItem.selection_id.not_in(lists))
+        .distinct()
+    ).all()
+    if not earlier_lists:
+        return None
     earlier = (
         select(Delivery.subscriber_id, SelectionItem.summary_id)
         .join(SelectionItem, SelectionItem.selection_id == Delivery.selection_id)
         .where(
+            _among(Delivery.selection_id, list(earlier_lists), dialect),
             Delivery.status.in_(LIVE_STATUSES),
             Delivery.issue_id != issue_id,
-            SelectionItem.summary_id.in_(select(listed.summary_id).where(listed.selection_id.in_(lists))),
         )
         .distinct()
         .subquery("earlier")
     )
+    mine = aliased(SelectionItem)
     return (
-        select(earlier.c.subscriber_id, listed.selection_id)
-        .join(listed, listed.summary_id == earlier.c.summary_id)
-        .where(listed.selection_id.in_(lists))
+        select(earlier.c.subscriber_id, mine.selection_id)
+        .join(mine, mine.summary_id == earlier.c.summary_id)
+        .where(mine.selection_id.in_(lists))
     )
+
+
+def _among(column: InstrumentedAttribute[Any], values: list[Any], dialect: str) -> ColumnElement[bool]:
+    """``column`` is one of ``values``, sent as values: one array parameter on PostgreSQL (any
+    length), an expanding IN elsewhere."""
+    if dialect == "postgresql":
+        return column == any_(bindparam(None, values, type_=ARRAY(column.type), unique=True))
+    return column.in_(values)
