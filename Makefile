@@ -40,7 +40,7 @@ test: lint
 # scratch folder. See tests/smoke/run.py for the scenario and its settings.
 SMOKE_VENV ?= build/smoke-venv
 smoke:
-	rm -rf dist $(SMOKE_VENV)
+	rm -rf dist build/lib build/bdist.* $(SMOKE_VENV)  # setuptools reuses build/lib: a removed module would ship again
 	$(PYTHON) -m venv $(SMOKE_VENV)
 	$(SMOKE_VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(SMOKE_VENV)/bin/pip install --quiet --require-hashes --no-deps -r requirements.lock
