@@ -101,4 +101,4 @@ def test_invite_reset_disable(
     colleague.goto(f"{live.url}/editor/issues")
     assert colleague.url.startswith(f"{live.url}/editor/login")
     _log_in(colleague, live, "colleague@example.org", "a new colleague password")
-    assert "Wrong email address or password" in colleague.inner_text("#login-error")
+    assert "This account is disabled" in colleague.inner_text("#login-error")  # the right password learns it

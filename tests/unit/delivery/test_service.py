@@ -103,7 +103,7 @@ def test_a_reader_who_changes_specialties_after_planning_gets_the_heading_of_wha
     ids = planned_issue(services, clock(), PEOPLE[:1])  # chosen for cardiology
     with session_scope(services.sessions) as s:
         reader = s.scalars(select(Subscriber)).one()
-        update_preferences(s, reader, PreferencesIn(specialties=["oncology"]), paused=False)
+        update_preferences(s, reader, PreferencesIn(specialties=["oncology"]), paused=False, now=clock())
 
     assert services.delivery.deliver(ids).sent == 1
 
