@@ -327,11 +327,16 @@ class DeliveryService:
         new = [v for v in variants if v.items and v.key not in self._recorded]
         if not new:
             return
-        rows = [
-            {"variant_key": v.key, "summary_id": item["id"], "version": item["version"] or 1, "edition": v.edition}
-            for v in new
-            for item in v.items
-        ]
+        # In key order: two chunks of one send record the same variants at the same moment, and
+        # rows inserted in different orders deadlock (each waits for a key the other inserted first).
+        rows = sorted(
+            (
+                {"variant_key": v.key, "summary_id": item["id"], "version": item["version"] or 1, "edition": v.edition}
+                for v in new
+                for item in v.items
+            ),
+            key=lambda row: (row["variant_key"], row["summary_id"]),
+        )
         with session_scope(self.sessions) as session:
             dialect = session.get_bind().dialect.name
             module = {"postgresql": postgresql, "sqlite": sqlite}[dialect]
