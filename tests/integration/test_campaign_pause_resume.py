@@ -101,7 +101,7 @@ def test_pause_while_a_chunk_is_being_sent(
     issue_id = _seed(services, clock)
     pausing = _PausingTransport(services.transport, services, issue_id)
     services.delivery = DeliveryService(services.sessions, services.composer, pausing, clock=clock)
-    services.queue = InProcessQueue(services.delivery, services.confirmations)
+    services.queue = InProcessQueue(services.delivery, services.confirmations, services.webhooks)
     dispatch.send_issue(services, issue_id)  # one chunk of ten; the pause lands after the third message
     assert len(smtp_sink.received) == 3 and _status(services, issue_id) == IssueStatus.PAUSED
     with session_scope(services.sessions) as s:
