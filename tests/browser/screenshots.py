@@ -32,6 +32,7 @@ from digest.dispatch import send_due
 from digest.editors.service import EditorIn, create_editor
 from digest.ingest.models import Summary
 from digest.issues.service import schedule_issue
+from digest.ledger.models import Delivery
 from digest.schema import upgrade
 from digest.subscribers.models import Subscriber
 from digest.subscribers.tokens import Purpose
@@ -100,6 +101,10 @@ def build_site(tmp: Path, sink: SMTPSink) -> tuple[Settings, dict[str, EmailMess
             transport="smtp",
             broker_url=None,
             postal_address=POSTAL,
+            # Every editor shot logs in afresh (a new browser context each): more than the default
+            # login attempts per client and address allowed in the throttle's window.
+            login_attempts_per_client=1000,
+            login_attempts_per_account=1000,
             from_="Clinical evidence digest <digest@news.example.org>",
         )
     )
@@ -172,6 +177,8 @@ def shots(url: str, settings: Settings, emails: dict[str, EmailMessage]) -> list
         reader = s.scalars(select(Subscriber).where(Subscriber.status == "active").order_by(Subscriber.id)).first()
         assert reader is not None
         rid = reader.id
+        first_summary = s.scalars(select(Summary.id).order_by(Summary.published_at.desc())).first()
+        period = s.scalars(select(Delivery.period_key).where(Delivery.period_key.is_not(None))).first()
     prefs = f"{url}/preferences/{services.tokens.make(Purpose.PREFERENCES, rid)}"
     unsub = f"{url}/unsubscribe/{services.tokens.make(Purpose.UNSUBSCRIBE, rid)}"
     services.close()
@@ -216,6 +223,8 @@ def shots(url: str, settings: Settings, emails: dict[str, EmailMessage]) -> list
         Shot("page-preferences", "Preference centre", goto(prefs)),
         Shot("page-web-version", "Web version of a digest", goto(_link(emails["digest-clinician"], "web"))),
         Shot("page-archive", "Past issues", goto("/issues")),
+        Shot("page-summary-history", "A summary and its versions", goto(f"/summaries/{first_summary}")),
+        Shot("page-erase", "Erase your data", goto(f"{prefs}/erase")),
         Shot("page-invalid-link", "Invalid link", goto("/unsubscribe/not-a-token")),
         Shot("page-unsubscribe", "Unsubscribe", goto(unsub)),
         Shot("page-unsubscribed", "You are unsubscribed", unsubscribed),
@@ -224,6 +233,11 @@ def shots(url: str, settings: Settings, emails: dict[str, EmailMessage]) -> list
         Shot("editor-issues", "Editor: issues", editor("/editor/issues")),
         Shot("editor-new-issue", "Editor: new issue", editor("/editor/issues/new")),
         Shot("editor-subscribers", "Editor: subscribers", editor("/editor/subscribers")),
+        Shot("editor-digest-run", "Editor: a digest run", editor(f"/editor/runs/{period}")),
+        Shot("editor-corrections", "Editor: corrections and alerts", editor("/editor/corrections")),
+        Shot("editor-integrations", "Editor: integrations", editor("/editor/integrations")),
+        Shot("editor-editors", "Editor: editor accounts", editor("/editor/editors")),
+        Shot("editor-password-reset", "Editor: password reset", goto("/editor/password-reset")),
     ]
 
 
