@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-TRANSPORTS = ("smtp", "postmark", "sendgrid", "ses", "outbox")  # digest/delivery/providers registers each
+TRANSPORTS = ("smtp", "postmark", "sendgrid", "ses", "outbox")  # digest/providers registers each
 
 
 class Settings(BaseSettings):

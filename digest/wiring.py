@@ -14,12 +14,11 @@ import requests
 from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from digest import providers
 from digest.config import Settings
 from digest.db import make_engine, make_session_factory, utcnow
-from digest.delivery import providers
 from digest.delivery.circuit import Circuit
 from digest.delivery.confirmation import ConfirmationMailer
-from digest.delivery.providers import ProviderConfigError
 from digest.delivery.ratelimit import RedisTokenBucket
 from digest.delivery.service import DeliveryService, RateLimiter, Unlimited
 from digest.delivery.transport import Transport
@@ -31,6 +30,7 @@ from digest.integrations.webhooks import PENDING_KEY, WebhookSender
 from digest.issues.links import ClickLinks
 from digest.issues.planning import pinned_by_issue
 from digest.observability import SendMetrics, send_metrics
+from digest.providers import ProviderConfigError
 from digest.queue import BrokerQueue, InProcessQueue, TaskQueue
 from digest.rendering.compiled import EmailRenderer
 from digest.rendering.compose import MessageComposer

@@ -1,7 +1,7 @@
 """Provider webhooks: ``POST /webhooks/{provider}`` (bounces, complaints, unsubscribes) and
 ``POST /webhooks/{provider}/inbound`` (mail to the ``List-Unsubscribe`` mailto address).
 
-The provider is looked up in the registry (digest/delivery/providers): its handler checks the
+The provider is looked up in the registry (digest/providers): its handler checks the
 caller (Postmark basic auth, SendGrid ECDSA, SES through SNS signatures) and parses the body; a
 request that does not verify gets 401 and changes nothing. Events are de-duplicated by the
 provider's event id.
@@ -14,11 +14,11 @@ import logging
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 
+from digest import providers
 from digest.db import session_scope
-from digest.delivery import providers
-from digest.delivery.providers import NotVerified, Provider, WebhookCall
 from digest.events.service import SoftBounceLimit, record_events, unsubscribe_by_mail
 from digest.events.webhooks.event import DeliveryEvent, InvalidPayload
+from digest.providers import NotVerified, Provider, WebhookCall
 from digest.web.deps import get_services
 from digest.wiring import Services
 

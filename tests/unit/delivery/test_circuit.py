@@ -18,8 +18,8 @@ from digest.config import Settings
 from digest.db import session_scope
 from digest.delivery.circuit import PAUSED_BY_TRANSPORT, TransportCircuit
 from digest.delivery.sink import Received, SMTPSink
-from digest.delivery.smtp import SMTPConfig, SMTPTransport
 from digest.ledger.models import Delivery, DeliveryStatus, Issue, IssueStatus
+from digest.providers.smtp.transport import SMTPConfig, SMTPTransport
 from digest.subscribers.models import Subscriber, Suppression
 from digest.wiring import Services, build_services
 from tests.conftest import Clock

@@ -12,9 +12,9 @@ from sqlalchemy import func, select, text
 from digest.config import Settings
 from digest.db import make_engine, session_scope
 from digest.delivery.sink import SMTPSink
-from digest.delivery.smtp import SMTPConfig, SMTPTransport
 from digest.delivery.transport import SendResult
 from digest.ledger.models import Delivery, DeliveryStatus
+from digest.providers.smtp.transport import SMTPConfig, SMTPTransport
 from digest.rendering.message import OutgoingMessage
 from digest.wiring import build_services
 from tests.conftest import Clock

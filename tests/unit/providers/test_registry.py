@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from digest import providers
 from digest.config import TRANSPORTS, Settings
-from digest.delivery import providers
-from digest.delivery.ses import SESTransport
+from digest.providers.ses import SESTransport
 from digest.wiring import ConfigError, make_transport
 
 

@@ -1,8 +1,9 @@
-"""Every email provider, registered once: how to send through it (its transport, built from
-Settings) and, for providers that call back, how to read its webhooks (check the caller, then turn
-the body into provider-neutral ``DeliveryEvent``s). One module per provider in this package; the
-webhook route (``POST /webhooks/{name}``) and ``wiring.make_transport`` look providers up here
-instead of branching on names. docs/providers.md says how to add one.
+"""Every email provider in one place: one module per provider in this package holds how to send
+through it (its transport, built from Settings), how to read its webhooks if it calls back (check
+the caller, then turn the body into provider-neutral ``DeliveryEvent``s), and the ``Provider``
+record that registers both. The webhook route (``POST /webhooks/{name}``) and
+``wiring.make_transport`` look providers up here instead of branching on names; no other module
+names a provider. docs/providers.md says how to add one.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ class Provider:
 
 
 def _registry() -> dict[str, Provider]:
-    from digest.delivery.providers import outbox, postmark, sendgrid, ses, smtp
+    from digest.providers import outbox, postmark, sendgrid, ses, smtp
 
     found = {p.name: p for p in (smtp.PROVIDER, postmark.PROVIDER, sendgrid.PROVIDER, ses.PROVIDER, outbox.PROVIDER)}
     assert set(found) == set(TRANSPORTS), "config.TRANSPORTS and the registry must name the same providers"

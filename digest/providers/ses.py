@@ -15,6 +15,7 @@ boto3's own retries are off: the ledger and the circuit decide when to try again
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from email.utils import parseaddr
 from typing import Any
@@ -30,7 +31,11 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
-from digest.delivery.transport import ConnectionFailure, Failure, SendResult, Throttled, TransientError
+from digest.config import Settings
+from digest.delivery.transport import ConnectionFailure, Failure, SendResult, Throttled, TransientError, Transport
+from digest.events.webhooks import ses
+from digest.events.webhooks.event import DeliveryEvent
+from digest.providers import NotVerified, Provider, ProviderConfigError, WebhookCall
 from digest.rendering.message import OutgoingMessage
 
 # Error codes that say the account or its configuration cannot send now, whatever the message.
@@ -142,3 +147,38 @@ def _result(msg: OutgoingMessage, exc: ClientError) -> SendResult:
     else:
         failure = Failure.MESSAGE
     return SendResult.failed(msg.delivery_id, error, failure)
+
+
+# ---------------------------------------------------------------------------------------------
+# The registration
+
+
+def _transport(settings: Settings) -> Transport:
+    if not settings.ses_region:
+        raise ProviderConfigError("DIGEST_TRANSPORT=ses needs DIGEST_SES_REGION (e.g. eu-west-1)")
+    return SESTransport(
+        settings.ses_region, configuration_set=settings.ses_configuration_set, endpoint_url=settings.api_url
+    )
+
+
+_verifiers: dict[tuple[int, frozenset[str]], ses.SNSVerifier] = {}
+_lock = threading.Lock()
+
+
+def _verifier(call: WebhookCall) -> ses.SNSVerifier:
+    """One verifier (and certificate cache) per fetch function and topic list."""
+    key = (id(call.fetch), frozenset(call.settings.ses_topic_arns))
+    with _lock:
+        if key not in _verifiers:
+            _verifiers[key] = ses.SNSVerifier(call.fetch, key[1])
+        return _verifiers[key]
+
+
+def _events(call: WebhookCall) -> list[DeliveryEvent]:
+    try:
+        return ses.read(call.body, _verifier(call))
+    except ses.SignatureError as exc:
+        raise NotVerified(f"SNS message refused: {exc}") from None
+
+
+PROVIDER = Provider("ses", _transport, events=_events)

@@ -11,8 +11,8 @@ from sqlalchemy import select
 from digest.config import Settings
 from digest.db import session_scope
 from digest.delivery.sink import SMTPSink, free_port
-from digest.delivery.smtp import SMTPConfig
 from digest.ledger.models import Delivery, DeliveryStatus
+from digest.providers.smtp.transport import SMTPConfig
 from digest.subscribers.models import Suppression
 from digest.wiring import Services, build_services
 from tests.conftest import Clock

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from digest.delivery.outbox import OutboxTransport
-from digest.delivery.postmark import PostmarkTransport
-from digest.delivery.sendgrid import SendGridTransport
-from digest.delivery.ses import SESTransport
 from digest.delivery.sink import SMTPSink
-from digest.delivery.smtp import SMTPConfig, SMTPTransport
 from digest.delivery.transport import Transport
+from digest.providers.outbox import OutboxTransport
+from digest.providers.postmark import PostmarkTransport
+from digest.providers.sendgrid import SendGridTransport
+from digest.providers.ses import SESTransport
+from digest.providers.smtp.transport import SMTPConfig, SMTPTransport
 from tests.factories import outgoing
 from tests.provider_server import ProviderServer
 

@@ -11,12 +11,17 @@ that the unsubscribe links reach readers as rendered.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime
 from email.utils import formataddr
 from typing import Any
 
+from digest.config import Settings
 from digest.delivery.http import api_session, post_json, probe_get, raise_for_request
-from digest.delivery.transport import ConnectionFailure, Failure, SendResult, TransientError
+from digest.delivery.transport import ConnectionFailure, Failure, SendResult, TransientError, Transport
+from digest.events.webhooks import postmark
+from digest.events.webhooks.event import DeliveryEvent
+from digest.providers import NotVerified, Provider, ProviderConfigError, WebhookCall
 from digest.rendering.message import OutgoingMessage
 
 POSTMARK_API_URL = "https://api.postmarkapp.com"
@@ -124,3 +129,36 @@ def _result(msg: OutgoingMessage, answer: dict[str, Any]) -> SendResult:
     return SendResult.failed(
         msg.delivery_id, error, Failure.RECIPIENT if code == INACTIVE_RECIPIENT else Failure.MESSAGE
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# The registration
+
+
+def _transport(settings: Settings) -> Transport:
+    if not settings.api_token:
+        raise ProviderConfigError("DIGEST_TRANSPORT=postmark needs DIGEST_API_TOKEN (the server token)")
+    return PostmarkTransport(settings.api_token, api_url=settings.api_url or POSTMARK_API_URL)
+
+
+def _check(headers: Mapping[str, str], settings: Settings, now: datetime | None = None) -> None:
+    user, password = settings.postmark_webhook_user, settings.postmark_webhook_password
+    if not postmark.verify(headers.get("authorization"), user, password):
+        configured = bool(user and password)
+        raise NotVerified(
+            "credentials did not verify" if configured else "DIGEST_POSTMARK_WEBHOOK_USER/_PASSWORD are not set",
+            challenge='Basic realm="digest webhooks"',
+        )
+
+
+def _events(call: WebhookCall) -> list[DeliveryEvent]:
+    _check(call.headers, call.settings)
+    return postmark.parse(call.body)
+
+
+def _inbound(call: WebhookCall) -> list[str]:
+    _check(call.headers, call.settings)
+    return postmark.inbound_recipients(call.body)
+
+
+PROVIDER = Provider("postmark", _transport, precheck=_check, events=_events, inbound=_inbound)

@@ -10,9 +10,9 @@ from sqlalchemy import select
 
 from digest.config import Settings
 from digest.db import session_scope
-from digest.delivery.postmark import PostmarkTransport
-from digest.delivery.sendgrid import SendGridTransport
 from digest.ledger.models import Delivery, DeliveryStatus
+from digest.providers.postmark import PostmarkTransport
+from digest.providers.sendgrid import SendGridTransport
 from digest.subscribers.models import Subscriber, Suppression
 from digest.wiring import Services, build_services, make_transport
 from tests.conftest import Clock

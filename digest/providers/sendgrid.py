@@ -9,12 +9,17 @@ a refused message answers 400 with ``{"errors": [{"message", "field", "help"}]}`
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 from email.utils import parseaddr
 from typing import Any
 
+from digest.config import Settings
 from digest.delivery.http import api_session, post_json, probe_get, raise_for_request
-from digest.delivery.transport import Failure, SendResult, TransientError
+from digest.delivery.transport import Failure, SendResult, TransientError, Transport
+from digest.events.webhooks import sendgrid
+from digest.events.webhooks.event import DeliveryEvent
+from digest.providers import NotVerified, Provider, ProviderConfigError, WebhookCall
 from digest.rendering.message import OutgoingMessage
 
 SENDGRID_API_URL = "https://api.sendgrid.com"
@@ -77,3 +82,34 @@ def _errors(response: Any) -> list[dict[str, Any]]:
     except ValueError:
         return []
     return [e for e in errors if isinstance(e, dict)]
+
+
+# ---------------------------------------------------------------------------------------------
+# The registration
+
+
+def _transport(settings: Settings) -> Transport:
+    if not settings.api_token:
+        raise ProviderConfigError("DIGEST_TRANSPORT=sendgrid needs DIGEST_API_TOKEN (the API key)")
+    return SendGridTransport(settings.api_token, api_url=settings.api_url or SENDGRID_API_URL)
+
+
+def _signed_recently(headers: Mapping[str, str], settings: Settings, now: datetime) -> None:
+    if not sendgrid.signed_recently(headers.get(sendgrid.TIMESTAMP_HEADER.lower()), now):
+        raise NotVerified("the signature's timestamp is missing or too old")
+
+
+def _events(call: WebhookCall) -> list[DeliveryEvent]:
+    key = call.settings.sendgrid_webhook_public_key
+    signature = call.headers.get(sendgrid.SIGNATURE_HEADER.lower())
+    timestamp = call.headers.get(sendgrid.TIMESTAMP_HEADER.lower())
+    if not sendgrid.verify(key, call.body, signature, timestamp):
+        raise NotVerified("signature did not verify" if key else "DIGEST_SENDGRID_WEBHOOK_PUBLIC_KEY is not set")
+    return sendgrid.parse(call.body)
+
+
+def _inbound(call: WebhookCall) -> list[str]:
+    return sendgrid.inbound_recipients(dict(call.form))
+
+
+PROVIDER = Provider("sendgrid", _transport, precheck=_signed_recently, events=_events, inbound=_inbound)

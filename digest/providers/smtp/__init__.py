@@ -4,9 +4,9 @@ come back as DSNs through ``digest bounces serve``."""
 from __future__ import annotations
 
 from digest.config import Settings
-from digest.delivery.providers import Provider
-from digest.delivery.smtp import SMTPConfig, SMTPTransport
 from digest.delivery.transport import Transport
+from digest.providers import Provider
+from digest.providers.smtp.transport import SMTPConfig, SMTPTransport
 
 
 def _transport(settings: Settings) -> Transport:

@@ -17,9 +17,9 @@ from sqlalchemy import select
 from digest.config import Settings
 from digest.db import session_scope
 from digest.delivery.sink import Received, SMTPSink
-from digest.delivery.smtp import SMTPConfig, SMTPTransport
 from digest.delivery.transport import TransientError
 from digest.ledger.models import Delivery, DeliveryStatus
+from digest.providers.smtp.transport import SMTPConfig, SMTPTransport
 from digest.rendering.headers import mime_bytes
 from digest.subscribers.models import Suppression, SuppressionReason
 from digest.wiring import Services, build_services
@@ -426,7 +426,7 @@ def test_credentials_are_never_sent_in_the_clear(url: str, refused: bool) -> Non
 
 
 def test_outbox_files_are_owner_only(tmp_path: Path) -> None:
-    from digest.delivery.outbox import OutboxTransport
+    from digest.providers.outbox import OutboxTransport
 
     OutboxTransport(tmp_path / "outbox").send([outgoing(1, "reader@example.org")])
     (eml,) = (tmp_path / "outbox").iterdir()

@@ -6,7 +6,9 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from digest.delivery.transport import SendResult
+from digest.config import Settings
+from digest.delivery.transport import SendResult, Transport
+from digest.providers import Provider
 from digest.rendering.message import OutgoingMessage
 
 
@@ -35,3 +37,15 @@ class OutboxTransport:
 
     def close(self) -> None:
         return None
+
+
+# ---------------------------------------------------------------------------------------------
+# The registration
+
+
+def _transport(settings: Settings) -> Transport:
+    assert settings.outbox_dir is not None
+    return OutboxTransport(settings.outbox_dir)
+
+
+PROVIDER = Provider("outbox", _transport)
