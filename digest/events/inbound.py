@@ -25,7 +25,7 @@ from email import message_from_bytes, policy
 from email.message import EmailMessage, Message
 from email.parser import BytesHeaderParser
 
-from digest.events.webhooks.event import DeliveryEvent, EventKind
+from digest.events.delivery_event import DeliveryEvent, EventKind
 
 log = logging.getLogger(__name__)
 

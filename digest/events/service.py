@@ -18,8 +18,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from digest.events.delivery_event import DeliveryEvent, EventKind
 from digest.events.models import WebhookEvent
-from digest.events.webhooks.event import DeliveryEvent, EventKind
 from digest.integrations.webhooks import emit
 from digest.ledger.models import Delivery, DeliveryStatus
 from digest.subscribers.lifecycle import unsubscribe

@@ -14,7 +14,7 @@ from datetime import datetime
 
 from digest.config import TRANSPORTS, Settings
 from digest.delivery.transport import Transport
-from digest.events.webhooks.event import DeliveryEvent
+from digest.events.delivery_event import DeliveryEvent
 
 
 class NotVerified(Exception):

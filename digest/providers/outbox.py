@@ -1,4 +1,5 @@
-"""The outbox transport: writes each message as an ``.eml`` file (for demos, previews and tests)."""
+"""The outbox: writes each message as an ``.eml`` file in ``DIGEST_OUTBOX_DIR`` (for demos, previews
+and tests); nothing calls back."""
 
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ class OutboxTransport:
 
 
 # ---------------------------------------------------------------------------------------------
-# The registration
+# Registration
 
 
 def _transport(settings: Settings) -> Transport:

@@ -1,15 +1,26 @@
-"""Postmark transport: ``POST {api_url}/email/batch``, up to 500 messages per call.
+"""Postmark: the batch API transport, and its webhooks (bounces, spam complaints, subscription
+changes, inbound mail), authenticated by HTTP basic auth.
 
-Postmark takes JSON fields, not raw MIME, so each message is mapped onto From/To/Subject/TextBody/
-HtmlBody and its headers (Message-ID, List-Id, List-Unsubscribe, List-Unsubscribe-Post) go in
-``Headers``. The batch answers 200 with one result per message, in request order, each with an
-``ErrorCode`` (0 = accepted, with Postmark's ``MessageID``); a whole-request problem answers 401, 422,
-429 or 5xx. The messages go to the broadcast message stream; link and open tracking stay off so
-that the unsubscribe links reach readers as rendered.
-"""
+Sending: ``POST {api_url}/email/batch``, up to 500 messages per call. Postmark takes JSON fields,
+not raw MIME, so each message is mapped onto From/To/Subject/TextBody/HtmlBody and its headers
+(Message-ID, List-Id, List-Unsubscribe, List-Unsubscribe-Post) go in ``Headers``. The batch answers
+200 with one result per message, in request order, each with an ``ErrorCode`` (0 = accepted, with
+Postmark's ``MessageID``); a whole-request problem answers 401, 422, 429 or 5xx. The messages go to
+the broadcast message stream; link and open tracking stay off so that the unsubscribe links reach
+readers as rendered.
+
+Webhooks (https://postmarkapp.com/developer/webhooks): a Bounce has ``RecordType: "Bounce"``,
+``ID``, ``Type`` (HardBounce, SoftBounce, ...), ``MessageID``, ``Email``, ``BouncedAt``,
+``Inactive``; a SpamComplaint has the same shape with ``RecordType: "SpamComplaint"``; a
+SubscriptionChange has ``MessageID``, ``Recipient``, ``SuppressSending``, ``SuppressionReason``
+(HardBounce, SpamComplaint, ManualSuppression) and ``ChangedAt``, but no id of its own. Inbound mail
+(for the mailto unsubscribe) arrives as JSON with ``OriginalRecipient`` and ``ToFull``."""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hmac
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
@@ -19,11 +30,18 @@ from typing import Any
 from digest.config import Settings
 from digest.delivery.http import api_session, post_json, probe_get, raise_for_request
 from digest.delivery.transport import ConnectionFailure, Failure, SendResult, TransientError, Transport
-from digest.events.webhooks import postmark
-from digest.events.webhooks.event import DeliveryEvent
+from digest.events.delivery_event import (
+    DeliveryEvent,
+    EventKind,
+    InvalidPayload,
+    fallback_event_id,
+    load_json,
+    parse_time,
+)
 from digest.providers import NotVerified, Provider, ProviderConfigError, WebhookCall
 from digest.rendering.message import OutgoingMessage
 
+NAME = "postmark"
 POSTMARK_API_URL = "https://api.postmarkapp.com"
 MAX_BATCH = 500
 MAX_BATCH_BYTES = 45 * 1024 * 1024  # Postmark accepts 50 MB per batch call
@@ -37,7 +55,7 @@ RATE_LIMITED = 429
 
 
 class PostmarkTransport:
-    name = "postmark"
+    name = NAME
     wants_raw = False  # the API takes fields; raw MIME would be ignored
     batch_size = MAX_BATCH
 
@@ -132,7 +150,96 @@ def _result(msg: OutgoingMessage, answer: dict[str, Any]) -> SendResult:
 
 
 # ---------------------------------------------------------------------------------------------
-# The registration
+# Webhooks
+
+
+HARD_TYPES = frozenset({"HardBounce", "BadEmailAddress", "ManuallyDeactivated", "DnsError"})
+SUPPRESSION_KINDS = {
+    "HardBounce": EventKind.HARD_BOUNCE,
+    "SpamComplaint": EventKind.COMPLAINT,
+    "ManualSuppression": EventKind.UNSUBSCRIBE,
+}
+
+
+def verify(authorization: str | None, user: str | None, password: str | None) -> bool:
+    """True when the Authorization header carries the configured basic-auth credentials."""
+    if not user or not password or not authorization:
+        return False
+    scheme, _, encoded = authorization.partition(" ")
+    if scheme.lower() != "basic":
+        return False
+    try:
+        given = base64.b64decode(encoded.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return hmac.compare_digest(given, f"{user}:{password}".encode())
+
+
+def parse(body: bytes) -> list[DeliveryEvent]:
+    """One webhook call carries one record; records we do not act on give no event."""
+    record = load_json(body)
+    if not isinstance(record, dict):
+        raise InvalidPayload("expected one JSON object")
+    event = _event(record)
+    return [event] if event else []
+
+
+def _event(record: dict[str, Any]) -> DeliveryEvent | None:
+    kind_name = record.get("RecordType")
+    message_ids = (str(record["MessageID"]),) if record.get("MessageID") else ()
+    if kind_name in ("Bounce", "SpamComplaint"):
+        email = _email(record, "Email")
+        bounce_type = str(record.get("Type", ""))
+        if kind_name == "SpamComplaint" or bounce_type == "SpamComplaint":
+            kind = EventKind.COMPLAINT
+        elif bounce_type == "Unsubscribe":
+            kind = EventKind.UNSUBSCRIBE
+        elif bounce_type in HARD_TYPES or record.get("Inactive") is True:
+            kind = EventKind.HARD_BOUNCE
+        else:
+            kind = EventKind.SOFT_BOUNCE
+        event_id = f"{kind_name}:{record['ID']}" if record.get("ID") is not None else fallback_event_id(record)
+        detail = " ".join(str(record.get(k) or "") for k in ("Type", "Description", "Details")).strip()
+        return DeliveryEvent(NAME, event_id, kind, email, message_ids, parse_time(record.get("BouncedAt")), detail)
+    if kind_name == "SubscriptionChange":
+        if record.get("SuppressSending") is not True:
+            return None  # a reactivation at Postmark: our own list decides, never lifted from outside
+        change = SUPPRESSION_KINDS.get(str(record.get("SuppressionReason")))
+        if change is None:
+            return None
+        detail = f"{record.get('SuppressionReason')} (origin {record.get('Origin', 'unknown')})"
+        return DeliveryEvent(
+            NAME,
+            fallback_event_id(record),
+            change,
+            _email(record, "Recipient"),
+            message_ids,
+            parse_time(record.get("ChangedAt")),
+            detail,
+        )
+    return None
+
+
+def _email(record: dict[str, Any], field: str) -> str:
+    value = record.get(field)
+    if not isinstance(value, str) or "@" not in value:
+        raise InvalidPayload(f"field {field!r} must be an email address")
+    return value.strip().lower()
+
+
+def inbound_recipients(body: bytes) -> list[str]:
+    """The addresses an inbound mail was sent to (Postmark inbound webhook JSON)."""
+    record = load_json(body)
+    if not isinstance(record, dict):
+        raise InvalidPayload("expected one JSON object")
+    found = [record.get("OriginalRecipient")]
+    for field in ("ToFull", "CcFull", "BccFull"):
+        found += [r.get("Email") for r in record.get(field) or [] if isinstance(r, dict)]
+    return [a for a in found if isinstance(a, str) and a]
+
+
+# ---------------------------------------------------------------------------------------------
+# Registration
 
 
 def _transport(settings: Settings) -> Transport:
@@ -143,7 +250,7 @@ def _transport(settings: Settings) -> Transport:
 
 def _check(headers: Mapping[str, str], settings: Settings, now: datetime | None = None) -> None:
     user, password = settings.postmark_webhook_user, settings.postmark_webhook_password
-    if not postmark.verify(headers.get("authorization"), user, password):
+    if not verify(headers.get("authorization"), user, password):
         configured = bool(user and password)
         raise NotVerified(
             "credentials did not verify" if configured else "DIGEST_POSTMARK_WEBHOOK_USER/_PASSWORD are not set",
@@ -153,12 +260,12 @@ def _check(headers: Mapping[str, str], settings: Settings, now: datetime | None 
 
 def _events(call: WebhookCall) -> list[DeliveryEvent]:
     _check(call.headers, call.settings)
-    return postmark.parse(call.body)
+    return parse(call.body)
 
 
 def _inbound(call: WebhookCall) -> list[str]:
     _check(call.headers, call.settings)
-    return postmark.inbound_recipients(call.body)
+    return inbound_recipients(call.body)
 
 
-PROVIDER = Provider("postmark", _transport, precheck=_check, events=_events, inbound=_inbound)
+PROVIDER = Provider(NAME, _transport, precheck=_check, events=_events, inbound=_inbound)

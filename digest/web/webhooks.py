@@ -16,8 +16,8 @@ from fastapi.concurrency import run_in_threadpool
 
 from digest import providers
 from digest.db import session_scope
+from digest.events.delivery_event import DeliveryEvent, InvalidPayload
 from digest.events.service import SoftBounceLimit, record_events, unsubscribe_by_mail
-from digest.events.webhooks.event import DeliveryEvent, InvalidPayload
 from digest.providers import NotVerified, Provider, WebhookCall
 from digest.web.deps import get_services
 from digest.wiring import Services

@@ -15,8 +15,8 @@ from sqlalchemy import String, Text, func, or_, select
 
 from digest.db import session_scope
 from digest.delivery.sink import SMTPSink
+from digest.events.delivery_event import DeliveryEvent, EventKind
 from digest.events.service import record_events
-from digest.events.webhooks.event import DeliveryEvent, EventKind
 from digest.issues.figures import issue_figures
 from digest.issues.models import Click
 from digest.ledger.models import Delivery

@@ -1,5 +1,6 @@
-"""SMTP relays (``DIGEST_SMTP_URL``, one URL or several separated by commas, tried in order): bounces
-come back as DSNs through ``digest bounces serve``."""
+"""SMTP relays (``DIGEST_SMTP_URL``, one URL or several separated by commas, tried in order): the
+transport is in ``transport.py``; bounces come back as DSNs through ``digest bounces serve``
+(digest/events/intake.py), not through a webhook."""
 
 from __future__ import annotations
 

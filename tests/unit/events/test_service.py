@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import select
 
 from digest.db import session_scope
+from digest.events.delivery_event import DeliveryEvent, EventKind
 from digest.events.models import WebhookEvent
 from digest.events.service import mailbox_tokens, record_events, unsubscribe_by_mail
-from digest.events.webhooks.event import DeliveryEvent, EventKind
 from digest.ledger.models import Delivery, DeliveryStatus, Issue, IssueStatus
 from digest.subscribers.models import Subscriber, SubscriberStatus, Suppression
 from digest.wiring import Services

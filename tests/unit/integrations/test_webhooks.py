@@ -13,8 +13,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from digest.db import session_scope
+from digest.events.delivery_event import DeliveryEvent, EventKind
 from digest.events.service import record_events
-from digest.events.webhooks.event import DeliveryEvent, EventKind
 from digest.integrations.models import WebhookDelivery, WebhookEndpoint, WebhookStatus
 from digest.integrations.webhooks import new_secret, sign
 from digest.rights import find_subscriber

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from digest.events.webhooks.event import InvalidPayload, fallback_event_id, load_json, parse_time
+from digest.events.delivery_event import InvalidPayload, fallback_event_id, load_json, parse_time
 
 
 @pytest.mark.parametrize(
