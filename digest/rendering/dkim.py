@@ -15,7 +15,7 @@ from pathlib import Path
 import dkim
 from publicsuffixlist import PublicSuffixList
 
-from digest.rendering.headers import DotFree
+from digest.rendering.headers import prepend_field
 
 OVERSIGNED: tuple[bytes, ...] = (
     b"from",
@@ -101,6 +101,4 @@ class DKIMSigner:
             include_headers=signed_headers(raw),
             canonicalize=(b"relaxed", b"relaxed"),
         )
-        # The signature's folded lines start with a letter or a space: dot-free bytes stay so.
-        signed = bytes(signature) + raw
-        return DotFree(signed) if isinstance(raw, DotFree) else signed
+        return prepend_field(bytes(signature), raw)

@@ -18,7 +18,8 @@ carried back out). The rules, for every value:
 
 No line this module writes starts with a dot: header lines start with a name or, folded, with a
 space, and quoted-printable bodies write a leading dot as ``=2E`` (``DotFree`` marks such bytes for
-the SMTP transport, the only other place that knows about dots).
+the SMTP transport, the only other place that knows about dots; ``prepend_field`` keeps the mark
+on a signed message only while it holds).
 """
 
 from __future__ import annotations
@@ -258,6 +259,16 @@ def mime_bytes(msg: OutgoingMessage, date: datetime, bodies: tuple[bytes, bytes]
         parts += (body, b"\r\n")  # this CRLF belongs to the next delimiter
     parts.append(f"--{boundary}--\r\n".encode())
     return DotFree(b"".join(parts))
+
+
+def prepend_field(field: bytes, raw: bytes) -> bytes:
+    """``field``, a header written by someone else (dkimpy's DKIM-Signature), before the message
+    ``raw``. Dot-free bytes stay marked so only if no line of ``field`` starts with a dot (a folded
+    header's lines start with its name or a space, so this holds; it is checked, not assumed)."""
+    joined = field + raw
+    if isinstance(raw, DotFree) and not field.startswith(b".") and b"\n." not in field:
+        return DotFree(joined)
+    return joined
 
 
 @lru_cache(maxsize=64)

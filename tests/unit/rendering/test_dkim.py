@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from digest.config import Settings
 from digest.rendering.dkim import DKIMSigner, check_alignment, signed_headers
+from digest.rendering.headers import DotFree
 from digest.wiring import ConfigError, make_signer
 
 KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -107,3 +108,11 @@ def test_a_prepended_header_breaks_the_signature(added: bytes) -> None:
     signature, _, rest = signed.partition(b"\r\nFrom:")
     assert not dkim.verify(signature + b"\r\n" + added + b"\r\nFrom:" + rest, dnsfunc=dns)
     assert not dkim.verify(added + b"\r\n" + signed, dnsfunc=dns)
+
+
+def test_a_signed_dot_free_message_stays_dot_free_and_verifies() -> None:
+    """The SMTP transport skips dot-stuffing for ``DotFree`` bytes: the signature keeps the mark
+    because none of its lines starts with a dot; other bytes stay unmarked."""
+    signed = DKIMSigner("d.org", "s", PEM)(DotFree(MESSAGE))
+    assert isinstance(signed, DotFree) and b"\r\n." not in signed and dkim.verify(signed, dnsfunc=dns)
+    assert not isinstance(DKIMSigner("d.org", "s", PEM)(MESSAGE), DotFree)

@@ -19,6 +19,7 @@ from digest.rendering.headers import (
     check_header,
     clean,
     mime_bytes,
+    prepend_field,
     structured_header,
     text_header,
 )
@@ -159,3 +160,12 @@ def test_an_address_that_is_not_plain_is_refused(addr: str) -> None:
 def test_the_last_check_refuses_a_second_header_and_long_lines(written: str) -> None:
     with pytest.raises(HeaderRefused):
         check_header("Subject", written)
+
+
+def test_a_prepended_field_with_a_line_leading_dot_loses_the_dot_free_mark() -> None:
+    """SMTP then dot-stuffs the message, as it must; a field without one keeps the mark."""
+    body = DotFree(b"Subject: x\r\n\r\nbody\r\n")
+    assert isinstance(prepend_field(b"X-Signed: a;\r\n b\r\n", body), DotFree)
+    assert not isinstance(prepend_field(b"X-Signed: a;\r\n.b\r\n", body), DotFree)
+    assert not isinstance(prepend_field(b".X: a\r\n", body), DotFree)
+    assert prepend_field(b"X: a\r\n", body) == b"X: a\r\nSubject: x\r\n\r\nbody\r\n"
