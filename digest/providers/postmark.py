@@ -42,6 +42,11 @@ from digest.providers import NotVerified, Provider, ProviderConfigError, Webhook
 from digest.rendering.message import OutgoingMessage
 
 NAME = "postmark"
+
+
+# ---------------------------------------------------------------------------------------------
+# Sending
+
 POSTMARK_API_URL = "https://api.postmarkapp.com"
 MAX_BATCH = 500
 MAX_BATCH_BYTES = 45 * 1024 * 1024  # Postmark accepts 50 MB per batch call

@@ -45,6 +45,11 @@ from digest.providers import NotVerified, Provider, ProviderConfigError, Webhook
 from digest.rendering.message import OutgoingMessage
 
 NAME = "sendgrid"
+
+
+# ---------------------------------------------------------------------------------------------
+# Sending
+
 SENDGRID_API_URL = "https://api.sendgrid.com"
 
 

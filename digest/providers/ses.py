@@ -60,6 +60,10 @@ from digest.rendering.message import OutgoingMessage
 
 NAME = "ses"
 
+
+# ---------------------------------------------------------------------------------------------
+# Sending
+
 # Error codes that say the account or its configuration cannot send now, whatever the message.
 ACCOUNT_ERRORS = frozenset(
     {

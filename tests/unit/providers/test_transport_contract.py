@@ -1,5 +1,6 @@
 """One contract every transport keeps: one result per message, in order, with the provider's id; the
-messages arrive with the digest headers; an empty batch sends nothing; close() is idempotent."""
+messages arrive with the digest headers; an empty batch sends nothing; close() is idempotent. Every
+provider of ``config.TRANSPORTS`` has its rig here."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from digest.config import TRANSPORTS
 from digest.delivery.sink import SMTPSink
 from digest.delivery.transport import Transport
 from digest.providers.outbox import OutboxTransport
@@ -49,7 +51,14 @@ def _from_mime(raw: bytes) -> Arrived:
     )
 
 
-@pytest.fixture(params=["smtp", "outbox", "postmark", "sendgrid", "ses"])
+RIGGED = ("smtp", "outbox", "postmark", "sendgrid", "ses")
+
+
+def test_every_provider_has_a_rig() -> None:
+    assert sorted(RIGGED) == sorted(TRANSPORTS), "a new provider: give it a rig below (docs/providers.md)"
+
+
+@pytest.fixture(params=RIGGED)
 def rig(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Rig]:
     if request.param == "smtp":
         with SMTPSink() as sink:
