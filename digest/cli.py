@@ -984,9 +984,13 @@ def worker(
         from prometheus_client import start_http_server
 
         from digest.observability import scrape_registry
+        from digest.wiring import make_rate_limiter
 
         assert settings.metrics_dir is not None
-        start_http_server(metrics_port, registry=scrape_registry(settings.metrics_dir, settings.broker_url))
+        registry = scrape_registry(
+            settings.metrics_dir, settings.broker_url, send_rate=make_rate_limiter(settings).current
+        )
+        start_http_server(metrics_port, registry=registry)
     celery_app.worker_main(["worker", f"--concurrency={concurrency}", f"--loglevel={settings.log_level}"])
 
 

@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     dkim_selector: str | None = None
     dkim_key_file: Path | None = None
     send_rate: float | None = Field(None, gt=0)
+    # When the transport throttles, the shared send rate is halved, never below this (messages/s).
+    send_rate_floor: float = Field(1.0, gt=0)
     max_items: int = 8
     lookback_days: int = 7
     chunk_size: int = 250

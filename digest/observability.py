@@ -5,7 +5,9 @@ Logging: one handler on the root logger, plain text or one JSON object per line
 
 Metrics (Prometheus): ``digest_messages_sent_total{transport}``,
 ``digest_messages_failed_total{transport,kind}``, ``digest_send_seconds{transport}`` (one transport
-call, i.e. one batch) and ``digest_queue_depth{queue}`` (read from Redis at scrape time). Messages
+call, i.e. one batch), ``digest_queue_depth{queue}`` (read from Redis at scrape time) and
+``digest_send_rate`` (the shared send rate now in force, +Inf while unlimited: lower than
+``DIGEST_SEND_RATE`` after the transport throttled). Messages
 are sent by worker processes (and their prefork children), not by the web process that serves
 ``/metrics``, so the counters use prometheus_client's multiprocess mode: every process writes its
 values to files in ``DIGEST_METRICS_DIR`` and the exporter adds them up when scraped. The directory
@@ -20,7 +22,7 @@ import os
 import socket
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -222,9 +224,34 @@ class CircuitCollector(Collector):
         yield gauge
 
 
-def scrape_registry(directory: Path, broker_url: str | None, engine: Engine | None = None) -> CollectorRegistry:
+class SendRateCollector(Collector):
+    """``digest_send_rate``: messages/s every worker together may send now (+Inf: unlimited), read
+    from the shared rate at scrape time; below ``DIGEST_SEND_RATE`` while it recovers from a throttle."""
+
+    def __init__(self, current: Callable[[], float | None]):
+        self.current = current
+
+    def collect(self) -> Iterator[Metric]:
+        try:
+            rate = self.current()
+        except redis.RedisError as exc:
+            log.warning("send rate not available: %s", exc)
+            return
+        yield GaugeMetricFamily(
+            "digest_send_rate",
+            "Messages per second all workers may send now (+Inf: unlimited); cut when the transport throttles",
+            value=float("inf") if rate is None else rate,
+        )
+
+
+def scrape_registry(
+    directory: Path,
+    broker_url: str | None,
+    engine: Engine | None = None,
+    send_rate: Callable[[], float | None] | None = None,
+) -> CollectorRegistry:
     """A registry that adds up every process's files in ``directory`` and, with a Redis broker, the
-    queue depth; with a database, the transport circuits."""
+    queue depth; with a database, the transport circuits; with ``send_rate``, the shared rate."""
     registry = CollectorRegistry()
     directory.mkdir(parents=True, exist_ok=True)
     MultiProcessCollector(registry, path=str(directory))
@@ -232,12 +259,19 @@ def scrape_registry(directory: Path, broker_url: str | None, engine: Engine | No
         registry.register(QueueDepthCollector(broker_url))
     if engine is not None:
         registry.register(CircuitCollector(engine))
+    if send_rate is not None:
+        registry.register(SendRateCollector(send_rate))
     return registry
 
 
-def exposition(directory: Path, broker_url: str | None, engine: Engine | None = None) -> bytes:
+def exposition(
+    directory: Path,
+    broker_url: str | None,
+    engine: Engine | None = None,
+    send_rate: Callable[[], float | None] | None = None,
+) -> bytes:
     """The Prometheus text format for one scrape."""
-    return generate_latest(scrape_registry(directory, broker_url, engine))
+    return generate_latest(scrape_registry(directory, broker_url, engine, send_rate))
 
 
 # -- health -----------------------------------------------------------------------------------------

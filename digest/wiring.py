@@ -19,7 +19,7 @@ from digest.config import Settings
 from digest.db import make_engine, make_session_factory, utcnow
 from digest.delivery.circuit import Circuit
 from digest.delivery.confirmation import ConfirmationMailer
-from digest.delivery.ratelimit import RedisTokenBucket
+from digest.delivery.ratelimit import AdaptiveRate
 from digest.delivery.service import DeliveryService, RateLimiter, Unlimited
 from digest.delivery.transport import Transport
 from digest.editors.throttle import Buckets, Limit, LoginThrottle, MemoryBuckets, RedisBuckets
@@ -96,16 +96,17 @@ def make_transport(settings: Settings) -> Transport:
 
 
 def make_rate_limiter(settings: Settings) -> RateLimiter:
-    """``DIGEST_SEND_RATE`` set: a token bucket in Redis shared by every worker; unset: no limit."""
-    if settings.send_rate is None:
-        return Unlimited()
+    """With Redis, a rate shared by every worker: ``DIGEST_SEND_RATE`` (unset: unlimited), cut when
+    the transport throttles. Without Redis nothing is shared: no rate, and a throttle only pauses."""
     url = settings.shared_redis_url
     if url is None:
-        raise ConfigError(
-            "DIGEST_SEND_RATE needs Redis to share the rate across workers: "
-            "set DIGEST_REDIS_URL, or a redis:// DIGEST_BROKER_URL"
-        )
-    return RedisTokenBucket.from_url(url, settings.send_rate)
+        if settings.send_rate is not None:
+            raise ConfigError(
+                "DIGEST_SEND_RATE needs Redis to share the rate across workers: "
+                "set DIGEST_REDIS_URL, or a redis:// DIGEST_BROKER_URL"
+            )
+        return Unlimited()
+    return AdaptiveRate.from_url(url, settings.send_rate, floor=settings.send_rate_floor)
 
 
 def make_signer(settings: Settings) -> Callable[[bytes], bytes] | None:

@@ -104,12 +104,35 @@ _SPECIALTY_NAMES = select(Specialty.id, Specialty.slug, Specialty.name)
 
 
 class RateLimiter(Protocol):
+    """The global send rate (digest/delivery/ratelimit.py): slowed when the transport throttles,
+    raised again as messages are accepted."""
+
     def acquire(self, count: int) -> None:
         """Block until ``count`` messages may be sent."""
 
+    def succeeded(self, count: int) -> None:
+        """``count`` messages were accepted."""
+
+    def slow_down(self, transport: str, quiet: float) -> float | None:
+        """The transport throttled (every worker now waits ``quiet`` seconds): cut the rate; returns it."""
+
+    def current(self) -> float | None:
+        """Messages per second now allowed; None: unlimited."""
+
 
 class Unlimited:
+    """No shared rate (no Redis): a throttle only holds every worker back (the circuit's wait)."""
+
     def acquire(self, count: int) -> None:
+        return None
+
+    def succeeded(self, count: int) -> None:
+        return None
+
+    def slow_down(self, transport: str, quiet: float) -> float | None:
+        return None
+
+    def current(self) -> float | None:
         return None
 
 
@@ -318,6 +341,7 @@ class DeliveryService:
             report.paused = stop.error
         else:
             report.wait = self.circuit.throttle(stop.retry_after)
+            self.limiter.slow_down(self.transport.name, report.wait)
             report.throttled += rest
 
     def _record_versions(self, variants: Iterable[Variant]) -> None:
@@ -398,6 +422,7 @@ class DeliveryService:
             log.warning("transport %s failed for a batch of %d: %s", self.transport.name, len(sendable), exc)
             results = [SendResult.untried(m.delivery_id, exc) for m in sendable]
         self.recorder.record(self.transport.name, time.perf_counter() - started, results)
+        self.limiter.succeeded(sum(1 for r in results if r.accepted))
         by_id = {m.delivery_id: m for m in sendable}
         temporary = [r for r in results if r.failure == Failure.TEMPORARY]
         attempts = self._attempts(session, [r.delivery_id for r in temporary]) if temporary else {}

@@ -241,6 +241,15 @@ def home() -> Response:
     return RedirectResponse("/editor/issues", status_code=303)
 
 
+def slowed(services: Services) -> tuple[float, float | None] | None:
+    """(messages/s now, DIGEST_SEND_RATE or None) while a throttle keeps the shared rate below the configured one."""
+    rate = services.delivery.limiter.current()
+    ceiling = services.settings.send_rate
+    if rate is None or (ceiling is not None and rate >= ceiling):
+        return None
+    return rate, ceiling
+
+
 @router.get("/issues")
 def issues_list(request: Request, editor: EditorDep, services: ServicesDep) -> HTMLResponse:
     """The dashboard: the automatic digests (their switch and runs) beside the editor's campaigns."""
@@ -295,6 +304,7 @@ def issues_list(request: Request, editor: EditorDep, services: ServicesDep) -> H
         flow=flow,
         flow_changed=local(flow.changed_at, editor.timezone),
         stopped=stopped,
+        slowed=slowed(services),
         planned=lambda r: local(r.first_planned, editor.timezone),
     )
 

@@ -43,7 +43,9 @@ def metrics(request: Request, services: ServicesDep) -> Response:
             status_code=403,
         )
     return Response(
-        exposition(services.metrics.directory, services.settings.broker_url, services.engine),
+        exposition(
+            services.metrics.directory, services.settings.broker_url, services.engine, services.delivery.limiter.current
+        ),
         media_type=PROMETHEUS_TEXT,
     )
 

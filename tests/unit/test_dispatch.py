@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 import pytest
@@ -85,10 +86,11 @@ def test_dispatch_queues_chunks_a_page_at_a_time_and_checkpoints_each_page(
 
 
 def test_two_dispatches_planning_the_same_period_at_once_both_finish(
-    services: Services, clock: Clock, database_url: str
+    services: Services, clock: Clock, database_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The second planner waits on the first one's rows (the ledger's unique keys), then finds the
-    period planned: no exception, and it goes on to the campaign and stalled-issue steps."""
+    period planned: no exception, no ERROR or traceback logged, and it goes on to the campaign and
+    stalled-issue steps."""
     import threading
 
     from sqlalchemy import text
@@ -131,13 +133,16 @@ def test_two_dispatches_planning_the_same_period_at_once_both_finish(
             if waiting:
                 break
             thread.join(0.02)
-    first.commit()
-    first.close()
-    thread.join(60)
+    with caplog.at_level(logging.INFO):
+        first.commit()
+        first.close()
+        thread.join(60)
 
     assert "error" not in outcome, outcome.get("error")
     run = outcome["run"]
     assert isinstance(run, dispatch.SendRun) and run.plan.issue_id is None
     assert [c.issue_id for c in run.campaigns] == [campaign]  # the steps after planning still ran
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info] == []
+    assert "another dispatch planned the digests" in caplog.text
     with session_scope(services.sessions) as s:
         assert s.scalar(select(func.count()).select_from(Delivery).where(Delivery.period_key.is_not(None))) == 1

@@ -1,12 +1,15 @@
 """What an operator sees while the transport circuit is open: the reason on the dashboard (the
-issues list and the paused issue's page) and on /metrics; resuming the issue closes the circuit."""
+issues list and the paused issue's page) and on /metrics; resuming the issue closes the circuit.
+And while a throttle keeps the shared send rate down: the rate on both."""
 
 from __future__ import annotations
 
+import redis
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from digest.db import session_scope
+from digest.delivery.ratelimit import AdaptiveRate
 from digest.ledger.models import Issue, IssueStatus
 from digest.wiring import Services
 from tests.conftest import Clock
@@ -41,3 +44,20 @@ def test_the_dashboard_and_metrics_show_why_sending_is_paused(
     assert (
         'digest_transport_paused{reason="",transport="smtp"} 0.0' in editor_client.get("/metrics", headers=scrape).text
     )
+
+
+def test_the_dashboard_and_metrics_show_the_send_rate_a_throttle_cut(
+    services: Services, editor_client: TestClient, redis_url: str
+) -> None:
+    services.settings.metrics_token = "scrape-token"
+    scrape = {"Authorization": "Bearer scrape-token"}
+    assert "digest_send_rate +Inf" in editor_client.get("/metrics", headers=scrape).text  # no Redis: unlimited
+    services.settings.send_rate = 20
+    services.delivery.limiter = rate = AdaptiveRate(redis.Redis.from_url(redis_url), 20)
+    assert "Sending is slowed" not in editor_client.get("/editor/issues").text
+
+    rate.slow_down("smtp", quiet=30)
+
+    listing = editor_client.get("/editor/issues").text
+    assert "Sending is slowed" in listing and "send 10.0 messages a second for now (20 configured)" in listing
+    assert "digest_send_rate 10.0" in editor_client.get("/metrics", headers=scrape).text
