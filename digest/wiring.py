@@ -45,7 +45,7 @@ class ConfigError(Exception):
 
 
 def https_get(url: str) -> bytes:
-    """GET a URL a webhook payload names (SNS certificates, subscription confirmations)."""
+    """GET a URL a webhook payload names (signing certificates, subscription confirmations)."""
     response = requests.get(url, timeout=(5, 15))
     response.raise_for_status()
     return response.content

@@ -6,7 +6,7 @@ the subscriber, with a MAC, as the ``List-Unsubscribe`` mailto does), so a bounc
 address that says whose message it was, even when the report quotes nothing of the original. The
 MTA hands what arrives for that domain to ``digest bounces serve`` (LMTP or SMTP on loopback).
 Each report becomes provider-neutral ``DeliveryEvent``s (provider ``mta``) recorded by
-``digest.events.service.record_events``, the same path as the Postmark and SendGrid webhooks:
+``digest.events.service.record_events``, the same path as the providers' webhooks:
 
 - a DSN with ``Action: failed`` and a 5.1.x or 5.2.1 status: a hard bounce (suppressed at once);
 - any other failed status (mailbox full, 4.x.x given up, policy): a soft bounce, counted; the

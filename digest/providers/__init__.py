@@ -32,7 +32,7 @@ class ProviderConfigError(Exception):
 @dataclass(frozen=True)
 class WebhookCall:
     """What a webhook handler gets: the request as received, the settings, and a way to fetch a
-    URL the payload names (SNS signing certificates, subscription confirmations)."""
+    URL the payload names (signing certificates, subscription confirmations)."""
 
     body: bytes
     headers: Mapping[str, str]  # lower-case names

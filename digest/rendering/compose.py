@@ -95,7 +95,7 @@ class MessageComposer:
         self.secret = secret
         self.sign = sign
         self.click_base = click_base  # delivery id -> start of its tracked links
-        self.raw = raw  # False for transports that take fields, not MIME (Postmark, SendGrid)
+        self.raw = raw  # False for transports that take fields, not MIME (HTTP APIs)
         self.return_path = return_path  # subscriber id -> VERP bounce address (DIGEST_BOUNCE_DOMAIN)
 
     def recipient(self, who: Addressee, unsubscribe_url: str | None = None) -> Recipient:

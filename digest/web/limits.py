@@ -5,8 +5,8 @@ first that matches): provider webhooks and the editor's forms 1 MiB, the JSON AP
 ``DIGEST_API_MAX_BODY_BYTES`` (16 MiB), everything else (sign-up, preferences, one-click
 unsubscribe) 64 KiB. A declared ``Content-Length`` over the limit is answered 413 at once, the body
 never read; a body without one (chunked) is counted as the application reads it, and the reading
-stops with 413 at the limit. The 400 MB POST to ``/webhooks/postmark`` of issue 17 now costs one
-header check.
+stops with 413 at the limit. The 400 MB POST to a provider's webhook of issue 17 now costs one header
+check.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 ``POST /webhooks/{provider}/inbound`` (mail to the ``List-Unsubscribe`` mailto address).
 
 The provider is looked up in the registry (digest/providers): its handler checks the
-caller (Postmark basic auth, SendGrid ECDSA, SES through SNS signatures) and parses the body; a
+caller (credentials or a signature, as docs/providers.md lists them) and parses the body; a
 request that does not verify gets 401 and changes nothing. Events are de-duplicated by the
 provider's event id.
 """
@@ -62,7 +62,7 @@ async def provider_events(name: str, request: Request) -> dict[str, int]:
     services = get_services(request)
     try:
         call = await _call(request, services, provider)
-        # In a thread: SNS verification may fetch a certificate.
+        # In a thread: verifying a signature may fetch the signing certificate.
         events = await run_in_threadpool(provider.events, call)
     except NotVerified as exc:
         raise _refused(provider, exc) from None
@@ -83,8 +83,9 @@ def _record(services: Services, events: list[DeliveryEvent]) -> tuple[int, int]:
     "/{name}/inbound", summary="Inbound mail to the List-Unsubscribe mailto address, forwarded by the provider"
 )
 async def inbound_mail(name: str, request: Request) -> dict[str, int]:
-    """Postmark posts JSON (with its basic-auth credentials); SendGrid Inbound Parse posts a form.
-    The HMAC token in ``unsubscribe+<token>@<domain>`` authenticates the unsubscribe itself."""
+    """The provider posts JSON or a form, as its ``inbound`` handler reads it (after checking the
+    caller's credentials where it has any). The HMAC token in ``unsubscribe+<token>@<domain>``
+    authenticates the unsubscribe itself."""
     provider = providers.get(name)
     if provider is None or provider.inbound is None:
         raise HTTPException(404, f"no inbound mail for {name!r}")
