@@ -7,7 +7,9 @@ run (notices of their own, or blocks folded into the next digests), plans the ca
 in one committed transaction,
 starts the campaigns scheduled before now, streams each issue's pending ids into chunks of
 ``DIGEST_CHUNK_SIZE`` handed to ``services.queue``, checkpointing on the issue as it goes, and
-queues again the rows of issues whose worker died (lease ran out). Chunks carry ids, never content.
+queues again the rows of issues whose worker died (lease ran out), and carries on a dispatch that
+stopped half-way (its database connection or the broker lost) from its checkpoint one tick later.
+Chunks carry ids, never content.
 While the transport circuit is open (digest/delivery/circuit.py) it first probes the transport, when
 a probe is due, and resumes the issues the circuit paused once the probe succeeds.
 """
@@ -30,7 +32,13 @@ from digest.issues.planning import CampaignPlan
 from digest.issues.runs import digests_paused
 from digest.issues.service import IllegalTransition, get_campaign, resume_issue, start_due_campaigns, start_sending
 from digest.ledger.models import Delivery, DeliveryStatus, Issue, IssueKind, IssueStatus
-from digest.selection.service import PlanResult, pending_page, plan_digests, stalled_issues
+from digest.selection.service import (
+    PlanResult,
+    interrupted_dispatches,
+    pending_page,
+    plan_digests,
+    stalled_issues,
+)
 from digest.wiring import Services
 
 log = logging.getLogger(__name__)
@@ -136,17 +144,21 @@ def send_due(services: Services, now: datetime | None = None, *, include_new_sub
         chunks += dispatch_issue(services, campaign.issue_id)
     with session_scope(services.sessions) as session:
         stalled = stalled_issues(session, now, timedelta(seconds=services.settings.lease_seconds))
+        tick_ago = now - timedelta(seconds=services.settings.dispatch_seconds)
+        interrupted = [i for i in interrupted_dispatches(session, tick_ago) if i not in stalled]
         if paused:
-            stalled = list(
-                session.scalars(select(Issue.id).where(Issue.id.in_(stalled), Issue.kind == IssueKind.CAMPAIGN))
-            )
+            campaigns_only = select(Issue.id).where(Issue.kind == IssueKind.CAMPAIGN)
+            stalled = list(session.scalars(campaigns_only.where(Issue.id.in_(stalled))))
+            interrupted = list(session.scalars(campaigns_only.where(Issue.id.in_(interrupted))))
     for issue_id in stalled:
         chunks += dispatch_issue(services, issue_id, restart=True)
+    for issue_id in interrupted:
+        chunks += dispatch_issue(services, issue_id)  # from its checkpoint
     return SendRun(
         plan=plan,
         chunks=chunks,
         campaigns=campaigns,
-        redispatched=stalled,
+        redispatched=[*stalled, *interrupted],
         resumed=resumed,
         digests_paused=paused,
         corrections=corrections,

@@ -20,7 +20,8 @@ Why Redis rather than the transport circuit's row in the database: every batch a
 round trip here, so each reservation sees the rate the last throttle set (and applies the
 successes since the previous one) at no extra cost, and the cut is atomic with the bucket. The
 adaptive state outlives idle periods (a day): a send that starts tomorrow does not hammer a
-provider that throttled today.
+provider that throttled today. When Redis does not answer, a configured rate stops the send (the
+bucket is a promise to the provider); without one, sending goes on unlimited, as before a throttle.
 """
 
 from __future__ import annotations
@@ -86,7 +87,7 @@ else
 end
 local keep = {STATE_SECONDS}
 if rate == nil then
-  redis.call("HDEL", KEYS[1], "tokens", "ts")
+  if state.tokens ~= nil then redis.call("HDEL", KEYS[1], "tokens", "ts") end
   if state.rate == nil then keep = 3 * {OBSERVE_SECONDS} end
   redis.call("EXPIRE", KEYS[1], keep)
   return 0
@@ -192,7 +193,13 @@ class AdaptiveRate:
     def acquire(self, count: int) -> None:
         if count <= 0:
             return
-        wait = self.reserve(count)
+        try:
+            wait = self.reserve(count)
+        except redis.RedisError as exc:
+            if self.ceiling is not None:
+                raise  # DIGEST_SEND_RATE is a promise to the provider: no sending without the bucket
+            log.warning("send rate not available (%s); sending without one, as configured", exc)
+            return
         if wait > 0:
             self.sleep(wait)
 
@@ -205,7 +212,11 @@ class AdaptiveRate:
         ``quiet`` seconds ago (the wait every worker now observes) already did. Returns the rate."""
         self._credit = 0
         args = [*self._args(), repr(self.floor), str(int(quiet * 1_000_000))]
-        cut, rate = self._slow_down(keys=[self.key], args=args)
+        try:
+            cut, rate = self._slow_down(keys=[self.key], args=args)
+        except redis.RedisError as exc:
+            log.warning("send rate not available (%s): the throttle only holds every worker back", exc)
+            return None
         value = float(rate) if rate else None
         if int(cut) and value is not None:
             log.warning(

@@ -389,3 +389,20 @@ def stalled_issues(session: Session, now: datetime, lease: timedelta) -> list[in
             )
         )
     )
+
+
+def interrupted_dispatches(session: Session, before: datetime) -> list[int]:
+    """Sending issues whose last dispatch, started before ``before``, stopped before queueing every
+    row: rows above its checkpoint (``dispatched_through``) are still pending. The dispatch lost its
+    database connection or the broker mid-way; the next tick carries on from the checkpoint rather
+    than leaving those rows for the lease."""
+    unqueued = select(Delivery.id).where(
+        Delivery.issue_id == Issue.id,
+        Delivery.status == DeliveryStatus.PENDING,
+        Delivery.id > func.coalesce(Issue.dispatched_through, 0),
+    )
+    return list(
+        session.scalars(
+            select(Issue.id).where(Issue.status == IssueStatus.SENDING, Issue.dispatched_at < before, exists(unqueued))
+        )
+    )

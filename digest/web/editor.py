@@ -10,6 +10,7 @@ must carry the session's CSRF token (digest.web.sessions); otherwise it is 403 a
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import tempfile
 from collections import Counter
@@ -22,6 +23,7 @@ from urllib.parse import quote, urlencode, urlsplit
 from zoneinfo import ZoneInfo
 
 import anyio
+import redis
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from markupsafe import Markup
@@ -64,6 +66,8 @@ from digest.web.charts import Series, bar_chart
 from digest.web.deps import IssueId, ServicesDep, get_services, page
 from digest.web.sessions import CSRF_FIELD, EditorSession, SessionCookies, check_csrf
 from digest.wiring import Services
+
+log = logging.getLogger(__name__)
 
 LOGIN = "/editor/login"
 RECENT_SUMMARIES = 60  # the pinned-summary picker lists this many of the newest summaries
@@ -242,8 +246,13 @@ def home() -> Response:
 
 
 def slowed(services: Services) -> tuple[float, float | None] | None:
-    """(messages/s now, DIGEST_SEND_RATE or None) while a throttle keeps the shared rate below the configured one."""
-    rate = services.delivery.limiter.current()
+    """(messages/s now, DIGEST_SEND_RATE or None) while a throttle keeps the shared rate below the
+    configured one; None too when Redis does not answer (the page is shown without the line)."""
+    try:
+        rate = services.delivery.limiter.current()
+    except redis.RedisError as exc:
+        log.warning("send rate not available for the dashboard: %s", exc)
+        return None
     ceiling = services.settings.send_rate
     if rate is None or (ceiling is not None and rate >= ceiling):
         return None

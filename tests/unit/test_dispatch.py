@@ -146,3 +146,41 @@ def test_two_dispatches_planning_the_same_period_at_once_both_finish(
     assert "another dispatch planned the digests" in caplog.text
     with session_scope(services.sessions) as s:
         assert s.scalar(select(func.count()).select_from(Delivery).where(Delivery.period_key.is_not(None))) == 1
+
+
+class FailingQueue(RecordingQueue):
+    """The broker (or the dispatcher's database connection) goes away after ``works`` chunks."""
+
+    def __init__(self, services: Services, works: int) -> None:
+        super().__init__(services)
+        self.works = works
+
+    def deliver_chunk(self, delivery_ids: list[int]) -> None:
+        if len(self.chunks) >= self.works:
+            raise ConnectionError("Connection to the broker lost")
+        super().deliver_chunk(delivery_ids)
+
+
+def test_a_dispatch_stopped_half_way_carries_on_from_its_checkpoint_at_the_next_tick_not_the_lease(
+    services: Services, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = planned_issue(services, clock(), [(f"s{i}@example.org", "", ["cardiology"]) for i in range(25)])
+    update = {"chunk_size": 2, "broker_url": "redis://127.0.0.1:1/0", "lease_seconds": 600, "dispatch_seconds": 60}
+    monkeypatch.setattr(services, "settings", services.settings.model_copy(update=update))
+    monkeypatch.setattr(dispatch, "CHUNKS_PER_PAGE", 3)
+    queue = FailingQueue(services, works=4)
+    monkeypatch.setattr(services, "queue", queue)
+
+    with pytest.raises(ConnectionError):
+        dispatch.send_due(services, clock())  # the first page is queued and checkpointed, then the broker goes
+    assert [i for chunk in queue.chunks for i in chunk] == ids[:8]
+
+    queue.works = 100
+    clock.advance(seconds=30)
+    assert dispatch.send_due(services, clock()).chunks == 0  # within the tick: the dispatch may still be running
+    clock.advance(seconds=31)
+    run = dispatch.send_due(services, clock())  # the next tick, long before the lease
+
+    assert run.redispatched == [_issue_id(services)]
+    assert [i for chunk in queue.chunks[4:] for i in chunk] == ids[6:]  # from the checkpoint after the first page
+    assert dispatch.send_due(services, clock.advance(seconds=61)).chunks == 0  # everything queued: nothing more

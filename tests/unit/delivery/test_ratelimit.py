@@ -151,3 +151,16 @@ def test_without_a_configured_rate_the_first_throttle_sets_one_from_the_throughp
     start = clock[0]
     b.send(1000)
     assert clock[0] == start
+
+
+def test_without_its_redis_an_unlimited_rate_sends_and_a_configured_one_does_not(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    gone = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=1)  # nothing listens on port 1
+    unlimited = AdaptiveRate(gone, None)
+    with caplog.at_level("WARNING", logger="digest.delivery.ratelimit"):
+        unlimited.acquire(1)
+        assert unlimited.slow_down("smtp", quiet=30) is None
+    assert "sending without one" in caplog.text and "only holds every worker back" in caplog.text
+    with pytest.raises(redis.ConnectionError):
+        AdaptiveRate(gone, 10).acquire(1)

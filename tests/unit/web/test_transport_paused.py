@@ -61,3 +61,17 @@ def test_the_dashboard_and_metrics_show_the_send_rate_a_throttle_cut(
     listing = editor_client.get("/editor/issues").text
     assert "Sending is slowed" in listing and "send 10.0 messages a second for now (20 configured)" in listing
     assert "digest_send_rate 10.0" in editor_client.get("/metrics", headers=scrape).text
+
+
+def test_the_dashboard_and_metrics_stay_up_when_the_rate_s_redis_does_not_answer(
+    services: Services, editor_client: TestClient
+) -> None:
+    services.settings.metrics_token = "scrape-token"
+    gone = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=1)  # nothing listens on port 1
+    services.delivery.limiter = AdaptiveRate(gone, 20)
+
+    listing = editor_client.get("/editor/issues")
+    metrics = editor_client.get("/metrics", headers={"Authorization": "Bearer scrape-token"})
+
+    assert listing.status_code == 200 and "Sending is slowed" not in listing.text
+    assert metrics.status_code == 200 and "digest_send_rate" not in metrics.text
