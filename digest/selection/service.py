@@ -228,7 +228,12 @@ def _choose_lists(
         select(fresh.c.id, literal(summary_id), literal(position)) for position, summary_id in enumerate(first, start=1)
     ]
     if max_items > len(first):
-        ranked = ranked_for(select(fresh.c.rep))
+        # Ranked for every group's representative, then joined to the fresh lists: ``reps`` comes
+        # from the analysed members table, so PostgreSQL knows how many groups it ranks for. Given
+        # ``fresh`` instead, it estimated one group (the new lists are in no statistics) and
+        # walked every summary ever published in each group's specialties before keeping those in
+        # the lookback window: 2.7 s instead of 0.4 s for 10k readers on 90 days of history.
+        ranked = ranked_for(select(reps.c.id))
         parts.append(
             select(fresh.c.id, ranked.c.summary_id, ranked.c.rank + len(first))
             .join(ranked, ranked.c.subscriber_id == fresh.c.rep)
