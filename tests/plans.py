@@ -67,9 +67,12 @@ def explain(engine: Engine, statement: ClauseElement, params: dict[str, Any], mo
 
 
 def explain_executed(cursor: Any, statement: str, params: Any) -> dict[str, Any]:
-    """The executed plan of a statement about to run on ``cursor`` (a DB-API cursor), with its parameters."""
+    """The executed plan of a statement about to run on ``cursor`` (a DB-API cursor), with its
+    parameters; run inside a savepoint that is rolled back, so the statement itself then runs as usual."""
+    cursor.execute("SAVEPOINT probe")
     cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + statement, params)
     plan = cursor.fetchone()[0]
+    cursor.execute("ROLLBACK TO SAVEPOINT probe")
     return dict((json.loads(plan) if isinstance(plan, str) else plan)[0]["Plan"])
 
 
