@@ -20,6 +20,7 @@ from functools import lru_cache
 from importlib.resources import files
 from io import BytesIO
 
+from babel.core import Locale
 from babel.dates import format_date, get_day_names
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
@@ -84,6 +85,13 @@ def negotiate(accept_language: str | None) -> str:
     return min(ranked)[2] if ranked else DEFAULT_LOCALE
 
 
+@lru_cache(maxsize=1)
+def language_names() -> dict[str, str]:
+    """Each locale's name in its own language ("Español"), for a language picker."""
+    names = {code: Locale.parse(code).get_display_name(code) or code for code in LOCALES}
+    return {code: name[:1].upper() + name[1:] for code, name in names.items()}
+
+
 def weekday_names(locale: str) -> tuple[str, ...]:
     """Monday to Sunday in the locale, as a sentence starts them ("lunes" -> "Lunes")."""
     names = get_day_names("wide", locale=locale)
@@ -110,6 +118,8 @@ def install(env: Environment, locale: str) -> Environment:
     env.policies["ext.i18n.trimmed"] = True
     env.install_gettext_translations(translations(locale), newstyle=True)  # type: ignore[attr-defined]
     env.globals["lang"] = locale
+    env.globals["locales"] = LOCALES
+    env.globals["language_names"] = language_names()
     env.globals["weekday_names"] = weekday_names(locale)
     env.filters["day"] = lambda value: day(value, locale)
     return env

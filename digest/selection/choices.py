@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_date
+from babel.dates import format_date, get_day_names
 
 from digest.config import DEFAULT_LOCALE
-from digest.i18n import N_, translations, weekday_names
+from digest.i18n import N_, translations
 from digest.selection.planner import Schedule, next_slot
 from digest.subscribers.models import Cadence, Edition
 from digest.subscribers.schema import iana_timezones
@@ -57,7 +57,7 @@ def describe_choices(
     """The choices in words; ``first_digest`` is the first slot after ``now`` (a subscriber confirmed
     after a slot is first served at the next one: see ``digest.selection.service``)."""
     gettext = translations(locale).gettext
-    days = weekday_names(locale)
+    days = get_day_names("wide", locale=locale)  # as in a sentence: "Monday", "lunes"
     hour = f"{send_hour:02d}:00"
     if cadence == Cadence.WEEKLY:
         schedule = gettext("Every %(weekday)s at %(time)s") % {"weekday": days[send_weekday], "time": hour}

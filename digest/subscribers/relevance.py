@@ -83,7 +83,8 @@ def relevance_line(
         )
     types = split_types(study_types)
     if types:
-        parts.append(gettext("%(types)s only") % {"types": f" {gettext('or')} ".join(types)})
+        either = " " + gettext("or") + " "
+        parts.append(gettext("%(types)s only") % {"types": either.join(types)})
     if max_items is not None:
         parts.append(gettext("at most %(count)s per digest") % {"count": max_items})
     return gettext("your filters: %(filters)s") % {"filters": ", ".join(parts)} if parts else ""

@@ -83,5 +83,6 @@ def page_policy(nonce: str) -> str:
 
 def invalid_link(request: Request, status_code: int = 400) -> HTMLResponse:
     """The one page for every forged, garbled, expired or dangling link: it says nothing more."""
-    title = page_gettext(request)("This link is not valid")
+    gettext = page_gettext(request)
+    title = gettext("This link is not valid")
     return page(request, "invalid_link", status_code=status_code, title=title)

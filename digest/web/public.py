@@ -21,7 +21,6 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from digest.config import LOCALES
 from digest.db import session_scope
 from digest.delivery.confirmation import CONFIRM_MAX_AGE
 from digest.i18n import supported, translations
@@ -141,7 +140,6 @@ def _signup_form(
         values=values,
         errors=errors,
         zones=timezone_options(services.clock()),
-        locales=LOCALES,
     )
 
 
@@ -270,7 +268,6 @@ def _preferences_page(
         status_code=status,
         locale=row.locale,
         title=translations(row.locale).gettext("Your preferences"),
-        locales=LOCALES,
         email=row.email,
         specialties=_specialty_choices(services),
         cadences=list(Cadence),
