@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: demo lint test smoke lock bench chaos install clean screenshots
+.PHONY: demo lint test smoke lock bench chaos install clean screenshots messages
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "digest needs Python 3.11 or newer")'
@@ -54,6 +54,13 @@ smoke:
 lock: $(BIN)/python
 	$(BIN)/pip install --quiet 'uv>=0.9'
 	$(BIN)/uv pip compile pyproject.toml --python-version 3.11 --universal --generate-hashes $(LOCK_ARGS) -o requirements.lock
+
+# Extract the translatable strings (babel.cfg: Python and templates) and update the catalogues in
+# digest/locales; then translate what is new or changed (tests/unit/test_catalogues.py fails until then).
+messages: $(TEST_STAMP)
+	@mkdir -p build
+	$(BIN)/pybabel extract -F babel.cfg -k N_ -c TRANSLATORS: --no-location --sort-output --project digest -o build/messages.pot .
+	$(BIN)/pybabel update -i build/messages.pot -d digest/locales -D messages --ignore-obsolete --no-fuzzy-matching --ignore-pot-creation-date
 
 # make bench BENCH_ARGS="--scaling --redis-url redis://127.0.0.1:6379/15"; see docs/benchmark.md
 # make bench BENCH_ARGS="--matrix": list size x ledger age, unattended, one JSON and one plot; see docs/scaling.md

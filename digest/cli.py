@@ -16,7 +16,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from digest.config import Settings, get_settings, plain_http_warning
+from digest.config import LOCALES, Settings, get_settings, plain_http_warning
 from digest.db import session_scope, utcnow
 from digest.errors import InputError, InvalidInput
 from digest.progress import Progress as ProgressCallback
@@ -273,6 +273,7 @@ def subscribers_add(
     edition: Annotated[Edition, typer.Option(help="clinician or patient")] = Edition.CLINICIAN,
     name: Annotated[str, typer.Option(help="display name")] = "",
     hour: Annotated[int, typer.Option(help="local hour to receive the digest (0-23)")] = 7,
+    locale: Annotated[str, typer.Option(help=f"language of their emails and pages: {', '.join(LOCALES)}")] = "en",
 ) -> None:
     """Add (or update) a confirmed subscriber: an operator action, no confirmation email."""
     from digest.subscribers.service import add_subscriber
@@ -286,6 +287,7 @@ def subscribers_add(
         "edition": edition,
         "name": name,
         "send_hour": hour,
+        "locale": locale,
     }
     try:
         with session_scope(services.sessions) as session:
@@ -302,7 +304,7 @@ def subscribers_import(
     path: Path,
     skip_invalid: Annotated[bool, typer.Option("--skip-invalid", help="import the valid rows, list the rest")] = False,
 ) -> None:
-    """Bulk import from CSV: email, specialties (separated by ;), cadence, timezone, name, edition."""
+    """Bulk import from CSV: email, specialties (separated by ;), cadence, timezone, name, edition, locale."""
     from digest.subscribers.service import import_subscribers
 
     services = _services(_settings())

@@ -13,6 +13,10 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 TRANSPORTS = ("smtp", "postmark", "sendgrid", "ses", "outbox")  # digest/providers registers each
+# The languages of the emails and subscriber pages (digest/i18n.py): English is the source language,
+# each other one a catalogue in digest/locales/<locale>/LC_MESSAGES/messages.po. The first is the default.
+LOCALES = ("en", "es", "fr")
+DEFAULT_LOCALE = LOCALES[0]
 
 
 class Settings(BaseSettings):

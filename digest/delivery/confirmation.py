@@ -59,7 +59,7 @@ class ConfirmationMailer:
             if suppression_reasons(session, row.email) - {SuppressionReason.UNSUBSCRIBED}:
                 log.info("confirmation for subscriber %d not sent: the address is suppressed", subscriber_id)
                 return False
-            email, name = row.email, row.name
+            email, name, locale = row.email, row.name, row.locale
             already = row.status in (SubscriberStatus.ACTIVE, SubscriberStatus.PAUSED)
             choices = describe_choices(
                 [s.name for s in row.specialties],
@@ -69,6 +69,7 @@ class ConfirmationMailer:
                 row.send_hour,
                 row.send_weekday,
                 now,
+                locale,
             )
         rendered = self.renderer.render_email(
             "confirm",
@@ -82,6 +83,7 @@ class ConfirmationMailer:
                 "email": email,
                 "valid_days": CONFIRM_MAX_AGE.days,
             },
+            locale,
         )
         message = self.composer.compose_transactional(email, name, rendered, now)
         [result] = self.transport.send([message])

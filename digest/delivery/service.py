@@ -93,6 +93,7 @@ _PENDING_ROWS = (
         Subscriber.min_evidence_level,
         Subscriber.study_types,
         Subscriber.max_items,
+        Subscriber.locale,
     )
     .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
     .where(InList(Delivery.id, "ids"), Delivery.status == DeliveryStatus.PENDING, _ISSUE_SENDING)
@@ -231,12 +232,13 @@ class DeliveryService:
                     name,
                     edition,
                     chosen_for.get(selection_id) or specialties[sid],
-                    relevance_line(level, types, cap),
+                    relevance_line(level, types, cap, locale),
+                    locale,
                 ),
                 tuple(lists.get(selection_id, ()) if selection_id is not None else ()),
                 () if issues[issue_id].get("notice") else folded.get(sid, ()),
             )
-            for d_id, issue_id, selection_id, sid, email, name, edition, level, types, cap in rows
+            for d_id, issue_id, selection_id, sid, email, name, edition, level, types, cap, locale in rows
         ]
         return out, summaries, issues
 
@@ -298,6 +300,7 @@ class DeliveryService:
                 row.summary_ids,
                 tuple(sorted(row.who.specialties.items())),
                 row.who.relevance,
+                row.who.locale,
                 tuple(c["id"] for c in row.folded),
             )
             variant = variants.get(shape)
@@ -307,7 +310,12 @@ class DeliveryService:
                 if row.folded:
                     issue = {**issue, "corrections": list(row.folded)}
                 variant = variants[shape] = build_variant(
-                    row.who.edition, present, row.who.specialties, issue, relevance=row.who.relevance
+                    row.who.edition,
+                    present,
+                    row.who.specialties,
+                    issue,
+                    relevance=row.who.relevance,
+                    locale=row.who.locale,
                 )
             if row.folded:
                 folded[row.delivery_id] = (row.who.subscriber_id, [c["id"] for c in row.folded])
@@ -612,11 +620,12 @@ def issue_contexts(
 def issue_context(issue: Issue, base_url: str, pinned: Sequence[str] = ()) -> dict[str, Any]:
     """What the templates need of an issue (plain data, part of the variant key).
 
-    Campaigns carry their sanitised intro, a "view in browser" link to the public archive and the
-    editor's pinned summaries (labelled "Editor's pick"); cadence digests are personal mixes with
-    neither. Item links of both are tracked (``/r/``), so the dashboard counts clicks per summary and
-    per link for digest runs as for campaigns. ``date`` ("5 Dec") goes into digest subjects. Notices
-    (corrections, safety alerts) carry their subject and note.
+        Campaigns carry their sanitised intro, a "view in browser" link to the public archive and the
+        editor's pinned summaries (labelled "Editor's pick"); cadence digests are personal mixes with
+        neither. Item links of both are tracked (``/r/``), so the dashboard counts clicks per summary and
+        per link for digest runs as for campaigns. ``date`` (ISO, "2026-12-05") goes into digest subjects,
+    written in the reader's locale ("5 Dec") by the template. Notices
+        (corrections, safety alerts) carry their subject and note.
     """
     when = issue.planned_at or issue.scheduled_at or issue.created_at
     campaign = issue.kind == IssueKind.CAMPAIGN
@@ -633,7 +642,7 @@ def issue_context(issue: Issue, base_url: str, pinned: Sequence[str] = ()) -> di
         "web_url": f"{base_url.rstrip('/')}/issues/{issue.id}" if campaign else "",
         "track_clicks": True,
         "pinned": list(pinned) if campaign else [],
-        "date": f"{when.day} {when:%b}" if when is not None else "",
+        "date": when.date().isoformat() if when is not None else "",
     }
 
 

@@ -67,6 +67,8 @@ class Summary(Base):
     outcomes: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     safety: Mapped[str | None] = mapped_column(Text)
     source_url: Mapped[str | None] = mapped_column(String(2000))
+    # The language the summary is written in (never translated); selection prefers the reader's.
+    language: Mapped[str] = mapped_column(String(8), default="en", server_default="en")
     published_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)

@@ -65,6 +65,9 @@ class SummaryIn(BaseModel):
     outcomes: list[OutcomeIn] = Field(default_factory=list)
     safety: Text | None = None
     source_url: AnyHttpUrl | None = None
+    # The language the summary is written in, as an ISO 639 code ("en", "es"): it stays in it, and
+    # a reader whose locale it is gets it before others of the same evidence level.
+    language: Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True, pattern=r"^[a-zA-Z]{2,3}$")] = "en"
     # Corrections (docs/corrections.md). All optional: a record without them is "published".
     status: Literal["published", "corrected", "retracted"] = "published"
     correction_note: Text | None = None
@@ -116,6 +119,7 @@ class SummaryIn(BaseModel):
             "outcomes": [o.model_dump(exclude_none=True) for o in self.outcomes],
             "safety": self.safety,
             "source_url": str(self.source_url) if self.source_url else None,
+            "language": self.language,
             "published_at": self.published_at,
             "status": self.status,
             "correction_note": self.correction_note,

@@ -43,13 +43,14 @@ def web_version(session: Session, composer: MessageComposer, delivery_id: int) -
             Subscriber.email,
             Subscriber.name,
             Subscriber.edition,
+            Subscriber.locale,
         )
         .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
         .where(Delivery.id == delivery_id, Delivery.status == DeliveryStatus.SENT)
     ).one_or_none()
     if row is None:
         return None
-    issue_id, selection_id, variant_key, subscriber_id, email, name, edition = row
+    issue_id, selection_id, variant_key, subscriber_id, email, name, edition, locale = row
     ids = summaries_by_selection(session, [selection_id]).get(selection_id, []) if selection_id is not None else []
     found = {s.id: s for s in session.scalars(select(Summary).where(Summary.id.in_(ids)))}
     specialties = dict(
@@ -60,8 +61,8 @@ def web_version(session: Session, composer: MessageComposer, delivery_id: int) -
         ).all()
     )
     issue = issue_contexts(session, [issue_id], composer.base_url, pinned_by_issue)[issue_id]
-    variant = build_variant(edition, [found[i] for i in ids if i in found], specialties, issue)
-    who = Addressee(subscriber_id, email, name, edition, specialties)
+    variant = build_variant(edition, [found[i] for i in ids if i in found], specialties, issue, locale=locale)
+    who = Addressee(subscriber_id, email, name, edition, specialties, locale=locale)
     recipient = composer.delivery_recipient(delivery_id, who, variant)
     # The page is the message minus its own "view in browser" link.
     rendered = composer.renderer.render(replace(variant, issue={**issue, "view_online": False}), recipient)

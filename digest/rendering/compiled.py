@@ -20,13 +20,15 @@ import json
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, partial
 from typing import Any
 
-from jinja2 import Environment, StrictUndefined, select_autoescape
+from jinja2 import Environment, StrictUndefined, Template, select_autoescape
 
+from digest.config import DEFAULT_LOCALE
+from digest.i18n import N_, install, translations
 from digest.lru import LRUCache
-from digest.rendering.filters import FILTERS
+from digest.rendering.filters import filters_for
 from digest.rendering.headers import one_line
 from digest.rendering.inlining import BlockInliner, VariantText, inline_css
 from digest.rendering.marked import MarkedText
@@ -34,12 +36,12 @@ from digest.rendering.personalisation import RECIPIENT_FIELDS, Recipient, Render
 from digest.rendering.subjects import digest_subject, heading
 from digest.resources import template_loader
 
-EVIDENCE_LEVELS = {
-    1: "Level 1: systematic review or meta-analysis of randomised trials",
-    2: "Level 2: randomised controlled trial",
-    3: "Level 3: cohort or non-randomised controlled study",
-    4: "Level 4: case-control, cross-sectional or case series",
-    5: "Level 5: expert opinion or mechanistic reasoning",
+EVIDENCE_LEVELS = {  # in English; translated where shown
+    1: N_("Level 1: systematic review or meta-analysis of randomised trials"),
+    2: N_("Level 2: randomised controlled trial"),
+    3: N_("Level 3: cohort or non-randomised controlled study"),
+    4: N_("Level 4: case-control, cross-sectional or case series"),
+    5: N_("Level 5: expert opinion or mechanistic reasoning"),
 }
 
 
@@ -51,13 +53,19 @@ class Variant:
     items: tuple[dict[str, Any], ...]  # item views, in order (see ``item_view``)
     specialties: tuple[str, ...]  # display names of the recipient's specialties these items serve
     issue: dict[str, Any] = field(default_factory=dict)  # subject/preheader/intro/web_url/date
+    locale: str = DEFAULT_LOCALE  # the reader's language: headings, footer and dates (digest/i18n.py)
 
     @cached_property
     def key(self) -> str:
         """A stable digest of everything the body is rendered from, stored on each delivery it
         served and keying the rendered body: a summary edited during a send is a new variant, so
-        the messages composed after the edit carry it."""
-        payload = json.dumps([self.edition, self.items, self.specialties, self.issue], sort_keys=True, default=str)
+        the messages composed after the edit carry it. The locale is part of it (a Spanish reader
+        never gets the English body), added only when it is not the default so that the keys of
+        English variants stay those recorded before there were locales."""
+        parts: list[Any] = [self.edition, self.items, self.specialties, self.issue]
+        if self.locale != DEFAULT_LOCALE:
+            parts.append(self.locale)
+        payload = json.dumps(parts, sort_keys=True, default=str)
         return hashlib.sha256(payload.encode()).hexdigest()[:32]
 
 
@@ -89,7 +97,7 @@ def item_view(summary: Any, why: list[str]) -> dict[str, Any]:
 
 
 class EmailRenderer:
-    """Compiles the email templates once; renders variants and personalises them."""
+    """Compiles the email templates once per locale; renders variants and personalises them."""
 
     def __init__(
         self,
@@ -100,18 +108,7 @@ class EmailRenderer:
         link_signer: Callable[[str], str] | None = None,
         postal_address: str = "",
     ):
-        self.env = Environment(
-            loader=template_loader(),
-            autoescape=select_autoescape(enabled_extensions=("html", "html.j2")),
-            undefined=StrictUndefined,
-            trim_blocks=True,
-            lstrip_blocks=True,
-        )
-        self.env.filters.update(FILTERS)
-        self.env.globals.update(heading=heading, digest_subject=digest_subject)
-        self._templates = {
-            name: self.env.get_template(f"email/digest.{name}.j2") for name in ("subject.txt", "html", "txt")
-        }
+        self._envs: dict[str, Environment] = {}
         self.base_url = base_url.rstrip("/")
         self.list_name = list_name
         self.postal_address = postal_address
@@ -122,6 +119,34 @@ class EmailRenderer:
         self._cache: LRUCache[str, VariantBody] = LRUCache(cache_size)
         self._blocks = BlockInliner(self._nonce, cache_size * 8)
         self.passes = 0  # render + inline passes so far: one per distinct variant
+
+    @property
+    def env(self) -> Environment:
+        """The English environment (the templates' source language)."""
+        return self.environment(DEFAULT_LOCALE)
+
+    def environment(self, locale: str) -> Environment:
+        """The templates' environment bound to ``locale``: compiled once per locale, so a template
+        compiled for one language never serves another."""
+        env = self._envs.get(locale)
+        if env is None:
+            env = Environment(
+                loader=template_loader(),
+                autoescape=select_autoescape(enabled_extensions=("html", "html.j2")),
+                undefined=StrictUndefined,
+                trim_blocks=True,
+                lstrip_blocks=True,
+            )
+            install(env, locale)
+            env.filters.update(filters_for(locale))
+            env.globals.update(
+                heading=heading, digest_subject=partial(digest_subject, translations=translations(locale))
+            )
+            self._envs[locale] = env
+        return env
+
+    def _template(self, locale: str, name: str) -> Template:
+        return self.environment(locale).get_template(f"email/{name}.j2")
 
     def _context(self, variant: Variant, recipient: dict[str, str]) -> dict[str, Any]:
         return {
@@ -160,9 +185,9 @@ class EmailRenderer:
         ctx["variant_text"] = marked or VariantText(None)
         if marked is not None:
             ctx["block_open"], ctx["block_close"] = self._blocks.marks
-        subject = one_line(self._templates["subject.txt"].render(ctx), 998)
-        raw_html = self._templates["html"].render(ctx, subject=subject)
-        text = self._templates["txt"].render(ctx, subject=subject)
+        subject = one_line(self._template(variant.locale, "digest.subject.txt").render(ctx), 998)
+        raw_html = self._template(variant.locale, "digest.html").render(ctx, subject=subject)
+        text = self._template(variant.locale, "digest.txt").render(ctx, subject=subject)
         return RenderedEmail(subject=subject, html=raw_html, text=text)
 
     def marked_text(self) -> VariantText:
@@ -194,8 +219,8 @@ class EmailRenderer:
         """The email for one recipient (through the shared variant body)."""
         return personalise(self.variant_body(variant), recipient)
 
-    def render_email(self, name: str, context: dict[str, Any]) -> RenderedEmail:
-        """A one-off email (e.g. ``confirm``) from ``email/<name>.{subject.txt,html,txt}.j2``."""
+    def render_email(self, name: str, context: dict[str, Any], locale: str = DEFAULT_LOCALE) -> RenderedEmail:
+        """A one-off email (e.g. ``confirm``) from ``email/<name>.{subject.txt,html,txt}.j2``, in ``locale``."""
         # One render, no variants: the frame's variant_text writes what autoescaping writes, and its
         # cards carry no caching markers.
         ctx = {
@@ -207,9 +232,9 @@ class EmailRenderer:
             "block_close": "",
             **context,
         }
-        subject = one_line(self.env.get_template(f"email/{name}.subject.txt.j2").render(ctx), 998)
-        html = inline_css(self.env.get_template(f"email/{name}.html.j2").render(ctx, subject=subject))
-        text = self.env.get_template(f"email/{name}.txt.j2").render(ctx, subject=subject)
+        subject = one_line(self._template(locale, f"{name}.subject.txt").render(ctx), 998)
+        html = inline_css(self._template(locale, f"{name}.html").render(ctx, subject=subject))
+        text = self._template(locale, f"{name}.txt").render(ctx, subject=subject)
         return RenderedEmail(subject=subject, html=html, text=text)
 
     def render_alone(self, variant: Variant, recipient: Recipient) -> RenderedEmail:

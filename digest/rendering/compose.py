@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from digest.config import DEFAULT_LOCALE
 from digest.rendering.compiled import EmailRenderer, Variant, item_view
 from digest.rendering.headers import list_id, list_unsubscribe, make_message_id, mime_bytes, random_message_id
 from digest.rendering.message import OutgoingMessage
@@ -28,6 +29,7 @@ class Addressee:
     edition: str
     specialties: dict[str, str]  # slug -> display name
     relevance: str = ""  # their own selection filters in words (digest/subscribers/relevance.py)
+    locale: str = DEFAULT_LOCALE  # the language of their emails (digest/i18n.py)
 
 
 def build_variant(
@@ -37,9 +39,11 @@ def build_variant(
     issue: dict[str, Any],
     *,
     relevance: str = "",
+    locale: str = DEFAULT_LOCALE,
 ) -> Variant:
     """The variant for one subscriber: their summaries, edition and the specialties that explain each
-    item, with the reader's own filters (``relevance``) added to each item's "why" line when set.
+    item, with the reader's own filters (``relevance``) added to each item's "why" line when set,
+    in the reader's ``locale`` (the summaries themselves stay in the language they came in).
 
     Planning already leaves summaries without a patient section out of patient digests; this drops
     any that lost it since (an edit between planning and sending), so no item is shown half-empty.
@@ -58,7 +62,7 @@ def build_variant(
             item["relevance"] = relevance
         items.append(item)
     specialties = tuple(name for slug, name in sorted(served.items()))
-    return Variant(edition=edition, items=tuple(items), specialties=specialties, issue=issue)
+    return Variant(edition=edition, items=tuple(items), specialties=specialties, issue=issue, locale=locale)
 
 
 FEEDBACK_SENDER = "digest"  # the SenderId field of Feedback-ID, stable across every message
@@ -104,6 +108,7 @@ class MessageComposer:
             name=who.name,
             unsubscribe_url=unsubscribe_url or self.unsubscribe_url(who.subscriber_id),
             preferences_url=f"{self.base_url}/preferences/{self.tokens.make(Purpose.PREFERENCES, who.subscriber_id)}",
+            locale=who.locale,
         )
 
     def unsubscribe_url(self, subscriber_id: int) -> str:

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import quote
 
+from digest.config import DEFAULT_LOCALE
+from digest.i18n import translations
 from digest.rendering.inlining import escape_attribute, escape_text
 from digest.rendering.marked import MarkedText
 
@@ -31,11 +33,13 @@ class Recipient:
     preferences_url: str
     click_base: str = ""  # start of this message's tracked links (digest/issues/links.py)
     web_url: str = ""  # this message's web version ("view in browser", digest/issues/web_version.py)
+    locale: str = DEFAULT_LOCALE  # the language of the greeting (the variant's)
 
     def values(self) -> dict[str, str]:
         first = self.name.split()[0] if self.name.split() else ""
+        gettext = translations(self.locale).gettext
         return {
-            "greeting": f"Hi {first}," if first else "Hello,",
+            "greeting": gettext("Hi %(name)s,") % {"name": first} if first else gettext("Hello,"),
             "unsubscribe_url": safe_url(self.unsubscribe_url),
             "preferences_url": safe_url(self.preferences_url),
             "email": self.email,

@@ -7,18 +7,21 @@ is open; subjects of 70-118 characters hid "+ 7 more" on every phone. The rule:
 
 - <list>: "<Specialty> digest" when the reader's items all serve one of their specialties,
   otherwise the list name (DIGEST_LIST_NAME);
-- <date>: the issue's date, "5 Dec";
+- <date>: the issue's date, "5 Dec" (in the reader's locale: "5 dic");
 - <lead headline>: the first item's heading (the plain-language title in the patient edition),
   cut at a word boundary with "…" so that everything before " + N more" is at most
   ``LEAD_MAX`` (60) characters; " + N more" adds at most 10, so a subject is at most 70.
 
-Campaign subjects are the editor's own and are not rewritten.
+Campaign subjects are the editor's own and are not rewritten. The words ("digest", "more") are
+in the reader's language (``translations``: digest/i18n.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+from babel.support import NullTranslations
 
 LEAD_MAX = 60
 
@@ -30,12 +33,20 @@ def heading(item: Mapping[str, Any], edition: str) -> str:
     return str(item["title"])
 
 
-def digest_subject(list_name: str, specialties: Sequence[str], date: str, headline: str, more: int) -> str:
+def digest_subject(
+    list_name: str,
+    specialties: Sequence[str],
+    date: str,
+    headline: str,
+    more: int,
+    translations: NullTranslations | None = None,
+) -> str:
     """The subject by the rule of the module docstring."""
-    name = f"{specialties[0]} digest" if len(specialties) == 1 else list_name
+    words = translations or NullTranslations()
+    name = words.gettext("%(specialty)s digest") % {"specialty": specialties[0]} if len(specialties) == 1 else list_name
     prefix = f"{name}, {date}: " if date else f"{name}: "
     lead = prefix + shorten(headline, max(12, LEAD_MAX - len(prefix)))
-    return lead + (f" + {more} more" if more > 0 else "")
+    return lead + (" + " + words.ngettext("%(num)d more", "%(num)d more", more) % {"num": more} if more > 0 else "")
 
 
 def shorten(text: str, limit: int) -> str:

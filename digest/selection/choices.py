@@ -1,5 +1,6 @@
 """A subscriber's choices in words, and when their first digest comes: what the "you are subscribed"
-page and the confirmation email repeat back, so a reader can see at once what they signed up for."""
+page and the confirmation email repeat back, so a reader can see at once what they signed up for,
+in their own language (digest/i18n.py)."""
 
 from __future__ import annotations
 
@@ -9,14 +10,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from babel.dates import format_date, get_day_names
+
+from digest.config import DEFAULT_LOCALE
+from digest.i18n import N_, translations
 from digest.selection.planner import Schedule, next_slot
 from digest.subscribers.models import Cadence, Edition
 from digest.subscribers.schema import iana_timezones
 
-WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-EDITIONS = {
-    Edition.CLINICIAN.value: "For clinicians: key takeaway, outcomes and study details first",
-    Edition.PATIENT.value: "For patients and carers: what each study means, in plain language",
+EDITIONS = {  # in English; translated where shown
+    Edition.CLINICIAN.value: N_("For clinicians: key takeaway, outcomes and study details first"),
+    Edition.PATIENT.value: N_("For patients and carers: what each study means, in plain language"),
 }
 
 
@@ -27,13 +31,16 @@ class Choices:
     timezone: str
     edition: str
     first_digest: str  # "Sunday 6 December at 07:00 (Europe/Berlin)"
+    locale: str = DEFAULT_LOCALE
 
     def lines(self) -> list[tuple[str, str]]:
         """(label, value) rows, in the order the forms ask for them."""
+        gettext = translations(self.locale).gettext
+        how_often = gettext("%(schedule)s, %(zone)s time") % {"schedule": self.schedule, "zone": self.timezone}
         return [
-            ("Specialties", ", ".join(self.specialties) or "none"),
-            ("How often", f"{self.schedule}, {self.timezone} time"),
-            ("Edition", self.edition),
+            (gettext("Specialties"), ", ".join(self.specialties) or gettext("none")),
+            (gettext("How often"), how_often),
+            (gettext("Edition"), self.edition),
         ]
 
 
@@ -45,20 +52,28 @@ def describe_choices(
     send_hour: int,
     send_weekday: int,
     now: datetime,
+    locale: str = DEFAULT_LOCALE,
 ) -> Choices:
     """The choices in words; ``first_digest`` is the first slot after ``now`` (a subscriber confirmed
     after a slot is first served at the next one: see ``digest.selection.service``)."""
+    gettext = translations(locale).gettext
+    days = get_day_names("wide", locale=locale)  # as in a sentence: "Monday", "lunes"
     hour = f"{send_hour:02d}:00"
-    weekly = cadence == Cadence.WEEKLY
-    schedule = f"Every {WEEKDAYS[send_weekday]} at {hour}" if weekly else f"Every day at {hour}"
+    if cadence == Cadence.WEEKLY:
+        schedule = gettext("Every %(weekday)s at %(time)s") % {"weekday": days[send_weekday], "time": hour}
+    else:
+        schedule = gettext("Every day at %(time)s") % {"time": hour}
     slot = next_slot(Schedule(cadence, timezone, send_hour, send_weekday), now).astimezone(ZoneInfo(timezone))
-    first = f"{WEEKDAYS[slot.weekday()]} {slot.day} {slot:%B} at {slot:%H:%M} ({timezone} time)"
+    # TRANSLATORS: a CLDR date pattern (EEEE weekday, d day, MMMM month): "Sunday 6 December".
+    day = format_date(slot, gettext("EEEE d MMMM"), locale=locale)
+    first = gettext("%(day)s at %(time)s (%(zone)s time)") % {"day": day, "time": f"{slot:%H:%M}", "zone": timezone}
     return Choices(
         specialties=tuple(specialties),
         schedule=schedule,
         timezone=timezone,
-        edition=EDITIONS.get(edition, edition),
+        edition=gettext(EDITIONS[edition]) if edition in EDITIONS else edition,
         first_digest=first,
+        locale=locale,
     )
 
 

@@ -2,7 +2,9 @@
 
 For each subscriber: summaries in any of their specialties, published within the lookback window
 and after their last digest (or imported since), never carried by an earlier delivery to them that
-is pending, sending or sent; ranked by evidence level, then sample size, then recency.
+is pending, sending or sent; ranked by evidence level, then the reader's language (a summary in the
+reader's locale before one of the same level in another: summaries are never translated), then
+sample size, then recency.
 
 Patient-edition subscribers only get summaries that have a plain-language patient section: a
 summary without one is left out of their digest (not shown half-empty), so a patient subscriber
@@ -43,7 +45,8 @@ from digest.ledger.models import Delivery, DeliveryStatus, Selection, SelectionI
 from digest.subscribers.models import Edition, Subscriber, subscriber_specialties
 
 LIVE_STATUSES = (DeliveryStatus.PENDING, DeliveryStatus.SENT)
-# The order of summaries in a digest: strongest evidence, then largest study, then newest.
+# The order of summaries in a digest: strongest evidence, then largest study, then newest; for a
+# reader (``ranked_candidates``), their language right after the evidence level.
 RANKING = (
     Summary.evidence_level.asc().nulls_last(),
     Summary.sample_size.desc().nulls_last(),
@@ -143,8 +146,9 @@ def has_candidate(now: datetime, lookback: timedelta) -> ColumnElement[bool]:
 
 def with_group_key(subscribers: Select[int], now: datetime, lookback: timedelta, dialect: str) -> Select[int, str]:
     """``subscribers`` (a select of ``Subscriber.id``) with a ``key`` column: what a subscriber's
-    candidates depend on, as one string (specialty set, edition, watermark, relevance filters). Subscribers with the
-    same key have the same candidates before their own history is taken out, hence the same list.
+    candidates depend on, as one string (specialty set, edition, watermark, relevance filters, locale).
+    Subscribers with the same key have the same candidates before their own history is taken out, and
+    rank them alike, hence the same list.
 
     One join and one aggregate over the subscribers' specialties (a correlated subquery per
     subscriber cost twice as much at 100k). The ids are concatenated in id order on PostgreSQL;
@@ -161,7 +165,17 @@ def with_group_key(subscribers: Select[int], now: datetime, lookback: timedelta,
         + "|"
         + func.coalesce(cast(Subscriber.max_items, Text), "")
     )
-    key = ids + "|" + Subscriber.edition + "|" + cast(_since(now, lookback), Text) + "|" + filters
+    key = (
+        ids
+        + "|"
+        + Subscriber.edition
+        + "|"
+        + cast(_since(now, lookback), Text)
+        + "|"
+        + filters
+        + "|"
+        + Subscriber.locale
+    )
     return (
         subscribers.join(subscriber_specialties, subscriber_specialties.c.subscriber_id == Subscriber.id)
         .group_by(Subscriber.id)
@@ -200,7 +214,8 @@ def ranked_candidates(
     order_by: list[ColumnElement[Any] | QueryableAttribute[Any]] = []
     if pinned:
         order_by.append(case({sid: i for i, sid in enumerate(pinned)}, value=Summary.id, else_=len(pinned)))
-    order_by += list(RANKING)
+    in_their_language = case((Summary.language == Subscriber.locale, 0), else_=1)
+    order_by += [RANKING[0], in_their_language, *RANKING[1:]]
     rank = func.row_number().over(partition_by=pairs.c.subscriber_id, order_by=order_by).label("rank")
     return (
         select(pairs.c.subscriber_id, pairs.c.summary_id, rank, Subscriber.max_items.label("cap"))

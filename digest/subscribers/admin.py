@@ -82,6 +82,7 @@ def export_csv(session: Session, where: SubscriberFilter) -> Iterator[str]:
                     r.timezone,
                     _cell(r.name),
                     r.edition,
+                    r.locale,
                     r.status,
                 ]
             )

@@ -30,6 +30,7 @@ def choices_of(row: Subscriber) -> dict[str, Any]:
         "edition": row.edition,
         "send_hour": row.send_hour,
         "send_weekday": row.send_weekday,
+        "locale": row.locale,
         "status": row.status,
     }
 

@@ -208,6 +208,7 @@ def apply_preferences(session: Session, row: Subscriber, prefs: PreferencesIn) -
     row.edition = prefs.edition
     row.send_hour = prefs.send_hour
     row.send_weekday = prefs.send_weekday
+    row.locale = prefs.locale
 
 
 def update_preferences(

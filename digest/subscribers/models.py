@@ -19,6 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from digest.config import DEFAULT_LOCALE
 from digest.db import Base, UTCDateTime, one_of, utcnow
 from digest.ingest.models import Specialty
 
@@ -68,6 +69,8 @@ class Subscriber(Base):
     send_hour: Mapped[int] = mapped_column(Integer, default=7)
     send_weekday: Mapped[int] = mapped_column(Integer, default=0)
     edition: Mapped[str] = mapped_column(String(16), default=Edition.CLINICIAN)
+    # The language of their emails and pages, one of digest.config.LOCALES (migration 0019).
+    locale: Mapped[str] = mapped_column(String(8), default=DEFAULT_LOCALE, server_default=DEFAULT_LOCALE)
     status: Mapped[str] = mapped_column(String(16), default=SubscriberStatus.PENDING, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -13,6 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from digest.config import DEFAULT_LOCALE
+from digest.i18n import translations
 from digest.ingest.models import Summary
 from digest.subscribers.models import Subscriber
 
@@ -67,16 +69,22 @@ def study_type_choices(session: Session) -> list[str]:
     )
 
 
-def relevance_line(min_evidence_level: int | None, study_types: str | None, max_items: int | None) -> str:
+def relevance_line(
+    min_evidence_level: int | None, study_types: str | None, max_items: int | None, locale: str = DEFAULT_LOCALE
+) -> str:
     """The reader's own filters in words, for the "why you got this" line ("" when they set none)."""
+    gettext = translations(locale).gettext
     parts = []
     if min_evidence_level is not None:
         parts.append(
-            "evidence level 1" if min_evidence_level == 1 else f"evidence level {min_evidence_level} or stronger"
+            gettext("evidence level 1")
+            if min_evidence_level == 1
+            else gettext("evidence level %(level)s or stronger") % {"level": min_evidence_level}
         )
     types = split_types(study_types)
     if types:
-        parts.append(" or ".join(types) + " only")
+        either = " " + gettext("or") + " "
+        parts.append(gettext("%(types)s only") % {"types": either.join(types)})
     if max_items is not None:
-        parts.append(f"at most {max_items} per digest")
-    return ("your filters: " + ", ".join(parts)) if parts else ""
+        parts.append(gettext("at most %(count)s per digest") % {"count": max_items})
+    return gettext("your filters: %(filters)s") % {"filters": ", ".join(parts)} if parts else ""

@@ -16,6 +16,8 @@ from pydantic import (
     field_validator,
 )
 
+from digest.config import DEFAULT_LOCALE, LOCALES
+from digest.i18n import supported
 from digest.ingest.specialties import check_slugs
 from digest.subscribers.models import Cadence, Edition
 from digest.untrusted import refuse_invisible
@@ -67,11 +69,20 @@ class PreferencesIn(BaseModel):
     edition: Edition = Edition.CLINICIAN
     send_hour: int = Field(default=7, ge=0, le=23)  # local hour the digest arrives
     send_weekday: int = Field(default=0, ge=0, le=6)  # weekly digests: 0 = Monday
+    locale: str = DEFAULT_LOCALE  # the language of their emails and pages, one of LOCALES
 
     @field_validator("specialties")
     @classmethod
     def _specialties(cls, value: list[str], info: ValidationInfo) -> list[str]:
         return check_slugs(value, (info.context or {}).get("specialties"))
+
+    @field_validator("locale")
+    @classmethod
+    def _locale(cls, value: str) -> str:
+        locale = supported(value) if value.strip() else DEFAULT_LOCALE
+        if locale is None:
+            raise ValueError(f"unknown locale {value!r}: use one of {', '.join(LOCALES)}")
+        return locale
 
     @field_validator("timezone")
     @classmethod

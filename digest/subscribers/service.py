@@ -21,7 +21,7 @@ from digest.subscribers.models import ConsentAction, ConsentMethod, Subscriber, 
 from digest.subscribers.schema import SubscriberIn
 from digest.subscribers.suppression import is_suppressed
 
-CSV_COLUMNS = ("email", "specialties", "cadence", "timezone", "name", "edition")
+CSV_COLUMNS = ("email", "specialties", "cadence", "timezone", "name", "edition", "locale")
 REQUIRED_CSV_COLUMNS = {"email", "specialties"}
 # Written by the dashboard's export and read back without effect: an import never changes a status.
 IGNORED_CSV_COLUMNS = {"status"}
@@ -122,7 +122,7 @@ def read_subscriber_csv(
                 if k and k.strip().lower() not in IGNORED_CSV_COLUMNS
             }
             raw["specialties"] = [s for s in str(raw.get("specialties", "")).split(";") if s.strip()]
-            for optional in ("cadence", "timezone", "edition", "name"):
+            for optional in ("cadence", "timezone", "edition", "name", "locale"):
                 if raw.get(optional) == "":
                     raw.pop(optional)
             rows.append((reader.line_num, raw))

@@ -76,6 +76,7 @@ EXAMPLE_SUBSCRIBER: dict[str, Any] = {
     "edition": "clinician",
     "send_hour": 7,
     "send_weekday": 0,
+    "locale": "en",
     "created_at": "2026-11-27T12:00:00+00:00",
     "confirmed_at": "2026-11-27T12:05:00+00:00",
     "unsubscribed_at": None,
@@ -95,6 +96,7 @@ class SubscriberOut(BaseModel):
     edition: str
     send_hour: int
     send_weekday: int
+    locale: str  # the language of their emails and pages: one of digest.config.LOCALES
     created_at: str | None
     confirmed_at: str | None
     unsubscribed_at: str | None
@@ -138,6 +140,7 @@ class SubscriberPatch(BaseModel):
     edition: Edition | None = None
     send_hour: int | None = Field(default=None, ge=0, le=23)
     send_weekday: int | None = Field(default=None, ge=0, le=6)
+    locale: str | None = None
     paused: bool | None = None
 
 
@@ -287,6 +290,7 @@ def update_subscriber(subscriber_id: RowId, body: SubscriberPatch, services: Ser
             "edition": row.edition,
             "send_hour": row.send_hour,
             "send_weekday": row.send_weekday,
+            "locale": row.locale,
         }
         changes = body.model_dump(exclude_unset=True, exclude={"name", "paused"})
         try:

@@ -14,6 +14,7 @@ from fastapi.openapi.utils import get_openapi
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from digest.config import LOCALES
 from digest.web import (
     accounts,
     api,
@@ -29,7 +30,7 @@ from digest.web import (
     webhooks,
     webversion,
 )
-from digest.web.deps import templates
+from digest.web.deps import templates_for
 from digest.web.limits import BodyLimit, route_limits
 from digest.web.sessions import SessionCookies
 from digest.wiring import Services, make_login_throttle
@@ -180,5 +181,7 @@ def _warm_up(services: Services) -> None:
     connections = [services.engine.connect() for _ in range(services.settings.db_pool_size)]
     for connection in connections:
         connection.close()
-    for name in templates.env.list_templates(filter_func=lambda name: name.startswith("web/")):
-        templates.env.get_template(name)
+    for locale in LOCALES:
+        env = templates_for(locale).env
+        for name in env.list_templates(filter_func=lambda name: name.startswith("web/")):
+            env.get_template(name)

@@ -11,7 +11,7 @@ from digest.issues.archive import archive, web_version
 from digest.issues.links import follow
 from digest.issues.service import IssueNotFound
 from digest.subscribers.tokens import BadToken
-from digest.web.deps import IssueId, ServicesDep, invalid_link, page
+from digest.web.deps import IssueId, ServicesDep, invalid_link, page, page_gettext
 
 router = APIRouter(tags=["archive"], default_response_class=HTMLResponse)
 
@@ -20,7 +20,8 @@ router = APIRouter(tags=["archive"], default_response_class=HTMLResponse)
 def archive_list(request: Request, services: ServicesDep) -> HTMLResponse:
     with session_scope(services.sessions) as session:
         entries = archive(session, services.settings.base_url)
-    return page(request, "archive", title="Past issues", entries=entries)
+    gettext = page_gettext(request)
+    return page(request, "archive", title=gettext("Past issues"), entries=entries)
 
 
 @router.get("/issues/{issue_id}", summary="The web version of a sent issue (view in browser)")
@@ -29,7 +30,8 @@ def archive_issue(request: Request, issue_id: IssueId, services: ServicesDep) ->
         try:
             rendered = web_version(session, services.renderer, issue_id)
         except IssueNotFound:
-            return page(request, "not_found", status_code=404, title="No such issue")
+            gettext = page_gettext(request)
+            return page(request, "not_found", status_code=404, title=gettext("No such issue"))
     # The email's HTML: inline styles and remote images as in a mail client, no script, no framing.
     return HTMLResponse(rendered.html, headers={"Content-Security-Policy": EMAIL_POLICY})
 

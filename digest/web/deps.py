@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from functools import lru_cache
 from typing import Annotated, Any
 
 from fastapi import Depends, Path, Request
@@ -10,10 +11,19 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment
 
+from digest.config import DEFAULT_LOCALE, LOCALES
+from digest.i18n import install, negotiate, supported, translations
 from digest.resources import template_loader
 from digest.wiring import Services
 
-templates = Jinja2Templates(env=Environment(loader=template_loader(), autoescape=True))
+
+@lru_cache(maxsize=len(LOCALES))
+def templates_for(locale: str) -> Jinja2Templates:
+    """The page templates in one locale (an environment per locale: digest/i18n.py)."""
+    return Jinja2Templates(env=install(Environment(loader=template_loader(), autoescape=True), locale))
+
+
+templates = templates_for(DEFAULT_LOCALE)
 
 
 def get_services(request: Request) -> Services:
@@ -32,16 +42,33 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def page(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
-    """Render ``templates/web/<name>.html`` with the list name and base URL available."""
+def request_locale(request: Request) -> str:
+    """The language of a page for a visitor we do not know: ``?lang=`` if it names one of
+    ``LOCALES``, else the browser's Accept-Language, else the default."""
+    return supported(request.query_params.get("lang")) or negotiate(request.headers.get("accept-language"))
+
+
+def page_gettext(request: Request, locale: str | None = None) -> Any:
+    """``gettext`` for the page about to be shown (``locale``, else the visitor's: ``request_locale``)."""
+    return translations(locale or request_locale(request)).gettext
+
+
+def page(
+    request: Request, name: str, status_code: int = 200, *, locale: str | None = None, **context: Any
+) -> HTMLResponse:
+    """Render ``templates/web/<name>.html`` with the list name and base URL available, in ``locale``
+    (a subscriber's own), else the visitor's (``request_locale``); the editor's pages are in English."""
     services = get_services(request)
+    if locale is None:
+        locale = DEFAULT_LOCALE if name.startswith("editor/") else request_locale(request)
     context.setdefault("list_name", services.settings.list_name)
     context.setdefault("postal_address", services.settings.postal_address)
     nonce = secrets.token_urlsafe(16)
-    response = templates.TemplateResponse(
+    response = templates_for(locale).TemplateResponse(
         request, f"web/{name}.html", {**context, "csp_nonce": nonce}, status_code=status_code
     )
     response.headers["Content-Security-Policy"] = page_policy(nonce)
+    response.headers["Content-Language"] = locale
     return response
 
 
@@ -56,4 +83,6 @@ def page_policy(nonce: str) -> str:
 
 def invalid_link(request: Request, status_code: int = 400) -> HTMLResponse:
     """The one page for every forged, garbled, expired or dangling link: it says nothing more."""
-    return page(request, "invalid_link", status_code=status_code, title="This link is not valid")
+    gettext = page_gettext(request)
+    title = gettext("This link is not valid")
+    return page(request, "invalid_link", status_code=status_code, title=title)

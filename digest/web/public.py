@@ -4,10 +4,14 @@ Every personal page is reached through a signed token bound to one subscriber an
 ``GET /unsubscribe/{token}`` only shows a button, because link scanners follow GETs;
 ``POST /unsubscribe/{token}`` is RFC 8058 one-click: no cookie, login or CSRF token, 200 without
 a redirect, harmless to repeat, effective as soon as the response is sent.
+
+Each page is in the subscriber's locale once we know who they are (the token names them), and in
+the visitor's (``?lang=``, then Accept-Language) before: the sign-up form and the link errors.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -19,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from digest.db import session_scope
 from digest.delivery.confirmation import CONFIRM_MAX_AGE
+from digest.i18n import supported, translations
 from digest.ingest.models import Specialty
 from digest.selection.choices import Choices, describe_choices, timezone_options
 from digest.subscribers.lifecycle import ConfirmOutcome, confirm, unsubscribe, update_preferences
@@ -33,7 +38,7 @@ from digest.subscribers.relevance import (
 from digest.subscribers.schema import PreferencesIn, SubscriberIn
 from digest.subscribers.signup import request_signup
 from digest.subscribers.tokens import BadToken, Purpose
-from digest.web.deps import ServicesDep, client_address, invalid_link, page
+from digest.web.deps import ServicesDep, client_address, invalid_link, page, request_locale
 from digest.wiring import Services
 
 router = APIRouter(tags=["subscribers"], default_response_class=HTMLResponse)
@@ -52,41 +57,55 @@ def _known(session: Session) -> set[str]:
 
 
 # Form fields in page order: the first one with an error takes the focus.
-FIELD_ORDER = ("email", "specialties", "cadence", "send_hour", "send_weekday", "edition", "timezone")
+FIELD_ORDER = ("email", "specialties", "cadence", "send_hour", "send_weekday", "edition", "timezone", "locale")
 
 
-def _errors(exc: ValidationError, values: dict[str, Any]) -> dict[str, str]:
+def _errors(exc: ValidationError, values: dict[str, Any], locale: str) -> dict[str, str]:
     """Field -> a message in plain words, for showing next to the field (never pydantic's own
     wording, such as "List should have at least 1 item after validation, not 0"), in page order."""
     found: set[str] = set()
     for err in exc.errors():
         found.add(str(err["loc"][0]) if err["loc"] else "form")
     ordered = sorted(found, key=lambda f: FIELD_ORDER.index(f) if f in FIELD_ORDER else len(FIELD_ORDER))
-    return {field: _plain_message(field, values) for field in ordered}
+    gettext = translations(locale).gettext
+    return {field: _plain_message(field, values, gettext) for field in ordered}
 
 
-def _plain_message(field: str, values: dict[str, Any]) -> str:
+def _plain_message(field: str, values: dict[str, Any], gettext: Callable[[str], str]) -> str:
     value = str(values.get(field, "") or "").strip()
     if field == "email":
-        return "Enter your email address." if not value else "Enter your email address in the form name@example.org."
+        if not value:
+            return gettext("Enter your email address.")
+        return gettext("Enter your email address in the form name@example.org.")
     if field == "specialties":
-        return (
-            "Choose at least one specialty." if not values.get("specialties") else "Choose specialties from the list."
-        )
+        if not values.get("specialties"):
+            return gettext("Choose at least one specialty.")
+        return gettext("Choose specialties from the list.")
     if field == "timezone":
-        return (
-            f"We do not know the time zone \u201c{value}\u201d. Type a city, such as Berlin, and choose from the list."
-        )
-    return {
-        "cadence": "Choose daily or weekly.",
-        "send_hour": "Choose a time of day from the list.",
-        "send_weekday": "Choose a day of the week from the list.",
-        "edition": "Choose the edition for clinicians or the one for patients and carers.",
-    }.get(field, "Check this answer.")
+        return gettext(
+            "We do not know the time zone \u201c%(zone)s\u201d. Type a city, such as Berlin, and choose from the list."
+        ) % {"zone": value}
+    if field == "cadence":
+        return gettext("Choose daily or weekly.")
+    if field == "send_hour":
+        return gettext("Choose a time of day from the list.")
+    if field == "send_weekday":
+        return gettext("Choose a day of the week from the list.")
+    if field == "edition":
+        return gettext("Choose the edition for clinicians or the one for patients and carers.")
+    if field == "locale":
+        return gettext("Choose a language from the list.")
+    return gettext("Check this answer.")
 
 
 def _choices(
-    specialties: list[str], cadence: str, timezone: str, edition: str, send_hour: str, send_weekday: str
+    specialties: list[str],
+    cadence: str,
+    timezone: str,
+    edition: str,
+    send_hour: str,
+    send_weekday: str,
+    locale: str,
 ) -> dict[str, Any]:
     """The reader's choices as the forms post them (validated by PreferencesIn)."""
     return {
@@ -96,17 +115,25 @@ def _choices(
         "edition": edition,
         "send_hour": send_hour,
         "send_weekday": send_weekday,
+        "locale": locale,
     }
 
 
 def _signup_form(
-    request: Request, services: Services, values: dict[str, Any], errors: dict[str, str], status: int = 200
+    request: Request,
+    services: Services,
+    values: dict[str, Any],
+    errors: dict[str, str],
+    locale: str,
+    status: int = 200,
 ) -> HTMLResponse:
+    title = translations(locale).gettext("Subscribe to %(list_name)s") % {"list_name": services.settings.list_name}
     return page(
         request,
         "signup",
         status_code=status,
-        title=f"Subscribe to {services.settings.list_name}",
+        locale=locale,
+        title=title,
         specialties=_specialty_choices(services),
         cadences=list(Cadence),
         editions=list(Edition),
@@ -116,9 +143,10 @@ def _signup_form(
     )
 
 
-@router.get("/", summary="Sign-up form")
+@router.get("/", summary="Sign-up form (in the language of ?lang=, else the browser's)")
 def signup_form(request: Request, services: ServicesDep) -> HTMLResponse:
     defaults = PreferencesIn.model_construct(specialties=[])
+    locale = request_locale(request)
     return _signup_form(
         request,
         services,
@@ -129,8 +157,10 @@ def signup_form(request: Request, services: ServicesDep) -> HTMLResponse:
             "edition": defaults.edition,
             "send_hour": defaults.send_hour,
             "send_weekday": defaults.send_weekday,
+            "locale": locale,
         },
         {},
+        locale,
     )
 
 
@@ -145,20 +175,23 @@ def subscribe(
     edition: FormText = Edition.CLINICIAN.value,
     send_hour: FormText = "7",
     send_weekday: FormText = "0",
+    locale: FormText = "",
     website: FormText = "",  # a honeypot field hidden from people; bots fill it in
 ) -> HTMLResponse:
-    choices = _choices(specialties, cadence, timezone, edition, send_hour, send_weekday)
+    choices = _choices(specialties, cadence, timezone, edition, send_hour, send_weekday, locale)
     values = {"email": email, **choices}
+    shown = supported(locale) or request_locale(request)  # the language chosen, else the form's
+    gettext = translations(shown).gettext
     now = services.clock()
     settings = services.settings
     with session_scope(services.sessions) as session:
         if not services.client_limiter.allow(session, client_address(request), now):
-            return page(request, "too_many", status_code=429, title="Too many sign-ups")
+            return page(request, "too_many", status_code=429, locale=shown, title=gettext("Too many sign-ups"))
         try:
             data = SubscriberIn.model_validate({"email": email, **choices}, context={"specialties": _known(session)})
         except ValidationError as exc:
             session.rollback()
-            return _signup_form(request, services, values, _errors(exc, values), status=400)
+            return _signup_form(request, services, values, _errors(exc, values, shown), shown, status=400)
         subscriber_id = None
         if not website:
             subscriber_id = request_signup(
@@ -170,7 +203,12 @@ def subscribe(
             )
     if subscriber_id is not None:
         services.queue.send_confirmation(subscriber_id)  # queued only after the commit above
-    return page(request, "check_inbox", title="Check your inbox", email=data.email, valid_days=CONFIRM_MAX_AGE.days)
+    return _check_inbox(request, data.email, data.locale)
+
+
+def _check_inbox(request: Request, email: str, locale: str) -> HTMLResponse:
+    title = translations(locale).gettext("Check your inbox")
+    return page(request, "check_inbox", locale=locale, title=title, email=email, valid_days=CONFIRM_MAX_AGE.days)
 
 
 @router.get("/confirm/{token}", summary="Confirm a subscription (the link in the confirmation email)")
@@ -183,17 +221,34 @@ def confirm_subscription(request: Request, token: str, services: ServicesDep) ->
     with session_scope(services.sessions) as session:
         result = confirm(session, subscriber_id, issued_at, now, ip=client_address(request))
         choices = _described(result.subscriber, now) if result.subscriber is not None else None
-    if result.outcome == ConfirmOutcome.MISSING:
+        locale = result.subscriber.locale if result.subscriber is not None else None
+    if result.outcome == ConfirmOutcome.MISSING or locale is None:
         return invalid_link(request, 404)
+    gettext = translations(locale).gettext
     if result.outcome == ConfirmOutcome.STALE:
-        return page(request, "stale_confirmation", title="This confirmation link is out of date")
+        title = gettext("This confirmation link is out of date")
+        return page(request, "stale_confirmation", locale=locale, title=title)
     preferences = f"/preferences/{services.tokens.make(Purpose.PREFERENCES, subscriber_id)}"
-    return page(request, "confirmed", title="You are subscribed", preferences_url=preferences, choices=choices)
+    return page(
+        request,
+        "confirmed",
+        locale=locale,
+        title=gettext("You are subscribed"),
+        preferences_url=preferences,
+        choices=choices,
+    )
 
 
 def _described(row: Subscriber, now: datetime) -> Choices:
     return describe_choices(
-        [s.name for s in row.specialties], row.cadence, row.timezone, row.edition, row.send_hour, row.send_weekday, now
+        [s.name for s in row.specialties],
+        row.cadence,
+        row.timezone,
+        row.edition,
+        row.send_hour,
+        row.send_weekday,
+        now,
+        row.locale,
     )
 
 
@@ -211,7 +266,8 @@ def _preferences_page(
         request,
         "preferences",
         status_code=status,
-        title="Your preferences",
+        locale=row.locale,
+        title=translations(row.locale).gettext("Your preferences"),
         email=row.email,
         specialties=_specialty_choices(services),
         cadences=list(Cadence),
@@ -241,6 +297,7 @@ def _current(row: Subscriber) -> dict[str, Any]:
         "edition": row.edition,
         "send_hour": row.send_hour,
         "send_weekday": row.send_weekday,
+        "locale": row.locale,
     }
 
 
@@ -262,7 +319,8 @@ def _subscriber_with_preferences(
     if row is None:
         return invalid_link(request, 404)
     if row.status not in (SubscriberStatus.ACTIVE, SubscriberStatus.PAUSED):
-        return page(request, "not_subscribed", title="You are not subscribed", status=row.status)
+        title = translations(row.locale).gettext("You are not subscribed")
+        return page(request, "not_subscribed", locale=row.locale, title=title, status=row.status)
     return row
 
 
@@ -289,13 +347,14 @@ def preferences_save(
     edition: FormText = Edition.CLINICIAN.value,
     send_hour: FormText = "7",
     send_weekday: FormText = "0",
+    locale: FormText = "",
     paused: FormText = "",
     safety_alerts: FormText = "",
     min_evidence_level: FormText = "",
     study_types: FormList = [],  # noqa: B006
     max_items: FormText = "",
 ) -> HTMLResponse:
-    choices = _choices(specialties, cadence, timezone, edition, send_hour, send_weekday)
+    choices = _choices(specialties, cadence, timezone, edition, send_hour, send_weekday, locale)
     relevance = {
         "safety_alerts": bool(safety_alerts),
         "min_evidence_level": min_evidence_level or None,
@@ -311,11 +370,11 @@ def preferences_save(
         try:
             prefs = PreferencesIn.model_validate(choices, context={"specialties": _known(session)})
         except ValidationError as exc:
-            errors.update(_errors(exc, values))
+            errors.update(_errors(exc, values, row.locale))
         try:
             wanted = RelevanceIn.model_validate(relevance)
         except ValidationError as exc:
-            errors.update(_errors(exc, values))
+            errors.update(_errors(exc, values, row.locale))
         if errors:
             return _preferences_page(request, services, row, values, errors, status=400)
         update_preferences(session, row, prefs, paused=bool(paused), now=services.clock(), ip=client_address(request))
@@ -332,10 +391,12 @@ def unsubscribe_page(request: Request, token: str, services: ServicesDep) -> HTM
     with session_scope(services.sessions) as session:
         row = session.get(Subscriber, subscriber_id)
         email = row.email if row else None
+        locale = row.locale if row else request_locale(request)
         already = row is None or row.status == SubscriberStatus.UNSUBSCRIBED
     if already:
-        return _unsubscribed(request, token, email, known=row is not None)
-    return page(request, "unsubscribe", title="Unsubscribe", email=email)
+        return _unsubscribed(request, token, email, locale, known=row is not None)
+    title = translations(locale).gettext("Unsubscribe")
+    return page(request, "unsubscribe", locale=locale, title=title, email=email)
 
 
 @router.post("/unsubscribe/{token}", summary="Unsubscribe (RFC 8058 one-click)")
@@ -360,16 +421,19 @@ def unsubscribe_now(
             method=ConsentMethod.ONE_CLICK if list_unsubscribe else ConsentMethod.FORM,
             ip=client_address(request),
         )
+        row = session.get(Subscriber, subscriber_id)
+        locale = row.locale if row is not None else request_locale(request)
     # The address is None on a repeat (nothing changed); the way back is offered all the same.
-    return _unsubscribed(request, token, email, known=True)
+    return _unsubscribed(request, token, email, locale, known=True)
 
 
-def _unsubscribed(request: Request, token: str, email: str | None, *, known: bool) -> HTMLResponse:
+def _unsubscribed(request: Request, token: str, email: str | None, locale: str, *, known: bool) -> HTMLResponse:
     """ "You are unsubscribed", with no Unsubscribe button, and a way back for a known subscriber."""
     return page(
         request,
         "unsubscribed",
-        title="You are unsubscribed",
+        locale=locale,
+        title=translations(locale).gettext("You are unsubscribed"),
         email=email,
         resubscribe_url=f"/resubscribe/{token}" if known else None,
     )
@@ -389,12 +453,14 @@ def resubscribe(request: Request, token: str, services: ServicesDep) -> HTMLResp
         row = session.get(Subscriber, subscriber_id)
         if row is None:
             return invalid_link(request, 404)
+        locale = row.locale
         if row.status in (SubscriberStatus.ACTIVE, SubscriberStatus.PAUSED):
             preferences = f"/preferences/{services.tokens.make(Purpose.PREFERENCES, row.id)}"
             return page(
                 request,
                 "confirmed",
-                title="You are subscribed",
+                locale=locale,
+                title=translations(locale).gettext("You are subscribed"),
                 preferences_url=preferences,
                 choices=_described(row, now),
             )
@@ -404,7 +470,7 @@ def resubscribe(request: Request, token: str, services: ServicesDep) -> HTMLResp
             data = SubscriberIn.model_validate({**values, "name": row.name}, context={"specialties": _known(session)})
         except ValidationError as exc:  # their old choices are no longer offered: choose again
             session.rollback()
-            return _signup_form(request, services, values, _errors(exc, values), status=400)
+            return _signup_form(request, services, values, _errors(exc, values, locale), locale, status=400)
         queued = request_signup(
             session,
             data,
@@ -414,4 +480,4 @@ def resubscribe(request: Request, token: str, services: ServicesDep) -> HTMLResp
         )
     if queued is not None:
         services.queue.send_confirmation(queued)
-    return page(request, "check_inbox", title="Check your inbox", email=email, valid_days=CONFIRM_MAX_AGE.days)
+    return _check_inbox(request, email, locale)

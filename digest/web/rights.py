@@ -11,10 +11,11 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
 from digest.db import session_scope
+from digest.i18n import translations
 from digest.rights import erase_subscriber, export_subscriber
 from digest.subscribers.models import Subscriber
 from digest.subscribers.tokens import BadToken, Purpose
-from digest.web.deps import ServicesDep, invalid_link, page
+from digest.web.deps import ServicesDep, invalid_link, page, request_locale
 
 router = APIRouter(tags=["subscribers"], default_response_class=HTMLResponse)
 
@@ -56,9 +57,22 @@ def erase_page(request: Request, token: str, services: ServicesDep) -> HTMLRespo
     with session_scope(services.sessions) as session:
         row = session.get(Subscriber, subscriber_id)
         if row is None or row.erased_at is not None:
-            return page(request, "erased", title="Your data is erased")
-        email = row.email
-    return page(request, "erase", title="Erase your data", email=email, export_url=f"/preferences/{token}/export")
+            return _erased(request)
+        email, locale = row.email, row.locale
+    return page(
+        request,
+        "erase",
+        locale=locale,
+        title=translations(locale).gettext("Erase your data"),
+        email=email,
+        export_url=f"/preferences/{token}/export",
+    )
+
+
+def _erased(request: Request) -> HTMLResponse:
+    """Nothing is left to tell the reader's language by: the page is in the visitor's."""
+    locale = request_locale(request)
+    return page(request, "erased", locale=locale, title=translations(locale).gettext("Your data is erased"))
 
 
 @router.post("/preferences/{token}/erase", summary="Erase your data (the form must say confirm=yes)")
@@ -71,16 +85,18 @@ def erase_now(
     with session_scope(services.sessions) as session:
         row = session.get(Subscriber, subscriber_id)
         if row is None or row.erased_at is not None:
-            return page(request, "erased", title="Your data is erased")
+            return _erased(request)
         if confirm != "yes":
             return page(
                 request,
                 "erase",
                 status_code=400,
-                title="Erase your data",
+                locale=row.locale,
+                title=translations(row.locale).gettext("Erase your data"),
                 email=row.email,
                 export_url=f"/preferences/{token}/export",
                 error=True,
             )
+        locale = row.locale
         erase_subscriber(session, row, services.clock(), source="the reader")
-    return page(request, "erased", title="Your data is erased")
+    return page(request, "erased", locale=locale, title=translations(locale).gettext("Your data is erased"))

@@ -13,7 +13,7 @@ from digest.db import session_scope
 from digest.ingest.models import Summary, SummaryVersion
 from digest.ingest.versions import FIELD_NAMES
 from digest.rendering.compiled import EVIDENCE_LEVELS
-from digest.web.deps import ServicesDep, page
+from digest.web.deps import ServicesDep, page, page_gettext
 
 router = APIRouter(tags=["archive"], default_response_class=HTMLResponse)
 SummaryId = Annotated[str, Path(max_length=200, pattern=r"^[\w.:-]+$")]
@@ -24,7 +24,8 @@ def summary_page(request: Request, summary_id: SummaryId, services: ServicesDep)
     with session_scope(services.sessions) as session:
         summary = session.get(Summary, summary_id)
         if summary is None:
-            return page(request, "not_found", status_code=404, title="No such summary")
+            gettext = page_gettext(request)
+            return page(request, "not_found", status_code=404, title=gettext("No such summary"))
         versions = session.scalars(
             select(SummaryVersion)
             .where(SummaryVersion.summary_id == summary_id)

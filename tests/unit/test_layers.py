@@ -18,8 +18,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 LAYERS: tuple[tuple[str, ...], ...] = (
-    # Foundation: settings, database plumbing, shared helpers.
-    ("digest", "config", "errors", "macs", "progress", "resources", "db", "lru", "untrusted"),
+    # Foundation: settings, database plumbing, shared helpers, translations.
+    ("digest", "config", "errors", "macs", "progress", "resources", "i18n", "db", "lru", "untrusted"),
     # What is stored: summaries, subscribers with the suppression list, editors, the send ledger
     # (issues, deliveries, selections and what a delivery carries).
     # API keys and the outgoing-webhook outbox sit beside them (the changes that emit events write
