@@ -8,6 +8,7 @@ from fastapi.responses import HTMLResponse
 from digest.db import session_scope
 from digest.issues.web_version import web_version
 from digest.subscribers.tokens import BadToken, Purpose
+from digest.web.archive import EMAIL_POLICY
 from digest.web.deps import ServicesDep, invalid_link, page
 
 router = APIRouter(tags=["subscribers"], default_response_class=HTMLResponse)
@@ -32,5 +33,6 @@ def web_page(request: Request, token: str, services: ServicesDep) -> HTMLRespons
     html = found.rendered.html
     if found.changed:
         html = html.replace('<div role="article"', CHANGED_NOTE + '<div role="article"', 1)
-    # Personal (the reader's links): kept out of search engines as well as caches.
-    return HTMLResponse(html, headers={"X-Robots-Tag": "noindex"})
+    # Personal (the reader's links): kept out of search engines as well as caches. The email's own
+    # policy: under the pages' default its inline styles were blocked and it showed unstyled.
+    return HTMLResponse(html, headers={"X-Robots-Tag": "noindex", "Content-Security-Policy": EMAIL_POLICY})

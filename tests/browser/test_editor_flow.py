@@ -22,6 +22,7 @@ from digest.subscribers.models import Subscriber, SubscriberStatus
 from digest.wiring import Services
 from tests.browser.a11y import audit, describe, load
 from tests.browser.conftest import Live, Scheme
+from tests.browser.targets import assert_fits
 from tests.conftest import Clock
 from tests.factories import add_subscriber, add_summaries, summary_record
 
@@ -169,6 +170,12 @@ def test_editor_composes_previews_schedules_and_the_beat_sends(
     assert "cardio@example.org" not in archive.content()
     _assert_accessible(archive, "archived issue")
     live.shot(archive, "06-archive-issue")
+    # Both, at phone and desktop widths: no sideways scroll, no target under 44 px.
+    for width in (375, 1280):
+        for what, url in (("web version", web_url.group(1)), ("archived issue", f"{live.url}/issues/{issue_id}")):
+            view = new_page(width)
+            view.goto(url)
+            assert_fits(view, width, what)
 
     # The subscriber unsubscribes from the link in their email.
     link = re.search(r'href="(http://127\.0\.0\.1:\d+/unsubscribe/[^"]+)"', html)

@@ -61,3 +61,11 @@ def test_line_breaks_in_a_title_are_collapsed() -> None:
     record = json.loads(EXAMPLE.read_text())
     record["title"] = "Line one\r\nBcc: victim@example.org"
     assert _validate(record).title == "Line one Bcc: victim@example.org"
+
+
+def test_a_title_of_1000_characters_is_refused_with_the_field_and_the_limit() -> None:
+    record = json.loads(EXAMPLE.read_text())
+    record["title"] = "=?utf-8?q?" + "A" * 990 + "?="  # a hostile encoded word, far past any subject line
+    errors = _fields(record)
+    assert set(errors) == {"title"}
+    assert "500" in errors["title"]
