@@ -14,6 +14,8 @@ from digest.delivery.sink import SMTPSink
 from digest.issues.links import follow
 from digest.issues.runs import flow_state, recent_runs, run_detail, set_paused
 from digest.subscribers.lifecycle import unsubscribe
+from digest.subscribers.models import SuppressionReason
+from digest.subscribers.suppression import suppress
 from digest.wiring import Services
 from tests.conftest import Clock
 from tests.factories import add_subscriber, add_summaries, days_before, summary_record
@@ -117,6 +119,9 @@ def test_run_figures_equal_the_ledger(services: Services, smtp_sink: SMTPSink, c
             clock(),
             source="link",
         )
+        # onco's failed message hard-bounced; both@ marked the digest as spam.
+        suppress(s, "onco@example.org", SuppressionReason.HARD_BOUNCE)
+        suppress(s, "both@example.org", SuppressionReason.COMPLAINT)
 
     with session_scope(services.sessions) as s:
         runs = recent_runs(s)
@@ -145,10 +150,20 @@ def test_run_figures_equal_the_ledger(services: Services, smtp_sink: SMTPSink, c
                 )
             ).all()
         )
+        suppressed = dict(
+            s.execute(
+                text(
+                    "SELECT x.reason, count(*) FROM suppressions x JOIN subscribers sub ON sub.email = x.value "
+                    "JOIN deliveries d ON d.subscriber_id = sub.id WHERE d.period_key = 'daily:2026-11-27' "
+                    "GROUP BY x.reason"
+                )
+            ).all()
+        )
         detail = run_detail(s, run.period_key)
     assert (run.recipients, run.sent, run.failed) == (sum(ledger.values()), ledger["sent"], ledger["failed"])
     assert (run.clicks, run.unique_clicks) == (clicks, unique) == (3, 1)
     assert run.unsubscribes == 1
+    assert (run.bounced, run.complaints) == (suppressed["hard_bounce"], suppressed["complaint"]) == (1, 1)
     assert detail is not None
     assert {link.url: link.clicks for link in detail.links} == per_url
     assert set(per_url) == set(targets)
