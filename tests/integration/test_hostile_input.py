@@ -274,3 +274,43 @@ def test_editor_subject(services: Services, smtp_sink: SMTPSink, clock: Clock) -
         dispatch.send_issue(services, issue_id)
         sent.append(check_received(smtp_sink.received[-1].raw)["subject"])
     assert sent == [clean(CORPUS[k], 300) for k in ("encoded-word", "bare-cr", "lf", "crlf-blank", "long-text")]
+
+
+def test_1000_character_titles_are_refused_at_each_way_in_with_the_place(
+    cli: Callable[..., Any],
+    services: Services,
+    smtp_sink: SMTPSink,
+    clock: Clock,
+    tmp_path: Path,
+    feed_server: FeedServer,
+) -> None:
+    """A title past 500 characters never reaches a header: each way in refuses it, naming the field."""
+    title = "=?utf-8?q?" + "A" * 990 + "?="
+    record = {**_records(clock())[0], "title": title}
+    from digest.web.app import create_app
+
+    with TestClient(create_app(services)) as client:
+        response = client.post("/api/summaries", json=[record], headers={"Authorization": f"Bearer {TOKEN}"})
+    assert response.status_code == 422 and "title" in response.text and "500" in response.text, response.text
+
+    path = tmp_path / "long.json"
+    path.write_text(json.dumps([record]))
+    imported = cli("import", str(path))
+    out = " ".join(imported.output.split())
+    assert imported.exit_code != 0 and "field 'title'" in out and "500" in out, out
+
+    entry = feed_entry(0, title=title, categories=[NAMES[0]], published=clock() - timedelta(days=1))
+    assert (
+        cli(
+            "feeds", "add", feed_server.publish("/long.json", json_feed(entry), content_type="application/feed+json")
+        ).exit_code
+        == 0
+    )
+    cli("feeds", "poll")
+    with session_scope(services.sessions) as s:
+        from digest.ingest.models import FeedSource, Summary
+
+        assert "title" in (s.query(FeedSource).one().last_error or "")
+        assert s.query(Summary).count() == 0
+    dispatch.send_due(services, clock())
+    assert smtp_sink.received == []
