@@ -25,7 +25,7 @@ from digest.ingest.specialties import specialty_map
 from digest.issues.models import IssuePin, issue_specialties
 from digest.issues.planning import CampaignPlan, plan_campaign
 from digest.ledger.models import Delivery, DeliveryStatus, Issue, IssueKind, IssueStatus
-from digest.rendering.headers import one_line
+from digest.rendering.headers import clean, one_line
 from digest.selection.service import PlanOptions
 from digest.subscribers.schema import iana_timezones
 from digest.untrusted import refuse_invisible
@@ -41,6 +41,9 @@ TRANSITIONS: dict[str, tuple[frozenset[IssueStatus], IssueStatus]] = {
     "cancel": (frozenset({S.DRAFT, S.SCHEDULED, S.PAUSED, S.SENDING}), S.CANCELLED),
 }
 SCHEDULE_GRACE = timedelta(minutes=1)  # a send time this far in the past still counts as "now"
+# The subject and preheader, once on one line: what the form's maxlength allows. Longer is refused,
+# not cut, so an editor (or a script) never sends a subject other than the one they wrote.
+HEADER_TEXT_LIMIT = 300
 
 
 class IssueError(Exception):
@@ -153,7 +156,11 @@ def _apply(session: Session, issue: Issue, draft: IssueDraft) -> None:
         refuse_invisible(draft.preheader, "the preheader")
     except ValueError as exc:
         raise InvalidIssue(str(exc)) from None
-    subject = one_line(draft.subject, 300)
+    for field, value in (("subject", draft.subject), ("preheader", draft.preheader)):
+        length = len(clean(value))
+        if length > HEADER_TEXT_LIMIT:
+            raise InvalidIssue(f"the {field} is {length:,} characters long; the limit is {HEADER_TEXT_LIMIT}")
+    subject = one_line(draft.subject, HEADER_TEXT_LIMIT)
     if not subject:
         raise InvalidIssue("the subject is empty")
     known = specialty_map(session)
@@ -166,7 +173,7 @@ def _apply(session: Session, issue: Issue, draft: IssueDraft) -> None:
     if missing:
         raise InvalidIssue(f"no summary with id {', '.join(map(repr, missing))} to pin")
     issue.subject = subject
-    issue.preheader = one_line(draft.preheader, 300)
+    issue.preheader = one_line(draft.preheader, HEADER_TEXT_LIMIT)
     issue.intro = draft.intro
     issue.audience_all = not draft.specialties
     session.execute(delete(issue_specialties).where(issue_specialties.c.issue_id == issue.id))
