@@ -14,6 +14,8 @@ from __future__ import annotations
 import base64
 import json
 import re
+import sys
+import tomllib
 from collections.abc import Callable
 from datetime import timedelta
 from email import message_from_bytes, policy
@@ -176,6 +178,14 @@ def _expect_titles(subjects: list[str]) -> None:
         assert lead == shorten(clean(value), max(12, LEAD_MAX - len(prefix) - 2))
     # The attacker's encoded word reached the writer and arrived as literal text (shortened).
     assert any(s.partition(": ")[2].startswith(INJECTION[:20]) for s in subjects)
+
+
+def test_the_corpus_runs_on_the_lowest_supported_python() -> None:
+    """The corpus means most on the oldest interpreter the project admits, whose email package is the
+    least hardened: the suite's interpreter must be the minor version ``requires-python`` names."""
+    pyproject = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
+    lowest = tuple(int(part) for part in pyproject["project"]["requires-python"].removeprefix(">=").split("."))
+    assert sys.version_info[:2] == lowest, f"run the suite on Python {'.'.join(map(str, lowest))}, not {sys.version}"
 
 
 def test_feed_entries(
