@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
+
+from digest.lru import LRUCache
 
 # KEYS[1]: bucket hash. ARGV: rate (tokens/s), capacity. Takes one token if there is one and
 # answers 0, else takes nothing and answers the microseconds until a token is back.
@@ -61,24 +62,21 @@ class MemoryBuckets:
     """Buckets in this process (one web process, or tests), at most ``size`` keys."""
 
     def __init__(self, size: int = 50_000, clock: Callable[[], float] = time.monotonic):
-        self._state: OrderedDict[str, tuple[float, float]] = OrderedDict()
+        self._state: LRUCache[str, tuple[float, float]] = LRUCache(size)
         self._lock = threading.Lock()
-        self._size = size
         self._clock = clock
 
     def take(self, key: str, limit: Limit) -> float:
         with self._lock:
             now = self._clock()
-            tokens, ts = self._state.pop(key, (float(limit.attempts), now))
+            tokens, ts = self._state.get(key) or (float(limit.attempts), now)
             tokens = min(float(limit.attempts), tokens + (now - ts) * limit.rate)
             wait = 0.0
             if tokens >= 1:
                 tokens -= 1
             else:
                 wait = (1 - tokens) / limit.rate
-            self._state[key] = (tokens, now)
-            while len(self._state) > self._size:
-                self._state.popitem(last=False)
+            self._state[key] = (tokens, now)  # the least recently seen key goes past ``size``
             return wait
 
 

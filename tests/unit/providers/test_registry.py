@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from digest import providers
 from digest.config import TRANSPORTS, Settings
-from digest.providers.ses import SESTransport
+from digest.providers.ses.transport import SESTransport
 from digest.wiring import ConfigError, make_transport
 
 

@@ -17,7 +17,7 @@ from digest.delivery.transport import Transport
 from digest.providers.outbox import OutboxTransport
 from digest.providers.postmark import PostmarkTransport
 from digest.providers.sendgrid import SendGridTransport
-from digest.providers.ses import SESTransport
+from digest.providers.ses.transport import SESTransport
 from digest.providers.smtp.transport import SMTPConfig, SMTPTransport
 from tests.factories import outgoing
 from tests.provider_server import ProviderServer
