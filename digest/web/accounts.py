@@ -56,7 +56,7 @@ def _accounts_page(
                 "id": e.id,
                 "email": e.email,
                 "timezone": e.timezone,
-                "last_login": local(e.last_login_at, editor.timezone) or "never",
+                "last_login": local(e.last_login_at, editor.timezone),
                 "state": "disabled" if e.disabled else ("invited" if e.last_login_at is None else "active"),
                 "me": e.id == editor.id,
             }

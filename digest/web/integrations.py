@@ -42,7 +42,7 @@ def _context(db: Session, timezone: str) -> dict[str, Any]:
             "name": k.name,
             "scopes": k.scopes,
             "created": local(k.created_at, timezone),
-            "last_used": local(k.last_used_at, timezone) or "never",
+            "last_used": local(k.last_used_at, timezone),
             "revoked": local(k.revoked_at, timezone),
         }
         for k in list_keys(db)
