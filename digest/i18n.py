@@ -21,7 +21,7 @@ from importlib.resources import files
 from io import BytesIO
 
 from babel.core import Locale
-from babel.dates import format_date, get_day_names
+from babel.dates import format_date, format_datetime, get_day_names
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
@@ -105,6 +105,21 @@ def number(value: float | int, locale: str, places: int | None = None) -> str:
     return format_decimal(value, format=pattern, locale=locale)
 
 
+def moment(value: datetime, locale: str) -> str:
+    """A date and time already in the reader's zone, in the locale's words: "2026-12-05 14:30 CET"
+    in English (as the dashboard always wrote it), "5 de diciembre de 2026, 14:30 CET" in Spanish."""
+    if locale == DEFAULT_LOCALE:
+        return value.strftime("%Y-%m-%d %H:%M %Z")
+    return f"{day(value, locale)}, {value:%H:%M %Z}".rstrip()
+
+
+def short_moment(value: datetime, locale: str) -> str:
+    """An hour of a chart's axis: "05 Dec 14:00", "5 dic 14:00"."""
+    if locale == DEFAULT_LOCALE:
+        return value.strftime("%d %b %H:%M")
+    return format_datetime(value, "d MMM HH:mm", locale=locale)
+
+
 def day(value: date | datetime, locale: str) -> str:
     """A calendar date in the locale's words: "5 December 2026", "5 de diciembre de 2026"."""
     return format_date(value, format="long", locale=locale) if locale != DEFAULT_LOCALE else f"{value:%d %B %Y}"
@@ -122,4 +137,5 @@ def install(env: Environment, locale: str) -> Environment:
     env.globals["language_names"] = language_names()
     env.globals["weekday_names"] = weekday_names(locale)
     env.filters["day"] = lambda value: day(value, locale)
+    env.filters["number"] = lambda value, places=None: number(value, locale, places)
     return env

@@ -15,15 +15,16 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
+from digest.i18n import N_
 from digest.integrations.models import ApiKey
 
 SCOPES = {
-    "summaries:write": "import summaries (POST /api/summaries)",
-    "summaries:read": "read summaries and their versions",
-    "subscribers:read": "list, read and export subscribers",
-    "subscribers:write": "create, update, unsubscribe and erase subscribers",
-    "issues:read": "read issues and their figures",
-    "webhooks:write": "register, list and remove webhook endpoints; read their deliveries",
+    "summaries:write": N_("import summaries (POST /api/summaries)"),
+    "summaries:read": N_("read summaries and their versions"),
+    "subscribers:read": N_("list, read and export subscribers"),
+    "subscribers:write": N_("create, update, unsubscribe and erase subscribers"),
+    "issues:read": N_("read issues and their figures"),
+    "webhooks:write": N_("register, list and remove webhook endpoints; read their deliveries"),
 }
 _TOUCH_EVERY = timedelta(minutes=1)  # last_used_at is written at most this often per key
 

@@ -16,6 +16,8 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from digest.config import DEFAULT_LOCALE
+from digest.i18n import number, translations
 from digest.issues.planning import audience, plan_campaign
 from digest.issues.service import get_campaign
 from digest.ledger.models import Delivery, DeliveryStatus, IssueStatus, SelectionItem
@@ -35,16 +37,22 @@ class Outlook:
         """Audience members who get no message: nothing pinned and nothing new for them."""
         return max(0, self.audience - self.recipients)
 
-    def describe(self) -> str:
-        """ "5 recipients get 2 summaries, 2 get 6" (every variant size, most common first)."""
+    def describe(self, locale: str = DEFAULT_LOCALE) -> str:
+        """ "5 recipients get 2 summaries, 2 get 6" (every variant size, most common first), in ``locale``."""
+        t = translations(locale)
         if not self.by_size:
-            return "nobody gets a message"
+            return t.gettext("nobody gets a message")
         (size, people), *rest = self.by_size
-        first = (
-            f"{people} recipient{'s' if people != 1 else ''} get{'s' if people == 1 else ''} "
-            f"{size} summar{'ies' if size != 1 else 'y'}"
-        )
-        return ", ".join([first, *(f"{p} get{'s' if p == 1 else ''} {n}" for n, p in rest)])
+        summaries = t.ngettext("%(count)s summary", "%(count)s summaries", size) % {"count": number(size, locale)}
+        first = t.ngettext(
+            "%(people)s recipient gets %(summaries)s", "%(people)s recipients get %(summaries)s", people
+        ) % {"people": number(people, locale), "summaries": summaries}
+        others = [
+            t.ngettext("%(people)s gets %(count)s", "%(people)s get %(count)s", p)
+            % {"people": number(p, locale), "count": number(n, locale)}
+            for n, p in rest
+        ]
+        return ", ".join([first, *others])
 
 
 def _sizes(session: Session, issue_id: int, statuses: tuple[str, ...] | None = None) -> tuple[tuple[int, int], ...]:

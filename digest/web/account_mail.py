@@ -9,8 +9,10 @@ from __future__ import annotations
 from datetime import datetime
 from html import escape
 
+from digest.config import DEFAULT_LOCALE
 from digest.delivery.transport import Transport
 from digest.editors.links import VALID_FOR, Purpose
+from digest.i18n import translations
 from digest.rendering.compose import MessageComposer
 from digest.rendering.message import OutgoingMessage
 from digest.rendering.personalisation import RenderedEmail
@@ -20,16 +22,28 @@ class AccountMailFailed(Exception):
     """The transport refused the message; the message says why."""
 
 
-def _texts(purpose: Purpose, list_name: str, url: str, invited_by: str) -> tuple[str, str]:
+def _texts(purpose: Purpose, list_name: str, url: str, invited_by: str, locale: str) -> tuple[str, str]:
+    t = translations(locale)
     hours = int(VALID_FOR[purpose].total_seconds() // 3600)
-    valid = f"{hours // 24} days" if hours >= 48 else f"{hours} hour{'s' if hours != 1 else ''}"
-    if purpose == Purpose.INVITE:
-        subject = f"You are invited to edit {list_name}"
-        lead = f"{invited_by} invited you to the editor dashboard of {list_name}. Choose your password to start:"
+    if hours >= 48:
+        valid = t.ngettext("%(count)s day", "%(count)s days", hours // 24) % {"count": hours // 24}
     else:
-        subject = f"Reset your {list_name} editor password"
-        lead = "Someone (we hope you) asked to reset your editor password. Choose a new one here:"
-    tail = f"The link works once, for {valid}. If you did not expect this email, ignore it: nothing changes."
+        valid = t.ngettext("%(count)s hour", "%(count)s hours", hours) % {"count": hours}
+    names = {"list_name": list_name, "invited_by": invited_by}
+    if purpose == Purpose.INVITE:
+        subject = t.gettext("You are invited to edit %(list_name)s") % names
+        lead = (
+            t.gettext(
+                "%(invited_by)s invited you to the editor dashboard of %(list_name)s. Choose your password to start:"
+            )
+            % names
+        )
+    else:
+        subject = t.gettext("Reset your %(list_name)s editor password") % names
+        lead = t.gettext("Someone (we hope you) asked to reset your editor password. Choose a new one here:")
+    tail = t.gettext(
+        "The link works once, for %(valid)s. If you did not expect this email, ignore it: nothing changes."
+    ) % {"valid": valid}
     return subject, f"{lead}\n\n{url}\n\n{tail}\n"
 
 
@@ -42,17 +56,20 @@ def send_account_email(
     now: datetime,
     *,
     invited_by: str = "",
+    locale: str = DEFAULT_LOCALE,
 ) -> OutgoingMessage:
-    subject, text = _texts(purpose, composer.renderer.list_name, url, invited_by)
+    """Send the account email in ``locale`` (the language of the page it was asked from)."""
+    subject, text = _texts(purpose, composer.renderer.list_name, url, invited_by, locale)
     lead, _, rest = text.partition("\n\n")
     tail = rest.split("\n\n", 1)[-1].strip()
+    button = translations(locale).gettext("Choose your password")
     html = (
-        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        f'<!DOCTYPE html><html lang="{locale}"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1"></head>'
         '<body style="font-family: system-ui, sans-serif; font-size: 16px; line-height: 1.5; padding: 16px;">'
         f"<p>{escape(lead)}</p>"
         f'<p><a href="{escape(url)}" style="display: inline-block; padding: 12px 20px; background: #0b5a74; '
-        f'color: #ffffff; border-radius: 4px; font-weight: 600; text-decoration: none;">Choose your password</a></p>'
+        f'color: #ffffff; border-radius: 4px; font-weight: 600; text-decoration: none;">{escape(button)}</a></p>'
         f'<p style="word-break: break-all; font-size: 14px;">{escape(url)}</p>'
         f"<p>{escape(tail)}</p></body></html>"
     )

@@ -17,11 +17,12 @@ from digest.db import session_scope
 from digest.editors.links import PasswordLinks, Purpose
 from digest.editors.models import Editor
 from digest.editors.service import EditorError, get_editor, invite_editor, list_editors, set_disabled, set_password
+from digest.i18n import translations
 from digest.subscribers.schema import iana_timezones
 from digest.subscribers.tokens import BadToken
 from digest.web.account_mail import AccountMailFailed, send_account_email
-from digest.web.deps import IssueId, ServicesDep, invalid_link
-from digest.web.editor import EditorDep, cookies, current_editor, editor_page, local, public_page
+from digest.web.deps import IssueId, ServicesDep, invalid_link, page_gettext, request_locale
+from digest.web.editor import EditorDep, cookies, current_editor, editor_page, local, not_found, public_page
 from digest.web.sessions import check_csrf
 from digest.wiring import Services
 
@@ -50,13 +51,14 @@ def password_links(services: Services) -> PasswordLinks:
 def _accounts_page(
     request: Request, services: Services, editor: Editor, *, notice: str = "", error: str = "", status: int = 200
 ) -> HTMLResponse:
+    locale = request_locale(request)
     with session_scope(services.sessions) as db:
         accounts = [
             {
                 "id": e.id,
                 "email": e.email,
                 "timezone": e.timezone,
-                "last_login": local(e.last_login_at, editor.timezone) or "never",
+                "last_login": local(e.last_login_at, editor.timezone, locale),
                 "state": "disabled" if e.disabled else ("invited" if e.last_login_at is None else "active"),
                 "me": e.id == editor.id,
             }
@@ -67,7 +69,7 @@ def _accounts_page(
         "editors",
         editor,
         status_code=status,
-        title="Editors",
+        title=translations(locale).gettext("Editors"),
         accounts=accounts,
         notice=notice,
         error=error,
@@ -98,39 +100,42 @@ def invite(
                 url,
                 services.clock(),
                 invited_by=editor.email,
+                locale=request_locale(request),
             )
     except (EditorError, AccountMailFailed) as exc:
-        return _accounts_page(request, services, editor, error=f"No invitation was sent: {exc}.", status=400)
-    return _accounts_page(
-        request, services, editor, notice=f"An invitation went to {address}; its link works for 7 days."
-    )
+        _ = page_gettext(request)
+        error = _("No invitation was sent: %(reason)s.") % {"reason": exc}
+        return _accounts_page(request, services, editor, error=error, status=400)
+    _ = page_gettext(request)
+    notice = _("An invitation went to %(email)s; its link works for 7 days.") % {"email": address}
+    return _accounts_page(request, services, editor, notice=notice)
 
 
 @router.get("/editors/{editor_id}/confirm/{action}")
 def confirm_account_action(
     request: Request, editor_id: IssueId, action: str, editor: EditorDep, services: ServicesDep
 ) -> HTMLResponse:
+    _ = page_gettext(request)
     with session_scope(services.sessions) as db:
         account = db.get(Editor, editor_id)
         email = account.email if account else ""
     if action not in ("disable", "enable") or not email:
-        return editor_page(
-            request, "problem", editor, status_code=404, title="Not found", message="No such editor or action."
-        )
+        return not_found(request, editor, _("No such editor or action."))
     return editor_page(
         request,
         "confirm",
         editor,
-        title=f"{action.capitalize()} {email}?",
+        title=(_("Disable %(email)s?") if action == "disable" else _("Enable %(email)s?")) % {"email": email},
         action=f"/editor/editors/{editor_id}/{action}",
-        button=f"Yes, {action} {email}",
+        button=(_("Yes, disable %(email)s") if action == "disable" else _("Yes, enable %(email)s")) % {"email": email},
         danger=action == "disable",
         back="/editor/editors",
         message=(
-            f"{email} will not be able to log in, and is logged out at once. Their issues stay."
+            _("%(email)s will not be able to log in, and is logged out at once. Their issues stay.")
             if action == "disable"
-            else f"{email} will be able to log in again with their password."
-        ),
+            else _("%(email)s will be able to log in again with their password.")
+        )
+        % {"email": email},
         fields={},
         already="",
     )
@@ -140,18 +145,18 @@ def confirm_account_action(
 def account_action(
     request: Request, editor_id: IssueId, action: str, editor: EditorDep, services: ServicesDep
 ) -> Response:
+    _ = page_gettext(request)
     if action not in ("disable", "enable"):
-        return editor_page(request, "problem", editor, status_code=404, title="Not found", message="No such action.")
+        return not_found(request, editor, _("No such action."))
     if editor_id == editor.id and action == "disable":
-        return _accounts_page(request, services, editor, error="You cannot disable your own account.", status=409)
+        return _accounts_page(request, services, editor, error=_("You cannot disable your own account."), status=409)
     with session_scope(services.sessions) as db:
         account = db.get(Editor, editor_id)
         if account is None:
-            return editor_page(
-                request, "problem", editor, status_code=404, title="Not found", message="No such editor."
-            )
+            return not_found(request, editor, _("No such editor."))
         email = set_disabled(db, account.email, action == "disable").email
-    return _accounts_page(request, services, editor, notice=f"{email} is {action}d.")
+    done = _("%(email)s is disabled.") if action == "disable" else _("%(email)s is enabled.")
+    return _accounts_page(request, services, editor, notice=done % {"email": email})
 
 
 # -- before login: reset request, set a password ----------------------------------------------------
@@ -159,7 +164,8 @@ def account_action(
 
 @public_router.get("/password-reset")
 def reset_form(request: Request) -> HTMLResponse:
-    return public_page(request, "reset", title="Reset your password", sent="", email="")
+    _ = page_gettext(request)
+    return public_page(request, "reset", title=_("Reset your password"), sent="", email="")
 
 
 @public_router.post("/password-reset")
@@ -176,11 +182,18 @@ async def request_reset(request: Request, services: ServicesDep) -> HTMLResponse
             url = password_links(services).url(Purpose.RESET, account)
             try:
                 send_account_email(
-                    services.composer, services.transport, Purpose.RESET, account.email, url, services.clock()
+                    services.composer,
+                    services.transport,
+                    Purpose.RESET,
+                    account.email,
+                    url,
+                    services.clock(),
+                    locale=request_locale(request),
                 )
             except AccountMailFailed:
                 pass  # the answer must not differ: the operator sees the transport's error in its logs
-    return public_page(request, "reset", title="Reset your password", sent=email, email=email)
+    _ = page_gettext(request)
+    return public_page(request, "reset", title=_("Reset your password"), sent=email, email=email)
 
 
 def _purpose(value: str) -> Purpose | None:
@@ -197,7 +210,8 @@ def password_form(request: Request, purpose: str, token: str, services: Services
             email = password_links(services).editor(db, kind, token).email
         except BadToken:
             return invalid_link(request)
-    return public_page(request, "password", title="Choose your password", email=email, error="")
+    _ = page_gettext(request)
+    return public_page(request, "password", title=_("Choose your password"), email=email, error="")
 
 
 @public_router.post("/password/{purpose}/{token}", response_model=None)
@@ -208,6 +222,7 @@ async def choose_password(request: Request, purpose: str, token: str, services: 
     password, again = str(form.get("password", "")), str(form.get("password_again", ""))
     kind = _purpose(purpose)
     error = ""
+    _ = page_gettext(request)
     with session_scope(services.sessions) as db:
         try:
             if kind is None:
@@ -217,7 +232,7 @@ async def choose_password(request: Request, purpose: str, token: str, services: 
             return invalid_link(request)
         email = account.email
         if password != again:
-            error = "The two passwords differ: type the same password twice."
+            error = _("The two passwords differ: type the same password twice.")
         else:
             try:
                 editor = set_password(db, email, password)  # ends every earlier session of the account
@@ -225,7 +240,7 @@ async def choose_password(request: Request, purpose: str, token: str, services: 
             except EditorError as exc:
                 error = f"{str(exc).capitalize()}."
     if error:
-        return public_page(request, "password", 400, title="Choose your password", email=email, error=error)
+        return public_page(request, "password", 400, title=_("Choose your password"), email=email, error=error)
     response = RedirectResponse("/editor/issues", status_code=303)
     jar.save(response, jar.new(editor_id, version))  # logged in, with a fresh session
     return response

@@ -22,11 +22,17 @@ class Series:
 
 
 def bar_chart(
-    title: str, labels: Sequence[str], series: Sequence[Series], *, width: int = 720, height: int = 260
+    title: str,
+    labels: Sequence[str],
+    series: Sequence[Series],
+    *,
+    width: int = 720,
+    height: int = 260,
+    empty: str = "nothing to show yet",
 ) -> Markup:
     """Grouped bars: one group per label, one bar per series, with a y axis and a legend."""
     if not labels:
-        return Markup(f'<p class="hint">{escape(title)}: nothing to show yet.</p>')
+        return Markup(f'<p class="hint">{escape(title)}: {escape(empty)}.</p>')
     left, right, top, bottom = 44, 12, 28, 44
     plot_w, plot_h = width - left - right, height - top - bottom
     peak = max([1, *(v for s in series for v in s.values)])

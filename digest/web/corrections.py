@@ -21,10 +21,11 @@ from digest.corrections.review import review_versions
 from digest.corrections.service import CorrectionNotFound, NotPending, approve, dismiss, readers_by_edition
 from digest.db import session_scope
 from digest.dispatch import dispatch_issue, send_corrections
+from digest.i18n import N_
 from digest.ingest.models import Summary, SummaryStatus
 from digest.issues.figures import issue_figures
 from digest.ledger.models import Issue, IssueKind
-from digest.web.deps import ServicesDep
+from digest.web.deps import ServicesDep, page_gettext, request_locale
 from digest.web.editor import RECENT_SUMMARIES, EditorDep, current_editor, editor_page, local
 
 router = APIRouter(
@@ -38,6 +39,7 @@ NOTICES_SHOWN = 50
 
 
 def _page(request: Request, services: Any, editor: Any, *, error: str = "", status: int = 200) -> HTMLResponse:
+    locale = request_locale(request)
     with session_scope(services.sessions) as db:
         review_versions(db, services.clock())  # what was imported since the last send cycle
     with session_scope(services.sessions) as db:
@@ -57,7 +59,7 @@ def _page(request: Request, services: Any, editor: Any, *, error: str = "", stat
                     "changed": c.changed,
                     "note": c.note,
                     "readers": readers_by_edition(db, c),
-                    "created": local(c.created_at, editor.timezone),
+                    "created": local(c.created_at, editor.timezone, locale),
                 }
             )
         notices = db.scalars(
@@ -67,7 +69,11 @@ def _page(request: Request, services: Any, editor: Any, *, error: str = "", stat
             .limit(NOTICES_SHOWN)
         ).all()
         sent = [
-            {"kind": i.kind, "planned": local(i.planned_at, editor.timezone), "figures": issue_figures(db, i.id)}
+            {
+                "kind": i.kind,
+                "planned": local(i.planned_at, editor.timezone, locale),
+                "figures": issue_figures(db, i.id),
+            }
             for i in notices
         ]
         summaries = db.execute(
@@ -81,7 +87,7 @@ def _page(request: Request, services: Any, editor: Any, *, error: str = "", stat
         "corrections",
         editor,
         status_code=status,
-        title="Corrections and safety alerts",
+        title=page_gettext(request)(N_("Corrections and safety alerts")),
         pending=pending,
         sent=sent,
         summaries=summaries,
@@ -131,14 +137,17 @@ def send_safety_alert(
     note: Annotated[str, Form()] = "",
 ) -> Response:
     """Send a safety alert about a summary now: planned, committed, then queued."""
+    _ = page_gettext(request)
     with session_scope(services.sessions) as db:
         summary = db.get(Summary, summary_id)
         if summary is None:
             issue_id: int | None = None
-            error = f"There is no summary {summary_id!r}."
+            error = _("There is no summary %(id)s.") % {"id": repr(summary_id)}
         else:
             issue_id = send_alert(db, summary, note.strip() or summary.safety or summary.key_takeaway, services.clock())
-            error = f"A safety alert about version {summary.version} of this summary was already sent."
+            error = _("A safety alert about version %(version)s of this summary was already sent.") % {
+                "version": summary.version
+            }
     if issue_id is None:
         return _page(request, services, editor, error=error, status=409)
     dispatch_issue(services, issue_id)

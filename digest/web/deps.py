@@ -57,10 +57,10 @@ def page(
     request: Request, name: str, status_code: int = 200, *, locale: str | None = None, **context: Any
 ) -> HTMLResponse:
     """Render ``templates/web/<name>.html`` with the list name and base URL available, in ``locale``
-    (a subscriber's own), else the visitor's (``request_locale``); the editor's pages are in English."""
+    (a subscriber's own), else the visitor's (``request_locale``): the editor's pages too."""
     services = get_services(request)
     if locale is None:
-        locale = DEFAULT_LOCALE if name.startswith("editor/") else request_locale(request)
+        locale = request_locale(request)
     context.setdefault("list_name", services.settings.list_name)
     context.setdefault("postal_address", services.settings.postal_address)
     nonce = secrets.token_urlsafe(16)

@@ -38,6 +38,7 @@ from digest.editors.models import Editor
 from digest.editors.service import AccountDisabled, LoginFailed, authenticate, end_sessions
 from digest.editors.throttle import LoginThrottle
 from digest.errors import InvalidInput
+from digest.i18n import N_, moment, number, short_moment, translations
 from digest.ingest.models import Specialty, Summary
 from digest.issues.figures import Figures, Tally, history, issue_figures, link_clicks, summary_clicks
 from digest.issues.models import issue_specialties
@@ -63,7 +64,7 @@ from digest.subscribers.admin import SubscriberFilter, export_csv, filtered, sup
 from digest.subscribers.models import Cadence, Edition, Subscriber, SubscriberStatus
 from digest.subscribers.service import SubscriberReport, import_subscribers
 from digest.web.charts import Series, bar_chart
-from digest.web.deps import IssueId, ServicesDep, get_services, page
+from digest.web.deps import IssueId, ServicesDep, get_services, page, page_gettext, request_locale
 from digest.web.sessions import CSRF_FIELD, EditorSession, SessionCookies, check_csrf
 from digest.wiring import Services
 
@@ -73,6 +74,30 @@ LOGIN = "/editor/login"
 RECENT_SUMMARIES = 60  # the pinned-summary picker lists this many of the newest summaries
 SUBSCRIBERS_PER_PAGE = 50
 MAX_PAGE = 1_000_000
+
+# The words the dashboard shows for the values it stores (an issue's state, a subscriber's cadence...):
+# ``label`` in the editor templates translates them.
+LABELS: dict[str, str] = {
+    "draft": N_("draft"),
+    "scheduled": N_("scheduled"),
+    "sending": N_("sending"),
+    "paused": N_("paused"),
+    "sent": N_("sent"),
+    "cancelled": N_("cancelled"),
+    "pending": N_("pending"),
+    "active": N_("active"),
+    "unsubscribed": N_("unsubscribed"),
+    "daily": N_("daily"),
+    "weekly": N_("weekly"),
+    "clinician": N_("clinician"),
+    "patient": N_("patient"),
+    "invited": N_("invited"),
+    "disabled": N_("disabled"),
+    "delivered": N_("delivered"),
+    "failed": N_("failed"),
+    "alert": N_("alert"),
+    "correction": N_("correction"),
+}
 
 FormText = Annotated[str, Form()]
 FormList = Annotated[list[str], Form()]
@@ -139,22 +164,48 @@ def editor_page(
     request: Request, name: str, editor: Editor | None, status_code: int = 200, **context: Any
 ) -> HTMLResponse:
     session: EditorSession | None = getattr(request.state, "editor_session", None)
+    locale = request_locale(request)
     return page(
         request,
         f"editor/{name}",
         status_code=status_code,
+        locale=locale,
         editor=editor,
         csrf=session.csrf if session else "",
         csrf_field=CSRF_FIELD,
+        label=labeller(locale),
         **context,
     )
 
 
-def local(at: datetime | None, timezone: str) -> str:
-    """A UTC time as the editor reads it: in their zone, with the zone's abbreviation."""
+def not_found(request: Request, editor: Editor, message: str) -> HTMLResponse:
+    """The dashboard's 404: what was not found, in the page's language."""
+    _ = page_gettext(request)
+    title = _("Not found")
+    return editor_page(request, "problem", editor, status_code=404, title=title, message=message)
+
+
+def no_action(request: Request, editor: Editor, action: str) -> HTMLResponse:
+    _ = page_gettext(request)
+    return not_found(request, editor, _("There is no action %(action)s.") % {"action": repr(action)})
+
+
+def labeller(locale: str) -> Callable[[object], str]:
+    """``label(value)`` for a template: a stored value (``draft``, ``weekly``) in the page's language."""
+    gettext = translations(locale).gettext
+
+    def label(value: object) -> str:
+        word = str(value)
+        return gettext(LABELS[word]) if word in LABELS else word
+
+    return label
+
+
+def local(at: datetime | None, timezone: str, locale: str = "en") -> str:
+    """A UTC time as the editor reads it: in their zone, with the zone's abbreviation, in ``locale``."""
     if at is None:
         return ""
-    return at.astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M %Z")
+    return moment(at.astimezone(ZoneInfo(timezone)), locale)
 
 
 # -- login / logout -------------------------------------------------------------------------------
@@ -169,7 +220,14 @@ def public_page(request: Request, name: str, status: int = 200, **context: Any) 
     if session is None:
         session = jar.new(None)
     response = page(
-        request, f"editor/{name}", status_code=status, editor=None, csrf_field=CSRF_FIELD, csrf=session.csrf, **context
+        request,
+        f"editor/{name}",
+        status_code=status,
+        editor=None,
+        csrf_field=CSRF_FIELD,
+        csrf=session.csrf,
+        label=labeller(request_locale(request)),
+        **context,
     )
     if fresh:
         jar.save(response, session)
@@ -179,9 +237,9 @@ def public_page(request: Request, name: str, status: int = 200, **context: Any) 
 def _login_form(
     request: Request, nxt: str, error: str = "", email: str = "", status: int = 200, retry_after: float = 0
 ) -> HTMLResponse:
-    response = public_page(
-        request, "login", status, title="Editor login", error=error, email=email, next=_safe_next(nxt)
-    )
+    _ = page_gettext(request)
+    title = _("Editor login")
+    response = public_page(request, "login", status, title=title, error=error, email=email, next=_safe_next(nxt))
     if retry_after:
         response.headers["Retry-After"] = str(math.ceil(retry_after))
     return response
@@ -202,8 +260,9 @@ async def login(request: Request, services: ServicesDep) -> Response:
     nxt = str(form.get("next", "/editor/issues"))
     throttle: LoginThrottle = request.app.state.login_throttle
     wait = await anyio.to_thread.run_sync(throttle.wait, request.client.host if request.client else "", email)
+    _ = page_gettext(request)
     if wait > 0:
-        error = f"Too many login attempts: try again in {math.ceil(wait)} seconds."
+        error = _("Too many login attempts: try again in %(seconds)s seconds.") % {"seconds": math.ceil(wait)}
         return _login_form(request, nxt, error, email, status=429, retry_after=wait)
     try:
         # argon2 costs ~50 ms of CPU and 64 MiB: in the login thread, one at a time, so logins queue
@@ -213,9 +272,9 @@ async def login(request: Request, services: ServicesDep) -> Response:
             request.app.state.login_executor, _authenticate, services, email, password
         )
     except AccountDisabled:
-        return _login_form(request, nxt, "This account is disabled: ask an administrator.", email, status=403)
+        return _login_form(request, nxt, _("This account is disabled: ask an administrator."), email, status=403)
     except LoginFailed:
-        return _login_form(request, nxt, "Wrong email address or password.", email, status=401)
+        return _login_form(request, nxt, _("Wrong email address or password."), email, status=401)
     response = RedirectResponse(_safe_next(nxt), status_code=303)
     jar.save(response, jar.new(editor_id, version))  # a new session and CSRF token at login
     return response
@@ -262,6 +321,8 @@ def slowed(services: Services) -> tuple[float, float | None] | None:
 @router.get("/issues")
 def issues_list(request: Request, editor: EditorDep, services: ServicesDep) -> HTMLResponse:
     """The dashboard: the automatic digests (their switch and runs) beside the editor's campaigns."""
+    locale = request_locale(request)
+    _ = translations(locale).gettext
     with session_scope(services.sessions) as db:
         rows = db.scalars(
             select(Issue)
@@ -280,41 +341,46 @@ def issues_list(request: Request, editor: EditorDep, services: ServicesDep) -> H
                 "subject": r.subject,
                 "status": r.status,
                 "pause_reason": r.pause_reason,
-                "scheduled": local(r.scheduled_at, editor.timezone) if r.status == IssueStatus.SCHEDULED else "",
-                "sent": local(r.sent_at, editor.timezone),
+                "scheduled": (
+                    local(r.scheduled_at, editor.timezone, locale) if r.status == IssueStatus.SCHEDULED else ""
+                ),
+                "sent": local(r.sent_at, editor.timezone, locale),
                 "figures": figures.get(r.id),
             }
             for r in rows
         ]
+    sent, clickers = _("sent"), _("unique clickers")
     campaign_chart = bar_chart(
-        "Messages sent and unique clickers per campaign",
+        _("Messages sent and unique clickers per campaign"),
         [f"#{f.issue_id}" for f in past],
-        [Series("sent", [f.sent for f in past]), Series("unique clickers", [f.unique_clicks for f in past])],
+        [Series(sent, [f.sent for f in past]), Series(clickers, [f.unique_clicks for f in past])],
+        empty=_("nothing to show yet"),
     )
     oldest_first = list(reversed(runs))
     run_chart = bar_chart(
-        "Digests sent and unique clickers per run",
+        _("Digests sent and unique clickers per run"),
         [r.period for r in oldest_first],
         [
-            Series("sent", [r.sent for r in oldest_first]),
-            Series("unique clickers", [r.unique_clicks for r in oldest_first]),
+            Series(sent, [r.sent for r in oldest_first]),
+            Series(clickers, [r.unique_clicks for r in oldest_first]),
         ],
+        empty=_("nothing to show yet"),
     )
     return editor_page(
         request,
         "issues",
         editor,
-        title="Issues",
+        title=_("Issues"),
         issues=items,
         chart=campaign_chart,
         past=past,
         runs=runs,
         run_chart=run_chart,
         flow=flow,
-        flow_changed=local(flow.changed_at, editor.timezone),
+        flow_changed=local(flow.changed_at, editor.timezone, locale),
         stopped=stopped,
         slowed=slowed(services),
-        planned=lambda r: local(r.first_planned, editor.timezone),
+        planned=lambda r: local(r.first_planned, editor.timezone, locale),
     )
 
 
@@ -322,18 +388,17 @@ def issues_list(request: Request, editor: EditorDep, services: ServicesDep) -> H
 def run_page(request: Request, period_key: str, editor: EditorDep, services: ServicesDep) -> HTMLResponse:
     """One digest run (a cadence period): its figures, the same chart as a campaign's, clicks per
     summary and per link."""
+    _ = page_gettext(request)
     with session_scope(services.sessions) as db:
         detail = run_detail(db, period_key)
     if detail is None:
-        return editor_page(
-            request, "problem", editor, status_code=404, title="Not found", message=f"No digest served {period_key!r}."
-        )
-    labels, chart = _timeline_chart(detail.figures, editor.timezone)
+        return not_found(request, editor, _("No digest served %(period)s.") % {"period": repr(period_key)})
+    labels, chart = _timeline_chart(detail.figures, editor.timezone, request_locale(request))
     return editor_page(
         request,
         "figures",
         editor,
-        title=f"Digest run {detail.figures.period_key}",
+        title=_("Digest run %(period)s") % {"period": detail.figures.period_key},
         figures=detail.figures,
         run=detail.figures,
         chart=chart,
@@ -352,50 +417,62 @@ def _flow_audience(db: Session) -> int:
 def confirm_flow(request: Request, action: str, editor: EditorDep, services: ServicesDep) -> HTMLResponse:
     """The confirmation step before pausing or resuming the automatic digests, with who it affects."""
     if action not in ("pause", "resume"):
-        return editor_page(
-            request, "problem", editor, status_code=404, title="Not found", message=f"There is no action {action!r}."
-        )
+        return no_action(request, editor, action)
     with session_scope(services.sessions) as db:
         audience = _flow_audience(db)
         paused = flow_state(db).paused
+    locale = request_locale(request)
+    _ = translations(locale).gettext
+    count = {"count": number(audience, locale)}
+    if action == "pause":
+        title, button = _("Pause the automatic digests?"), _("Pause the automatic digests")
+        message = _(
+            "No daily or weekly digest will be planned for the %(count)s active subscriber(s) until you resume. "
+            "Messages already on their way still go out; campaigns are not affected."
+        )
+        already = _("The automatic digests are already paused.") if paused else ""
+    else:
+        title, button = _("Resume the automatic digests?"), _("Resume the automatic digests")
+        message = _(
+            "The digests due now go to the %(count)s active subscriber(s) on the next dispatch, "
+            "each subscriber once per period; periods that ended while paused are not sent again."
+        )
+        already = _("The automatic digests are already running.") if not paused else ""
     return editor_page(
         request,
         "confirm",
         editor,
-        title=f"{action.capitalize()} the automatic digests?",
+        title=title,
         action=f"/editor/digests/{action}",
-        button=f"{action.capitalize()} the automatic digests",
+        button=button,
         back="/editor/issues",
-        message=(
-            f"No daily or weekly digest will be planned for the {audience} active subscriber(s) until you resume. "
-            "Messages already on their way still go out; campaigns are not affected."
-            if action == "pause"
-            else f"The digests due now go to the {audience} active subscriber(s) on the next dispatch, "
-            "each subscriber once per period; periods that ended while paused are not sent again."
-        ),
-        already=("The automatic digests are already paused." if paused == (action == "pause") else ""),
+        message=message % count,
+        already=already,
     )
 
 
 @router.post("/digests/{action}", response_model=None)
 def set_flow(request: Request, action: str, editor: EditorDep, services: ServicesDep) -> Response:
     if action not in ("pause", "resume"):
-        return editor_page(
-            request, "problem", editor, status_code=404, title="Not found", message=f"There is no action {action!r}."
-        )
+        return no_action(request, editor, action)
     with session_scope(services.sessions) as db:
         set_paused(db, action == "pause", services.clock(), editor.id)
     return RedirectResponse("/editor/issues#digests", status_code=303)
 
 
-def _timeline_chart(figures: Tally, timezone: str) -> tuple[list[str], Markup]:
+def _timeline_chart(figures: Tally, timezone: str, locale: str) -> tuple[list[str], Markup]:
     """The hourly "sent and clicks" chart of a campaign or a run, with its labels in the editor's zone."""
     zone = ZoneInfo(timezone)
-    labels = [p.start.astimezone(zone).strftime("%d %b %H:%M") for p in figures.timeline]
+    _ = translations(locale).gettext
+    labels = [short_moment(p.start.astimezone(zone), locale) for p in figures.timeline]
     chart = bar_chart(
-        "Messages sent and clicks per hour",
+        _("Messages sent and clicks per hour"),
         labels,
-        [Series("sent", [p.sent for p in figures.timeline]), Series("clicks", [p.clicks for p in figures.timeline])],
+        [
+            Series(_("sent"), [p.sent for p in figures.timeline]),
+            Series(_("clicks"), [p.clicks for p in figures.timeline]),
+        ],
+        empty=_("nothing to show yet"),
     )
     return labels, chart
 
@@ -442,7 +519,8 @@ def _compose(
 ) -> HTMLResponse:
     with session_scope(services.sessions) as db:
         choices = _choices(db)
-    title = f"Edit issue #{issue_id}" if issue_id else "New issue"
+    _ = page_gettext(request)
+    title = _("Edit issue #%(id)s") % {"id": issue_id} if issue_id else _("New issue")
     return editor_page(
         request,
         "compose",
@@ -515,7 +593,7 @@ def edit_issue(request: Request, issue_id: IssueId, editor: EditorDep, services:
         try:
             values = _values(db, get_campaign(db, issue_id))
         except IssueError as exc:
-            return editor_page(request, "problem", editor, status_code=404, title="Not found", message=str(exc))
+            return not_found(request, editor, str(exc))
     return _compose(request, services, editor, values, issue_id)
 
 
@@ -549,11 +627,13 @@ def _issue_page(
 ) -> HTMLResponse:
     """The issue's preview (desktop and phone side by side), warnings, test send and state buttons."""
     now = services.clock()
+    locale = request_locale(request)
+    _ = translations(locale).gettext
     with session_scope(services.sessions) as db:
         try:
             issue = get_campaign(db, issue_id)
         except IssueError as exc:
-            return editor_page(request, "problem", editor, status_code=404, title="Not found", message=str(exc))
+            return not_found(request, editor, str(exc))
         values = _values(db, issue)
         choices = _choices(db)
         slugs = _audience_slugs(db, issue_id)
@@ -564,7 +644,7 @@ def _issue_page(
                 select(Subscriber.id).where(func.lower(Subscriber.email) == subscriber.strip().lower())
             )
             if subscriber_id is None:
-                error = error or f"There is no subscriber {subscriber}."
+                error = error or _("There is no subscriber %(email)s.") % {"email": subscriber}
         outside = subscriber_id is not None and not in_audience(db, issue_id, subscriber_id)
         preview, preview_error = None, ""
         try:
@@ -584,21 +664,24 @@ def _issue_page(
             "subject": issue.subject,
             "status": issue.status,
             "pause_reason": issue.pause_reason,
-            "scheduled": local(issue.scheduled_at, editor.timezone) if issue.status == IssueStatus.SCHEDULED else "",
-            "sent": local(issue.sent_at, editor.timezone),
+            "scheduled": (
+                local(issue.scheduled_at, editor.timezone, locale) if issue.status == IssueStatus.SCHEDULED else ""
+            ),
+            "sent": local(issue.sent_at, editor.timezone, locale),
         }
         names = dict(choices["specialties"])
         audience = (
-            "All active subscribers"
+            _("All active subscribers")
             if issue.audience_all
             else ", ".join(names.get(s, s) for s in values["specialties"])
         )
+    view = outlook(services.sessions, issue_id, now, services.plan_options())
     return editor_page(
         request,
         "issue",
         editor,
         status_code=status,
-        title=f"Issue #{issue_id}: {info['subject']}",
+        title=_("Issue #%(id)s: %(subject)s") % {"id": issue_id, "subject": info["subject"]},
         issue=info,
         audience=audience,
         preview=preview,
@@ -610,7 +693,8 @@ def _issue_page(
         notice=notice,
         error=error,
         names=names,
-        outlook=outlook(services.sessions, issue_id, now, services.plan_options()),
+        outlook=view,
+        outlook_text=view.describe(locale),
         outside=outside,
     )
 
@@ -637,6 +721,7 @@ def test_send(
     specialty: FormText = "",
     subscriber: FormText = "",
 ) -> HTMLResponse:
+    _ = page_gettext(request)
     with session_scope(services.sessions) as db:
         subscriber_id = (
             db.scalar(select(Subscriber.id).where(func.lower(Subscriber.email) == subscriber.strip().lower()))
@@ -665,7 +750,7 @@ def test_send(
                 issue_id,
                 specialty=specialty,
                 subscriber=subscriber,
-                error=f"Test send failed: {exc}",
+                error=_("Test send failed: %(reason)s") % {"reason": exc},
                 status=400,
             )
     return _issue_page(
@@ -675,7 +760,7 @@ def test_send(
         issue_id,
         specialty=specialty,
         subscriber=subscriber,
-        notice=f"A test copy was sent to {msg.to_email}.",
+        notice=_("A test copy was sent to %(email)s.") % {"email": msg.to_email},
     )
 
 
@@ -691,7 +776,7 @@ def schedule(
             services,
             editor,
             issue_id,
-            error=f"{send_at!r} is not a date and time (YYYY-MM-DD HH:MM)",
+            error=_not_a_time(request, send_at),
             status=400,
         )
     return _act(
@@ -703,6 +788,11 @@ def schedule(
     )
 
 
+def _not_a_time(request: Request, value: str) -> str:
+    _ = page_gettext(request)
+    return _("%(value)s is not a date and time (YYYY-MM-DD HH:MM)") % {"value": repr(value)}
+
+
 CONFIRMED = ("schedule", "send-now", "pause", "cancel", "delete")
 
 
@@ -712,15 +802,13 @@ def confirm_action(
 ) -> HTMLResponse:
     """The step before schedule, send now, pause, cancel and delete: what it does and to how many people."""
     if action not in CONFIRMED:
-        return editor_page(
-            request, "problem", editor, status_code=404, title="Not found", message=f"There is no action {action!r}."
-        )
+        return no_action(request, editor, action)
     now = services.clock()
     with session_scope(services.sessions) as db:
         try:
             issue = get_campaign(db, issue_id)
         except IssueError as exc:
-            return editor_page(request, "problem", editor, status_code=404, title="Not found", message=str(exc))
+            return not_found(request, editor, str(exc))
         subject, state = issue.subject, issue.status
         by_status = Counter(
             dict(
@@ -730,53 +818,74 @@ def confirm_action(
             )
         )
     view = outlook(services.sessions, issue_id, now, services.plan_options())
-    reach = f"It is addressed to {view.audience} subscriber{'s' if view.audience != 1 else ''}: {view.describe()}." + (
-        f" {view.nothing} get nothing (nothing pinned, nothing new for them)." if view.nothing else ""
-    )
+    locale = request_locale(request)
+    t = translations(locale)
+    _ = t.gettext
+    reach = t.ngettext(
+        "It is addressed to %(count)s subscriber: %(outlook)s.",
+        "It is addressed to %(count)s subscribers: %(outlook)s.",
+        view.audience,
+    ) % {"count": number(view.audience, locale), "outlook": view.describe(locale)}
+    if view.nothing:
+        reach += " " + t.ngettext(
+            "%(count)s gets nothing (nothing pinned, nothing new for them).",
+            "%(count)s get nothing (nothing pinned, nothing new for them).",
+            view.nothing,
+        ) % {"count": number(view.nothing, locale)}
+    sent, pending = number(by_status[DeliveryStatus.SENT], locale), number(by_status[DeliveryStatus.PENDING], locale)
     fields: dict[str, str] = {}
     if action == "schedule":
         try:
             at = datetime.fromisoformat(send_at)
         except ValueError:
-            return _issue_page(
-                request,
-                services,
-                editor,
-                issue_id,
-                error=f"{send_at!r} is not a date and time (YYYY-MM-DD HH:MM)",
-                status=400,
-            )
+            return _issue_page(request, services, editor, issue_id, error=_not_a_time(request, send_at), status=400)
         fields["send_at"] = send_at
-        message = f"Schedule “{subject}” for {at:%Y-%m-%d %H:%M} ({editor.timezone})? {reach}"
+        when = moment(at, locale).strip()  # naive: no zone abbreviation
+        message = _("Schedule “%(subject)s” for %(when)s (%(zone)s)? %(reach)s") % {
+            "subject": subject,
+            "when": when,
+            "zone": editor.timezone,
+            "reach": reach,
+        }
     elif action == "send-now":
-        message = f"Send “{subject}” now? {reach}"
+        message = _("Send “%(subject)s” now? %(reach)s") % {"subject": subject, "reach": reach}
     elif action == "pause":
-        message = (
-            f"Pause “{subject}”? {by_status[DeliveryStatus.SENT]} message(s) went out already; the "
-            f"{by_status[DeliveryStatus.PENDING]} still to send wait until you resume."
-        )
+        message = _(
+            "Pause “%(subject)s”? %(sent)s message(s) went out already; "
+            "the %(pending)s still to send wait until you resume."
+        ) % {"subject": subject, "sent": sent, "pending": pending}
     elif action == "cancel":
-        unsent = by_status[DeliveryStatus.PENDING]
         message = (
-            f"Cancel “{subject}”? The {unsent} message(s) not yet sent will never go out; "
-            f"{by_status[DeliveryStatus.SENT]} already sent stay sent."
+            _(
+                "Cancel “%(subject)s”? The %(pending)s message(s) not yet sent will never go out; "
+                "%(sent)s already sent stay sent."
+            )
+            % {"subject": subject, "sent": sent, "pending": pending}
             if state in (IssueStatus.SENDING, IssueStatus.PAUSED)
-            else f"Cancel “{subject}”? {reach} None of them will get it; this cannot be undone."
+            else _("Cancel “%(subject)s”? %(reach)s None of them will get it; this cannot be undone.")
+            % {"subject": subject, "reach": reach}
         )
     else:
-        message = f"Delete the draft “{subject}”? This cannot be undone."
+        message = _("Delete the draft “%(subject)s”? This cannot be undone.") % {"subject": subject}
     labels = {
-        "schedule": "Yes, schedule it",
-        "send-now": "Yes, send it now",
-        "pause": "Yes, pause sending",
-        "cancel": "Yes, cancel the issue",
-        "delete": "Yes, delete the draft",
+        "schedule": _("Yes, schedule it"),
+        "send-now": _("Yes, send it now"),
+        "pause": _("Yes, pause sending"),
+        "cancel": _("Yes, cancel the issue"),
+        "delete": _("Yes, delete the draft"),
+    }
+    titles = {
+        "schedule": N_("Confirm: schedule issue #%(id)s"),
+        "send-now": N_("Confirm: send now issue #%(id)s"),
+        "pause": N_("Confirm: pause issue #%(id)s"),
+        "cancel": N_("Confirm: cancel issue #%(id)s"),
+        "delete": N_("Confirm: delete issue #%(id)s"),
     }
     return editor_page(
         request,
         "confirm",
         editor,
-        title=f"Confirm: {action.replace('-', ' ')} issue #{issue_id}",
+        title=_(titles[action]) % {"id": issue_id},
         action=f"/editor/issues/{issue_id}/{action}",
         button=labels[action],
         danger=action in ("cancel", "delete"),
@@ -830,9 +939,7 @@ def state_action(
         return RedirectResponse(f"/editor/issues/{issue_id}", status_code=303)
     moves = {"unschedule": unschedule_issue, "pause": pause_issue, "cancel": cancel_issue}
     if action not in moves:
-        return editor_page(
-            request, "problem", editor, status_code=404, title="Not found", message=f"There is no action {action!r}."
-        )
+        return no_action(request, editor, action)
     return _act(request, services, editor, issue_id, lambda db: moves[action](db, issue_id))
 
 
@@ -850,20 +957,21 @@ def _act(
 
 @router.get("/issues/{issue_id}/figures")
 def figures_page(request: Request, issue_id: IssueId, editor: EditorDep, services: ServicesDep) -> HTMLResponse:
+    _ = page_gettext(request)
     with session_scope(services.sessions) as db:
         try:
             get_campaign(db, issue_id)
         except IssueError as exc:
-            return editor_page(request, "problem", editor, status_code=404, title="Not found", message=str(exc))
+            return not_found(request, editor, str(exc))
         figures: Figures = issue_figures(db, issue_id)
         mine = Delivery.issue_id == issue_id
         summaries, links = summary_clicks(db, mine), link_clicks(db, mine)
-    labels, chart = _timeline_chart(figures, editor.timezone)
+    labels, chart = _timeline_chart(figures, editor.timezone, request_locale(request))
     return editor_page(
         request,
         "figures",
         editor,
-        title=f"Figures for issue #{issue_id}",
+        title=_("Figures for issue #%(id)s") % {"id": issue_id},
         figures=figures,
         run=None,
         chart=chart,
@@ -897,6 +1005,7 @@ def _subscribers(
     errors: Sequence[str] = (),
     status: int = 200,
 ) -> HTMLResponse:
+    _ = page_gettext(request)
     page_no = min(max(1, page_no), MAX_PAGE)  # ?page=2**63 is an empty page, not an offset overflow
     with session_scope(services.sessions) as db:
         counts = dict(
@@ -928,7 +1037,7 @@ def _subscribers(
         "subscribers",
         editor,
         status_code=status,
-        title="Subscribers",
+        title=_("Subscribers"),
         counts=counts,
         people=people,
         where=where,
@@ -979,27 +1088,33 @@ async def subscribers_import(request: Request, editor: EditorDep, services: Serv
     upload = form.get("file")
     skip_invalid = form.get("skip_invalid") == "1"
     notice, errors, status = "", [], 200
+    _ = page_gettext(request)
     data = await upload.read(MAX_IMPORT_BYTES + 1) if isinstance(upload, StarletteUpload) and upload.filename else b""
     if not data:
-        errors, status = ["Choose a CSV file to import."], 400
+        errors, status = [_("Choose a CSV file to import.")], 400
     elif len(data) > MAX_IMPORT_BYTES:
         limit = MAX_IMPORT_BYTES // (1024 * 1024)
-        errors, status = [f"The file is larger than {limit} MB: import it with `digest subscribers import`."], 413
+        too_big = _("The file is larger than %(limit)s MB: import it with `digest subscribers import`.")
+        errors, status = [too_big % {"limit": limit}], 413
     else:
         assert isinstance(upload, StarletteUpload)
         name = upload.filename or "upload.csv"
         try:
             report = await anyio.to_thread.run_sync(partial(_import_upload, services, data, name, skip_invalid))
         except InvalidInput as exc:
-            errors = ["Nothing was imported. Fix these lines (or tick “skip invalid rows”):"]
+            errors = [_("Nothing was imported. Fix these lines (or tick “skip invalid rows”):")]
             errors += [str(e) for e in exc.errors[:50]]
             if len(exc.errors) > 50:
-                errors.append(f"… and {len(exc.errors) - 50} more.")
+                errors.append(_("… and %(count)s more.") % {"count": len(exc.errors) - 50})
             status = 400
         else:
-            notice = f"Imported {name}: {report.created} new, {report.updated} updated."
+            notice = _("Imported %(name)s: %(created)s new, %(updated)s updated.") % {
+                "name": name,
+                "created": report.created,
+                "updated": report.updated,
+            }
             if report.skipped:
-                notice += f" {len(report.skipped)} invalid row(s) skipped:"
+                notice += " " + _("%(count)s invalid row(s) skipped:") % {"count": len(report.skipped)}
             errors = [str(e) for e in report.skipped[:50]]
     return await anyio.to_thread.run_sync(
         partial(
@@ -1022,28 +1137,31 @@ def confirm_subscriber_action(
     request: Request, subscriber_id: IssueId, action: str, editor: EditorDep, services: ServicesDep
 ) -> HTMLResponse:
     """The step before unsubscribing or suppressing someone."""
+    _ = page_gettext(request)
     with session_scope(services.sessions) as db:
         row = db.get(Subscriber, subscriber_id)
         email = row.email if row else ""
     if action not in ("unsubscribe", "suppress") or not email:
-        return editor_page(
-            request, "problem", editor, status_code=404, title="Not found", message="No such subscriber or action."
+        return not_found(request, editor, _("No such subscriber or action."))
+    if action == "unsubscribe":
+        title, button = _("Unsubscribe %(email)s?"), _("Yes, unsubscribe %(email)s")
+        message = _("Unsubscribe %(email)s? They get nothing more, and only they can subscribe again.")
+    else:
+        title, button = _("Suppress %(email)s?"), _("Yes, suppress %(email)s")
+        message = _(
+            "Suppress %(email)s? Nothing will ever be sent to this address again (messages not yet sent are cancelled)."
         )
-    message = (
-        f"Unsubscribe {email}? They get nothing more, and only they can subscribe again."
-        if action == "unsubscribe"
-        else f"Suppress {email}? Nothing will ever be sent to this address again (messages not yet sent are cancelled)."
-    )
+    who = {"email": email}
     return editor_page(
         request,
         "confirm",
         editor,
-        title=f"{action.capitalize()} {email}?",
+        title=title % who,
         action=f"/editor/subscribers/{subscriber_id}/{action}",
-        button=f"Yes, {action} {email}",
+        button=button % who,
         danger=True,
         back="/editor/subscribers",
-        message=message,
+        message=message % who,
         fields={},
         already="",
     )
@@ -1053,16 +1171,15 @@ def confirm_subscriber_action(
 def subscriber_action(
     request: Request, subscriber_id: IssueId, action: str, editor: EditorDep, services: ServicesDep
 ) -> Response:
+    _ = page_gettext(request)
     if action not in ("unsubscribe", "suppress"):
-        return editor_page(request, "problem", editor, status_code=404, title="Not found", message="No such action.")
+        return not_found(request, editor, _("No such action."))
     with session_scope(services.sessions) as db:
         if action == "unsubscribe":
             email = unsubscribe_by_editor(db, subscriber_id, editor.email, services.clock())
         else:
             email = suppress_by_editor(db, subscriber_id, editor.email)
     if email is None:
-        return editor_page(
-            request, "problem", editor, status_code=404, title="Not found", message="No such subscriber."
-        )
-    done = "unsubscribed" if action == "unsubscribe" else "suppressed"
-    return _subscribers(request, editor, services, SubscriberFilter(q=email), notice=f"{email} is {done}.")
+        return not_found(request, editor, _("No such subscriber."))
+    done = _("%(email)s is unsubscribed.") if action == "unsubscribe" else _("%(email)s is suppressed.")
+    return _subscribers(request, editor, services, SubscriberFilter(q=email), notice=done % {"email": email})

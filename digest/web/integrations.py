@@ -15,10 +15,11 @@ from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session
 
 from digest.db import session_scope
+from digest.i18n import N_
 from digest.integrations.apikeys import SCOPES, UnknownScope, create_key, list_keys, revoke_key
 from digest.integrations.models import WebhookDelivery, WebhookEndpoint, WebhookStatus
 from digest.integrations.webhooks import EVENTS, new_secret
-from digest.web.deps import IssueId, ServicesDep
+from digest.web.deps import IssueId, ServicesDep, page_gettext, request_locale
 from digest.web.editor import EditorDep, current_editor, editor_page, local
 
 router = APIRouter(
@@ -34,16 +35,16 @@ RECENT = 100
 HERE = "/editor/integrations"
 
 
-def _context(db: Session, timezone: str) -> dict[str, Any]:
+def _context(db: Session, timezone: str, locale: str) -> dict[str, Any]:
     keys = [
         {
             "id": k.id,
             "prefix": k.prefix,
             "name": k.name,
             "scopes": k.scopes,
-            "created": local(k.created_at, timezone),
-            "last_used": local(k.last_used_at, timezone) or "never",
-            "revoked": local(k.revoked_at, timezone),
+            "created": local(k.created_at, timezone, locale),
+            "last_used": local(k.last_used_at, timezone, locale),
+            "revoked": local(k.revoked_at, timezone, locale),
         }
         for k in list_keys(db)
     ]
@@ -80,7 +81,7 @@ def _context(db: Session, timezone: str) -> dict[str, Any]:
             "status": d.status,
             "attempts": d.attempts,
             "last": d.last_error or (str(d.last_status_code) if d.last_status_code else ""),
-            "created": local(d.created_at, timezone),
+            "created": local(d.created_at, timezone, locale),
         }
         for d, url in rows
     ]
@@ -89,8 +90,10 @@ def _context(db: Session, timezone: str) -> dict[str, Any]:
 
 def _page(request: Request, services: ServicesDep, editor: EditorDep, status: int = 200, **extra: Any) -> HTMLResponse:
     with session_scope(services.sessions) as db:
-        context = _context(db, editor.timezone)
-    return editor_page(request, "integrations", editor, status_code=status, title="Integrations", **context, **extra)
+        context = _context(db, editor.timezone, request_locale(request))
+    _ = page_gettext(request)
+    title = _("Integrations")
+    return editor_page(request, "integrations", editor, status_code=status, title=title, **context, **extra)
 
 
 @router.get("")
@@ -134,7 +137,8 @@ def add_endpoint(
     url = url.strip()
     chosen = sorted(set(events) & set(EVENTS))
     if not url.startswith(("http://", "https://")) or len(url) > 2000 or not chosen or "\x00" in url:
-        return _page(request, services, editor, status=400, webhook_error="Give an http(s) URL and at least one event.")
+        error = page_gettext(request)(N_("Give an http(s) URL and at least one event."))
+        return _page(request, services, editor, status=400, webhook_error=error)
     with session_scope(services.sessions) as db:
         row = WebhookEndpoint(
             url=url, secret=new_secret(), events=" ".join(chosen), description=description.replace("\x00", "")[:200]
