@@ -8,6 +8,7 @@ from datetime import timedelta
 from email.message import EmailMessage
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from digest import dispatch
@@ -54,11 +55,12 @@ def _record(**overrides: Any) -> dict[str, Any]:
     return base
 
 
-def _sent_once(services: Services, smtp_sink: SMTPSink, clock: Clock) -> None:
-    """The summary goes out in the daily digest to 3 clinicians, 2 patients and the leaver; a
-    neurologist gets nothing (not their specialty) and a cardiologist who joins later never got it."""
+def _sent_once(services: Services, smtp_sink: SMTPSink, clock: Clock, **overrides: Any) -> None:
+    """The summary (``_record(**overrides)``) goes out in the daily digest to 3 clinicians, 2 patients
+    and the leaver; a neurologist gets nothing (not their specialty) and a cardiologist who joins
+    later never got it."""
     with session_scope(services.sessions) as s:
-        add_summaries(s, _record())
+        add_summaries(s, _record(**overrides))
         past = clock() - timedelta(days=3)
         for email in [*CLINICIANS, LEAVER]:
             add_subscriber(s, email, ["cardiology"], created_at=past)
@@ -218,3 +220,103 @@ def test_lesser_change_is_folded_into_each_readers_next_digest_once(
     dispatch.send_due(services, clock())
     assert len(smtp_sink.received) == 6
     assert all("CORRECTION:" not in _text(m) for _, m in _received(smtp_sink))  # shown once
+
+
+def _pending_line(cli: Any) -> tuple[int, list[str]]:
+    """The one line `digest corrections list` prints: (its id, its tab-separated fields)."""
+    listed = cli("corrections", "list")
+    assert listed.exit_code == 0, listed.output
+    lines = [line for line in listed.stdout.splitlines() if line.strip()]
+    assert len(lines) == 1, lines
+    fields = lines[0].split("\t")
+    return int(fields[0]), fields
+
+
+def _notices(smtp_sink: SMTPSink, prefix: str) -> dict[str, EmailMessage]:
+    """Recipient -> the one message whose subject starts with ``prefix`` (asserting one each)."""
+    got = [(r, m) for r, m in _received(smtp_sink) if m["Subject"].startswith(prefix)]
+    assert len({r for r, _ in got}) == len(got), "someone got two"
+    return dict(got)
+
+
+def test_a_body_edit_flagged_material_is_a_correction_folded_into_the_next_digest(
+    services: Services, smtp_sink: SMTPSink, clock: Clock, cli: Any
+) -> None:
+    """``material_change: true`` on an edit the rule calls cosmetic (the body) makes it a correction:
+    pending until approved, its readers counted, then a block in each reader's next digest."""
+    _sent_once(services, smtp_sink, clock)
+    note = "The body described the control arm wrongly; it received full-dose apixaban."
+    _import(
+        services,
+        _record(summary="The control arm received full-dose apixaban.", material_change=True, correction_note=note),
+    )
+    correction_id, fields = _pending_line(cli)
+    assert fields[1:4] == ["correction", "apixaban-1 v2", "folded"]
+    assert fields[5] == "readers: 3 clinician, 2 patient" and fields[6] == f"note: {note}"
+    with session_scope(services.sessions) as s:
+        v2 = s.scalar(select(SummaryVersion).where(SummaryVersion.version == 2))
+        assert v2 is not None and (v2.material, v2.severe, v2.changed) == (True, False, ["summary", "correction_note"])
+    assert cli("corrections", "approve", str(correction_id)).exit_code == 0
+    assert dispatch.send_due(services, clock()).corrections[0].readers == 5
+    assert smtp_sink.received == []  # folded: nothing on its own
+
+    clock.advance(days=1)
+    _import(services, summary_record(id="next-1", specialties=["cardiology"], published_at=days_before(clock(), 0.1)))
+    dispatch.send_due(services, clock())
+    got = dict(_received(smtp_sink))
+    for rcpt in CLINICIANS + PATIENTS:
+        text = _text(got[rcpt])
+        assert "CORRECTION:" in text and note in text
+    assert "CORRECTION:" not in _text(got["late@example.org"])
+
+
+@pytest.mark.parametrize(
+    ("change", "prefix"),
+    [
+        ({"key_takeaway": "Reduced-dose apixaban lowered recurrence (HR 0.80) without more bleeding."}, "Correction:"),
+        ({"outcomes": [{"name": "Recurrent VTE", "measure": "HR", "value": 0.9}]}, "Correction:"),
+        ({"safety": "Major bleeding was 2.1% on the reduced dose."}, "Correction:"),
+        ({"status": "retracted"}, "Retraction:"),
+    ],
+    ids=["key takeaway", "outcomes", "safety", "retraction"],
+)
+def test_material_change_false_never_silences_a_severe_change(
+    services: Services, smtp_sink: SMTPSink, clock: Clock, cli: Any, change: dict[str, Any], prefix: str
+) -> None:
+    """A record flagged ``material_change: false`` that changes what clinicians act on (key takeaway,
+    outcomes, safety) or retracts still opens a correction of its own, pending an editor's approval:
+    a mislabelled upstream record must not keep a wrong hazard ratio from the readers who got it."""
+    _sent_once(services, smtp_sink, clock)
+    note = "Flagged cosmetic upstream, but it changes what readers act on."
+    _import(services, _record(**change, correction_note=note, material_change=False))
+    assert dispatch.send_due(services, clock()).corrections == [] and smtp_sink.received == []
+    correction_id, fields = _pending_line(cli)
+    assert fields[3] == "standalone" and fields[5] == "readers: 3 clinician, 2 patient"
+    assert cli("corrections", "approve", str(correction_id)).exit_code == 0
+    dispatch.send_due(services, clock())
+    got = _notices(smtp_sink, prefix)
+    assert set(got) == set(CLINICIANS + PATIENTS) and len(smtp_sink.received) == 5
+    assert all(note in _text(m) for m in got.values())
+
+
+def test_material_change_false_makes_a_patient_section_edit_cosmetic(
+    services: Services, smtp_sink: SMTPSink, clock: Clock, cli: Any
+) -> None:
+    """The flag does lower a lesser change: a reworded patient section flagged ``false`` is kept as
+    a version and tells nobody (the same edit unflagged is folded into the next digest)."""
+    _sent_once(services, smtp_sink, clock)
+    _import(
+        services,
+        _record(patient_summary="In plain words, a lower dose prevented clots.", material_change=False),
+    )
+    assert cli("corrections", "list").stdout.strip() == ""
+    run = dispatch.send_due(services, clock())
+    assert run.corrections == [] and smtp_sink.received == []
+    clock.advance(days=1)
+    _import(services, summary_record(id="next-1", specialties=["cardiology"], published_at=days_before(clock(), 0.1)))
+    dispatch.send_due(services, clock())
+    assert len(smtp_sink.received) == 6 and all("CORRECTION:" not in _text(m) for _, m in _received(smtp_sink))
+    with session_scope(services.sessions) as s:
+        assert s.scalar(select(Correction)) is None
+        v2 = s.scalar(select(SummaryVersion).where(SummaryVersion.version == 2))
+        assert v2 is not None and (v2.material, v2.changed) == (False, ["patient_summary"])
