@@ -4,8 +4,10 @@ their edition; a retraction goes out on its own in the same send cycle; a cosmet
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -320,3 +322,21 @@ def test_material_change_false_makes_a_patient_section_edit_cosmetic(
         assert s.scalar(select(Correction)) is None
         v2 = s.scalar(select(SummaryVersion).where(SummaryVersion.version == 2))
         assert v2 is not None and (v2.material, v2.changed) == (False, ["patient_summary"])
+
+
+@pytest.mark.parametrize("status", ["corrected", "retracted"])
+def test_a_corrected_or_retracted_record_without_a_note_is_refused_naming_the_field(
+    services: Services, smtp_sink: SMTPSink, clock: Clock, cli: Any, tmp_path: Path, status: str
+) -> None:
+    _sent_once(services, smtp_sink, clock)
+    path = tmp_path / "records.json"
+    path.write_text(json.dumps([_record(status=status, key_takeaway="Changed, but nobody says why.")]))
+    result = cli("import", str(path))
+    assert result.exit_code != 0
+    assert f"record 1 field 'correction_note': a {status} summary needs a correction_note" in result.output
+    with session_scope(services.sessions) as s:
+        summary = s.get(Summary, "apixaban-1")
+        assert summary is not None and summary.version == 1 and summary.status == "published"
+        assert len(s.scalars(select(SummaryVersion)).all()) == 1
+    assert cli("corrections", "list").stdout.strip() == ""
+    assert dispatch.send_due(services, clock()).corrections == [] and smtp_sink.received == []
