@@ -340,3 +340,32 @@ def test_a_corrected_or_retracted_record_without_a_note_is_refused_naming_the_fi
         assert len(s.scalars(select(SummaryVersion)).all()) == 1
     assert cli("corrections", "list").stdout.strip() == ""
     assert dispatch.send_due(services, clock()).corrections == [] and smtp_sink.received == []
+
+
+def test_approve_with_a_note_from_the_cli_sends_the_edited_note(
+    services: Services, smtp_sink: SMTPSink, clock: Clock, cli: Any
+) -> None:
+    _sent_once(services, smtp_sink, clock)
+    proposed = "HR typo."
+    _import(
+        services,
+        _record(
+            key_takeaway="Reduced-dose apixaban lowered recurrence (HR 0.80) without more bleeding.",
+            status="corrected",
+            correction_note=proposed,
+        ),
+    )
+    correction_id, fields = _pending_line(cli)
+    assert fields[6] == f"note: {proposed}"
+    edited = "We mistyped the hazard ratio for recurrence as 0.08. It is 0.80: a smaller benefit."
+    approved = cli("corrections", "approve", str(correction_id), "--note", edited)
+    assert approved.exit_code == 0, approved.output
+    dispatch.send_due(services, clock())
+    got = _notices(smtp_sink, "Correction:")
+    assert set(got) == set(CLINICIANS + PATIENTS)
+    for msg in got.values():
+        assert edited in _text(msg) and edited in _html(msg)
+        assert proposed not in _text(msg)
+    with session_scope(services.sessions) as s:
+        correction = s.get(Correction, correction_id)
+        assert correction is not None and correction.note == edited and correction.approved_by == "cli"
