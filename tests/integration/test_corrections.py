@@ -369,3 +369,27 @@ def test_approve_with_a_note_from_the_cli_sends_the_edited_note(
     with session_scope(services.sessions) as s:
         correction = s.get(Correction, correction_id)
         assert correction is not None and correction.note == edited and correction.approved_by == "cli"
+
+
+def test_dismissed_from_the_cli_tells_nobody_and_leaves_the_list(
+    services: Services, smtp_sink: SMTPSink, clock: Clock, cli: Any
+) -> None:
+    _sent_once(services, smtp_sink, clock)
+    _import(services, _record(safety="No new safety findings.", correction_note="Safety text reworded."))
+    correction_id, _ = _pending_line(cli)
+    dismissed = cli("corrections", "dismiss", str(correction_id))
+    assert dismissed.exit_code == 0, dismissed.output
+    assert f"dismissed correction {correction_id}" in dismissed.output
+    assert cli("corrections", "list").stdout.strip() == ""
+    assert dispatch.send_due(services, clock()).corrections == [] and smtp_sink.received == []
+    again = cli("corrections", "approve", str(correction_id))
+    assert again.exit_code == 1 and "is dismissed, not pending" in again.output
+    clock.advance(days=1)
+    _import(services, summary_record(id="next-1", specialties=["cardiology"], published_at=days_before(clock(), 0.1)))
+    dispatch.send_due(services, clock())
+    assert len(smtp_sink.received) == 6
+    for _, msg in _received(smtp_sink):
+        assert "CORRECTION:" not in _text(msg) and not msg["Subject"].startswith("Correction")
+    with session_scope(services.sessions) as s:
+        correction = s.get(Correction, correction_id)
+        assert correction is not None and correction.status == CorrectionStatus.DISMISSED
