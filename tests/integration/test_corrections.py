@@ -17,6 +17,8 @@ from digest import dispatch
 from digest.corrections.models import Correction, CorrectionStatus
 from digest.db import session_scope
 from digest.delivery.sink import SMTPSink
+from digest.events.delivery_event import DeliveryEvent, EventKind
+from digest.events.service import record_events
 from digest.ingest.models import Summary, SummaryVersion
 from digest.subscribers.lifecycle import unsubscribe
 from digest.subscribers.models import Subscriber
@@ -393,3 +395,69 @@ def test_dismissed_from_the_cli_tells_nobody_and_leaves_the_list(
     with session_scope(services.sessions) as s:
         correction = s.get(Correction, correction_id)
         assert correction is not None and correction.status == CorrectionStatus.DISMISSED
+
+
+def test_a_pending_correction_superseded_before_approval_sends_one_notice_about_the_newest(
+    services: Services, smtp_sink: SMTPSink, clock: Clock, cli: Any
+) -> None:
+    """v2 changes the takeaway and waits for approval; v3 changes the outcomes. The one pending
+    correction moves on to v3 (its note, what changed in both): readers get one notice, with v3."""
+    _sent_once(services, smtp_sink, clock)
+    v2 = "Reduced-dose apixaban lowered recurrence (HR 0.80) without more bleeding."
+    _import(services, _record(key_takeaway=v2, status="corrected", correction_note="The HR was mistyped."))
+    first_id, fields = _pending_line(cli)
+    assert fields[2] == "apixaban-1 v2"
+    clock.advance(minutes=20)
+    note3 = "The HR was mistyped, and the outcomes table listed the wrong follow-up."
+    outcomes = [{"name": "Recurrent VTE at 12 months", "measure": "HR", "value": 0.8}]
+    _import(services, _record(key_takeaway=v2, outcomes=outcomes, status="corrected", correction_note=note3))
+    second_id, fields = _pending_line(cli)
+    assert second_id == first_id and fields[2] == "apixaban-1 v3" and fields[3] == "standalone"
+    assert "key takeaway" in fields[4] and "outcomes" in fields[4]
+    assert fields[5] == "readers: 3 clinician, 2 patient" and fields[6] == f"note: {note3}"
+    assert cli("corrections", "approve", str(first_id)).exit_code == 0
+    run = dispatch.send_due(services, clock())
+    assert [c.readers for c in run.corrections] == [5]
+    got = _notices(smtp_sink, "Correction:")
+    assert set(got) == set(CLINICIANS + PATIENTS) and len(smtp_sink.received) == 5
+    for rcpt, msg in got.items():
+        assert note3 in _text(msg)
+        if rcpt in CLINICIANS:
+            assert v2 in _text(msg) and "Recurrent VTE at 12 months" in _text(msg)
+    smtp_sink.clear()
+    assert dispatch.send_due(services, clock()).corrections == [] and smtp_sink.received == []
+    assert cli("corrections", "list").stdout.strip() == ""
+    with session_scope(services.sessions) as s:
+        assert len(s.scalars(select(Correction)).all()) == 1
+
+
+def test_a_reader_suppressed_since_gets_no_correction(
+    services: Services, smtp_sink: SMTPSink, clock: Clock, cli: Any
+) -> None:
+    """c1's address hard-bounced and p1 complained after the summary reached them: the approval
+    counts neither and the SMTP server gets the correction for the other three only."""
+    _sent_once(services, smtp_sink, clock)
+    with session_scope(services.sessions) as s:
+        record_events(
+            s,
+            [
+                DeliveryEvent("smtp", "hb-1", EventKind.HARD_BOUNCE, "c1@example.org", detail="550 5.1.1 no such user"),
+                DeliveryEvent("smtp", "fbl-1", EventKind.COMPLAINT, "p1@example.org", detail="abuse report"),
+            ],
+            clock(),
+        )
+    _import(
+        services,
+        _record(
+            key_takeaway="Reduced-dose apixaban lowered recurrence (HR 0.80) without more bleeding.",
+            status="corrected",
+            correction_note="The HR was mistyped.",
+        ),
+    )
+    correction_id, fields = _pending_line(cli)
+    assert fields[5] == "readers: 2 clinician, 1 patient"
+    assert cli("corrections", "approve", str(correction_id)).exit_code == 0
+    run = dispatch.send_due(services, clock())
+    assert [c.readers for c in run.corrections] == [3]
+    got = _notices(smtp_sink, "Correction:")
+    assert set(got) == {"c2@example.org", "c3@example.org", "p2@example.org"} and len(smtp_sink.received) == 3
