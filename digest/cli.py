@@ -894,6 +894,26 @@ def corrections_approve(
         services.close()
 
 
+@corrections_app.command("dismiss")
+def corrections_dismiss(
+    correction_id: Annotated[int, typer.Argument(help="the id `digest corrections list` shows")],
+) -> None:
+    """Dismiss a pending correction: nobody is told, and it leaves the list."""
+    from digest.corrections.service import CorrectionNotFound, NotPending, dismiss
+
+    settings = _settings()
+    services = _services(settings)
+    try:
+        with session_scope(services.sessions) as session:
+            c = dismiss(session, correction_id)
+            console.print(f"dismissed correction {c.id} ({c.kind} of {c.summary_id} v{c.version}): nobody is told")
+    except (CorrectionNotFound, NotPending) as exc:
+        err.print(f"[red]{escape(str(exc))}[/red]")
+        raise typer.Exit(1) from None
+    finally:
+        services.close()
+
+
 @app.command()
 def prune(
     keep: Annotated[int, typer.Option("--keep", help="days of ledger to keep (issues sent within them are untouched)")],

@@ -70,9 +70,11 @@ class SummaryIn(BaseModel):
     language: Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True, pattern=r"^[a-zA-Z]{2,3}$")] = "en"
     # Corrections (docs/corrections.md). All optional: a record without them is "published".
     status: Literal["published", "corrected", "retracted"] = "published"
-    correction_note: Text | None = None
+    correction_note: Text | None = Field(default=None, validate_default=True)  # checked even when left out
     # True: this change must be told to readers of the earlier version whatever changed; False:
-    # it is cosmetic (never for a retraction). Unset: decided by what changed.
+    # a change of the patient section or a "corrected" status is cosmetic. Never lowers a change of
+    # the key takeaway, outcomes or safety, or a retraction (digest/ingest/versions.py). Unset:
+    # decided by what changed.
     material_change: bool | None = None
     # Send this summary now as a safety alert to the subscribers of its specialties.
     urgent: bool = False
@@ -97,11 +99,14 @@ class SummaryIn(BaseModel):
             raise ValueError("published_at needs a time zone (for example 2026-01-20T09:00:00Z)")
         return value.astimezone(UTC)
 
-    @model_validator(mode="after")
-    def _note_with_status(self) -> SummaryIn:
-        if self.status != "published" and not self.correction_note:
-            raise ValueError(f"a {self.status} summary needs a correction_note saying what changed and why")
-        return self
+    @field_validator("correction_note")
+    @classmethod
+    def _note_with_status(cls, value: str | None, info: ValidationInfo) -> str | None:
+        # A field validator (status is declared, so validated, before it): the error names the field.
+        status = info.data.get("status", "published")
+        if status != "published" and not value:
+            raise ValueError(f"a {status} summary needs a correction_note saying what changed and why")
+        return value
 
     def columns(self) -> dict[str, Any]:
         """The values for the Summary row (specialties are set separately)."""

@@ -5,7 +5,10 @@ changed fields and their earlier values. A change is *material* (readers of earl
 told) when it touches what a reader acts on (``MATERIAL_FIELDS``) or marks the summary corrected or
 retracted, and *severe* (told on its own, within the hour after approval, rather than folded into
 the next digest) when it touches ``SEVERE_FIELDS`` or retracts. The record's ``material_change``
-flag overrides the rule either way, except that a retraction is always told.
+flag can raise any change to material (``true``), and lower a lesser one (the patient section, a
+``corrected`` status) to cosmetic (``false``). It never lowers a severe change: a changed key
+takeaway, outcomes or safety text, or a retraction, always opens a correction for an editor to
+approve or dismiss, because an upstream flag must not silence what clinicians act on.
 """
 
 from __future__ import annotations
@@ -67,9 +70,10 @@ def classify(
         return None
     retracted = values.get("status") == SummaryStatus.RETRACTED and row.status != SummaryStatus.RETRACTED
     newly_corrected = values.get("status") == SummaryStatus.CORRECTED and "status" in changed
-    by_rule = retracted or newly_corrected or any(f in MATERIAL_FIELDS for f in changed)
-    material = retracted or (by_rule if material_flag is None else material_flag)
-    severe = material and (retracted or any(f in SEVERE_FIELDS for f in changed))
+    severe = retracted or any(f in SEVERE_FIELDS for f in changed)
+    by_rule = severe or newly_corrected or any(f in MATERIAL_FIELDS for f in changed)
+    # The flag raises anything and lowers only a lesser change: a severe one stays material.
+    material = severe or (by_rule if material_flag is None else material_flag)
     return Change(tuple(changed), previous, material, severe, retracted)
 
 

@@ -50,6 +50,11 @@ def build_variant(
     """
     items = []
     served: dict[str, str] = {}
+    # A correction notice says what changed in the note the editor approved (perhaps rewritten from
+    # the record's correction_note): the summary under it marks itself corrected with that note too,
+    # so a reader never sees the wording the editor replaced.
+    notice = issue.get("notice") or {}
+    notice_note = notice.get("note") if notice.get("kind") == "correction" else None
     for summary in summaries:
         if edition == Edition.PATIENT and not (summary.patient_summary or "").strip():
             continue
@@ -58,6 +63,8 @@ def build_variant(
             {s.slug: addressee_specialties[s.slug] for s in summary.specialties if s.slug in addressee_specialties}
         )
         item = item_view(summary, why)
+        if notice_note is not None and item["status"] != "published":
+            item["correction_note"] = notice_note  # the wording the editor approved, not the record's
         if relevance:
             item["relevance"] = relevance
         items.append(item)

@@ -3,11 +3,14 @@ note, and the safety alert button, checked by what reaches the SMTP server and w
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
+from typing import Any
 
 from fastapi.testclient import TestClient
 
 from digest import dispatch
+from digest.corrections.models import Correction, CorrectionStatus
 from digest.db import session_scope
 from digest.delivery.sink import SMTPSink
 from digest.ingest.service import import_summaries
@@ -52,6 +55,38 @@ def test_editor_approves_with_an_edited_note_seeing_readers_per_edition(
     # Approving again is refused: it went once.
     again = editor_client.post(f"/editor/corrections/{approve_url}", data={"csrf_token": csrf_of(after.text)})
     assert again.status_code == 409
+
+
+def test_editor_dismisses_a_correction_and_nobody_is_told(
+    editor_client: TestClient, services: Services, smtp_sink: SMTPSink, clock: Clock, cli: Any
+) -> None:
+    record = summary_record(id="statin-2", specialties=["cardiology"], published_at=days_before(clock(), 1))
+    with session_scope(services.sessions) as s:
+        add_summaries(s, record)
+        add_subscriber(s, "a@example.org", ["cardiology"], created_at=clock() - timedelta(days=3))
+    dispatch.send_due(services, clock())
+    smtp_sink.clear()
+    with session_scope(services.sessions) as s:
+        add_summaries(s, {**record, "key_takeaway": "The same finding, reworded by the journal."})
+
+    page = editor_client.get("/editor/corrections")
+    dismiss_url = re.search(r'action="(/editor/corrections/(\d+)/dismiss)"', page.text)
+    assert dismiss_url and "1 clinician" in page.text
+    response = editor_client.post(dismiss_url.group(1), data={"csrf_token": csrf_of(page.text)})
+    assert response.status_code == 303
+    after = editor_client.get("/editor/corrections")
+    assert "No correction is waiting." in after.text and "/dismiss" not in after.text
+    assert cli("corrections", "list").stdout.strip() == ""
+    assert dispatch.send_due(services, clock()).corrections == [] and smtp_sink.received == []
+    with session_scope(services.sessions) as s:
+        correction = s.get(Correction, int(dismiss_url.group(2)))
+        assert correction is not None and correction.status == CorrectionStatus.DISMISSED
+    # Approving it afterwards is refused, and still nothing is sent.
+    refused = editor_client.post(
+        f"/editor/corrections/{dismiss_url.group(2)}/approve", data={"csrf_token": csrf_of(after.text)}
+    )
+    assert refused.status_code == 409 and "is dismissed, not pending" in refused.text
+    assert dispatch.send_due(services, clock()).corrections == [] and smtp_sink.received == []
 
 
 def test_safety_alert_button_sends_once_and_shows_in_the_figures(

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 from digest.db import session_scope
 from digest.delivery.sink import SMTPSink
+from digest.ingest.models import Summary
 from digest.issues.service import start_due_campaigns
 from digest.ledger.models import Delivery, DeliveryStatus, Issue, IssueStatus
 from digest.web.app import create_app
@@ -427,3 +428,78 @@ def test_pause_and_cancel_of_a_sending_issue_say_how_many_are_affected(
     assert _issue(services, issue_id).status == IssueStatus.SENDING  # asking changes nothing
     done = editor_client.post(f"/editor/issues/{issue_id}/pause", data={"csrf_token": csrf_of(pause.text)})
     assert done.status_code == 303 and _issue(services, issue_id).status == IssueStatus.PAUSED
+
+
+def _tracked_links(html: str) -> list[str]:
+    """The /r/ links of a message's HTML part, in order, each once."""
+    found = re.findall(r'href="(https://digest\.example\.org/r/[^"]+)"', html)
+    return list(dict.fromkeys(found))
+
+
+def test_campaign_figures_count_clicks_per_link_and_per_summary(
+    editor_client: TestClient, services: Services, readers: dict[str, int], smtp_sink: SMTPSink, clock: Clock
+) -> None:
+    """Readers follow the tracked (/r/) links of the campaign they got; its figures page shows each
+    link and each summary with the clicks and unique clickers those follows make."""
+    from digest.dispatch import send_issue
+    from digest.issues.models import Click
+
+    with session_scope(services.sessions) as s:
+        issue_id = add_campaign(s, clock(), subject="Picks", pinned=["pin-1"], specialties=["cardiology", "oncology"])
+    send_issue(services, issue_id)
+    got = {m["To"]: m.get_body(preferencelist=("html",)).get_content() for m in smtp_sink.messages}  # type: ignore[union-attr]
+    assert set(got) == {"cardio@example.org", "onco@example.org"}
+    with session_scope(services.sessions) as s:
+        url_of = dict(s.execute(select(Summary.id, Summary.source_url)).all())
+
+    def links_of(email: str) -> dict[str, str]:
+        """Destination -> the tracked link to it in ``email``'s message (checked through /r/)."""
+        out = {}
+        for link in _tracked_links(got[email]):
+            token = link.rsplit("/r/", 1)[1].replace("&amp;", "&")
+            out[services.links.read(token)[1]] = "/r/" + token
+        return out
+
+    cardio, onco = links_of("cardio@example.org"), links_of("onco@example.org")
+    assert {url_of["pin-1"], url_of["cardio-new"]} <= set(cardio) and url_of["pin-1"] in onco
+    # cardio follows the pinned trial three times and the cardiology one once; onco the pinned one once.
+    follows = [(cardio, "pin-1")] * 3 + [(cardio, "cardio-new"), (onco, "pin-1")]
+    for links, summary_id in follows:
+        clock.advance(minutes=5)
+        response = editor_client.get(links[url_of[summary_id]])
+        assert response.status_code == 302 and response.headers["location"] == url_of[summary_id]
+    with session_scope(services.sessions) as s:
+        assert s.scalar(select(func.count(Click.id))) == 5
+
+    page = editor_client.get(f"/editor/issues/{issue_id}/figures").text
+    assert 'data-figure="clicks">5<' in page and 'data-figure="unique_clicks">2<' in page
+    per_summary = {
+        summary_id: (title, [int(n) for n in re.findall(r'<td class="num">(\d+)</td>', cells)])
+        for summary_id, title, cells in re.findall(
+            r'<tr data-summary="([^"]+)"><td>([^<]+)</td>(.*?)</tr>', _table(page, "per-summary"), re.S
+        )
+    }
+    # carried by, clicks, unique clickers
+    assert per_summary == {
+        "pin-1": ("The pinned trial", [2, 4, 2]),
+        "cardio-new": ("New in cardiology", [1, 1, 1]),
+    }
+    rows = re.findall(r"<tr>(.*?)</tr>", _table(page, "per-link").split("<tbody>", 1)[1], re.S)
+    per_link = {
+        re.search(r'<span class="hint url">([^<]+)</span>', row).group(1): (  # type: ignore[union-attr]
+            re.search(r'rel="noreferrer">([^<]+)</a>', row).group(1),  # type: ignore[union-attr]
+            [int(n) for n in re.findall(r'<td class="num">(\d+)</td>', row)],
+        )
+        for row in rows
+    }
+    assert per_link == {
+        url_of["pin-1"]: ("The pinned trial", [4, 2]),
+        url_of["cardio-new"]: ("New in cardiology", [1, 1]),
+    }
+    assert list(per_link) == [url_of["pin-1"], url_of["cardio-new"]]  # most clicked first
+
+
+def _table(page: str, table_id: str) -> str:
+    found = re.search(rf'<table id="{table_id}">(.*?)</table>', page, re.S)
+    assert found, table_id
+    return found.group(1)
