@@ -181,7 +181,9 @@ def _cursor(value: str | None) -> int:
             raise ValueError(value)
         return int(decoded)
     except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise HTTPException(422, detail="cursor is not one this API gave out") from None
+        # The shape of FastAPI's own 422 (HTTPValidationError), as /openapi.json declares it.
+        problem = {"loc": ["query", "cursor"], "msg": "cursor is not one this API gave out", "type": "value_error"}
+        raise HTTPException(422, detail=[problem]) from None
 
 
 def _next_cursor(last_id: int) -> str:
