@@ -419,7 +419,7 @@ class SummaryVersion(BaseModel):
     note: str | None
 
 
-EXAMPLE_VERSIONS: list[dict[str, Any]] = [
+EXAMPLE_VERSIONS: list[Any] = [  # JSON, as the answer shows it
     {
         "version": 3,
         "recorded_at": "2026-11-21T09:30:00+00:00",
