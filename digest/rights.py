@@ -8,7 +8,9 @@ Erasure (``erase_subscriber``) keeps the ledger whole and the address out of eve
 
 - the subscriber row stays (deliveries and clicks point at it, so issue figures still add up) but
   is anonymised: the address becomes ``erased-<id>@erased.invalid``, the name and specialties go,
-  status ``unsubscribed``, ``erased_at`` set; open deliveries are cancelled first;
+  every other choice (edition, cadence, send time and time zone, language, safety alerts, relevance
+  filters) is put back to the default a new row gets, status ``unsubscribed``, ``erased_at`` set;
+  open deliveries are cancelled first;
 - the consent record and the sign-up attempts (address and IP) are deleted;
 - provider events keep their kind and times, with the address replaced; delivery errors and queued
   webhook payloads have the address replaced;
@@ -146,6 +148,32 @@ def erased_address(subscriber_id: int) -> str:
     return f"erased-{subscriber_id}@{ERASED_DOMAIN}"
 
 
+def _forget_choices(row: Subscriber) -> None:
+    """Put every choice back to the default a new row gets: the edition, cadence, time and language a
+    reader chose, and their relevance filters, say something about them (a patient edition in
+    Spanish on oncology trials, say) and must not outlive the erasure."""
+    for column in Subscriber.__table__.columns:
+        if column.name in CHOICE_COLUMNS:
+            default = column.default.arg if column.default is not None else None
+            setattr(row, column.name, default)
+
+
+# The columns of a reader's choices that erasure puts back to their defaults (specialties, name and
+# address are handled on their own).
+CHOICE_COLUMNS = (
+    "cadence",
+    "timezone",
+    "send_hour",
+    "send_weekday",
+    "edition",
+    "locale",
+    "safety_alerts",
+    "min_evidence_level",
+    "study_types",
+    "max_items",
+)
+
+
 def erase_subscriber(session: Session, row: Subscriber, now: datetime, *, source: str) -> None:
     """Erase the reader's personal data (see the module docstring); the caller commits."""
     email = row.email
@@ -191,7 +219,7 @@ def erase_subscriber(session: Session, row: Subscriber, now: datetime, *, source
     row.email = placeholder
     row.name = ""
     row.specialties = []
-    row.timezone = "UTC"
+    _forget_choices(row)
     if row.status != SubscriberStatus.UNSUBSCRIBED:
         row.status = SubscriberStatus.UNSUBSCRIBED
         row.unsubscribed_at = now

@@ -1,6 +1,8 @@
 """A webhook receiver on loopback, as an operator's system would run one: it checks each request's
 Standard Webhooks signature with the ``standardwebhooks`` package (not digest's own code), answers
-401 to a bad one, and records every request. An endpoint path can be told to answer 500."""
+401 to a bad one, and records every request. An endpoint path can be told to answer 500, or to hold
+each request (a slow receiver) until ``release`` is set: ``arrived`` is set when such a request has
+come in, ``answered`` once it has been answered."""
 
 from __future__ import annotations
 
@@ -31,10 +33,17 @@ class Received:
         return (data.get("subscriber") or {}).get("id") or data.get("subscriber_id")
 
 
+HOLD_LIMIT = 60.0  # seconds a held request waits for ``release`` at most
+
+
 class WebhookReceiver:
     def __init__(self) -> None:
         self.secrets: dict[str, str] = {}  # path -> the endpoint's signing secret
         self.failing: set[str] = set()  # paths that answer 500
+        self.held: set[str] = set()  # paths that answer only once ``release`` is set (or after HOLD_LIMIT)
+        self.release = threading.Event()
+        self.arrived = threading.Event()
+        self.answered = threading.Event()
         self.received: list[Received] = []
         self._lock = threading.Lock()
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -63,6 +72,10 @@ class WebhookReceiver:
                 except WebhookVerificationError:
                     verified = False
                 status = 500 if self.path in receiver.failing else (204 if verified else 401)
+                held = self.path in receiver.held
+                if held:
+                    receiver.arrived.set()
+                    receiver.release.wait(HOLD_LIMIT)
                 with receiver._lock:
                     receiver.received.append(
                         Received(self.path, headers.get("webhook-id", ""), verified, status, json.loads(body or b"{}"))
@@ -70,6 +83,8 @@ class WebhookReceiver:
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
+                if held:
+                    receiver.answered.set()
 
             def log_message(self, format: str, *args: object) -> None:
                 return None

@@ -64,11 +64,10 @@ from digest.subscribers.models import (
     Subscriber,
     SubscriberStatus,
     Suppression,
-    SuppressionReason,
     subscriber_specialties,
 )
 from digest.subscribers.relevance import relevance_line
-from digest.subscribers.suppression import suppress, suppression_keys
+from digest.subscribers.suppression import suppress_bounce, suppression_keys
 
 log = logging.getLogger(__name__)
 
@@ -449,8 +448,15 @@ class DeliveryService:
                     report.messages.append(msg)
             elif result.permanent:
                 corrections.add(result.delivery_id, DeliveryStatus.FAILED, result.error, message_id=msg.message_id)
-                if result.bounce:
-                    suppress(session, msg.to_email, SuppressionReason.HARD_BOUNCE, result.error)
+                if result.bounce:  # and the "bounced" webhook event
+                    suppress_bounce(
+                        session,
+                        msg.to_email,
+                        result.error,
+                        self.clock(),
+                        delivery_id=result.delivery_id,
+                        provider=self.transport.name,
+                    )
                 report.failed += 1
             elif result.failure in NOT_COUNTED:
                 corrections.add(result.delivery_id, DeliveryStatus.PENDING, result.error, untried=True)

@@ -1,6 +1,7 @@
 """Record provider events in one place: de-duplicate, link to the delivery, update the suppression list.
 
-- hard bounce: suppress the address; the delivery it answers becomes ``failed``.
+- hard bounce: suppress the address (``suppress_bounce``, which emits the ``bounced`` webhook event);
+  the delivery it answers becomes ``failed``.
 - complaint: suppress the address (reason complaint) and unsubscribe whoever has it.
 - unsubscribe (at the provider, or by mail to the ``List-Unsubscribe`` mailto): unsubscribe at once.
 - soft bounce: recorded; the address is suppressed (as a hard bounce) once it has ``limit`` soft
@@ -24,7 +25,7 @@ from digest.integrations.webhooks import emit
 from digest.ledger.models import Delivery, DeliveryStatus
 from digest.subscribers.lifecycle import unsubscribe
 from digest.subscribers.models import ConsentMethod, Subscriber, SuppressionReason
-from digest.subscribers.suppression import suppress
+from digest.subscribers.suppression import suppress, suppress_bounce
 from digest.subscribers.tokens import BadToken, Tokens
 
 log = logging.getLogger(__name__)
@@ -70,7 +71,7 @@ def record_events(
             continue
         _apply(session, event, delivery_id, now)
         if event.kind == EventKind.SOFT_BOUNCE:
-            _count_soft_bounce(session, event, now, soft)
+            _count_soft_bounce(session, event, delivery_id, now, soft)
         report.processed += 1
     return report
 
@@ -86,13 +87,9 @@ def _delivery_for(session: Session, event: DeliveryEvent) -> int | None:
     )
 
 
-PROVIDER_EVENTS = {EventKind.HARD_BOUNCE: "bounced", EventKind.COMPLAINT: "complained"}
-
-
 def _apply(session: Session, event: DeliveryEvent, delivery_id: int | None, now: datetime) -> None:
     detail = f"{event.provider}: {event.detail}".strip()
-    webhook = PROVIDER_EVENTS.get(event.kind)
-    if webhook is not None:  # before the unsubscribe a complaint causes: receivers get them in that order
+    if event.kind == EventKind.COMPLAINT:  # before the unsubscribe it causes: receivers get them in that order
         subscriber_id = session.scalar(select(Subscriber.id).where(Subscriber.email == event.email))
         data = {
             "email": event.email,
@@ -101,7 +98,7 @@ def _apply(session: Session, event: DeliveryEvent, delivery_id: int | None, now:
             "provider": event.provider,
             "detail": event.detail,
         }
-        emit(session, webhook, data, subscriber_id, now)
+        emit(session, "complained", data, subscriber_id, now)
     if event.kind in (EventKind.HARD_BOUNCE, EventKind.DROPPED) and delivery_id is not None:
         session.execute(
             update(Delivery)
@@ -109,8 +106,8 @@ def _apply(session: Session, event: DeliveryEvent, delivery_id: int | None, now:
             .values(status=DeliveryStatus.FAILED, error=detail)
             .execution_options(synchronize_session=False)
         )
-    if event.kind == EventKind.HARD_BOUNCE:
-        suppress(session, event.email, SuppressionReason.HARD_BOUNCE, detail)
+    if event.kind == EventKind.HARD_BOUNCE:  # "bounced" goes to webhook receivers from there
+        suppress_bounce(session, event.email, detail, now, delivery_id=delivery_id, provider=event.provider)
     elif event.kind == EventKind.COMPLAINT:
         suppress(session, event.email, SuppressionReason.COMPLAINT, detail)
     if event.kind in (EventKind.COMPLAINT, EventKind.UNSUBSCRIBE):
@@ -121,7 +118,9 @@ def _apply(session: Session, event: DeliveryEvent, delivery_id: int | None, now:
             unsubscribe(session, subscriber_id, now, source=detail, method=ConsentMethod.PROVIDER)
 
 
-def _count_soft_bounce(session: Session, event: DeliveryEvent, now: datetime, soft: SoftBounceLimit) -> None:
+def _count_soft_bounce(
+    session: Session, event: DeliveryEvent, delivery_id: int | None, now: datetime, soft: SoftBounceLimit
+) -> None:
     """Suppress the address once its soft bounces within the window reach the limit."""
     since = now - timedelta(days=soft.days)
     seen = session.scalar(
@@ -133,7 +132,7 @@ def _count_soft_bounce(session: Session, event: DeliveryEvent, now: datetime, so
     )
     if (seen or 0) >= soft.limit:
         detail = f"{seen} soft bounces in {soft.days} days; the last: {event.provider}: {event.detail}".strip()
-        suppress(session, event.email, SuppressionReason.HARD_BOUNCE, detail)
+        suppress_bounce(session, event.email, detail, now, delivery_id=delivery_id, provider=event.provider)
 
 
 def mailbox_tokens(recipients: list[str], domain: str) -> list[str]:

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from digest.ingest.models import Specialty
 from digest.subscribers.lifecycle import cancel_open_deliveries, unsubscribe
-from digest.subscribers.models import Subscriber, SuppressionReason, subscriber_specialties
+from digest.subscribers.models import ConsentMethod, Subscriber, SuppressionReason, subscriber_specialties
 from digest.subscribers.service import CSV_COLUMNS
 from digest.subscribers.suppression import suppress
 
@@ -90,8 +90,9 @@ def export_csv(session: Session, where: SubscriberFilter) -> Iterator[str]:
 
 
 def unsubscribe_by_editor(session: Session, subscriber_id: int, editor_email: str, now: datetime) -> str | None:
-    """Unsubscribe someone (they asked by other means); returns their address, None if unknown."""
-    return unsubscribe(session, subscriber_id, now, source=f"editor {editor_email}")
+    """Unsubscribe someone (they asked by other means); returns their address, None if unknown. The
+    consent record says an operator did it, and which editor (not the reader on a ``form``)."""
+    return unsubscribe(session, subscriber_id, now, source=f"editor {editor_email}", method=ConsentMethod.OPERATOR)
 
 
 def suppress_by_editor(session: Session, subscriber_id: int, editor_email: str) -> str | None:

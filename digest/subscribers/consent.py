@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from digest.integrations.webhooks import emit
 from digest.subscribers.models import ConsentAction, ConsentEvent, ConsentMethod, Subscriber
+from digest.subscribers.relevance import current_relevance
 
 # The outgoing webhook event each consent change is (preference changes have none).
 CONSENT_EVENTS = {
@@ -22,7 +23,8 @@ CONSENT_EVENTS = {
 
 
 def choices_of(row: Subscriber) -> dict[str, Any]:
-    """The subscriber's choices as they stand (what a consent event records and an export shows)."""
+    """The subscriber's choices as they stand (what a consent event records and an export shows):
+    what they get and when, urgent safety alerts or not, and the relevance filters."""
     return {
         "specialties": [s.slug for s in row.specialties],
         "cadence": row.cadence,
@@ -31,6 +33,7 @@ def choices_of(row: Subscriber) -> dict[str, Any]:
         "send_hour": row.send_hour,
         "send_weekday": row.send_weekday,
         "locale": row.locale,
+        **current_relevance(row),
         "status": row.status,
     }
 

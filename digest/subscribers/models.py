@@ -146,7 +146,7 @@ class ConsentMethod(StrEnum):
     EMAIL = "email"  # mail to the List-Unsubscribe mailto address
     IMPORT = "import"  # CSV import
     API = "api"  # the JSON API, on an operator's key
-    OPERATOR = "operator"  # the CLI
+    OPERATOR = "operator"  # the CLI, or an editor in the dashboard (the event's detail names the editor)
     PROVIDER = "provider"  # the email provider (complaint, unsubscribe at the provider)
 
 

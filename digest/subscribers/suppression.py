@@ -12,7 +12,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from digest.db import rowcount, utcnow
-from digest.subscribers.models import Suppression, SuppressionReason
+from digest.integrations.webhooks import emit
+from digest.subscribers.models import Subscriber, Suppression, SuppressionReason
 
 
 def address_hash(email: str) -> str:
@@ -47,6 +48,41 @@ def suppress(session: Session, value: str, reason: SuppressionReason, detail: st
     stmt = _insert_ignoring_duplicates(session.get_bind().dialect.name)
     params = {"value": value.strip().lower(), "reason": reason, "detail": detail, "created_at": utcnow()}
     return session.connection().execute(stmt, params).first() is not None
+
+
+def suppress_bounce(
+    session: Session,
+    email: str,
+    detail: str | None,
+    now: datetime,
+    *,
+    delivery_id: int | None = None,
+    provider: str | None = None,
+) -> bool:
+    """Suppress an address that bounced, and tell webhook receivers (``bounced``): the one place for
+    every bounce that suppresses: a provider's hard bounce, a 5xx at send time, the soft-bounce limit
+    reached. Returns whether the address was newly added to the list.
+
+    The event goes out when the address is newly suppressed, or was on the list for another reason
+    (an unsubscribe: the address is now known to be bad as well); a further bounce of an address
+    already suppressed as bounced tells receivers nothing new, and emits nothing.
+    """
+    email = email.strip().lower()
+    added = suppress(session, email, SuppressionReason.HARD_BOUNCE, detail)
+    if not added:
+        reason = session.scalar(select(Suppression.reason).where(Suppression.value == email))
+        if reason == SuppressionReason.HARD_BOUNCE:
+            return False
+    subscriber_id = session.scalar(select(Subscriber.id).where(Subscriber.email == email))
+    data = {
+        "email": email,
+        "subscriber_id": subscriber_id,
+        "delivery_id": delivery_id,
+        "provider": provider,
+        "detail": detail,
+    }
+    emit(session, "bounced", data, subscriber_id, now)
+    return added
 
 
 def suppress_selected(

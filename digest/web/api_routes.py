@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from digest.db import session_scope
 from digest.ingest.models import Specialty, Summary
+from digest.ingest.models import SummaryVersion as VersionRow
 from digest.integrations.models import WebhookDelivery, WebhookEndpoint
 from digest.integrations.webhooks import EVENTS, new_secret
 from digest.issues.figures import issue_figures
@@ -180,7 +181,9 @@ def _cursor(value: str | None) -> int:
             raise ValueError(value)
         return int(decoded)
     except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise HTTPException(422, detail="cursor is not one this API gave out") from None
+        # The shape of FastAPI's own 422 (HTTPValidationError), as /openapi.json declares it.
+        problem = {"loc": ["query", "cursor"], "msg": "cursor is not one this API gave out", "type": "value_error"}
+        raise HTTPException(422, detail=[problem]) from None
 
 
 def _next_cursor(last_id: int) -> str:
@@ -370,8 +373,12 @@ def export(subscriber_id: RowId, services: ServicesDep) -> dict[str, Any]:
 EXAMPLE_SUMMARY: dict[str, Any] = {
     "id": "nejm-2026-0412",
     "title": "Colchicine after myocardial infarction",
-    "key_takeaway": "Low-dose colchicine cut recurrent ischaemic events by a quarter.",
+    "key_takeaway": "Low-dose colchicine cut recurrent ischaemic events by a quarter (HR 0.77).",
     "specialties": ["cardiology"],
+    "language": "en",
+    "status": "corrected",
+    "correction_note": "The hazard ratio was mistyped as 0.07; it is 0.77.",
+    "version": 3,
     "published_at": "2026-11-20T08:00:00+00:00",
     "updated_at": "2026-11-21T09:30:00+00:00",
 }
@@ -390,31 +397,72 @@ class SummaryOut(BaseModel):
     outcomes: list[dict[str, Any]] = []
     safety: str | None = None
     source_url: str | None = None
+    language: str  # the language it is written in (summaries are never translated)
+    status: str  # published, corrected or retracted
+    correction_note: str | None = None  # what was corrected, or why it was retracted
+    version: int  # the current version: GET /api/summaries/{id}/versions lists them all
     published_at: datetime
     updated_at: datetime
 
 
 class SummaryVersion(BaseModel):
+    """One version: what changed from the one before (record fields, with their earlier values),
+    whether readers of the earlier version are told (``material``; false: a cosmetic change), the
+    summary's status then and the correction note it came with."""
+
     version: int
     recorded_at: datetime
-    record: SummaryOut
+    changed: list[str]  # record fields, e.g. ["key_takeaway", "status"]; empty for the first version
+    previous: dict[str, Any]  # the changed fields' values before this version
+    material: bool
+    status: str
+    note: str | None
+
+
+EXAMPLE_VERSIONS: list[Any] = [  # JSON, as the answer shows it
+    {
+        "version": 3,
+        "recorded_at": "2026-11-21T09:30:00+00:00",
+        "changed": ["key_takeaway", "status", "correction_note"],
+        "previous": {
+            "key_takeaway": "Low-dose colchicine cut recurrent ischaemic events by a quarter (HR 0.07).",
+            "status": "published",
+            "correction_note": None,
+        },
+        "material": True,
+        "status": "corrected",
+        "note": "The hazard ratio was mistyped as 0.07; it is 0.77.",
+    },
+    {
+        "version": 2,
+        "recorded_at": "2026-11-20T15:10:00+00:00",
+        "changed": ["summary"],
+        "previous": {"summary": "A randomised, double-blind trial in 4,745 patients."},
+        "material": False,
+        "status": "published",
+        "note": None,
+    },
+    {
+        "version": 1,
+        "recorded_at": "2026-11-20T08:00:00+00:00",
+        "changed": [],
+        "previous": {},
+        "material": False,
+        "status": "published",
+        "note": None,
+    },
+]
 
 
 class SummaryVersions(BaseModel):
-    """Every recorded version of a summary, newest first (corrections add versions)."""
+    """Every recorded version of a summary, newest first (each ingest that changes it adds one)."""
 
     model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "id": "nejm-2026-0412",
-                    "versions": [{"version": 1, "recorded_at": "2026-11-21T09:30:00+00:00", "record": EXAMPLE_SUMMARY}],
-                }
-            ]
-        }
+        json_schema_extra={"examples": [{"id": "nejm-2026-0412", "version": 3, "versions": EXAMPLE_VERSIONS}]}
     )
 
     id: str
+    version: int  # the current version
     versions: list[SummaryVersion]
 
 
@@ -439,6 +487,10 @@ def _summary(session: Session, summary_id: str) -> SummaryOut:
         outcomes=row.outcomes or [],
         safety=row.safety,
         source_url=row.source_url,
+        language=row.language,
+        status=row.status,
+        correction_note=row.correction_note,
+        version=row.version,
         published_at=row.published_at,
         updated_at=row.updated_at,
     )
@@ -464,12 +516,26 @@ def read_summary(summary_id: SummaryId, services: ServicesDep) -> SummaryOut:
     dependencies=[Depends(require_scope("summaries:read"))],
 )
 def summary_versions(summary_id: SummaryId, services: ServicesDep) -> SummaryVersions:
-    """Only the current version is kept so far: it is version 1, recorded when it was last updated."""
+    """The versions stored by each ingest that changed the summary (digest/ingest/versions.py), as
+    the summary's page shows them."""
     with session_scope(services.sessions) as session:
         current = _summary(session, summary_id)
-    return SummaryVersions(
-        id=current.id, versions=[SummaryVersion(version=1, recorded_at=current.updated_at, record=current)]
-    )
+        rows = session.scalars(
+            select(VersionRow).where(VersionRow.summary_id == summary_id).order_by(VersionRow.version.desc())
+        ).all()
+        versions = [
+            SummaryVersion(
+                version=v.version,
+                recorded_at=v.created_at,
+                changed=list(v.changed),
+                previous=dict(v.previous),
+                material=v.material,
+                status=v.status,
+                note=v.note,
+            )
+            for v in rows
+        ]
+    return SummaryVersions(id=current.id, version=current.version, versions=versions)
 
 
 # -- issues ---------------------------------------------------------------------------------------

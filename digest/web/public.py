@@ -377,8 +377,8 @@ def preferences_save(
             errors.update(_errors(exc, values, row.locale))
         if errors:
             return _preferences_page(request, services, row, values, errors, status=400)
+        apply_relevance(row, wanted)  # first: the consent event records the choices as saved
         update_preferences(session, row, prefs, paused=bool(paused), now=services.clock(), ip=client_address(request))
-        apply_relevance(row, wanted)
         return _preferences_page(request, services, row, _form_values(row), {}, saved=True)
 
 

@@ -107,3 +107,54 @@ def test_the_reader_chooses_their_language_in_the_preference_centre(
     assert refused.status_code == 400 and "Choisissez une langue dans la liste." in refused.text
     with session_scope(services.sessions) as s:
         assert s.scalars(select(Subscriber.locale).where(Subscriber.email == "reader@example.org")).one() == "fr"
+
+
+def test_a_locale_set_by_the_api_the_cli_or_an_import_is_stored_and_used(
+    web: TestClient,
+    services: Services,
+    smtp_sink: SMTPSink,
+    cli,  # type: ignore[no-untyped-def]
+    tmp_path,  # type: ignore[no-untyped-def]
+) -> None:
+    """Each way in besides the sign-up form takes a locale: the API's double opt-in sends the
+    confirmation in Spanish; a reader added by ``digest subscribers add --locale es`` or by a CSV
+    import with a ``locale`` column gets the preference centre in Spanish."""
+    from digest.integrations.apikeys import create_key
+
+    with session_scope(services.sessions) as s:
+        _, key = create_key(s, ["subscribers:write", "subscribers:read"], "test", services.clock())
+    auth = {"Authorization": f"Bearer {key}"}
+    created = web.post(
+        "/api/subscribers",
+        json={"email": "api@example.org", "specialties": ["cardiology"], "locale": "es"},
+        headers=auth,
+    )
+    assert created.status_code == 201 and created.json()["locale"] == "es" and created.json()["status"] == "pending"
+    [confirmation] = [m for m in smtp_sink.messages if m["To"] == "api@example.org"]
+    assert confirmation["Subject"] == f"Confirme su suscripción a {services.settings.list_name}"
+    assert "Confirme que quiere recibir" in _plain(confirmation) and '<html lang="es"' in _html(confirmation)
+
+    added = cli("subscribers", "add", "cli@example.org", "--specialty", "cardiology", "--locale", "es")
+    assert added.exit_code == 0, added.output
+    people = tmp_path / "people.csv"
+    people.write_text("email,specialties,locale\ncsv@example.org,cardiology,es\nplain@example.org,cardiology,\n")
+    imported = cli("subscribers", "import", str(people))
+    assert imported.exit_code == 0, imported.output
+
+    with session_scope(services.sessions) as s:
+        stored = dict(s.execute(select(Subscriber.email, Subscriber.locale)).tuples().all())
+        ids = dict(s.execute(select(Subscriber.email, Subscriber.id)).tuples().all())
+    assert stored == {
+        "api@example.org": "es",
+        "cli@example.org": "es",
+        "csv@example.org": "es",
+        "plain@example.org": "en",
+    }
+    for email, lang in (("cli@example.org", "es"), ("csv@example.org", "es"), ("plain@example.org", "en")):
+        page = web.get(f"/preferences/{services.tokens.make(Purpose.PREFERENCES, ids[email])}")
+        assert page.status_code == 200 and f'<html lang="{lang}">' in page.text, email
+
+    changed = web.patch(f"/api/subscribers/{ids['cli@example.org']}", json={"locale": "fr"}, headers=auth)
+    assert changed.status_code == 200 and changed.json()["locale"] == "fr"
+    page = web.get(f"/preferences/{services.tokens.make(Purpose.PREFERENCES, ids['cli@example.org'])}")
+    assert '<html lang="fr">' in page.text

@@ -4,6 +4,8 @@ that checks every signature with the ``standardwebhooks`` package gets each even
 order for each reader, and nothing the request waited for; a receiver answering 500 gets the
 configured number of attempts for each event, after which every event is marked failed and listed
 by ``digest webhooks list``, while each reader's later events still waited for the earlier ones.
+A sign-up and a one-click unsubscribe answer while a slow receiver is still holding the event they
+caused (the request never waits for it), and the events arrive afterwards through the worker.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from digest.delivery.sink import SMTPSink
 from digest.integrations.models import WebhookDelivery, WebhookEndpoint, WebhookStatus
 from digest.integrations.webhooks import new_secret
 from digest.rights import find_subscriber
+from digest.subscribers.models import Subscriber
 from digest.subscribers.tokens import Purpose
 from digest.wiring import Services, build_services
 from tests.conftest import PG_URL
@@ -57,7 +60,7 @@ def worker_env(redis_url: str, clean_db: str, smtp_sink: SMTPSink, tmp_path: Pat
         DIGEST_FROM="Evidence Digest <digest@news.example.org>",
         DIGEST_WEBHOOK_MAX_ATTEMPTS=str(ATTEMPTS),
         DIGEST_WEBHOOK_RETRY_SECONDS="0.3",
-        DIGEST_WEBHOOK_TIMEOUT_SECONDS="5",
+        DIGEST_WEBHOOK_TIMEOUT_SECONDS="90",  # longer than a held receiver waits (HOLD_LIMIT)
         DIGEST_SIGNUPS_PER_CLIENT="1000",
     )
     return env
@@ -82,6 +85,7 @@ def producer(worker_env: dict[str, str], tmp_path: Path) -> Iterator[Services]:
 
 
 def _endpoint(services: Services, receiver: WebhookReceiver, path: str) -> int:
+    """An endpoint for subscribed, confirmed and unsubscribed at ``path`` of the receiver."""
     with session_scope(services.sessions) as s:
         row = WebhookEndpoint(url=receiver.url(path), secret=new_secret(), events="subscribed confirmed unsubscribed")
         s.add(row)
@@ -163,3 +167,46 @@ def test_signed_events_once_in_order_and_failures_retried_then_marked(
     listing = _digest({**worker_env, "COLUMNS": "200"}, "webhooks", "list")
     [row] = [line for line in listing.splitlines() if "/down" in line]
     assert [c.strip() for c in row.split("│") if c.strip()][-3:] == ["0", "0", str(expected)]
+
+
+@pytest.mark.parametrize("database_url", ["postgresql" if PG_URL else "sqlite"], indirect=True)
+def test_the_request_that_causes_an_event_does_not_wait_for_the_receiver(
+    worker: object,  # noqa: F811 (the fixture imported above)
+    producer: Services,
+    receiver: WebhookReceiver,
+) -> None:
+    slow = _endpoint(producer, receiver, "/slow")
+    receiver.held.add("/slow")  # it answers only when the test releases it (at most HOLD_LIMIT later)
+
+    from digest.web.app import create_app
+
+    with TestClient(create_app(producer), follow_redirects=False) as web:
+        signed_up = web.post("/subscribe", data={"email": "quick@example.org", "specialties": ["cardiology"]})
+        # The sign-up answered, and the receiver had not: it cannot answer before it is released.
+        assert signed_up.status_code == 200 and not receiver.answered.is_set()
+        # The worker is delivering "subscribed" meanwhile: the receiver has it, and holds it.
+        assert receiver.arrived.wait(WAIT), worker.log.read_text()[-4000:]  # type: ignore[attr-defined]
+        assert not receiver.answered.is_set()
+        with session_scope(producer.sessions) as s:
+            row = find_subscriber(s, "quick@example.org")
+            assert row is not None
+            reader = row.id
+        # A one-click unsubscribe while the receiver still holds the first event answers too.
+        token = producer.tokens.make(Purpose.UNSUBSCRIBE, reader)
+        gone = web.post(f"/unsubscribe/{token}", data={"List-Unsubscribe": "One-Click"})
+        assert gone.status_code == 200 and not receiver.answered.is_set()
+        with session_scope(producer.sessions) as s:
+            [(status, queued)] = s.execute(
+                select(Subscriber.status, Subscriber.unsubscribed_at).where(Subscriber.id == reader)
+            ).all()
+            assert status == "unsubscribed" and queued is not None
+
+    receiver.release.set()
+    deadline = time.monotonic() + WAIT
+    while _statuses(producer, slow)[WebhookStatus.DELIVERED] < 2:
+        if worker.poll() is not None or time.monotonic() > deadline:  # type: ignore[attr-defined]
+            pytest.fail(f"webhooks not done: {_statuses(producer, slow)}\n" + worker.log.read_text()[-4000:])  # type: ignore[attr-defined]
+        time.sleep(0.2)
+    got = receiver.at("/slow")
+    assert [(r.type, r.subscriber_id) for r in got] == [("subscribed", reader), ("unsubscribed", reader)]
+    assert all(r.verified and r.status == 204 for r in got)

@@ -21,9 +21,10 @@ from digest.issues.figures import issue_figures
 from digest.issues.models import Click
 from digest.ledger.models import Delivery
 from digest.models import Base
-from digest.rights import erase_subscriber, export_subscriber, find_subscriber
+from digest.rights import CHOICE_COLUMNS, erase_subscriber, export_subscriber, find_subscriber
 from digest.subscribers.lifecycle import update_preferences
 from digest.subscribers.models import ConsentEvent, SignupAttempt, Subscriber
+from digest.subscribers.relevance import RelevanceIn, apply_relevance
 from digest.subscribers.schema import PreferencesIn
 from digest.subscribers.service import import_subscribers
 from digest.subscribers.tokens import Purpose
@@ -31,11 +32,13 @@ from digest.wiring import Services
 from tests.factories import planned_issue
 
 ALICE, BOB = "alice.smith@example.org", "bob.jones@example.org"
+ALICE_RELEVANCE = {"safety_alerts": False, "min_evidence_level": 2, "study_types": ["meta-analysis"], "max_items": 5}
 
 
 def _scenario(services: Services, smtp_sink: SMTPSink) -> int:
     """Alice and Bob get a digest, click in it, have sign-up attempts; Bob complains; Alice changes
-    her choices. Returns the issue id."""
+    her choices (the patient edition in the evening, weekly, no safety alerts, relevance filters).
+    Returns the issue id."""
     now = services.clock()
     ids = planned_issue(services, now, [(ALICE, "Alice Smith", ["cardiology"]), (BOB, "Bob Jones", ["oncology"])])
     services.delivery.deliver(ids)
@@ -58,9 +61,10 @@ def _scenario(services: Services, smtp_sink: SMTPSink) -> int:
         alice = find_subscriber(s, ALICE)
         assert alice is not None
         prefs = PreferencesIn.model_validate(
-            {"specialties": ["cardiology", "oncology"], "cadence": "weekly"},
+            {"specialties": ["cardiology", "oncology"], "cadence": "weekly", "edition": "patient", "send_hour": 18},
             context={"specialties": {"cardiology", "oncology"}},
         )
+        apply_relevance(alice, RelevanceIn.model_validate(ALICE_RELEVANCE))
         update_preferences(s, alice, prefs, paused=False, now=now, ip="203.0.113.7")
         return bob_delivery.issue_id
 
@@ -83,7 +87,16 @@ def test_the_export_holds_exactly_the_readers_data(services: Services, smtp_sink
         mine = list(s.scalars(select(Delivery.id).where(Delivery.subscriber_id == alice.id)))
         consent = list(s.scalars(select(ConsentEvent.action).where(ConsentEvent.subscriber_id == alice.id)))
     assert data["profile"]["email"] == ALICE and data["profile"]["name"] == "Alice Smith"
-    assert data["choices"]["specialties"] == ["cardiology", "oncology"] and data["choices"]["cadence"] == "weekly"
+    assert data["choices"] == {
+        "specialties": ["cardiology", "oncology"],
+        "cadence": "weekly",
+        "timezone": "UTC",
+        "edition": "patient",
+        "send_hour": 18,
+        "send_weekday": 0,
+        "locale": "en",
+        **ALICE_RELEVANCE,
+    }
     assert [d["id"] for d in data["deliveries"]] == mine
     [delivery] = data["deliveries"]
     assert delivery["status"] == "sent" and [x["id"] for x in delivery["summaries"]] == ["cardio-a"]
@@ -91,15 +104,27 @@ def test_the_export_holds_exactly_the_readers_data(services: Services, smtp_sink
     assert [c["url"] for c in data["clicks"]] == ["https://journal.example.org/alice"]
     assert [c["action"] for c in data["consent_events"]] == consent == ["preferences"]
     assert data["consent_events"][0]["ip"] == "203.0.113.7"
-    assert data["consent_events"][0]["choices"]["specialties"] == ["cardiology", "oncology"]
+    assert data["consent_events"][0]["choices"] == {**data["choices"], "status": "active"}
     assert len(data["signup_attempts"]) == 1 and data["provider_events"] == [] and data["suppressions"] == []
 
     bob = _export(services, BOB)
     assert "alice" not in json.dumps(bob).lower()
     assert [e["kind"] for e in bob["provider_events"]] == ["complaint"]
-    assert {s["reason"] for s in bob["suppressions"]} == {"complaint", "unsubscribed"} - {"unsubscribed"} or bob[
-        "suppressions"
-    ]
+    # The complaint suppressed his address; the unsubscribe it caused kept that entry (and its reason).
+    assert [(s["reason"], s["detail"]) for s in bob["suppressions"]] == [("complaint", "postmark:")]
+    assert bob["choices"] == {
+        "specialties": ["oncology"],
+        "cadence": "daily",
+        "timezone": "UTC",
+        "edition": "clinician",
+        "send_hour": 7,
+        "send_weekday": 0,
+        "locale": "en",
+        "safety_alerts": True,
+        "min_evidence_level": None,
+        "study_types": [],
+        "max_items": None,
+    }
 
 
 def _rows_holding(services: Services, needle: str) -> list[str]:
@@ -127,12 +152,35 @@ def test_after_erasure_no_row_holds_the_address_and_it_cannot_come_back(
     assert before.complaints == 1 and before.clicks == 2
     assert _rows_holding(services, ALICE) and _rows_holding(services, BOB)
 
+    with session_scope(services.sessions) as s:
+        alice = find_subscriber(s, ALICE)
+        assert alice is not None
+        alice.locale, alice.timezone = "es", "Europe/Madrid"
+        alice_id = alice.id
     for email in (ALICE, BOB):
         with session_scope(services.sessions) as s:
             row = find_subscriber(s, email)
             assert row is not None
             erase_subscriber(s, row, services.clock(), source="test")
     assert _rows_holding(services, ALICE) == [] and _rows_holding(services, BOB) == []
+    with session_scope(services.sessions) as s:
+        # The anonymised row keeps none of her choices: each is the default any new row gets.
+        erased = s.get(Subscriber, alice_id)
+        assert erased is not None and erased.erased_at is not None
+        kept = {c: getattr(erased, c) for c in CHOICE_COLUMNS}
+        assert kept == {
+            "cadence": "daily",
+            "timezone": "UTC",
+            "send_hour": 7,
+            "send_weekday": 0,
+            "edition": "clinician",
+            "locale": "en",
+            "safety_alerts": True,
+            "min_evidence_level": None,
+            "study_types": None,
+            "max_items": None,
+        }
+        assert erased.specialties == [] and erased.name == "" and erased.status == "unsubscribed"
     assert _rows_holding(services, "198.51.100.") == [] and _rows_holding(services, "203.0.113.7") == []
     assert _rows_holding(services, "Alice Smith") == []
 

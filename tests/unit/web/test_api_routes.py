@@ -5,7 +5,7 @@ summaries, issues and webhook endpoints, and examples for each in /openapi.json.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from fastapi.routing import APIRoute
@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from digest.db import session_scope
 from digest.delivery.sink import SMTPSink
+from digest.ingest.models import SummaryVersion as VersionRow
 from digest.integrations.apikeys import SCOPES, create_key, key_hash
 from digest.integrations.models import ApiKey
 from digest.rights import find_subscriber
@@ -200,8 +201,10 @@ def test_summaries_and_issues(api: TestClient, services: Services) -> None:
     read = key_with(services, "summaries:read", "issues:read")
     summary = api.get("/api/summaries/s-9", headers=read)
     assert summary.status_code == 200 and summary.json()["title"] == "Nine"
+    assert summary.json()["language"] == "en" and summary.json()["status"] == "published"
     versions = api.get("/api/summaries/s-9/versions", headers=read).json()
-    assert [v["version"] for v in versions["versions"]] == [1] and versions["versions"][0]["record"]["id"] == "s-9"
+    assert [(v["version"], v["changed"], v["material"]) for v in versions["versions"]] == [(1, [], False)]
+    assert api.get("/api/summaries/nope/versions", headers=read).status_code == 404
     assert api.get("/api/summaries/nope", headers=read).status_code == 404
     from digest.ledger.models import Issue
 
@@ -210,6 +213,41 @@ def test_summaries_and_issues(api: TestClient, services: Services) -> None:
     issue = api.get(f"/api/issues/{issue_id}", headers=read).json()
     assert issue["figures"]["recipients"] == 1 and issue["figures"]["pending"] == 1
     assert api.get("/api/issues/999999", headers=read).status_code == 404
+
+
+def test_summary_versions_are_the_recorded_ones(api: TestClient, services: Services) -> None:
+    """A summary edited cosmetically, then corrected: the API lists the versions the summary's page
+    shows, newest first, with what changed, the earlier values, material or not, status and note."""
+    note = "The hazard ratio was mistyped as 0.08; it is 0.80."
+    record = summary_record(id="s-v", title="Trial with a history", key_takeaway="Lowered risk (HR 0.08).")
+    reworded = {**record, "summary": "A randomised trial; typo fixed."}
+    corrected = {**reworded, "key_takeaway": "Lowered risk (HR 0.80).", "status": "corrected", "correction_note": note}
+    with session_scope(services.sessions) as s:
+        add_summaries(s, record)
+        add_summaries(s, reworded)
+        add_summaries(s, corrected)
+        stored = [
+            (v.version, v.created_at)
+            for v in s.scalars(select(VersionRow).where(VersionRow.summary_id == "s-v").order_by(VersionRow.version))
+        ]
+    read = key_with(services, "summaries:read")
+    current = api.get("/api/summaries/s-v", headers=read).json()
+    assert current["status"] == "corrected" and current["correction_note"] == note and current["version"] == 3
+    assert current["key_takeaway"] == "Lowered risk (HR 0.80)." and current["language"] == "en"
+
+    answer = api.get("/api/summaries/s-v/versions", headers=read)
+    assert answer.status_code == 200
+    body = answer.json()
+    assert body["id"] == "s-v" and body["version"] == 3
+    third, second, first = body["versions"]
+    assert [v["version"] for v in body["versions"]] == [3, 2, 1]
+    assert [datetime.fromisoformat(v["recorded_at"]) for v in reversed(body["versions"])] == [t for _, t in stored]
+    assert set(third["changed"]) == {"key_takeaway", "status", "correction_note"}
+    assert third["previous"]["key_takeaway"] == "Lowered risk (HR 0.08)." and third["previous"]["status"] == "published"
+    assert third["material"] is True and third["status"] == "corrected" and third["note"] == note
+    assert second["changed"] == ["summary"] and second["previous"] == {"summary": record["summary"]}
+    assert second["material"] is False and second["status"] == "published" and second["note"] is None
+    assert first["changed"] == [] and first["previous"] == {} and first["status"] == "published"
 
 
 def test_webhook_endpoints_through_the_api(api: TestClient, services: Services) -> None:

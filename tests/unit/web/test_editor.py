@@ -3,6 +3,7 @@ are throttled, and issues are composed, previewed, scheduled, paused and resumed
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime
 
@@ -16,6 +17,7 @@ from digest.delivery.sink import SMTPSink
 from digest.ingest.models import Summary
 from digest.issues.service import start_due_campaigns
 from digest.ledger.models import Delivery, DeliveryStatus, Issue, IssueStatus
+from digest.subscribers.models import ConsentEvent
 from digest.web.app import create_app
 from digest.wiring import Services
 from tests.conftest import Clock
@@ -411,6 +413,21 @@ def test_subscriber_filters_export_import_and_actions(
     with session_scope(services.sessions) as s:
         assert s.get(Subscriber, onco).status == "unsubscribed"  # type: ignore[union-attr]
         assert is_suppressed(s, "derm@example.org")
+
+
+def test_an_editors_unsubscribe_is_recorded_as_the_operators_with_the_editor(
+    editor_client: TestClient, services: Services, editor_account: EditorAccount
+) -> None:
+    with session_scope(services.sessions) as s:
+        reader = add_subscriber(s, "asked-by-phone@example.org", ["cardiology"]).id
+    token = csrf_of(editor_client.get(f"/editor/subscribers/{reader}/confirm/unsubscribe").text)
+    answer = editor_client.post(f"/editor/subscribers/{reader}/unsubscribe", data={"csrf_token": token})
+    assert answer.status_code == 200
+    with session_scope(services.sessions) as s:
+        events = s.scalars(select(ConsentEvent).where(ConsentEvent.subscriber_id == reader).order_by(ConsentEvent.id))
+        got = [(e.action, e.method, e.ip, json.loads(e.detail or "{}")) for e in events]
+    assert got[-1] == ("unsubscribed", "operator", None, {"source": f"editor {editor_account.email}"})
+    assert [g[:2] for g in got] == [("added", "operator"), ("unsubscribed", "operator")]
 
 
 def test_pause_and_cancel_of_a_sending_issue_say_how_many_are_affected(
