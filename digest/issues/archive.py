@@ -16,6 +16,8 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, and_, exists, func, select
 from sqlalchemy.orm import Session
 
+from digest.config import DEFAULT_LOCALE
+from digest.i18n import number, translations
 from digest.ingest.models import Summary, SummaryStatus
 from digest.issues.preview import neutral_recipient, render_items, untracked_context
 from digest.issues.service import IssueNotFound
@@ -115,19 +117,31 @@ def most_received(session: Session, issue_id: int) -> ArchivedVariant | None:
     )
 
 
-def web_version(session: Session, renderer: EmailRenderer, issue_id: int) -> RenderedEmail:
-    """The web version of a published campaign (``GET /issues/{id}``); IssueNotFound otherwise."""
+def web_version(
+    session: Session, renderer: EmailRenderer, issue_id: int, locale: str = DEFAULT_LOCALE
+) -> RenderedEmail:
+    """The web version of a published campaign (``GET /issues/{id}``) in the visitor's ``locale``, as
+    a reader of that language got it: the editor's words (subject, intro) and the summaries as they
+    were written, the words around them (headings, the note, the links) in the locale.
+    IssueNotFound otherwise."""
     issue = session.scalar(select(Issue).where(Issue.id == issue_id, Issue.kind == IssueKind.CAMPAIGN, _published()))
     variant = most_received(session, issue_id) if issue is not None else None
     if issue is None or variant is None:
         raise IssueNotFound(f"issue {issue_id} is not in the archive")
+    gettext = translations(locale).gettext
     if variant.variants == 1:
-        note = f"This is the web version of what all {variant.sent} recipients received."
+        note = gettext("This is the web version of what all %(sent)s recipients received.") % {
+            "sent": number(variant.sent, locale)
+        }
     else:
-        note = (
-            f"This is the web version of what {variant.recipients} of the {variant.sent} recipients received; "
-            f"the others got one of {variant.variants - 1} other mixes for their specialties."
-        )
+        note = gettext(
+            "This is the web version of what %(recipients)s of the %(sent)s recipients received; "
+            "the others got one of %(mixes)s other mixes for their specialties."
+        ) % {
+            "recipients": number(variant.recipients, locale),
+            "sent": number(variant.sent, locale),
+            "mixes": number(variant.variants - 1, locale),
+        }
     context = {
         **untracked_context(issue, renderer.base_url),
         "web_url": "",
@@ -143,4 +157,5 @@ def web_version(session: Session, renderer: EmailRenderer, issue_id: int) -> Ren
         variant.edition,
         variant.specialties,
         neutral_recipient(renderer.base_url, email="", name=""),
+        locale,
     )
