@@ -128,11 +128,13 @@ def web_version(
     variant = most_received(session, issue_id) if issue is not None else None
     if issue is None or variant is None:
         raise IssueNotFound(f"issue {issue_id} is not in the archive")
-    gettext = translations(locale).gettext
+    gettext, ngettext = translations(locale).gettext, translations(locale).ngettext
     if variant.variants == 1:
-        note = gettext("This is the web version of what all %(sent)s recipients received.") % {
-            "sent": number(variant.sent, locale)
-        }
+        note = ngettext(
+            "This is the web version of what its one recipient received.",
+            "This is the web version of what all %(sent)s recipients received.",
+            variant.sent,
+        ) % {"sent": number(variant.sent, locale)}
     else:
         note = gettext(
             "This is the web version of what %(recipients)s of the %(sent)s recipients received; "

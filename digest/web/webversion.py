@@ -38,7 +38,8 @@ def web_page(request: Request, token: str, services: ServicesDep) -> HTMLRespons
     with session_scope(services.sessions) as session:
         found = web_version(session, services.composer, delivery_id)
     if found is None:
-        title = page_gettext(request)("This email is not available")
+        gettext = page_gettext(request)
+        title = gettext("This email is not available")
         return page(request, "not_found", status_code=404, title=title)
     html = found.rendered.html
     if found.changed:
