@@ -32,9 +32,9 @@ def archive_issue(request: Request, issue_id: IssueId, services: ServicesDep) ->
         except IssueNotFound:
             gettext = page_gettext(request)
             return page(request, "not_found", status_code=404, title=gettext("No such issue"))
-    # The email's HTML: inline styles and remote images as in a mail client, no script, no framing.
-    locale = request_locale(request)
-    headers = {"Content-Security-Policy": EMAIL_POLICY, "Content-Language": locale, "Vary": "Accept-Language"}
+    # The email's HTML (the note and links around it in the visitor's language): inline styles and
+    # remote images as in a mail client, no script, no framing.
+    headers = {"Content-Security-Policy": EMAIL_POLICY, "Vary": "Accept-Language"}
     return HTMLResponse(rendered.html, headers=headers)
 
 

@@ -10,6 +10,7 @@ health and metrics, the OpenAPI documents) keep FastAPI's JSON answers (the API 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
@@ -63,7 +64,9 @@ def wants_html(path: str) -> bool:
     return not (path.startswith(JSON_PREFIXES) or path == "/api")
 
 
-def error_page(request: Request, status: int, *, csrf: bool = False, headers: dict[str, str] | None = None) -> Response:
+def error_page(
+    request: Request, status: int, *, csrf: bool = False, headers: Mapping[str, str] | None = None
+) -> Response:
     """The error page for ``status`` in the visitor's language."""
     title, message = CSRF_MESSAGE if csrf else MESSAGES.get(status, MESSAGES[500 if status >= 500 else 400])
     gettext = page_gettext(request)
