@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from digest.corrections.service import notice_key, start_notice
 from digest.ingest.models import Summary, summary_specialties
 from digest.ledger.models import Issue, IssueKind, Selection
+from digest.rendering.notices import subject
 from digest.subscribers.models import Subscriber, SubscriberStatus, Suppression, subscriber_specialties
 
 
@@ -57,9 +58,8 @@ def send_alert(session: Session, summary: Summary, note: str, now: datetime) -> 
     )
     if session.scalar(select(sent_before)):
         return None
-    issue_id, _ = start_notice(
-        session, IssueKind.ALERT, f"Safety alert: {summary.title}", note, summary, alert_audience(summary.id), now
-    )
+    title = subject("alert", summary.title)  # in English; each reader's copy in their locale
+    issue_id, _ = start_notice(session, IssueKind.ALERT, title, note, summary, alert_audience(summary.id), now)
     return issue_id
 
 

@@ -32,6 +32,7 @@ from digest.ledger.models import (
     Selection,
     SelectionItem,
 )
+from digest.rendering import notices as wording
 from digest.subscribers.models import Subscriber, SubscriberStatus, Suppression
 
 
@@ -76,10 +77,9 @@ def readers_by_edition(session: Session, correction: Correction) -> dict[str, in
 
 
 def default_note(summary: Summary, change: Change) -> str:
-    """What readers are told when the record gave no correction note (the editor may rewrite it)."""
-    if change.retracted:
-        return f"The summary \u201c{summary.title}\u201d has been retracted."
-    return f"The {change.in_words()} of \u201c{summary.title}\u201d changed since we sent it to you."
+    """What readers are told when the record gave no correction note (the editor may rewrite it),
+    stored in English: each reader gets it in their locale (``digest.rendering.notices.localized_note``)."""
+    return wording.default_note(summary.title, change.named_fields(), change.retracted)
 
 
 def open_correction(session: Session, summary: Summary, version: SummaryVersion, now: datetime) -> int | None:
@@ -167,8 +167,8 @@ def _reachable(readers: Select[int, str]) -> Select[int]:
 
 
 NOTICE_SUBJECTS = {
-    CorrectionKind.CORRECTION: "Correction: {title}",
-    CorrectionKind.RETRACTION: "Retraction: {title}",
+    CorrectionKind.CORRECTION: wording.CORRECTION_SUBJECT,
+    CorrectionKind.RETRACTION: wording.RETRACTION_SUBJECT,
 }
 
 
@@ -191,7 +191,8 @@ def plan_approved(session: Session, now: datetime) -> list[PlannedCorrection]:
         assert summary is not None  # corrections are deleted with their summary
         readers = _reachable(earlier_readers(correction.summary_id, correction.version))
         if correction.standalone:
-            subject = NOTICE_SUBJECTS[CorrectionKind(correction.kind)].format(title=summary.title)
+            # Stored in English; each reader's copy is in their locale (digest/rendering/notices.py).
+            subject = NOTICE_SUBJECTS[CorrectionKind(correction.kind)] % {"title": summary.title}
             issue_id, count = start_notice(
                 session, IssueKind.CORRECTION, subject, correction.note, summary, readers, now
             )

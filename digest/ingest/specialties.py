@@ -1,39 +1,54 @@
-"""The seeded list of clinical specialties (slug, display name). Specialties are data, not code."""
+"""The seeded list of clinical specialties (slug, display name). Specialties are data, not code.
+
+The shipped names are in English and in the catalogues: a reader sees them in their locale
+(``specialty_name``) wherever they are shown (emails' subjects and headings, the pages); a specialty
+an operator added, or renamed, shows as stored.
+"""
 
 from __future__ import annotations
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from digest.config import DEFAULT_LOCALE
+from digest.i18n import N_, translations
 from digest.ingest.models import Specialty
 
 SPECIALTIES: tuple[tuple[str, str], ...] = (
-    ("allergy-immunology", "Allergy & Immunology"),
-    ("anesthesiology", "Anesthesiology"),
-    ("cardiology", "Cardiology"),
-    ("critical-care", "Critical Care"),
-    ("dermatology", "Dermatology"),
-    ("emergency-medicine", "Emergency Medicine"),
-    ("endocrinology", "Endocrinology"),
-    ("gastroenterology", "Gastroenterology"),
-    ("geriatrics", "Geriatrics"),
-    ("hematology", "Hematology"),
-    ("infectious-disease", "Infectious Disease"),
-    ("nephrology", "Nephrology"),
-    ("neurology", "Neurology"),
-    ("obstetrics-gynecology", "Obstetrics & Gynecology"),
-    ("oncology", "Oncology"),
-    ("ophthalmology", "Ophthalmology"),
-    ("orthopedics", "Orthopedics"),
-    ("pediatrics", "Pediatrics"),
-    ("primary-care", "Primary Care"),
-    ("psychiatry", "Psychiatry"),
-    ("pulmonology", "Pulmonology"),
-    ("radiology", "Radiology"),
-    ("rheumatology", "Rheumatology"),
-    ("surgery", "Surgery"),
-    ("urology", "Urology"),
+    ("allergy-immunology", N_("Allergy & Immunology")),
+    ("anesthesiology", N_("Anesthesiology")),
+    ("cardiology", N_("Cardiology")),
+    ("critical-care", N_("Critical Care")),
+    ("dermatology", N_("Dermatology")),
+    ("emergency-medicine", N_("Emergency Medicine")),
+    ("endocrinology", N_("Endocrinology")),
+    ("gastroenterology", N_("Gastroenterology")),
+    ("geriatrics", N_("Geriatrics")),
+    ("hematology", N_("Hematology")),
+    ("infectious-disease", N_("Infectious Disease")),
+    ("nephrology", N_("Nephrology")),
+    ("neurology", N_("Neurology")),
+    ("obstetrics-gynecology", N_("Obstetrics & Gynecology")),
+    ("oncology", N_("Oncology")),
+    ("ophthalmology", N_("Ophthalmology")),
+    ("orthopedics", N_("Orthopedics")),
+    ("pediatrics", N_("Pediatrics")),
+    ("primary-care", N_("Primary Care")),
+    ("psychiatry", N_("Psychiatry")),
+    ("pulmonology", N_("Pulmonology")),
+    ("radiology", N_("Radiology")),
+    ("rheumatology", N_("Rheumatology")),
+    ("surgery", N_("Surgery")),
+    ("urology", N_("Urology")),
 )
+
+SHIPPED_NAMES = frozenset(name for _, name in SPECIALTIES)
+
+
+def specialty_name(name: str, locale: str = DEFAULT_LOCALE) -> str:
+    """A specialty's display name in ``locale`` ("Cardiology" -> "Cardiología"), if it is one of the
+    shipped names; any other name as stored."""
+    return translations(locale).gettext(name) if name in SHIPPED_NAMES and locale != DEFAULT_LOCALE else name
 
 
 def check_slugs(values: list[str], known: set[str] | None) -> list[str]:

@@ -21,19 +21,42 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from digest.config import DEFAULT_LOCALE
+from digest.i18n import N_, translations
 from digest.ingest.models import Summary, SummaryStatus, SummaryVersion
 
-# Record fields (columns of Summary, plus "specialties") as readers know them.
+# Record fields (columns of Summary, plus "specialties") as readers know them, in English (the
+# source strings: ``field_name`` translates them where they are shown, in the reader's locale).
 SEVERE_FIELDS = ("key_takeaway", "outcomes", "safety")
 MATERIAL_FIELDS = (*SEVERE_FIELDS, "patient_summary")
 FIELD_NAMES = {
-    "key_takeaway": "key takeaway",
-    "outcomes": "outcomes",
-    "safety": "safety",
-    "patient_summary": "patient section",
-    "status": "status",
-    "correction_note": "correction note",
+    "key_takeaway": N_("key takeaway"),
+    "outcomes": N_("outcomes"),
+    "safety": N_("safety"),
+    "patient_summary": N_("patient section"),
+    "status": N_("status"),
+    "correction_note": N_("correction note"),
+    # The others, named as ``in_words`` always wrote them (the field with spaces for underscores).
+    "title": N_("title"),
+    "summary": N_("summary"),
+    "patient_title": N_("patient title"),
+    "study_type": N_("study type"),
+    "sample_size": N_("sample size"),
+    "evidence_level": N_("evidence level"),
+    "study_published": N_("study published"),
+    "source_url": N_("source url"),
+    "language": N_("language"),
+    "published_at": N_("published at"),
+    "specialties": N_("specialties"),
 }
+RETRACTED_WORDS = N_("status (retracted)")
+
+
+def field_name(field: str, locale: str = DEFAULT_LOCALE) -> str:
+    """A record field as readers know it, in ``locale`` ("key takeaway", "conclusión clave"); a
+    field this list does not know is shown with spaces for underscores."""
+    name = FIELD_NAMES.get(field)
+    return translations(locale).gettext(name) if name else field.replace("_", " ")
 
 
 @dataclass(frozen=True)
@@ -46,14 +69,30 @@ class Change:
     severe: bool
     retracted: bool
 
-    def in_words(self) -> str:
-        """The changed fields readers care about, in words ("key takeaway and outcomes")."""
-        names = [FIELD_NAMES[f] for f in self.changed if f in MATERIAL_FIELDS]
+    def in_words(self, locale: str = DEFAULT_LOCALE) -> str:
+        """The changed fields readers care about, in words ("key takeaway and outcomes"), in ``locale``."""
+        return join_fields(self.named_fields(), locale)
+
+    def named_fields(self) -> list[str]:
+        """The changed fields ``in_words`` names, in order ("status (retracted)" first when retracted)."""
+        names = [f for f in self.changed if f in MATERIAL_FIELDS]
         if self.retracted:
-            names.insert(0, "status (retracted)")
+            names.insert(0, RETRACTED)
         if not names:
-            names = [f.replace("_", " ") for f in self.changed if f not in ("status", "correction_note")]
-        return ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else "".join(names)
+            names = [f for f in self.changed if f not in ("status", "correction_note")]
+        return names
+
+
+RETRACTED = "status (retracted)"  # the pseudo-field in_words names first for a retraction
+
+
+def join_fields(fields: list[str], locale: str = DEFAULT_LOCALE) -> str:
+    """Fields in words, "a, b and c", in ``locale``."""
+    gettext = translations(locale).gettext
+    names = [gettext(RETRACTED_WORDS) if f == RETRACTED else field_name(f, locale) for f in fields]
+    if len(names) < 2:
+        return "".join(names)
+    return gettext("%(items)s and %(last)s") % {"items": ", ".join(names[:-1]), "last": names[-1]}
 
 
 def classify(

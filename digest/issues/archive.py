@@ -16,12 +16,16 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, and_, exists, func, select
 from sqlalchemy.orm import Session
 
+from digest.config import DEFAULT_LOCALE
+from digest.i18n import number, translations
 from digest.ingest.models import Summary, SummaryStatus
+from digest.ingest.specialties import specialty_name
 from digest.issues.preview import neutral_recipient, render_items, untracked_context
 from digest.issues.service import IssueNotFound
 from digest.ledger.carried import carried, summaries_by_selection
 from digest.ledger.models import Delivery, DeliveryStatus, Issue, IssueKind
 from digest.rendering.compiled import EmailRenderer
+from digest.rendering.filters import join_and
 from digest.rendering.personalisation import RenderedEmail
 from digest.subscribers.models import Edition, Subscriber
 
@@ -84,6 +88,7 @@ class ArchivedVariant:
     recipients: int  # sent messages that carried this variant
     sent: int  # sent messages of the issue
     variants: int  # distinct variants sent
+    locale: str = DEFAULT_LOCALE  # the language that recipient got it in
 
 
 def most_received(session: Session, issue_id: int) -> ArchivedVariant | None:
@@ -112,27 +117,49 @@ def most_received(session: Session, issue_id: int) -> ArchivedVariant | None:
         recipients=recipients,
         sent=sum(r[1] for r in rows),
         variants=len(rows),
+        locale=subscriber.locale if subscriber else DEFAULT_LOCALE,
     )
 
 
-def web_version(session: Session, renderer: EmailRenderer, issue_id: int) -> RenderedEmail:
-    """The web version of a published campaign (``GET /issues/{id}``); IssueNotFound otherwise."""
+def web_version(
+    session: Session, renderer: EmailRenderer, issue_id: int, locale: str = DEFAULT_LOCALE
+) -> RenderedEmail:
+    """The web version of a published campaign (``GET /issues/{id}``): the email as its readers got it
+    (the variant most of them received, in its language), with the note about it and the links
+    around it in the visitor's ``locale`` (marked with their own ``lang``). IssueNotFound otherwise."""
     issue = session.scalar(select(Issue).where(Issue.id == issue_id, Issue.kind == IssueKind.CAMPAIGN, _published()))
     variant = most_received(session, issue_id) if issue is not None else None
     if issue is None or variant is None:
         raise IssueNotFound(f"issue {issue_id} is not in the archive")
+    gettext, ngettext = translations(locale).gettext, translations(locale).ngettext
     if variant.variants == 1:
-        note = f"This is the web version of what all {variant.sent} recipients received."
+        note = ngettext(
+            "This is the web version of what its one recipient received.",
+            "This is the web version of what all %(sent)s recipients received.",
+            variant.sent,
+        ) % {"sent": number(variant.sent, locale)}
     else:
-        note = (
-            f"This is the web version of what {variant.recipients} of the {variant.sent} recipients received; "
-            f"the others got one of {variant.variants - 1} other mixes for their specialties."
-        )
+        note = gettext(
+            "This is the web version of what %(recipients)s of the %(sent)s recipients received; "
+            "the others got one of %(mixes)s other mixes for their specialties."
+        ) % {
+            "recipients": number(variant.recipients, locale),
+            "sent": number(variant.sent, locale),
+            "mixes": number(variant.variants - 1, locale),
+        }
+    names = [specialty_name(name, locale) for _, name in sorted(variant.specialties.items())]
+    chosen = join_and(names, locale) if names else gettext("these specialties")
     context = {
         **untracked_context(issue, renderer.base_url),
         "web_url": "",
         "view_online": False,
-        "archive_note": note,
+        "archive_lang": locale,
+        "archive_note": note + " " + gettext("It went to readers who chose %(chosen)s.") % {"chosen": chosen},
+        "archive_subscribe": gettext("Subscribe to %(list_name)s") % {"list_name": renderer.list_name},
+        "archive_subscribe_label": gettext("Subscribe:"),
+        "archive_manage": gettext(
+            "To change or stop your own subscription, use the links at the end of any digest you received."
+        ),
         "signup_url": renderer.base_url.rstrip("/") + "/",
     }
     return render_items(
@@ -143,4 +170,5 @@ def web_version(session: Session, renderer: EmailRenderer, issue_id: int) -> Ren
         variant.edition,
         variant.specialties,
         neutral_recipient(renderer.base_url, email="", name=""),
+        variant.locale,
     )

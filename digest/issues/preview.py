@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import func, literal, select
 from sqlalchemy.orm import Session
 
+from digest.config import DEFAULT_LOCALE
 from digest.delivery.service import issue_context
 from digest.delivery.transport import Transport
 from digest.ingest.models import Specialty, Summary, summary_specialties
@@ -166,12 +167,13 @@ def render_items(
     edition: str,
     specialties: dict[str, str],
     recipient: Recipient,
+    locale: str = DEFAULT_LOCALE,
 ) -> RenderedEmail:
-    """Render the given summaries (in this order) through the email templates."""
+    """Render the given summaries (in this order) through the email templates, in ``locale``."""
     if not ids:
         raise InvalidIssue("this digest would be empty: nothing pinned and no new summaries")
     by_id = {s.id: s for s in session.scalars(select(Summary).where(Summary.id.in_(ids)))}
-    variant = build_variant(edition, [by_id[i] for i in ids if i in by_id], specialties, issue)
+    variant = build_variant(edition, [by_id[i] for i in ids if i in by_id], specialties, issue, locale=locale)
     return renderer.render_alone(variant, recipient)
 
 

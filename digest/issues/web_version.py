@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from digest.config import DEFAULT_LOCALE
 from digest.delivery.service import issue_contexts
 from digest.ingest.models import Specialty, Summary
 from digest.issues.planning import pinned_by_issue
@@ -30,6 +31,7 @@ from digest.subscribers.models import Subscriber, subscriber_specialties
 class WebVersion:
     rendered: RenderedEmail
     changed: bool  # a summary was edited or withdrawn since the message was sent
+    locale: str = DEFAULT_LOCALE  # the reader's, the message's language
 
 
 def web_version(session: Session, composer: MessageComposer, delivery_id: int) -> WebVersion | None:
@@ -65,5 +67,5 @@ def web_version(session: Session, composer: MessageComposer, delivery_id: int) -
     who = Addressee(subscriber_id, email, name, edition, specialties, locale=locale)
     recipient = composer.delivery_recipient(delivery_id, who, variant)
     # The page is the message minus its own "view in browser" link.
-    rendered = composer.renderer.render(replace(variant, issue={**issue, "view_online": False}), recipient)
-    return WebVersion(rendered=rendered, changed=variant.key != variant_key)
+    rendered = composer.renderer.render(replace(variant, issue={**variant.issue, "view_online": False}), recipient)
+    return WebVersion(rendered=rendered, changed=variant.key != variant_key, locale=locale)

@@ -13,9 +13,11 @@ from datetime import datetime
 from typing import Any
 
 from digest.config import DEFAULT_LOCALE
+from digest.ingest.specialties import specialty_name
 from digest.rendering.compiled import EmailRenderer, Variant, item_view
 from digest.rendering.headers import list_id, list_unsubscribe, make_message_id, mime_bytes, random_message_id
 from digest.rendering.message import OutgoingMessage
+from digest.rendering.notices import localize_issue
 from digest.rendering.personalisation import Recipient, RenderedEmail
 from digest.subscribers.models import Edition
 from digest.subscribers.tokens import Purpose, Tokens
@@ -50,6 +52,10 @@ def build_variant(
     """
     items = []
     served: dict[str, str] = {}
+    addressee_specialties = {slug: specialty_name(name, locale) for slug, name in addressee_specialties.items()}
+    if summaries:
+        first = summaries[0]
+        issue = localize_issue(issue, first.title, first.status == "retracted", locale)
     # A correction notice says what changed in the note the editor approved (perhaps rewritten from
     # the record's correction_note): the summary under it marks itself corrected with that note too,
     # so a reader never sees the wording the editor replaced.

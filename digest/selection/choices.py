@@ -14,6 +14,7 @@ from babel.dates import format_date, get_day_names
 
 from digest.config import DEFAULT_LOCALE
 from digest.i18n import N_, translations
+from digest.ingest.specialties import specialty_name
 from digest.selection.planner import Schedule, next_slot
 from digest.subscribers.models import Cadence, Edition
 from digest.subscribers.schema import iana_timezones
@@ -68,7 +69,7 @@ def describe_choices(
     day = format_date(slot, gettext("EEEE d MMMM"), locale=locale)
     first = gettext("%(day)s at %(time)s (%(zone)s time)") % {"day": day, "time": f"{slot:%H:%M}", "zone": timezone}
     return Choices(
-        specialties=tuple(specialties),
+        specialties=tuple(specialty_name(s, locale) for s in specialties),
         schedule=schedule,
         timezone=timezone,
         edition=gettext(EDITIONS[edition]) if edition in EDITIONS else edition,

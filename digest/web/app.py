@@ -22,6 +22,7 @@ from digest.web import (
     archive,
     corrections,
     editor,
+    error_pages,
     integrations,
     ops,
     public,
@@ -94,6 +95,7 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(webhooks.router)
     app.include_router(ops.router)
     app.add_exception_handler(editor.LoginRequired, editor.login_redirect)  # type: ignore[arg-type]
+    error_pages.install(app)  # HTML error pages in the visitor's language, JSON for /api/ and machines
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -105,7 +107,9 @@ def create_app(services: Services) -> FastAPI:
     app.openapi = openapi  # type: ignore[method-assign]
 
     app.add_middleware(SecurityHeaders, https=services.settings.https)
-    app.add_middleware(BodyLimit, limits=route_limits(services.settings.api_max_body_bytes))
+    app.add_middleware(
+        BodyLimit, limits=route_limits(services.settings.api_max_body_bytes), page=error_pages.body_error
+    )
     app.add_middleware(ServerErrorLog)
     return app
 

@@ -11,7 +11,7 @@ from digest.issues.archive import archive, web_version
 from digest.issues.links import follow
 from digest.issues.service import IssueNotFound
 from digest.subscribers.tokens import BadToken
-from digest.web.deps import IssueId, ServicesDep, invalid_link, page, page_gettext
+from digest.web.deps import IssueId, ServicesDep, invalid_link, page, page_gettext, request_locale
 
 router = APIRouter(tags=["archive"], default_response_class=HTMLResponse)
 
@@ -28,12 +28,14 @@ def archive_list(request: Request, services: ServicesDep) -> HTMLResponse:
 def archive_issue(request: Request, issue_id: IssueId, services: ServicesDep) -> HTMLResponse:
     with session_scope(services.sessions) as session:
         try:
-            rendered = web_version(session, services.renderer, issue_id)
+            rendered = web_version(session, services.renderer, issue_id, request_locale(request))
         except IssueNotFound:
             gettext = page_gettext(request)
             return page(request, "not_found", status_code=404, title=gettext("No such issue"))
-    # The email's HTML: inline styles and remote images as in a mail client, no script, no framing.
-    return HTMLResponse(rendered.html, headers={"Content-Security-Policy": EMAIL_POLICY})
+    # The email's HTML (the note and links around it in the visitor's language): inline styles and
+    # remote images as in a mail client, no script, no framing.
+    headers = {"Content-Security-Policy": EMAIL_POLICY, "Vary": "Accept-Language"}
+    return HTMLResponse(rendered.html, headers=headers)
 
 
 EMAIL_POLICY = (

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Annotated, Any
 
 from fastapi import Depends, Path, Request
@@ -13,14 +13,18 @@ from jinja2 import Environment
 
 from digest.config import DEFAULT_LOCALE, LOCALES
 from digest.i18n import install, negotiate, supported, translations
+from digest.ingest.specialties import specialty_name
 from digest.resources import template_loader
 from digest.wiring import Services
 
 
 @lru_cache(maxsize=len(LOCALES))
 def templates_for(locale: str) -> Jinja2Templates:
-    """The page templates in one locale (an environment per locale: digest/i18n.py)."""
-    return Jinja2Templates(env=install(Environment(loader=template_loader(), autoescape=True), locale))
+    """The page templates in one locale (an environment per locale: digest/i18n.py), with the
+    ``specialty`` filter: a shipped specialty's name in the locale, any other as stored."""
+    env = install(Environment(loader=template_loader(), autoescape=True), locale)
+    env.filters["specialty"] = partial(specialty_name, locale=locale)
+    return Jinja2Templates(env=env)
 
 
 templates = templates_for(DEFAULT_LOCALE)

@@ -12,7 +12,7 @@ check.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -35,11 +35,22 @@ class BodyTooLarge(HTTPException):
         super().__init__(413, f"request body over the limit of {limit} bytes for this route")
 
 
+# Answers the 413 or 400 itself (an error page for a page's path) and says so, else JSON is sent.
+PageAnswer = Callable[[Scope, Receive, Send, int], Awaitable[bool]]
+
+
 class BodyLimit:
-    def __init__(self, app: ASGIApp, limits: Sequence[tuple[str, int]], default: int = DEFAULT_LIMIT) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        limits: Sequence[tuple[str, int]],
+        default: int = DEFAULT_LIMIT,
+        page: PageAnswer | None = None,
+    ) -> None:
         self.app = app
         self.limits = tuple(limits)
         self.default = default
+        self.page = page
 
     def limit_for(self, path: str) -> int:
         return next((limit for prefix, limit in self.limits if path.startswith(prefix)), self.default)
@@ -51,6 +62,9 @@ class BodyLimit:
         limit = self.limit_for(scope["path"])
         declared = _content_length(scope)
         if declared is not None and (declared < 0 or declared > limit):
+            status = 413 if declared > limit else 400
+            if self.page is not None and await self.page(scope, receive, send, status):
+                return
             await _too_large(send, limit) if declared > limit else await _bad_length(send)
             return
         received = 0
@@ -73,7 +87,7 @@ class BodyLimit:
         try:
             await self.app(scope, counted_receive, tracked_send)
         except BodyTooLarge:
-            if not started:
+            if not started and not (self.page is not None and await self.page(scope, receive, send, 413)):
                 await _too_large(send, limit)
 
 

@@ -76,6 +76,13 @@ class SessionCookies:
         response.delete_cookie(COOKIE, path="/", httponly=True, samesite="lax", secure=self.secure)
 
 
+class CsrfFailed(HTTPException):
+    """A form posted without its session's CSRF token: 403, the "form has expired" page."""
+
+    def __init__(self) -> None:
+        super().__init__(status_code=403, detail="missing or wrong CSRF token: reload the page and try again")
+
+
 def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -90,4 +97,4 @@ async def check_csrf(request: Request, session: EditorSession | None) -> None:
         return
     form = await request.form()  # Starlette caches it: the route's Form() parameters read the same
     if not csrf_matches(session, form.get(CSRF_FIELD)):
-        raise HTTPException(status_code=403, detail="missing or wrong CSRF token: reload the page and try again")
+        raise CsrfFailed()

@@ -11,9 +11,9 @@ from sqlalchemy import select
 
 from digest.db import session_scope
 from digest.ingest.models import Summary, SummaryVersion
-from digest.ingest.versions import FIELD_NAMES
+from digest.ingest.versions import field_name
 from digest.rendering.compiled import EVIDENCE_LEVELS
-from digest.web.deps import ServicesDep, page, page_gettext
+from digest.web.deps import ServicesDep, page, page_gettext, request_locale
 
 router = APIRouter(tags=["archive"], default_response_class=HTMLResponse)
 SummaryId = Annotated[str, Path(max_length=200, pattern=r"^[\w.:-]+$")]
@@ -31,11 +31,12 @@ def summary_page(request: Request, summary_id: SummaryId, services: ServicesDep)
             .where(SummaryVersion.summary_id == summary_id)
             .order_by(SummaryVersion.version.desc())
         ).all()
+        locale = request_locale(request)
         history = [
             {
                 "version": v.version,
                 "date": v.created_at,
-                "changed": [FIELD_NAMES.get(f, f.replace("_", " ")) for f in v.changed],
+                "changed": [field_name(f, locale) for f in v.changed],
                 "material": v.material,
                 "status": v.status,
                 "note": v.note,
