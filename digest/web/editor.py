@@ -65,6 +65,7 @@ from digest.subscribers.service import SubscriberReport, import_subscribers
 from digest.web.charts import Series, bar_chart
 from digest.web.deps import IssueId, ServicesDep, get_services, page
 from digest.web.sessions import CSRF_FIELD, EditorSession, SessionCookies, check_csrf
+from digest.web.tables import label_cells
 from digest.wiring import Services
 
 log = logging.getLogger(__name__)
@@ -139,7 +140,7 @@ def editor_page(
     request: Request, name: str, editor: Editor | None, status_code: int = 200, **context: Any
 ) -> HTMLResponse:
     session: EditorSession | None = getattr(request.state, "editor_session", None)
-    return page(
+    response = page(
         request,
         f"editor/{name}",
         status_code=status_code,
@@ -148,6 +149,10 @@ def editor_page(
         csrf_field=CSRF_FIELD,
         **context,
     )
+    # Each cell names its column, so the tables stack into cards on a phone (digest/web/tables.py).
+    response.body = label_cells(bytes(response.body).decode()).encode()
+    response.headers["content-length"] = str(len(response.body))
+    return response
 
 
 def local(at: datetime | None, timezone: str) -> str:
