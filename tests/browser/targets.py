@@ -44,7 +44,7 @@ _WIDE_TABLES = """
   .filter(t => t.getClientRects().length)
   .flatMap(t => [t, t.parentElement])
   .filter(el => el.scrollWidth > el.clientWidth + 1)
-  .map(el => `${el.tagName.toLowerCase()}${el.id ? '#' + el.id : ''}.${el.className} ${el.scrollWidth}>${el.clientWidth}`)
+  .map(el => `${el.tagName.toLowerCase()}#${el.id}.${el.className} ${el.scrollWidth}>${el.clientWidth}`)
 """
 
 
