@@ -66,6 +66,7 @@ from digest.subscribers.service import SubscriberReport, import_subscribers
 from digest.web.charts import Series, bar_chart
 from digest.web.deps import IssueId, ServicesDep, get_services, page, page_gettext, request_locale
 from digest.web.sessions import CSRF_FIELD, EditorSession, SessionCookies, check_csrf
+from digest.web.tables import label_cells
 from digest.wiring import Services
 
 log = logging.getLogger(__name__)
@@ -165,7 +166,7 @@ def editor_page(
 ) -> HTMLResponse:
     session: EditorSession | None = getattr(request.state, "editor_session", None)
     locale = request_locale(request)
-    return page(
+    response = page(
         request,
         f"editor/{name}",
         status_code=status_code,
@@ -176,6 +177,10 @@ def editor_page(
         label=labeller(locale),
         **context,
     )
+    # Each cell names its column, so the tables stack into cards on a phone (digest/web/tables.py).
+    response.body = label_cells(bytes(response.body).decode()).encode()
+    response.headers["content-length"] = str(len(response.body))
+    return response
 
 
 def not_found(request: Request, editor: Editor, message: str) -> HTMLResponse:

@@ -32,7 +32,7 @@ from digest.dispatch import send_due
 from digest.editors.service import EditorIn, create_editor
 from digest.ingest.models import Summary
 from digest.issues.service import schedule_issue
-from digest.ledger.models import Delivery
+from digest.ledger.models import Delivery, Issue, IssueStatus
 from digest.schema import upgrade
 from digest.subscribers.models import Subscriber
 from digest.subscribers.tokens import Purpose
@@ -77,13 +77,16 @@ def _link(message: EmailMessage, path: str) -> str:
     return found.group(0)
 
 
-def _post_form(url: str, path: str, data: dict[str, str]) -> Callable[[Page], None]:
-    """Show the answer to a form post the way a browser gets it (the page's own form, submitted)."""
+def _post_form(url: str, path: str, data: dict[str, str], tick: tuple[str, ...] = ()) -> Callable[[Page], None]:
+    """Show the answer to a form post the way a browser gets it (the page's own form, with the
+    options named in ``tick`` ticked, submitted)."""
 
     def show(page: Page) -> None:
         page.goto(url + path)
         for field, value in data.items():
             page.locator(f"#{field}").fill(value)
+        for option in tick:
+            page.locator("label.option", has_text=option).first.click()
         page.locator("form[method=post] button[type=submit]").first.click()
         page.wait_for_load_state()
 
@@ -147,9 +150,101 @@ def build_site(tmp: Path, sink: SMTPSink) -> tuple[Settings, dict[str, EmailMess
     sink.clear()
     services.queue.send_confirmation(_a_pending_reader(services))
     emails["confirmation"] = sink.messages[0]
+    sink.clear()
+    _notices_and_account_mail(services, sink, emails, now)
     tasks.use_services(None)
     services.close()
     return settings, emails
+
+
+# The three newest sample summaries (in the digests just sent), by role: "corrected" (its key takeaway
+# corrected and the notice sent: two versions in its history), "pending" (corrected, waiting for an
+# editor on the corrections screen) and "alerted" (a safety alert about it).
+CHOSEN: dict[str, str] = {}
+
+
+def _notices_and_account_mail(services, sink: SMTPSink, emails: dict[str, EmailMessage], now: list[datetime]) -> None:  # type: ignore[no-untyped-def]
+    """A correction approved and sent, a safety alert, a correction left pending, a draft campaign,
+    an editor invitation and a password reset: the emails by role into ``emails``."""
+    from digest.corrections.alerts import send_alert
+    from digest.corrections.review import review_versions
+    from digest.corrections.service import approve, pending_corrections
+    from digest.demo import sample_records
+    from digest.editors.links import Purpose as LinkPurpose
+    from digest.editors.service import get_editor, invite_editor
+    from digest.ingest.service import import_summaries
+    from digest.web.account_mail import send_account_email
+    from digest.web.accounts import password_links
+
+    newest = sorted((r for _, r in sample_records(NOW)), key=lambda r: str(r["published_at"]), reverse=True)
+    records = {str(r["id"]): r for r in newest}
+    CHOSEN.update(zip(("corrected", "pending", "alerted"), (str(r["id"]) for r in newest), strict=False))
+    CORRECTED, PENDING, ALERTED = CHOSEN["corrected"], CHOSEN["pending"], CHOSEN["alerted"]
+    now[0] = NOW + timedelta(hours=1)
+    with session_scope(services.sessions) as s:
+        record = records[CORRECTED]
+        changed = {
+            **record,
+            "key_takeaway": str(record["key_takeaway"]) + " (An earlier version overstated this result.)",
+            "status": "corrected",
+            "correction_note": "The key takeaway overstated the result; it now says how uncertain it is.",
+        }
+        import_summaries(s, [(1, changed)])
+        review_versions(s, now[0])
+        for correction in pending_corrections(s):
+            approve(s, correction.id, by=EDITOR[0], now=now[0])
+    send_due(services, now[0])
+    for received in sink.received:
+        if str(received.message["Subject"]).startswith("Correction:"):
+            role = "correction-patient" if "We got something wrong" in _html(received.message) else "correction"
+            emails.setdefault(role, received.message)
+    sink.clear()
+    with session_scope(services.sessions) as s:
+        summary = s.get(Summary, ALERTED)
+        assert summary is not None
+        send_alert(
+            s, summary, "The regulator asks prescribers to check for gallbladder disease before each dose.", now[0]
+        )
+    send_due(services, now[0])
+    emails["alert"] = next(r.message for r in sink.received if str(r.message["Subject"]).startswith("Safety alert"))
+    sink.clear()
+    with session_scope(services.sessions) as s:
+        record = records[PENDING]
+        import_summaries(
+            s,
+            [
+                (
+                    1,
+                    {
+                        **record,
+                        "outcomes": [],
+                        "status": "corrected",
+                        "correction_note": "The outcome table was withdrawn.",
+                    },
+                )
+            ],
+        )
+        review_versions(s, now[0])
+        add_campaign(
+            s, NOW, subject="Spring picks (draft)", intro="Two trials to read before clinic.", pinned=[ALERTED]
+        )
+        invited = invite_editor(s, "new.editor@example.org", "Europe/Paris")
+        links = password_links(services)
+        send_account_email(
+            services.composer,
+            services.transport,
+            LinkPurpose.INVITE,
+            invited.email,
+            links.url(LinkPurpose.INVITE, invited),
+            now[0],
+            invited_by=EDITOR[0],
+        )
+        me = get_editor(s, EDITOR[0])
+        send_account_email(
+            services.composer, services.transport, LinkPurpose.RESET, me.email, links.url(LinkPurpose.RESET, me), now[0]
+        )
+    emails["invite"], emails["reset"] = sink.messages[-2:]
+    sink.clear()
 
 
 def _a_pending_reader(services) -> int:  # type: ignore[no-untyped-def]
@@ -177,9 +272,19 @@ def shots(url: str, settings: Settings, emails: dict[str, EmailMessage]) -> list
         reader = s.scalars(select(Subscriber).where(Subscriber.status == "active").order_by(Subscriber.id)).first()
         assert reader is not None
         rid = reader.id
-        first_summary = s.scalars(select(Summary.id).order_by(Summary.published_at.desc())).first()
+        first_summary = CHOSEN["corrected"]
         period = s.scalars(select(Delivery.period_key).where(Delivery.period_key.is_not(None))).first()
+        # One reader to erase per width and scheme (each shot erases one; the link is spent after).
+        erase_ids = list(
+            s.scalars(
+                select(Subscriber.id).where(Subscriber.status == "active").order_by(Subscriber.id.desc()).limit(4)
+            )
+        )
+        assert rid not in erase_ids
+        draft = s.scalars(select(Issue.id).where(Issue.status == IssueStatus.DRAFT)).first()
+        sent = s.scalars(select(Issue.id).where(Issue.subject == "Winter picks from the editors")).first()
     prefs = f"{url}/preferences/{services.tokens.make(Purpose.PREFERENCES, rid)}"
+    erase_prefs = [f"{url}/preferences/{services.tokens.make(Purpose.PREFERENCES, i)}" for i in erase_ids]
     unsub = f"{url}/unsubscribe/{services.tokens.make(Purpose.UNSUBSCRIBE, rid)}"
     services.close()
 
@@ -207,17 +312,34 @@ def shots(url: str, settings: Settings, emails: dict[str, EmailMessage]) -> list
         return show
 
     confirmation = emails["confirmation"]
+    invite = emails["invite"]
+
+    def erased(page: Page) -> None:
+        page.goto(f"{erase_prefs.pop()}/erase")
+        page.locator("label.option").first.click()
+        page.locator("form[method=post] button[type=submit]").first.click()
+        page.wait_for_load_state()
+
     return [
         Shot("email-confirmation", "Confirmation email", content(confirmation)),
         Shot("email-digest-clinician", "Digest, clinician edition", content(emails["digest-clinician"])),
         Shot("email-digest-patient", "Digest, patient edition", content(emails["digest-patient"])),
         Shot("email-campaign", "Editor's campaign", content(emails["campaign"])),
+        Shot("email-correction", "Correction notice (clinician)", content(emails["correction"])),
+        *(
+            [Shot("email-correction-patient", "Correction notice (patient)", content(emails["correction-patient"]))]
+            if "correction-patient" in emails
+            else []
+        ),
+        Shot("email-safety-alert", "Safety alert", content(emails["alert"])),
+        Shot("email-editor-invitation", "Editor invitation", content(invite)),
+        Shot("email-editor-reset", "Editor password reset", content(emails["reset"])),
         Shot("page-signup", "Sign-up form", goto("/")),
         Shot("page-signup-errors", "Sign-up form with mistakes", _post_form(url, "/", {"timezone": "Mars/Base"})),
         Shot(
             "page-check-inbox",
             "Check your inbox",
-            _post_form(url, "/", {"email": "someone@example.org", "timezone": "Europe/Paris"}),
+            _post_form(url, "/", {"email": "someone@example.org", "timezone": "Europe/Paris"}, ("Cardiology",)),
         ),
         Shot("page-confirmed", "You are subscribed", goto(_link(confirmation, "confirm"))),
         Shot("page-preferences", "Preference centre", goto(prefs)),
@@ -229,15 +351,32 @@ def shots(url: str, settings: Settings, emails: dict[str, EmailMessage]) -> list
         Shot("page-unsubscribe", "Unsubscribe", goto(unsub)),
         Shot("page-unsubscribed", "You are unsubscribed", unsubscribed),
         Shot("editor-login", "Editor login", goto("/editor/login")),
-        Shot("editor-dashboard", "Editor dashboard", editor("/editor")),
-        Shot("editor-issues", "Editor: issues", editor("/editor/issues")),
+        Shot("editor-dashboard", "Editor dashboard: digest runs and campaigns (/editor)", editor("/editor")),
+        Shot("editor-campaign", "Editor: a campaign, its preview and counts", editor(f"/editor/issues/{draft}")),
+        Shot(
+            "editor-confirm-send-now",
+            "Editor: confirm send now (how many people)",
+            editor(f"/editor/issues/{draft}/confirm/send-now"),
+        ),
+        Shot("editor-campaign-figures", "Editor: a sent campaign's figures", editor(f"/editor/issues/{sent}/figures")),
         Shot("editor-new-issue", "Editor: new issue", editor("/editor/issues/new")),
         Shot("editor-subscribers", "Editor: subscribers", editor("/editor/subscribers")),
         Shot("editor-digest-run", "Editor: a digest run", editor(f"/editor/runs/{period}")),
-        Shot("editor-corrections", "Editor: corrections and alerts", editor("/editor/corrections")),
+        Shot(
+            "editor-corrections",
+            "Editor: corrections and alerts (a pending correction, readers per edition)",
+            editor("/editor/corrections"),
+        ),
         Shot("editor-integrations", "Editor: integrations", editor("/editor/integrations")),
         Shot("editor-editors", "Editor: editor accounts", editor("/editor/editors")),
         Shot("editor-password-reset", "Editor: password reset", goto("/editor/password-reset")),
+        Shot(
+            "editor-choose-password",
+            "Editor: choose a password (invitation link)",
+            goto(_link(invite, "password/invite")),
+        ),
+        Shot("page-not-found", "Not found", goto("/no-such-page")),
+        Shot("page-erased", "Your data is erased", erased),
     ]
 
 

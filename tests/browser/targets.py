@@ -29,8 +29,26 @@ def small_targets(page: Page) -> list[str]:
 
 
 def assert_fits(page: Page, width: int, what: str) -> None:
-    """No horizontal page scroll at ``width`` and no control under 44 px."""
+    """No horizontal page scroll at ``width``, no control under 44 px, no table scrolling in its box."""
     scroll = page.evaluate("document.documentElement.scrollWidth")
     assert scroll <= width, f"{what} at {width}px scrolls sideways: {scroll}px wide"
     small = small_targets(page)
     assert not small, f"{what} at {width}px has targets under {MIN_TARGET}px: {small}"
+    assert_tables_fit(page, width, what)
+
+
+# Each table and the box around it (a .scroll wrapper, or whatever holds the table): none is wider
+# than what it shows, so at a phone's width nothing has to be scrolled sideways inside its box.
+_WIDE_TABLES = """
+() => [...document.querySelectorAll('table')]
+  .filter(t => t.getClientRects().length)
+  .flatMap(t => [t, t.parentElement])
+  .filter(el => el.scrollWidth > el.clientWidth + 1)
+  .map(el => `${el.tagName.toLowerCase()}#${el.id}.${el.className} ${el.scrollWidth}>${el.clientWidth}`)
+"""
+
+
+def assert_tables_fit(page: Page, width: int, what: str) -> None:
+    """No table (nor its wrapper) scrolls sideways inside its own box at ``width``."""
+    wide = page.evaluate(_WIDE_TABLES)
+    assert not wide, f"{what} at {width}px has tables that scroll sideways in their box: {wide}"

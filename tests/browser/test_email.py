@@ -129,3 +129,59 @@ def test_the_confirmation_email_on_the_same_frame_has_no_serious_violations(
         assert not violations, (
             f"confirmation (already subscribed: {already}), {scheme}, {width}px:\n{describe(violations)}"
         )
+
+
+def _luminance(rgb: str) -> float:
+    """WCAG relative luminance of a computed ``rgb(r, g, b)`` colour."""
+    channels = [int(c) / 255 for c in rgb[rgb.index("(") + 1 : rgb.index(")")].split(",")[:3]]
+    linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def _contrast(one: str, two: str) -> float:
+    high, low = sorted((_luminance(one), _luminance(two)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_the_confirmation_email_takes_its_dark_palette_readably(
+    width: int, new_page: Callable[[int, Scheme], Page]
+) -> None:
+    """In a dark-scheme mail client the confirmation email's column and text turn dark-mode colours
+    (not the light ones); text, the spelled-out address and the button keep 4.5:1 in both schemes."""
+    renderer = EmailRenderer(base_url="https://digest.example.org", list_name="Clinical evidence digest")
+    html = renderer.render_email(
+        "confirm",
+        {
+            "confirm_url": "https://digest.example.org/confirm/" + "x" * 120,
+            "preferences_url": "https://digest.example.org/preferences/p",
+            "already_subscribed": False,
+            "email": "reader@example.org",
+            "valid_days": 7,
+            "choices": None,
+        },
+    ).html
+    colours = {}
+    for scheme in SCHEMES:
+        page = new_page(width, scheme)
+        load(page, html=html)
+        colours[scheme] = page.evaluate(
+            """() => {
+              const c = document.querySelector('.container'), button = c.querySelector('a.button');
+              const leaf = s => [...c.querySelectorAll('p, td, span')].filter(e => e.innerText.includes(s)).pop();
+              const colour = e => getComputedStyle(e).color;
+              const back = e => getComputedStyle(e).backgroundColor;
+              return {background: back(c), body: back(document.body),
+                      text: colour(leaf('reader@example.org')), url: colour(leaf('/confirm/')),
+                      button: colour(button), button_background: back(button)};
+            }"""
+        )
+    light, dark = colours["light"], colours["dark"]
+    assert dark["background"] == "rgb(24, 33, 43)" and dark["body"] == "rgb(16, 22, 29)", dark
+    for key in ("background", "text", "body"):
+        assert light[key] != dark[key], (key, light, dark)
+    assert _luminance(dark["background"]) < 0.05 < _luminance(light["background"])
+    for scheme, got in colours.items():
+        assert _contrast(got["text"], got["background"]) >= 4.5, (scheme, got)
+        assert _contrast(got["url"], got["background"]) >= 4.5, (scheme, got)
+        assert _contrast(got["button"], got["button_background"]) >= 4.5, (scheme, got)

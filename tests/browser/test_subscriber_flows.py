@@ -22,6 +22,7 @@ from digest.subscribers.tokens import Purpose
 from digest.wiring import Services, build_services
 from tests.browser.conftest import Scheme
 from tests.browser.live import loopback_settings, serving
+from tests.browser.targets import assert_fits
 from tests.conftest import Clock
 
 WIDTHS = (375, 1280)
@@ -61,8 +62,12 @@ def site(settings: Settings, clock: Clock) -> Iterator[tuple[str, Services]]:
 
 
 def _fits(page: Page, width: int, what: str) -> None:
-    assert page.evaluate("document.documentElement.scrollWidth") <= width, f"{what} scrolls sideways at {width}px"
-    assert page.evaluate(SMALL_TARGETS, TARGETS) == [], f"{what}: targets under {MIN_TARGET}px at {width}px"
+    """No sideways scroll; every control (any link, button, field, summary, and the label of each
+    checkbox and radio, whatever its class: tests/browser/targets.py) and every link of a link row or
+    footer at least 44 px tall."""
+    assert_fits(page, width, what)
+    small = page.evaluate(SMALL_TARGETS, TARGETS)
+    assert small == [], f"{what}: targets under {MIN_TARGET}px at {width}px: {small}"
 
 
 def _focused_id(page: Page) -> str:
@@ -204,3 +209,44 @@ def test_a_digest_fits_a_phone_with_44px_links_outside_the_text(
     assert page.evaluate(TOO_WIDE) == []
     assert page.locator(".toc a").count() == 8
     assert page.evaluate(SMALL_TARGETS, ".toc a, .view-online, .footer-links a") == []
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_relevance_summary_and_erase_pages_have_44px_targets(
+    site: tuple[str, Services], new_page: Callable[[int, Scheme], Page], width: int
+) -> None:
+    """The preference centre with its study-type and safety-alert checkboxes (issue 20), a summary with
+    two versions in its history, and the erase pages: every target at least 44 px, no sideways scroll."""
+    from tests.factories import add_subscriber, add_summaries, summary_record
+
+    url, services = site
+    first = summary_record(id="s-two", title="Trial with two versions")
+    cohort = summary_record(id="s-cohort", study={"type": "cohort study", "evidence_level": 3})
+    with session_scope(services.sessions) as s:
+        add_summaries(s, first, cohort)
+        add_summaries(s, {**first, "status": "corrected", "correction_note": "The hazard ratio was 0.80."})
+        sid = add_subscriber(s, "reader@example.org", ["cardiology"]).id
+    prefs = f"{url}/preferences/{services.tokens.make(Purpose.PREFERENCES, sid)}"
+    page = new_page(width, "light")
+
+    page.goto(prefs)
+    study_types = page.locator("input[name=study_types]")
+    assert study_types.count() >= 2  # "cohort study" and "randomised controlled trial"
+    assert page.locator("input[name=safety_alerts]").count() == 1
+    _fits(page, width, "preference centre with relevance controls")
+    page.locator("label", has_text="Cohort study").click()
+    assert page.locator("input[name=study_types][value='cohort study']").is_checked()  # the label is the target
+
+    page.goto(f"{url}/summaries/s-two")
+    assert page.locator("#history ~ table tbody tr").count() == 2
+    _fits(page, width, "summary with two versions")
+
+    page.goto(f"{prefs}/erase")
+    _fits(page, width, "erase page")
+    page.get_by_role("button", name="Erase my data").click()  # not ticked: asked to tick
+    page.wait_for_load_state()
+    _fits(page, width, "erase page with its error")
+    page.locator("label", has_text="erase my data now").click()
+    page.get_by_role("button", name="Erase my data").click()
+    page.wait_for_load_state()
+    _fits(page, width, "erased page")

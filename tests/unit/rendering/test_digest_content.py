@@ -91,3 +91,33 @@ def test_the_text_part_numbers_tracked_links_and_lists_them_at_the_end() -> None
     assert "Full summary: [1]" in body and "Full summary: [3]" in body and "XXXX" not in body
     assert links.strip().splitlines()[0].startswith("[1] https://digest.example.org/r/")
     assert "/r/" not in body  # no tracking URL inside what a reader reads
+
+
+def test_the_postal_address_is_in_every_kind_of_email() -> None:
+    """Digest, campaign, correction notice, safety alert (all from the digest template,
+    tested here by kind) and the confirmation: the address in the HTML footer and the text part."""
+    kinds = {
+        "digest": _variant("clinician"),
+        "campaign": _variant("clinician", subject="Winter picks", intro="Three trials worth your time."),
+        "correction": _variant("clinician", 1, notice={"kind": "correction", "note": "The HR was 0.80."}),
+        "alert": _variant("patient", 1, notice={"kind": "alert", "note": "Check liver function first."}),
+    }
+    for kind, variant in kinds.items():
+        out = _renderer().render(variant, SAMPLE_RECIPIENT)
+        footer = lxml_html.fromstring(out.html).xpath("//td[@class='footer']")
+        assert footer and ADDRESS in footer[0].text_content(), kind
+        assert ADDRESS in out.text, kind
+        if kind in ("correction", "alert"):
+            assert variant.issue["notice"]["note"] in out.text, kind  # it is the notice that was rendered
+    confirm = _renderer().render_email(
+        "confirm",
+        {
+            "confirm_url": "https://d/confirm/x",
+            "preferences_url": "https://d/p",
+            "already_subscribed": True,
+            "email": "a@example.org",
+            "valid_days": 7,
+            "choices": None,
+        },
+    )
+    assert ADDRESS in confirm.html and ADDRESS in confirm.text
