@@ -1,10 +1,88 @@
-"""Errors that carry where the bad input was: record number and field, so users can fix it."""
+"""Errors that carry where the bad input was: record number and field, so users can fix it.
+
+``Explained`` is the base of the errors whose message a person reads on a translated page: the
+message is an ``N_``-marked msgid with ``%(name)s`` placeholders and its parameters, kept apart, so
+``str(exc)`` is the English text (the CLI, the API and the logs) and ``exc.in_locale(locale)`` the
+same sentence in the page's language.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any, Self
 
+from babel.lists import format_list
 from pydantic import ValidationError
+
+from digest.config import DEFAULT_LOCALE
+from digest.i18n import number, translations
+
+
+class Count(int):
+    """A parameter that is a quantity (a length, a limit): written with the locale's digit grouping
+    ("1,234", "1 234"). Numbers that name something (an issue id, a position) stay plain ints."""
+
+
+class Term(str):
+    """A parameter that is itself a marked word or phrase ("the subject", "draft"): translated too."""
+
+
+class OneOf(tuple[str, ...]):
+    """Alternatives ("draft or scheduled"), each translated, listed with the locale's "or"."""
+
+
+def _render(value: object, locale: str) -> object:
+    if isinstance(value, Count):
+        return number(int(value), locale)
+    gettext = translations(locale).gettext
+    if isinstance(value, Term):
+        return gettext(value)
+    if isinstance(value, OneOf):
+        if locale == DEFAULT_LOCALE:
+            return " or ".join(value)
+        return format_list([gettext(word) for word in value], style="or", locale=locale)
+    return value
+
+
+class Explained(Exception):
+    """An error with a translatable message: ``message`` (a msgid) and ``params`` (its values).
+
+    Raise it as ``InvalidIssue(N_("the %(field)s is empty"), field=Term(N_("subject")))``; a
+    message from elsewhere (a library's) with no parameters is shown as it is.
+    """
+
+    def __init__(self, message: str, /, **params: Any) -> None:
+        self.message = message
+        self.params: Mapping[str, Any] = params
+        super().__init__(self.in_locale(DEFAULT_LOCALE))
+
+    @classmethod
+    def like(cls, other: Explained) -> Self:
+        """This kind of error with ``other``'s message (an error of a lower layer passed on)."""
+        return cls(other.message, **other.params)
+
+    def in_locale(self, locale: str) -> str:
+        """The message in ``locale`` (the source English for the default or an unknown locale)."""
+        text = translations(locale).gettext(self.message)
+        if not self.params:
+            return text
+        return text % {name: _render(value, locale) for name, value in self.params.items()}
+
+    def __str__(self) -> str:
+        return self.in_locale(DEFAULT_LOCALE)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _rebuild, (type(self), self.message, dict(self.params))
+
+
+def _rebuild(cls: type[Explained], message: str, params: dict[str, Any]) -> Explained:
+    return cls(message, **params)
+
+
+def in_locale(exc: BaseException, locale: str) -> str:
+    """What ``exc`` says in ``locale``: translated if it is ``Explained``, else ``str(exc)``."""
+    return exc.in_locale(locale) if isinstance(exc, Explained) else str(exc)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,8 @@ from pydantic import (
 )
 
 from digest.config import DEFAULT_LOCALE, LOCALES
-from digest.i18n import supported
+from digest.errors import Explained
+from digest.i18n import N_, supported
 from digest.ingest.specialties import check_slugs
 from digest.subscribers.models import Cadence, Edition
 from digest.untrusted import refuse_invisible
@@ -49,12 +50,18 @@ def _zones_by_folded_name() -> dict[str, str]:
     return {**unique, **names}
 
 
+class InvalidAddress(Explained, ValueError):
+    """An email address that is not one; the reason (the validator's) stays in English."""
+
+
 def normalize_email(value: str) -> str:
     """Validate syntax (no DNS lookups) and return the normalized address, lower-cased."""
     try:
         result = validate_email(value.strip(), check_deliverability=False)
     except EmailNotValidError as exc:
-        raise ValueError(f"invalid email address {value!r}: {exc}") from None
+        raise InvalidAddress(
+            N_("invalid email address %(address)s: %(reason)s"), address=repr(value), reason=str(exc)
+        ) from None
     return result.normalized.lower()
 
 
