@@ -8,6 +8,7 @@ same sentence in the page's language.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Self
@@ -16,7 +17,7 @@ from babel.lists import format_list
 from pydantic import ValidationError
 
 from digest.config import DEFAULT_LOCALE
-from digest.i18n import number, translations
+from digest.i18n import N_, number, translations
 
 
 class Count(int):
@@ -80,6 +81,11 @@ def _rebuild(cls: type[Explained], message: str, params: dict[str, Any]) -> Expl
     return cls(message, **params)
 
 
+class Invalid(Explained, ValueError):
+    """A value a validator refuses: a ``ValueError`` (pydantic reports it as the field's error, and
+    ``from_validation_error`` keeps it) whose message translates."""
+
+
 def in_locale(exc: BaseException, locale: str) -> str:
     """What ``exc`` says in ``locale``: translated if it is ``Explained``, else ``str(exc)``."""
     return exc.in_locale(locale) if isinstance(exc, Explained) else str(exc)
@@ -91,13 +97,29 @@ class InputError:
 
     record: int  # 1-based record (or line) number in the input
     field: str  # dotted path of the field, or "" for the whole record
-    message: str
+    message: str  # in English
     source: str = ""
+    reason: Explained | None = dataclasses.field(default=None, compare=False, repr=False)  # the message, translatable
+
+    @classmethod
+    def of(cls, record: int, field: str, reason: BaseException, source: str = "") -> InputError:
+        """The problem ``reason`` (an exception) explains; translatable if it is ``Explained``."""
+        return cls(record, field, str(reason), source, reason if isinstance(reason, Explained) else None)
 
     def __str__(self) -> str:
+        return self.in_locale(DEFAULT_LOCALE)
+
+    def in_locale(self, locale: str) -> str:
+        """Where and what, in ``locale`` (a message from elsewhere, pydantic's, stays as it is)."""
         where = f"{self.source}: " if self.source else ""
-        field = f" field '{self.field}'" if self.field else ""
-        return f"{where}record {self.record}{field}: {self.message}"
+        message = self.reason.in_locale(locale) if self.reason is not None else self.message
+        frame = (
+            N_("record %(record)s field '%(field)s': %(message)s")
+            if self.field
+            else N_("record %(record)s: %(message)s")
+        )
+        text = translations(locale).gettext(frame) % {"record": self.record, "field": self.field, "message": message}
+        return where + text
 
 
 class InvalidInput(Exception):
@@ -114,5 +136,7 @@ def from_validation_error(record: int, exc: ValidationError, source: str = "") -
     for err in exc.errors():
         field = ".".join(str(p) for p in err["loc"])
         message = err["msg"].removeprefix("Value error, ")
-        out.append(InputError(record=record, field=field, message=message, source=source))
+        reason = err.get("ctx", {}).get("error")
+        explained = reason if isinstance(reason, Explained) else None
+        out.append(InputError(record=record, field=field, message=message, source=source, reason=explained))
     return out

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from digest.errors import Explained, InputError
+from digest.errors import InputError, Invalid
 from digest.i18n import N_
 
 INVISIBLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
@@ -28,7 +28,7 @@ def _codepoints(found: list[str]) -> str:
     return ", ".join(f"U+{ord(c):04X}" for c in dict.fromkeys(found))
 
 
-class InvisibleCharacter(Explained, ValueError):
+class InvisibleCharacter(Invalid):
     """Text with a character nobody means to send; the message names it and where it is."""
 
 

@@ -1103,7 +1103,7 @@ async def subscribers_import(request: Request, editor: EditorDep, services: Serv
             report = await anyio.to_thread.run_sync(partial(_import_upload, services, data, name, skip_invalid))
         except InvalidInput as exc:
             errors = [_("Nothing was imported. Fix these lines (or tick “skip invalid rows”):")]
-            errors += [str(e) for e in exc.errors[:50]]
+            errors += [e.in_locale(request_locale(request)) for e in exc.errors[:50]]
             if len(exc.errors) > 50:
                 errors.append(_("… and %(count)s more.") % {"count": len(exc.errors) - 50})
             status = 400
@@ -1115,7 +1115,7 @@ async def subscribers_import(request: Request, editor: EditorDep, services: Serv
             }
             if report.skipped:
                 notice += " " + _("%(count)s invalid row(s) skipped:") % {"count": len(report.skipped)}
-            errors = [str(e) for e in report.skipped[:50]]
+            errors = [e.in_locale(request_locale(request)) for e in report.skipped[:50]]
     return await anyio.to_thread.run_sync(
         partial(
             _subscribers, request, editor, services, SubscriberFilter(), notice=notice, errors=errors, status=status

@@ -9,7 +9,7 @@ from datetime import datetime
 import pytest
 
 from digest.editors.service import EditorError, validate_password
-from digest.errors import Count, OneOf, Term
+from digest.errors import Count, Explained, InputError, OneOf, Term
 from digest.issues.service import CANNOT, IllegalTransition, InvalidIssue, IssueNotFound, local_to_utc
 from digest.untrusted import InvisibleCharacter, refuse_invisible
 
@@ -66,3 +66,17 @@ def test_a_message_from_elsewhere_is_shown_as_it_is_and_errors_pickle() -> None:
     again = pickle.loads(pickle.dumps(IssueNotFound("there is no campaign issue %(id)s", id=7)))
     assert isinstance(again, IssueNotFound) and str(again) == "there is no campaign issue 7"
     assert again.in_locale("es") == "no existe el número de campaña 7"
+
+
+def test_an_input_error_keeps_its_english_and_translates_its_frame() -> None:
+    plain = InputError(3, "email", "value is not a valid email", "people.csv")
+    assert str(plain) == "people.csv: record 3 field 'email': value is not a valid email"
+    assert plain.in_locale("es") == "people.csv: registro 3, campo «email»: value is not a valid email"
+    duplicate = InputError.of(4, "email", Explained("duplicate address (also line %(line)s)", line=2), "people.csv")
+    assert str(duplicate) == "people.csv: record 4 field 'email': duplicate address (also line 2)"
+    assert duplicate.message == "duplicate address (also line 2)"
+    assert (
+        duplicate.in_locale("fr")
+        == "people.csv: enregistrement 4, champ « email » : adresse en double (aussi à la ligne 2)"
+    )
+    assert str(InputError(0, "", "cannot read file: gone")) == "record 0: cannot read file: gone"

@@ -102,3 +102,34 @@ def test_a_short_password_in_french(
     text = html.unescape(short.text)
     assert "Le mot de passe doit comporter au moins 12 caractères." in text
     assert "at least 12 characters" not in text
+
+
+def test_import_errors_on_the_subscribers_page_in_spanish(editor_client: TestClient) -> None:
+    bad = "email,specialties\nnot-an-address,cardiology\nnew@example.org,astrology\n"
+    for headers, shown in (
+        (
+            SPANISH,
+            (
+                "people.csv: registro 2, campo «email»: dirección de correo electrónico no válida 'not-an-address'",
+                "people.csv: registro 3, campo «specialties»: especialidad desconocida 'astrology'",
+            ),
+        ),
+        (
+            {"Accept-Language": "en"},
+            (
+                "people.csv: record 2 field 'email': invalid email address 'not-an-address'",
+                "people.csv: record 3 field 'specialties': unknown specialty 'astrology'",
+            ),
+        ),
+    ):
+        token = csrf_of(editor_client.get("/editor/subscribers", headers=headers).text)
+        refused = editor_client.post(
+            "/editor/subscribers/import",
+            headers=headers,
+            data={"csrf_token": token},
+            files={"file": ("people.csv", bad, "text/csv")},
+        )
+        assert refused.status_code == 400
+        text = html.unescape(refused.text)
+        for line in shown:
+            assert line in text, line
