@@ -28,6 +28,8 @@ from digest.corrections.service import PlannedCorrection, plan_approved
 from digest.db import session_scope
 from digest.delivery.service import finish_issue_if_done
 from digest.delivery.transport import TransportError
+from digest.errors import Term
+from digest.i18n import N_
 from digest.issues.planning import CampaignPlan
 from digest.issues.runs import digests_paused
 from digest.issues.service import IllegalTransition, get_campaign, resume_issue, start_due_campaigns, start_sending
@@ -199,7 +201,9 @@ def send_issue(services: Services, issue_id: int) -> tuple[CampaignPlan | None, 
             plan = None
         else:
             raise IllegalTransition(
-                f"cannot send issue {issue_id}: it is {status} (a paused issue is resumed, not sent)"
+                N_("cannot send issue %(id)s: it is %(status)s (a paused issue is resumed, not sent)"),
+                id=issue_id,
+                status=Term(status),
             )
     return plan, dispatch_issue(services, issue_id, restart=plan is None)
 

@@ -1,10 +1,94 @@
-"""Errors that carry where the bad input was: record number and field, so users can fix it."""
+"""Errors that carry where the bad input was: record number and field, so users can fix it.
+
+``Explained`` is the base of the errors whose message a person reads on a translated page: the
+message is an ``N_``-marked msgid with ``%(name)s`` placeholders and its parameters, kept apart, so
+``str(exc)`` is the English text (the CLI, the API and the logs) and ``exc.in_locale(locale)`` the
+same sentence in the page's language.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any, Self
 
+from babel.lists import format_list
 from pydantic import ValidationError
+
+from digest.config import DEFAULT_LOCALE
+from digest.i18n import N_, number, translations
+
+
+class Count(int):
+    """A parameter that is a quantity (a length, a limit): written with the locale's digit grouping
+    ("1,234", "1 234"). Numbers that name something (an issue id, a position) stay plain ints."""
+
+
+class Term(str):
+    """A parameter that is itself a marked word or phrase ("the subject", "draft"): translated too."""
+
+
+class OneOf(tuple[str, ...]):
+    """Alternatives ("draft or scheduled"), each translated, listed with the locale's "or"."""
+
+
+def _render(value: object, locale: str) -> object:
+    if isinstance(value, Count):
+        return number(int(value), locale)
+    gettext = translations(locale).gettext
+    if isinstance(value, Term):
+        return gettext(value)
+    if isinstance(value, OneOf):
+        if locale == DEFAULT_LOCALE:
+            return " or ".join(value)
+        return format_list([gettext(word) for word in value], style="or", locale=locale)
+    return value
+
+
+class Explained(Exception):
+    """An error with a translatable message: ``message`` (a msgid) and ``params`` (its values).
+
+    Raise it as ``InvalidIssue(N_("the %(field)s is empty"), field=Term(N_("subject")))``; a
+    message from elsewhere (a library's) with no parameters is shown as it is.
+    """
+
+    def __init__(self, message: str, /, **params: Any) -> None:
+        self.message = message
+        self.params: Mapping[str, Any] = params
+        super().__init__(self.in_locale(DEFAULT_LOCALE))
+
+    @classmethod
+    def like(cls, other: Explained) -> Self:
+        """This kind of error with ``other``'s message (an error of a lower layer passed on)."""
+        return cls(other.message, **other.params)
+
+    def in_locale(self, locale: str) -> str:
+        """The message in ``locale`` (the source English for the default or an unknown locale)."""
+        text = translations(locale).gettext(self.message)
+        if not self.params:
+            return text
+        return text % {name: _render(value, locale) for name, value in self.params.items()}
+
+    def __str__(self) -> str:
+        return self.in_locale(DEFAULT_LOCALE)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _rebuild, (type(self), self.message, dict(self.params))
+
+
+def _rebuild(cls: type[Explained], message: str, params: dict[str, Any]) -> Explained:
+    return cls(message, **params)
+
+
+class Invalid(Explained, ValueError):
+    """A value a validator refuses: a ``ValueError`` (pydantic reports it as the field's error, and
+    ``from_validation_error`` keeps it) whose message translates."""
+
+
+def in_locale(exc: BaseException, locale: str) -> str:
+    """What ``exc`` says in ``locale``: translated if it is ``Explained``, else ``str(exc)``."""
+    return exc.in_locale(locale) if isinstance(exc, Explained) else str(exc)
 
 
 @dataclass(frozen=True)
@@ -13,13 +97,29 @@ class InputError:
 
     record: int  # 1-based record (or line) number in the input
     field: str  # dotted path of the field, or "" for the whole record
-    message: str
+    message: str  # in English
     source: str = ""
+    reason: Explained | None = dataclasses.field(default=None, compare=False, repr=False)  # the message, translatable
+
+    @classmethod
+    def of(cls, record: int, field: str, reason: BaseException, source: str = "") -> InputError:
+        """The problem ``reason`` (an exception) explains; translatable if it is ``Explained``."""
+        return cls(record, field, str(reason), source, reason if isinstance(reason, Explained) else None)
 
     def __str__(self) -> str:
+        return self.in_locale(DEFAULT_LOCALE)
+
+    def in_locale(self, locale: str) -> str:
+        """Where and what, in ``locale`` (a message from elsewhere, pydantic's, stays as it is)."""
         where = f"{self.source}: " if self.source else ""
-        field = f" field '{self.field}'" if self.field else ""
-        return f"{where}record {self.record}{field}: {self.message}"
+        message = self.reason.in_locale(locale) if self.reason is not None else self.message
+        frame = (
+            N_("record %(record)s field '%(field)s': %(message)s")
+            if self.field
+            else N_("record %(record)s: %(message)s")
+        )
+        text = translations(locale).gettext(frame) % {"record": self.record, "field": self.field, "message": message}
+        return where + text
 
 
 class InvalidInput(Exception):
@@ -36,5 +136,7 @@ def from_validation_error(record: int, exc: ValidationError, source: str = "") -
     for err in exc.errors():
         field = ".".join(str(p) for p in err["loc"])
         message = err["msg"].removeprefix("Value error, ")
-        out.append(InputError(record=record, field=field, message=message, source=source))
+        reason = err.get("ctx", {}).get("error")
+        explained = reason if isinstance(reason, Explained) else None
+        out.append(InputError(record=record, field=field, message=message, source=source, reason=explained))
     return out

@@ -18,7 +18,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from digest.errors import InputError
+from digest.errors import InputError, Invalid
+from digest.i18n import N_
 
 INVISIBLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
@@ -27,13 +28,23 @@ def _codepoints(found: list[str]) -> str:
     return ", ".join(f"U+{ord(c):04X}" for c in dict.fromkeys(found))
 
 
+class InvisibleCharacter(Invalid):
+    """Text with a character nobody means to send; the message names it and where it is."""
+
+
 def refuse_invisible(value: str, what: str) -> str:
-    """``value`` unchanged, or ``ValueError`` naming the first invisible character and where it is."""
+    """``value`` unchanged, or ``InvisibleCharacter`` (a ``ValueError``) naming the first invisible
+    character and where it is. ``what`` ("the subject") may be a ``digest.errors.Term`` to be
+    translated with the message."""
     match = INVISIBLE.search(value)
     if match is not None:
-        raise ValueError(
-            f"{what} contains the control or direction character U+{ord(match.group()):04X} "
-            f"at position {match.start() + 1}: remove it"
+        raise InvisibleCharacter(
+            N_(
+                "%(what)s contains the control or direction character %(character)s at position %(position)s: remove it"
+            ),
+            what=what,
+            character=f"U+{ord(match.group()):04X}",
+            position=match.start() + 1,
         )
     return value
 

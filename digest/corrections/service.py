@@ -20,6 +20,8 @@ from sqlalchemy import Select, and_, bindparam, exists, func, insert, literal, s
 from sqlalchemy.orm import Session
 
 from digest.corrections.models import Correction, CorrectionKind, CorrectionStatus, FoldedCorrection
+from digest.errors import Explained, Term
+from digest.i18n import N_
 from digest.ingest.models import Summary, SummaryStatus, SummaryVersion
 from digest.ingest.versions import Change, change_of
 from digest.ledger.models import (
@@ -35,12 +37,15 @@ from digest.ledger.models import (
 from digest.rendering import notices as wording
 from digest.subscribers.models import Subscriber, SubscriberStatus, Suppression
 
+# The states a correction can be in, as an error message names them (translated with it).
+STATUS_WORDS = (N_("pending"), N_("approved"), N_("sent"), N_("dismissed"))
 
-class CorrectionNotFound(LookupError):
+
+class CorrectionNotFound(Explained, LookupError):
     pass
 
 
-class NotPending(ValueError):
+class NotPending(Explained, ValueError):
     pass
 
 
@@ -128,7 +133,7 @@ def pending_corrections(session: Session) -> list[Correction]:
 def get_correction(session: Session, correction_id: int) -> Correction:
     correction = session.get(Correction, correction_id)
     if correction is None:
-        raise CorrectionNotFound(f"no correction {correction_id}")
+        raise CorrectionNotFound(N_("no correction %(id)s"), id=correction_id)
     return correction
 
 
@@ -136,7 +141,9 @@ def approve(session: Session, correction_id: int, *, by: str, now: datetime, not
     """Approve a pending correction (with the editor's wording, if given); the next send cycle sends it."""
     correction = get_correction(session, correction_id)
     if correction.status != CorrectionStatus.PENDING:
-        raise NotPending(f"correction {correction_id} is {correction.status}, not pending")
+        raise NotPending(
+            N_("correction %(id)s is %(status)s, not pending"), id=correction_id, status=Term(correction.status)
+        )
     if note is not None and note.strip():
         correction.note = note.strip()
     correction.status = CorrectionStatus.APPROVED
@@ -149,7 +156,9 @@ def approve(session: Session, correction_id: int, *, by: str, now: datetime, not
 def dismiss(session: Session, correction_id: int) -> Correction:
     correction = get_correction(session, correction_id)
     if correction.status != CorrectionStatus.PENDING:
-        raise NotPending(f"correction {correction_id} is {correction.status}, not pending")
+        raise NotPending(
+            N_("correction %(id)s is %(status)s, not pending"), id=correction_id, status=Term(correction.status)
+        )
     correction.status = CorrectionStatus.DISMISSED
     session.flush()
     return correction

@@ -19,7 +19,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from digest.editors.models import Editor
-from digest.subscribers.schema import iana_timezones, normalize_email
+from digest.errors import Count, Explained
+from digest.i18n import N_
+from digest.subscribers.schema import InvalidAddress, iana_timezones, normalize_email
 
 MIN_PASSWORD_LENGTH = 12
 UNUSABLE_PREFIX = "!"  # a password_hash starting with it is no argon2 hash: nothing logs in with it
@@ -27,7 +29,7 @@ UNUSABLE_PREFIX = "!"  # a password_hash starting with it is no argon2 hash: not
 _hasher = PasswordHasher()  # argon2id with argon2-cffi's recommended cost
 
 
-class EditorError(Exception):
+class EditorError(Explained):
     """The account cannot be created or changed as asked; the message says why."""
 
 
@@ -48,20 +50,22 @@ class EditorIn:
 
 def validate_password(password: str) -> None:
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise EditorError(f"the password must have at least {MIN_PASSWORD_LENGTH} characters")
+        raise EditorError(N_("the password must have at least %(count)s characters"), count=Count(MIN_PASSWORD_LENGTH))
 
 
 def create_editor(session: Session, data: EditorIn) -> Editor:
     """Add an editor account; raises EditorError for a bad address, time zone, password or a duplicate."""
     try:
         email = normalize_email(data.email)
-    except ValueError as exc:
-        raise EditorError(str(exc)) from None
+    except InvalidAddress as exc:
+        raise EditorError.like(exc) from None
     if data.timezone not in iana_timezones():
-        raise EditorError(f"unknown time zone {data.timezone!r}: use an IANA name such as Europe/Berlin")
+        raise EditorError(
+            N_("unknown time zone %(zone)s: use an IANA name such as Europe/Berlin"), zone=repr(data.timezone)
+        )
     validate_password(data.password)
     if session.scalar(select(Editor.id).where(Editor.email == email)) is not None:
-        raise EditorError(f"an editor with the address {email} already exists")
+        raise EditorError(N_("an editor with the address %(email)s already exists"), email=email)
     editor = Editor(email=email, password_hash=_hasher.hash(data.password), timezone=data.timezone)
     session.add(editor)
     session.flush()
@@ -89,7 +93,7 @@ def authenticate(session: Session, email: str, password: str, now: datetime) -> 
 def get_editor(session: Session, email: str) -> Editor:
     editor = session.scalar(select(Editor).where(Editor.email == email.strip().lower()))
     if editor is None:
-        raise EditorError(f"no editor with the address {email.strip().lower()}")
+        raise EditorError(N_("no editor with the address %(email)s"), email=email.strip().lower())
     return editor
 
 

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from digest.config import DEFAULT_LOCALE
+from digest.errors import Invalid
 from digest.i18n import N_, translations
 from digest.ingest.models import Specialty
 
@@ -58,10 +59,10 @@ def check_slugs(values: list[str], known: set[str] | None) -> list[str]:
     """
     slugs = list(dict.fromkeys(s.strip().lower() for s in values if s.strip()))
     if not slugs:
-        raise ValueError("choose at least one specialty")
+        raise Invalid(N_("choose at least one specialty"))
     unknown = [s for s in slugs if known is not None and s not in known]
     if unknown:
-        raise ValueError(f"unknown specialty {', '.join(map(repr, unknown))}")
+        raise Invalid(N_("unknown specialty %(slugs)s"), slugs=", ".join(map(repr, unknown)))
     return slugs
 
 

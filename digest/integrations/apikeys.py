@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
+from digest.errors import Invalid
 from digest.i18n import N_
 from digest.integrations.models import ApiKey
 
@@ -29,16 +30,18 @@ SCOPES = {
 _TOUCH_EVERY = timedelta(minutes=1)  # last_used_at is written at most this often per key
 
 
-class UnknownScope(ValueError):
-    pass
+class UnknownScope(Invalid):
+    """Scopes that are none, or no scope at all (a ``ValueError``, as before)."""
 
 
 def check_scopes(scopes: list[str]) -> list[str]:
     unknown = sorted(set(scopes) - set(SCOPES))
     if unknown:
-        raise UnknownScope(f"unknown scope(s) {', '.join(unknown)}; known: {', '.join(SCOPES)}")
+        raise UnknownScope(
+            N_("unknown scope(s) %(scopes)s; known: %(known)s"), scopes=", ".join(unknown), known=", ".join(SCOPES)
+        )
     if not scopes:
-        raise UnknownScope(f"give at least one scope: {', '.join(SCOPES)}")
+        raise UnknownScope(N_("give at least one scope: %(known)s"), known=", ".join(SCOPES))
     return sorted(set(scopes))
 
 

@@ -17,7 +17,7 @@ from sqlalchemy import ColumnElement, and_, exists, func, select
 from sqlalchemy.orm import Session
 
 from digest.config import DEFAULT_LOCALE
-from digest.i18n import number, translations
+from digest.i18n import N_, number, translations
 from digest.ingest.models import Summary, SummaryStatus
 from digest.ingest.specialties import specialty_name
 from digest.issues.preview import neutral_recipient, render_items, untracked_context
@@ -130,7 +130,7 @@ def web_version(
     issue = session.scalar(select(Issue).where(Issue.id == issue_id, Issue.kind == IssueKind.CAMPAIGN, _published()))
     variant = most_received(session, issue_id) if issue is not None else None
     if issue is None or variant is None:
-        raise IssueNotFound(f"issue {issue_id} is not in the archive")
+        raise IssueNotFound(N_("issue %(id)s is not in the archive"), id=issue_id)
     gettext, ngettext = translations(locale).gettext, translations(locale).ngettext
     if variant.variants == 1:
         note = ngettext(

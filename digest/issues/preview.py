@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from digest.config import DEFAULT_LOCALE
 from digest.delivery.service import issue_context
 from digest.delivery.transport import Transport
+from digest.i18n import N_
 from digest.ingest.models import Specialty, Summary, summary_specialties
 from digest.issues.models import issue_specialties
 from digest.issues.planning import audience, pinned_ids
@@ -30,7 +31,7 @@ from digest.rendering.personalisation import Recipient, RenderedEmail
 from digest.selection.picker import RANKING, has_candidate, ranked_candidates
 from digest.selection.service import PlanOptions
 from digest.subscribers.models import Edition, Subscriber, subscriber_specialties
-from digest.subscribers.schema import normalize_email
+from digest.subscribers.schema import InvalidAddress, normalize_email
 
 TEST_PREFIX = "[Test] "
 
@@ -130,20 +131,20 @@ def preview_issue(
 ) -> Preview:
     """Render the issue as ``specialty`` or as subscriber ``subscriber_id`` would get it (one of the two)."""
     if (specialty is None) == (subscriber_id is None):
-        raise InvalidIssue("preview as one specialty or one subscriber")
+        raise InvalidIssue(N_("preview as one specialty or one subscriber"))
     issue = get_campaign(session, issue_id)
     archive_url = f"{renderer.base_url}/issues/{issue.id}"
     if subscriber_id is not None:
         sub = session.get(Subscriber, subscriber_id)
         if sub is None:
-            raise InvalidIssue(f"there is no subscriber {subscriber_id}")
+            raise InvalidIssue(N_("there is no subscriber %(id)s"), id=subscriber_id)
         ids = items_for_subscriber(session, issue, sub.id, now, options)
         edition, specialties = sub.edition, {s.slug: s.name for s in sub.specialties}
         recipient = neutral_recipient(renderer.base_url, sub.email, sub.name, archive_url)
     else:
         spec = session.scalar(select(Specialty).where(Specialty.slug == specialty))
         if spec is None:
-            raise InvalidIssue(f"unknown specialty {specialty!r}")
+            raise InvalidIssue(N_("unknown specialty %(slugs)s"), slugs=repr(specialty))
         ids = items_for_specialty(session, issue, spec.slug, now, options)
         edition, specialties = Edition.CLINICIAN.value, {spec.slug: spec.name}
         recipient = neutral_recipient(renderer.base_url, web_url=archive_url)
@@ -171,7 +172,7 @@ def render_items(
 ) -> RenderedEmail:
     """Render the given summaries (in this order) through the email templates, in ``locale``."""
     if not ids:
-        raise InvalidIssue("this digest would be empty: nothing pinned and no new summaries")
+        raise InvalidIssue(N_("this digest would be empty: nothing pinned and no new summaries"))
     by_id = {s.id: s for s in session.scalars(select(Summary).where(Summary.id.in_(ids)))}
     variant = build_variant(edition, [by_id[i] for i in ids if i in by_id], specialties, issue, locale=locale)
     return renderer.render_alone(variant, recipient)
@@ -192,8 +193,8 @@ def send_test(
     """Send one test copy of the preview to any address: subject prefixed, not in the ledger."""
     try:
         address = normalize_email(to)
-    except ValueError as exc:
-        raise InvalidIssue(str(exc)) from None
+    except InvalidAddress as exc:
+        raise InvalidIssue.like(exc) from None
     preview = preview_issue(
         session, composer.renderer, issue_id, now, options, specialty=specialty, subscriber_id=subscriber_id
     )

@@ -20,6 +20,8 @@ from sqlalchemy.orm import Session
 
 from digest.db import rowcount
 from digest.editors.models import Editor
+from digest.errors import Count, Explained, OneOf, Term
+from digest.i18n import N_
 from digest.ingest.models import Specialty, Summary
 from digest.ingest.specialties import specialty_map
 from digest.issues.models import IssuePin, issue_specialties
@@ -40,13 +42,22 @@ TRANSITIONS: dict[str, tuple[frozenset[IssueStatus], IssueStatus]] = {
     "resume": (frozenset({S.PAUSED}), S.SENDING),
     "cancel": (frozenset({S.DRAFT, S.SCHEDULED, S.PAUSED, S.SENDING}), S.CANCELLED),
 }
+# Why an action was refused, one sentence per action (a verb on its own would not translate).
+CANNOT = {
+    "schedule": N_("cannot schedule issue %(id)s: it is %(current)s, and only a %(allowed)s issue can be"),
+    "unschedule": N_("cannot unschedule issue %(id)s: it is %(current)s, and only a %(allowed)s issue can be"),
+    "start": N_("cannot start issue %(id)s: it is %(current)s, and only a %(allowed)s issue can be"),
+    "pause": N_("cannot pause issue %(id)s: it is %(current)s, and only a %(allowed)s issue can be"),
+    "resume": N_("cannot resume issue %(id)s: it is %(current)s, and only a %(allowed)s issue can be"),
+    "cancel": N_("cannot cancel issue %(id)s: it is %(current)s, and only a %(allowed)s issue can be"),
+}
 SCHEDULE_GRACE = timedelta(minutes=1)  # a send time this far in the past still counts as "now"
 # The subject and preheader, once on one line: what the form's maxlength allows. Longer is refused,
 # not cut, so an editor (or a script) never sends a subject other than the one they wrote.
 HEADER_TEXT_LIMIT = 300
 
 
-class IssueError(Exception):
+class IssueError(Explained):
     """An editor's request about an issue cannot be done; the message says why."""
 
 
@@ -74,7 +85,7 @@ class IssueDraft:
 def get_campaign(session: Session, issue_id: int) -> Issue:
     issue = session.get(Issue, issue_id)
     if issue is None or issue.kind != IssueKind.CAMPAIGN:
-        raise IssueNotFound(f"there is no campaign issue {issue_id}")
+        raise IssueNotFound(N_("there is no campaign issue %(id)s"), id=issue_id)
     return issue
 
 
@@ -109,7 +120,11 @@ def update_issue(session: Session, issue_id: int, draft: IssueDraft) -> Issue:
     )
     assert issue is not None
     if issue.status not in EDITABLE:
-        raise IllegalTransition(f"issue {issue_id} is {issue.status}; only a draft or a scheduled issue can be edited")
+        raise IllegalTransition(
+            N_("issue %(id)s is %(status)s; only a draft or a scheduled issue can be edited"),
+            id=issue_id,
+            status=Term(issue.status),
+        )
     _apply(session, issue, draft)
     return issue
 
@@ -147,31 +162,34 @@ def delete_draft(session: Session, issue_id: int) -> None:
         .execution_options(synchronize_session=False)
     )
     if not gone.rowcount:  # type: ignore[attr-defined]
-        raise IllegalTransition(f"issue {issue_id} is not a draft; only drafts can be deleted")
+        raise IllegalTransition(N_("issue %(id)s is not a draft; only drafts can be deleted"), id=issue_id)
 
 
 def _apply(session: Session, issue: Issue, draft: IssueDraft) -> None:
     try:
-        refuse_invisible(draft.subject, "the subject")
-        refuse_invisible(draft.preheader, "the preheader")
-    except ValueError as exc:
-        raise InvalidIssue(str(exc)) from None
-    for field, value in (("subject", draft.subject), ("preheader", draft.preheader)):
+        refuse_invisible(draft.subject, Term(N_("the subject")))
+        refuse_invisible(draft.preheader, Term(N_("the preheader")))
+    except Explained as exc:
+        raise InvalidIssue.like(exc) from None
+    for message, value in (
+        (N_("the subject is %(length)s characters long; the limit is %(limit)s"), draft.subject),
+        (N_("the preheader is %(length)s characters long; the limit is %(limit)s"), draft.preheader),
+    ):
         length = len(clean(value))
         if length > HEADER_TEXT_LIMIT:
-            raise InvalidIssue(f"the {field} is {length:,} characters long; the limit is {HEADER_TEXT_LIMIT}")
+            raise InvalidIssue(message, length=Count(length), limit=Count(HEADER_TEXT_LIMIT))
     subject = one_line(draft.subject, HEADER_TEXT_LIMIT)
     if not subject:
-        raise InvalidIssue("the subject is empty")
+        raise InvalidIssue(N_("the subject is empty"))
     known = specialty_map(session)
     unknown = [s for s in draft.specialties if s not in known]
     if unknown:
-        raise InvalidIssue(f"unknown specialty {', '.join(map(repr, unknown))}")
+        raise InvalidIssue(N_("unknown specialty %(slugs)s"), slugs=", ".join(map(repr, unknown)))
     pinned = list(dict.fromkeys(draft.pinned))
     found = set(session.scalars(select(Summary.id).where(Summary.id.in_(pinned)))) if pinned else set()
     missing = [p for p in pinned if p not in found]
     if missing:
-        raise InvalidIssue(f"no summary with id {', '.join(map(repr, missing))} to pin")
+        raise InvalidIssue(N_("no summary with id %(ids)s to pin"), ids=", ".join(map(repr, missing)))
     issue.subject = subject
     issue.preheader = one_line(draft.preheader, HEADER_TEXT_LIMIT)
     issue.intro = draft.intro
@@ -195,14 +213,20 @@ def local_to_utc(local: datetime, timezone: str) -> datetime:
     ambiguous one (clocks go back) means its first occurrence.
     """
     if timezone not in iana_timezones():
-        raise InvalidIssue(f"unknown time zone {timezone!r}: use an IANA name such as Europe/Berlin")
+        raise InvalidIssue(
+            N_("unknown time zone %(zone)s: use an IANA name such as Europe/Berlin"), zone=repr(timezone)
+        )
     if local.tzinfo is not None:
-        raise InvalidIssue("give the send time as a local wall-clock time, without a UTC offset")
+        raise InvalidIssue(N_("give the send time as a local wall-clock time, without a UTC offset"))
     tz = ZoneInfo(timezone)
     aware = local.replace(tzinfo=tz)
     utc = aware.astimezone(ZoneInfo("UTC"))
     if utc.astimezone(tz).replace(tzinfo=None) != local:
-        raise InvalidIssue(f"{local:%Y-%m-%d %H:%M} does not exist in {timezone} (the clocks skip it)")
+        raise InvalidIssue(
+            N_("%(time)s does not exist in %(zone)s (the clocks skip it)"),
+            time=f"{local:%Y-%m-%d %H:%M}",
+            zone=timezone,
+        )
     return utc
 
 
@@ -212,7 +236,7 @@ def schedule_issue(session: Session, issue_id: int, local: datetime, timezone: s
     zone = timezone or issue.timezone
     at = local_to_utc(local, zone)
     if at < now - SCHEDULE_GRACE:
-        raise InvalidIssue(f"{local:%Y-%m-%d %H:%M} {zone} is in the past")
+        raise InvalidIssue(N_("%(time)s %(zone)s is in the past"), time=f"{local:%Y-%m-%d %H:%M}", zone=zone)
     _transition(session, issue_id, "schedule", scheduled_at=at, timezone=zone)
     session.refresh(issue)
     return issue
@@ -248,7 +272,7 @@ def start_sending(session: Session, issue_id: int, now: datetime, options: PlanO
     """Send a draft or scheduled issue now: move it to sending and plan its deliveries."""
     issue = get_campaign(session, issue_id)
     if not issue.subject:
-        raise InvalidIssue(f"issue {issue_id} has no subject")
+        raise InvalidIssue(N_("issue %(id)s has no subject"), id=issue_id)
     _transition(session, issue_id, "start", planned_at=now)
     session.refresh(issue)
     return plan_campaign(session, issue, now, options)
@@ -288,5 +312,9 @@ def _transition(session: Session, issue_id: int, action: str, **values: object) 
     )
     if rowcount(result) != 1:
         current = session.scalar(select(Issue.status).where(Issue.id == issue_id))
-        allowed = " or ".join(sorted(s.value for s in sources))
-        raise IllegalTransition(f"cannot {action} issue {issue_id}: it is {current}, and only a {allowed} issue can be")
+        raise IllegalTransition(
+            CANNOT[action],
+            id=issue_id,
+            current=Term(str(current)),
+            allowed=OneOf(sorted(s.value for s in sources)),
+        )

@@ -17,7 +17,8 @@ from pydantic import (
 )
 
 from digest.config import DEFAULT_LOCALE, LOCALES
-from digest.i18n import supported
+from digest.errors import Invalid, Term
+from digest.i18n import N_, supported
 from digest.ingest.specialties import check_slugs
 from digest.subscribers.models import Cadence, Edition
 from digest.untrusted import refuse_invisible
@@ -49,12 +50,18 @@ def _zones_by_folded_name() -> dict[str, str]:
     return {**unique, **names}
 
 
+class InvalidAddress(Invalid):
+    """An email address that is not one; the reason (the validator's) stays in English."""
+
+
 def normalize_email(value: str) -> str:
     """Validate syntax (no DNS lookups) and return the normalized address, lower-cased."""
     try:
         result = validate_email(value.strip(), check_deliverability=False)
     except EmailNotValidError as exc:
-        raise ValueError(f"invalid email address {value!r}: {exc}") from None
+        raise InvalidAddress(
+            N_("invalid email address %(address)s: %(reason)s"), address=repr(value), reason=str(exc)
+        ) from None
     return result.normalized.lower()
 
 
@@ -81,7 +88,9 @@ class PreferencesIn(BaseModel):
     def _locale(cls, value: str) -> str:
         locale = supported(value) if value.strip() else DEFAULT_LOCALE
         if locale is None:
-            raise ValueError(f"unknown locale {value!r}: use one of {', '.join(LOCALES)}")
+            raise Invalid(
+                N_("unknown locale %(locale)s: use one of %(locales)s"), locale=repr(value), locales=", ".join(LOCALES)
+            )
         return locale
 
     @field_validator("timezone")
@@ -89,7 +98,7 @@ class PreferencesIn(BaseModel):
     def _timezone(cls, value: str) -> str:
         zone = resolve_timezone(value.strip() or "UTC")
         if zone is None:
-            raise ValueError(f"unknown time zone {value!r}: use an IANA name such as Europe/Berlin")
+            raise Invalid(N_("unknown time zone %(zone)s: use an IANA name such as Europe/Berlin"), zone=repr(value))
         return zone
 
 
@@ -111,4 +120,4 @@ class SubscriberIn(PreferencesIn):
 def clean_name(value: str) -> str:
     """Names end up in the To header: control and direction characters are refused (InputError
     naming the field), every line break and run of whitespace collapsed."""
-    return " ".join(refuse_invisible(value, "the name").split())
+    return " ".join(refuse_invisible(value, Term(N_("the name"))).split())

@@ -12,7 +12,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from digest.db import utcnow
-from digest.errors import InputError, InvalidInput, from_validation_error
+from digest.errors import Explained, InputError, Invalid, InvalidInput, from_validation_error
+from digest.i18n import N_
 from digest.ingest.specialties import specialty_map
 from digest.progress import Progress, silent
 from digest.subscribers.consent import record_consent
@@ -51,14 +52,14 @@ def upsert_subscriber(
     """
     now = now or utcnow()
     if is_suppressed(session, data.email):
-        raise ValueError(f"{data.email} is on the suppression list")
+        raise Invalid(N_("%(email)s is on the suppression list"), email=data.email)
     row = session.scalar(select(Subscriber).where(Subscriber.email == data.email))
     created = row is None
     if row is None:
         row = Subscriber(email=data.email, status=SubscriberStatus.PENDING, created_at=now)
         session.add(row)
     elif row.status == SubscriberStatus.UNSUBSCRIBED:
-        raise ValueError(f"{data.email} unsubscribed; only they can subscribe again")
+        raise Invalid(N_("%(email)s unsubscribed; only they can subscribe again"), email=data.email)
     row.name = data.name or row.name or ""
     apply_preferences(session, row, data)
     row.edition = data.edition
@@ -88,7 +89,7 @@ def add_subscriber(session: Session, raw: dict[str, object]) -> tuple[Subscriber
     try:
         return upsert_subscriber(session, data, confirmed=True)
     except ValueError as exc:
-        raise InvalidInput([InputError(1, "email", str(exc))]) from None
+        raise InvalidInput([InputError.of(1, "email", exc)]) from None
 
 
 def read_subscriber_csv(
@@ -106,12 +107,17 @@ def read_subscriber_csv(
         columns = {c.strip().lower() for c in reader.fieldnames or []}
         missing = REQUIRED_CSV_COLUMNS - columns
         if missing:
-            return [], [InputError(1, ",".join(sorted(missing)), "missing column(s) in the header", source)]
+            return [], [
+                InputError.of(1, ",".join(sorted(missing)), Explained(N_("missing column(s) in the header")), source)
+            ]
         unknown = columns - set(CSV_COLUMNS) - IGNORED_CSV_COLUMNS
         if unknown:
             return [], [
-                InputError(
-                    1, ",".join(sorted(unknown)), f"unknown column(s); expected {', '.join(CSV_COLUMNS)}", source
+                InputError.of(
+                    1,
+                    ",".join(sorted(unknown)),
+                    Explained(N_("unknown column(s); expected %(columns)s"), columns=", ".join(CSV_COLUMNS)),
+                    source,
                 )
             ]
         rows: list[tuple[int, dict[str, object]]] = []
@@ -150,7 +156,8 @@ def import_subscribers(
             errors.extend(exc.errors)
             continue
         if data.email in seen:
-            errors.append(InputError(number, "email", f"duplicate address (also line {seen[data.email]})", source))
+            duplicate = Explained(N_("duplicate address (also line %(line)s)"), line=seen[data.email])
+            errors.append(InputError.of(number, "email", duplicate, source))
             continue
         seen[data.email] = number
         valid.append((number, data))
@@ -161,7 +168,7 @@ def import_subscribers(
             with session.begin_nested():
                 _, created = upsert_subscriber(session, data, confirmed=True, method=ConsentMethod.IMPORT)
         except ValueError as exc:
-            errors.append(InputError(number, "email", str(exc), source))
+            errors.append(InputError.of(number, "email", exc, source))
             continue
         report.created += created
         report.updated += not created

@@ -12,13 +12,14 @@ from html import escape
 from digest.config import DEFAULT_LOCALE
 from digest.delivery.transport import Transport
 from digest.editors.links import VALID_FOR, Purpose
-from digest.i18n import translations
+from digest.errors import Explained
+from digest.i18n import N_, translations
 from digest.rendering.compose import MessageComposer
 from digest.rendering.message import OutgoingMessage
 from digest.rendering.personalisation import RenderedEmail
 
 
-class AccountMailFailed(Exception):
+class AccountMailFailed(Explained):
     """The transport refused the message; the message says why."""
 
 
@@ -76,5 +77,5 @@ def send_account_email(
     msg = composer.compose_transactional(to, "", RenderedEmail(subject=subject, html=html, text=text), now)
     (result,) = transport.send([msg])
     if not result.accepted:
-        raise AccountMailFailed(f"the email to {to} was not accepted: {result.error}")
+        raise AccountMailFailed(N_("the email to %(to)s was not accepted: %(error)s"), to=to, error=result.error)
     return msg

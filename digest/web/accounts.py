@@ -21,7 +21,7 @@ from digest.i18n import translations
 from digest.subscribers.schema import iana_timezones
 from digest.subscribers.tokens import BadToken
 from digest.web.account_mail import AccountMailFailed, send_account_email
-from digest.web.deps import IssueId, ServicesDep, invalid_link, page_gettext, request_locale
+from digest.web.deps import IssueId, ServicesDep, explain, invalid_link, page_gettext, request_locale
 from digest.web.editor import EditorDep, cookies, current_editor, editor_page, local, not_found, public_page
 from digest.web.sessions import check_csrf
 from digest.wiring import Services
@@ -104,7 +104,7 @@ def invite(
             )
     except (EditorError, AccountMailFailed) as exc:
         _ = page_gettext(request)
-        error = _("No invitation was sent: %(reason)s.") % {"reason": exc}
+        error = _("No invitation was sent: %(reason)s.") % {"reason": explain(request, exc)}
         return _accounts_page(request, services, editor, error=error, status=400)
     _ = page_gettext(request)
     notice = _("An invitation went to %(email)s; its link works for 7 days.") % {"email": address}
@@ -238,7 +238,7 @@ async def choose_password(request: Request, purpose: str, token: str, services: 
                 editor = set_password(db, email, password)  # ends every earlier session of the account
                 editor_id, version = editor.id, editor.session_version
             except EditorError as exc:
-                error = f"{str(exc).capitalize()}."
+                error = f"{explain(request, exc).capitalize()}."
     if error:
         return public_page(request, "password", 400, title=_("Choose your password"), email=email, error=error)
     response = RedirectResponse("/editor/issues", status_code=303)

@@ -25,7 +25,7 @@ from digest.i18n import N_
 from digest.ingest.models import Summary, SummaryStatus
 from digest.issues.figures import issue_figures
 from digest.ledger.models import Issue, IssueKind
-from digest.web.deps import ServicesDep, page_gettext, request_locale
+from digest.web.deps import ServicesDep, explain, page_gettext, request_locale
 from digest.web.editor import RECENT_SUMMARIES, EditorDep, current_editor, editor_page, local
 
 router = APIRouter(
@@ -113,7 +113,7 @@ def approve_correction(
         with session_scope(services.sessions) as db:
             approve(db, correction_id, by=editor.email, now=services.clock(), note=note)
     except (CorrectionNotFound, NotPending) as exc:
-        return _page(request, services, editor, error=str(exc), status=409)
+        return _page(request, services, editor, error=explain(request, exc), status=409)
     send_corrections(services)
     return RedirectResponse("/editor/corrections", status_code=303)
 
@@ -124,7 +124,7 @@ def dismiss_correction(request: Request, correction_id: int, editor: EditorDep, 
         with session_scope(services.sessions) as db:
             dismiss(db, correction_id)
     except (CorrectionNotFound, NotPending) as exc:
-        return _page(request, services, editor, error=str(exc), status=409)
+        return _page(request, services, editor, error=explain(request, exc), status=409)
     return RedirectResponse("/editor/corrections", status_code=303)
 
 

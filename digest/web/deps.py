@@ -12,6 +12,7 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import Environment
 
 from digest.config import DEFAULT_LOCALE, LOCALES
+from digest.errors import in_locale
 from digest.i18n import install, negotiate, supported, translations
 from digest.ingest.specialties import specialty_name
 from digest.resources import template_loader
@@ -50,6 +51,11 @@ def request_locale(request: Request) -> str:
     """The language of a page for a visitor we do not know: ``?lang=`` if it names one of
     ``LOCALES``, else the browser's Accept-Language, else the default."""
     return supported(request.query_params.get("lang")) or negotiate(request.headers.get("accept-language"))
+
+
+def explain(request: Request, exc: BaseException) -> str:
+    """Why ``exc`` was raised, in the page's language (``digest.errors.Explained``; else ``str(exc)``)."""
+    return in_locale(exc, request_locale(request))
 
 
 def page_gettext(request: Request, locale: str | None = None) -> Any:

@@ -64,7 +64,7 @@ from digest.subscribers.admin import SubscriberFilter, export_csv, filtered, sup
 from digest.subscribers.models import Cadence, Edition, Subscriber, SubscriberStatus
 from digest.subscribers.service import SubscriberReport, import_subscribers
 from digest.web.charts import Series, bar_chart
-from digest.web.deps import IssueId, ServicesDep, get_services, page, page_gettext, request_locale
+from digest.web.deps import IssueId, ServicesDep, explain, get_services, page, page_gettext, request_locale
 from digest.web.sessions import CSRF_FIELD, EditorSession, SessionCookies, check_csrf
 from digest.web.tables import label_cells
 from digest.wiring import Services
@@ -588,7 +588,7 @@ def create(
             author = db.get(Editor, editor.id)
             issue_id = create_issue(db, _draft(**values), author, services.clock()).id
     except IssueError as exc:
-        return _compose(request, services, editor, values, None, str(exc), status=400)
+        return _compose(request, services, editor, values, None, explain(request, exc), status=400)
     return RedirectResponse(f"/editor/issues/{issue_id}", status_code=303)
 
 
@@ -598,7 +598,7 @@ def edit_issue(request: Request, issue_id: IssueId, editor: EditorDep, services:
         try:
             values = _values(db, get_campaign(db, issue_id))
         except IssueError as exc:
-            return not_found(request, editor, str(exc))
+            return not_found(request, editor, explain(request, exc))
     return _compose(request, services, editor, values, issue_id)
 
 
@@ -614,7 +614,7 @@ def save_issue(
         with session_scope(services.sessions) as db:
             update_issue(db, issue_id, _draft(**values))
     except IssueError as exc:
-        return _compose(request, services, editor, values, issue_id, str(exc), status=400)
+        return _compose(request, services, editor, values, issue_id, explain(request, exc), status=400)
     return RedirectResponse(f"/editor/issues/{issue_id}", status_code=303)
 
 
@@ -638,7 +638,7 @@ def _issue_page(
         try:
             issue = get_campaign(db, issue_id)
         except IssueError as exc:
-            return not_found(request, editor, str(exc))
+            return not_found(request, editor, explain(request, exc))
         values = _values(db, issue)
         choices = _choices(db)
         slugs = _audience_slugs(db, issue_id)
@@ -663,7 +663,7 @@ def _issue_page(
                 subscriber_id=subscriber_id,
             )
         except IssueError as exc:
-            preview_error = str(exc)
+            preview_error = explain(request, exc)
         info = {
             "id": issue.id,
             "subject": issue.subject,
@@ -755,7 +755,7 @@ def test_send(
                 issue_id,
                 specialty=specialty,
                 subscriber=subscriber,
-                error=_("Test send failed: %(reason)s") % {"reason": exc},
+                error=_("Test send failed: %(reason)s") % {"reason": explain(request, exc)},
                 status=400,
             )
     return _issue_page(
@@ -813,7 +813,7 @@ def confirm_action(
         try:
             issue = get_campaign(db, issue_id)
         except IssueError as exc:
-            return not_found(request, editor, str(exc))
+            return not_found(request, editor, explain(request, exc))
         subject, state = issue.subject, issue.status
         by_status = Counter(
             dict(
@@ -907,7 +907,7 @@ def send_now(request: Request, issue_id: IssueId, editor: EditorDep, services: S
     try:
         send_issue(services, issue_id)
     except IssueError as exc:
-        return _issue_page(request, services, editor, issue_id, error=str(exc), status=409)
+        return _issue_page(request, services, editor, issue_id, error=explain(request, exc), status=409)
     return RedirectResponse(f"/editor/issues/{issue_id}", status_code=303)
 
 
@@ -917,7 +917,7 @@ def duplicate(request: Request, issue_id: IssueId, editor: EditorDep, services: 
         with session_scope(services.sessions) as db:
             copy_id = duplicate_issue(db, issue_id, db.get(Editor, editor.id), services.clock()).id
     except IssueError as exc:
-        return _issue_page(request, services, editor, issue_id, error=str(exc), status=409)
+        return _issue_page(request, services, editor, issue_id, error=explain(request, exc), status=409)
     return RedirectResponse(f"/editor/issues/{copy_id}/edit", status_code=303)
 
 
@@ -927,7 +927,7 @@ def delete(request: Request, issue_id: IssueId, editor: EditorDep, services: Ser
         with session_scope(services.sessions) as db:
             delete_draft(db, issue_id)
     except IssueError as exc:
-        return _issue_page(request, services, editor, issue_id, error=str(exc), status=409)
+        return _issue_page(request, services, editor, issue_id, error=explain(request, exc), status=409)
     return RedirectResponse("/editor/issues", status_code=303)
 
 
@@ -940,7 +940,7 @@ def state_action(
         try:
             resume_campaign(services, issue_id)
         except IssueError as exc:
-            return _issue_page(request, services, editor, issue_id, error=str(exc), status=409)
+            return _issue_page(request, services, editor, issue_id, error=explain(request, exc), status=409)
         return RedirectResponse(f"/editor/issues/{issue_id}", status_code=303)
     moves = {"unschedule": unschedule_issue, "pause": pause_issue, "cancel": cancel_issue}
     if action not in moves:
@@ -956,7 +956,7 @@ def _act(
         with session_scope(services.sessions) as db:
             move(db)
     except IssueError as exc:
-        return _issue_page(request, services, editor, issue_id, error=str(exc), status=409)
+        return _issue_page(request, services, editor, issue_id, error=explain(request, exc), status=409)
     return RedirectResponse(f"/editor/issues/{issue_id}", status_code=303)
 
 
@@ -967,7 +967,7 @@ def figures_page(request: Request, issue_id: IssueId, editor: EditorDep, service
         try:
             get_campaign(db, issue_id)
         except IssueError as exc:
-            return not_found(request, editor, str(exc))
+            return not_found(request, editor, explain(request, exc))
         figures: Figures = issue_figures(db, issue_id)
         mine = Delivery.issue_id == issue_id
         summaries, links = summary_clicks(db, mine), link_clicks(db, mine)
@@ -1108,7 +1108,7 @@ async def subscribers_import(request: Request, editor: EditorDep, services: Serv
             report = await anyio.to_thread.run_sync(partial(_import_upload, services, data, name, skip_invalid))
         except InvalidInput as exc:
             errors = [_("Nothing was imported. Fix these lines (or tick “skip invalid rows”):")]
-            errors += [str(e) for e in exc.errors[:50]]
+            errors += [e.in_locale(request_locale(request)) for e in exc.errors[:50]]
             if len(exc.errors) > 50:
                 errors.append(_("… and %(count)s more.") % {"count": len(exc.errors) - 50})
             status = 400
@@ -1120,7 +1120,7 @@ async def subscribers_import(request: Request, editor: EditorDep, services: Serv
             }
             if report.skipped:
                 notice += " " + _("%(count)s invalid row(s) skipped:") % {"count": len(report.skipped)}
-            errors = [str(e) for e in report.skipped[:50]]
+            errors = [e.in_locale(request_locale(request)) for e in report.skipped[:50]]
     return await anyio.to_thread.run_sync(
         partial(
             _subscribers, request, editor, services, SubscriberFilter(), notice=notice, errors=errors, status=status

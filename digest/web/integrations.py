@@ -19,7 +19,7 @@ from digest.i18n import N_
 from digest.integrations.apikeys import SCOPES, UnknownScope, create_key, list_keys, revoke_key
 from digest.integrations.models import WebhookDelivery, WebhookEndpoint, WebhookStatus
 from digest.integrations.webhooks import EVENTS, new_secret
-from digest.web.deps import IssueId, ServicesDep, page_gettext, request_locale
+from digest.web.deps import IssueId, ServicesDep, explain, page_gettext, request_locale
 from digest.web.editor import EditorDep, current_editor, editor_page, local
 
 router = APIRouter(
@@ -114,7 +114,7 @@ def add_key(
             row, key = create_key(db, scopes, name or f"made by {editor.email}", services.clock())
             prefix = row.prefix
     except UnknownScope as exc:
-        return _page(request, services, editor, status=400, key_error=str(exc))
+        return _page(request, services, editor, status=400, key_error=explain(request, exc))
     return _page(request, services, editor, new_key=key, new_key_prefix=prefix)
 
 

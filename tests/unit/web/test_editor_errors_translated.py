@@ -1,0 +1,135 @@
+"""Why the service refused an editor's form, in the editor's language: the errors of
+``digest.issues.service`` and ``digest.editors.service`` carry their message and its values apart
+(``digest.errors.Explained``), so the page shows them translated while ``str(exc)`` stays English."""
+
+from __future__ import annotations
+
+import html
+
+import pytest
+from fastapi.testclient import TestClient
+
+from digest.db import session_scope
+from digest.delivery.sink import SMTPSink
+from digest.wiring import Services
+from tests.factories import add_campaign
+from tests.unit.web.conftest import csrf_of
+from tests.unit.web.test_accounts import _link
+
+SPANISH = {"Accept-Language": "es"}
+
+
+def _compose(client: TestClient, subject: str, headers: dict[str, str]) -> str:
+    new = client.get("/editor/issues/new", headers=headers)
+    response = client.post(
+        "/editor/issues",
+        headers=headers,
+        data={"csrf_token": csrf_of(new.text), "subject": subject, "audience": "all"},
+    )
+    assert response.status_code == 400, response.text
+    return html.unescape(response.text)
+
+
+@pytest.mark.parametrize(
+    ("subject", "spanish", "english"),
+    [
+        ("   ", "el asunto está vacío", "the subject is empty"),
+        (
+            "x" * 400,
+            "el asunto tiene 400 caracteres; el límite es 300",
+            "the subject is 400 characters long; the limit is 300",
+        ),
+    ],
+)
+def test_compose_errors_in_the_editors_language(
+    editor_client: TestClient, subject: str, spanish: str, english: str
+) -> None:
+    page = _compose(editor_client, subject, SPANISH)
+    assert spanish in page and english not in page
+    page = _compose(editor_client, subject, {"Accept-Language": "en"})
+    assert english in page and spanish not in page
+
+
+def test_an_unknown_time_zone_in_the_editors_language(editor_client: TestClient) -> None:
+    """The invitation form names the new editor's zone; a zone that is none is refused in Spanish."""
+    spanish = "zona horaria desconocida 'Mars/Olympus': use un nombre IANA como Europe/Berlin"
+    english = "unknown time zone 'Mars/Olympus': use an IANA name such as Europe/Berlin"
+    for headers, shown, hidden in ((SPANISH, spanish, english), ({"Accept-Language": "en"}, english, spanish)):
+        page = editor_client.get("/editor/editors", headers=headers)
+        response = editor_client.post(
+            "/editor/editors/invite",
+            headers=headers,
+            data={"email": "new@example.org", "timezone": "Mars/Olympus", "csrf_token": csrf_of(page.text)},
+        )
+        assert response.status_code == 400, response.text
+        text = html.unescape(response.text)
+        assert shown in text and hidden not in text
+
+
+def test_a_send_time_in_the_past_in_the_editors_language(editor_client: TestClient, services: Services) -> None:
+    with session_scope(services.sessions) as s:
+        issue_id = add_campaign(s, services.clock())
+    url = f"/editor/issues/{issue_id}"
+    spanish = "2020-01-01 09:00 Europe/Berlin ya ha pasado"
+    english = "2020-01-01 09:00 Europe/Berlin is in the past"
+    for headers, shown, hidden in ((SPANISH, spanish, english), ({"Accept-Language": "en"}, english, spanish)):
+        token = csrf_of(editor_client.get(url, headers=headers).text)
+        response = editor_client.post(
+            f"{url}/schedule", headers=headers, data={"csrf_token": token, "send_at": "2020-01-01T09:00"}
+        )
+        assert response.status_code in (400, 409), response.text
+        text = html.unescape(response.text)
+        assert shown in text and hidden not in text
+
+
+def test_a_short_password_in_french(
+    editor_client: TestClient, anonymous_second: TestClient, smtp_sink: SMTPSink
+) -> None:
+    page = editor_client.get("/editor/editors")
+    editor_client.post(
+        "/editor/editors/invite",
+        data={"email": "new.editor@example.org", "timezone": "UTC", "csrf_token": csrf_of(page.text)},
+    )
+    path = _link(smtp_sink, "new.editor@example.org")
+    french = {"Accept-Language": "fr"}
+    form = anonymous_second.get(path, headers=french)
+    short = anonymous_second.post(
+        path,
+        headers=french,
+        data={"password": "short", "password_again": "short", "csrf_token": csrf_of(form.text)},
+    )
+    assert short.status_code == 400
+    text = html.unescape(short.text)
+    assert "Le mot de passe doit comporter au moins 12 caractères." in text
+    assert "at least 12 characters" not in text
+
+
+def test_import_errors_on_the_subscribers_page_in_spanish(editor_client: TestClient) -> None:
+    bad = "email,specialties\nnot-an-address,cardiology\nnew@example.org,astrology\n"
+    for headers, shown in (
+        (
+            SPANISH,
+            (
+                "people.csv: registro 2, campo «email»: dirección de correo electrónico no válida 'not-an-address'",
+                "people.csv: registro 3, campo «specialties»: especialidad desconocida 'astrology'",
+            ),
+        ),
+        (
+            {"Accept-Language": "en"},
+            (
+                "people.csv: record 2 field 'email': invalid email address 'not-an-address'",
+                "people.csv: record 3 field 'specialties': unknown specialty 'astrology'",
+            ),
+        ),
+    ):
+        token = csrf_of(editor_client.get("/editor/subscribers", headers=headers).text)
+        refused = editor_client.post(
+            "/editor/subscribers/import",
+            headers=headers,
+            data={"csrf_token": token},
+            files={"file": ("people.csv", bad, "text/csv")},
+        )
+        assert refused.status_code == 400
+        text = html.unescape(refused.text)
+        for line in shown:
+            assert line in text, line
