@@ -44,7 +44,7 @@ from digest.issues.figures import Figures, Tally, history, issue_figures, link_c
 from digest.issues.models import issue_specialties
 from digest.issues.outlook import in_audience, outlook
 from digest.issues.planning import pinned_ids
-from digest.issues.preview import preview_issue, send_test
+from digest.issues.preview import Preview, preview_issue, send_test
 from digest.issues.runs import flow_state, recent_runs, run_detail, set_paused
 from digest.issues.service import (
     IssueDraft,
@@ -63,6 +63,7 @@ from digest.ledger.models import Delivery, DeliveryStatus, Issue, IssueKind, Iss
 from digest.subscribers.admin import SubscriberFilter, export_csv, filtered, suppress_by_editor, unsubscribe_by_editor
 from digest.subscribers.models import Cadence, Edition, Subscriber, SubscriberStatus
 from digest.subscribers.service import SubscriberReport, import_subscribers
+from digest.web.archive import EMAIL_POLICY
 from digest.web.charts import Series, bar_chart
 from digest.web.deps import IssueId, ServicesDep, explain, get_services, page, page_gettext, request_locale
 from digest.web.sessions import CSRF_FIELD, EditorSession, SessionCookies, check_csrf
@@ -642,26 +643,13 @@ def _issue_page(
         values = _values(db, issue)
         choices = _choices(db)
         slugs = _audience_slugs(db, issue_id)
-        as_specialty = specialty if specialty in slugs else (slugs[0] if slugs else "")
-        subscriber_id = None
-        if subscriber:
-            subscriber_id = db.scalar(
-                select(Subscriber.id).where(func.lower(Subscriber.email) == subscriber.strip().lower())
-            )
-            if subscriber_id is None:
-                error = error or _("There is no subscriber %(email)s.") % {"email": subscriber}
+        as_specialty, subscriber_id = _preview_as(db, slugs, specialty, subscriber)
+        if subscriber and subscriber_id is None:
+            error = error or _("There is no subscriber %(email)s.") % {"email": subscriber}
         outside = subscriber_id is not None and not in_audience(db, issue_id, subscriber_id)
         preview, preview_error = None, ""
         try:
-            preview = preview_issue(
-                db,
-                services.renderer,
-                issue_id,
-                now,
-                services.plan_options(),
-                specialty=None if subscriber_id else as_specialty,
-                subscriber_id=subscriber_id,
-            )
+            preview = _preview(db, services, issue_id, now, as_specialty, subscriber_id)
         except IssueError as exc:
             preview_error = explain(request, exc)
         info = {
@@ -690,6 +678,8 @@ def _issue_page(
         issue=info,
         audience=audience,
         preview=preview,
+        preview_src=f"/editor/issues/{issue_id}/preview?"
+        + urlencode({"specialty": as_specialty, "subscriber": subscriber if subscriber_id else ""}),
         preview_error=preview_error,
         specialty_choices=[(s, names.get(s, s)) for s in slugs],
         as_specialty=as_specialty,
@@ -702,6 +692,59 @@ def _issue_page(
         outlook_text=view.describe(locale),
         outside=outside,
     )
+
+
+def _preview_as(db: Session, slugs: list[str], specialty: str, subscriber: str) -> tuple[str, int | None]:
+    """Whom the preview is for: the specialty asked for (else the audience's first) and the
+    subscriber named by address, if there is one."""
+    as_specialty = specialty if specialty in slugs else (slugs[0] if slugs else "")
+    subscriber_id = None
+    if subscriber:
+        subscriber_id = db.scalar(
+            select(Subscriber.id).where(func.lower(Subscriber.email) == subscriber.strip().lower())
+        )
+    return as_specialty, subscriber_id
+
+
+def _preview(
+    db: Session, services: Services, issue_id: int, now: datetime, as_specialty: str, subscriber_id: int | None
+) -> Preview:
+    return preview_issue(
+        db,
+        services.renderer,
+        issue_id,
+        now,
+        services.plan_options(),
+        specialty=None if subscriber_id else as_specialty,
+        subscriber_id=subscriber_id,
+    )
+
+
+# The preview frames show the email under the email's own policy (its inline styles; no script),
+# framed by the dashboard only. A srcdoc frame would inherit the page's policy, whose nonce the
+# email's style attributes cannot carry: the editor would preview an unstyled email.
+PREVIEW_POLICY = EMAIL_POLICY.replace("frame-ancestors 'none'", "frame-ancestors 'self'")
+
+
+@router.get("/issues/{issue_id}/preview", response_class=HTMLResponse)
+def issue_preview(
+    request: Request,
+    issue_id: IssueId,
+    editor: EditorDep,
+    services: ServicesDep,
+    specialty: str = "",
+    subscriber: str = "",
+) -> HTMLResponse:
+    """The email the issue page previews, on its own, for the page's desktop and phone frames."""
+    with session_scope(services.sessions) as db:
+        try:
+            get_campaign(db, issue_id)
+            as_specialty, subscriber_id = _preview_as(db, _audience_slugs(db, issue_id), specialty, subscriber)
+            html = _preview(db, services, issue_id, services.clock(), as_specialty, subscriber_id).html
+        except IssueError as exc:
+            return not_found(request, editor, explain(request, exc))
+    headers = {"Content-Security-Policy": PREVIEW_POLICY, "X-Frame-Options": "SAMEORIGIN"}
+    return HTMLResponse(html, headers=headers)
 
 
 @router.get("/issues/{issue_id}")

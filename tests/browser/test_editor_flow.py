@@ -101,6 +101,8 @@ def test_editor_composes_previews_schedules_and_the_beat_sends(
     page.check("input[name=specialties][value=oncology]")
     page.select_option("#pinned", ["pinned-trial"])
     live.shot(page, "02-compose")
+    refused: list[str] = []  # a Content-Security-Policy refusal in the page or its preview frames
+    page.on("console", lambda message: refused.append(message.text) if "Refused to" in message.text else None)
     page.click("button:has-text('Save draft and preview')")
     page.wait_for_url(re.compile(r".*/editor/issues/\d+$"))
     issue_id = int(page.url.rsplit("/", 1)[-1])
@@ -111,6 +113,7 @@ def test_editor_composes_previews_schedules_and_the_beat_sends(
     assert "Early rhythm control after stroke" in phone.locator("body").inner_text()
     phone_width = page.locator("#preview-phone").evaluate("f => f.contentDocument.documentElement.scrollWidth")
     assert phone_width <= 375
+    assert refused == [], refused  # no style or script of the page or its frames refused by a policy
     _assert_accessible(page, "preview page")
     live.shot(page, "03-preview")
 
