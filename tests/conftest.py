@@ -43,6 +43,11 @@ def require(available: bool, what: str, how: str) -> None:
     pytest.skip(f"{what} is not available: {how}")
 
 
+# A test of what only PostgreSQL does (pg_terminate_backend, statement_timeout, writers side by
+# side): run on PostgreSQL alone; without DIGEST_TEST_DATABASE_URL it fails in CI (``require``).
+on_postgresql_only = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+
+
 def redis_test_url() -> str | None:
     """DIGEST_TEST_REDIS_URL (its database is flushed by the tests), or None when unset."""
     return REDIS_URL
@@ -86,6 +91,7 @@ def _fresh_postgres(url: str) -> Engine:
 def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
     """A database migrated to head once per session and backend."""
     if request.param == "postgresql":
+        require(bool(PG_URL), "PostgreSQL", "set DIGEST_TEST_DATABASE_URL (this test is PostgreSQL's alone)")
         assert PG_URL
         engine = _fresh_postgres(PG_URL)  # a missing server fails here: no skip
         url = PG_URL

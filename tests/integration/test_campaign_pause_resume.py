@@ -6,7 +6,6 @@ from collections import Counter
 from collections.abc import Sequence
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import select
 
 from digest import dispatch
@@ -20,7 +19,7 @@ from digest.queue import InProcessQueue
 from digest.rendering.message import OutgoingMessage
 from digest.selection.service import pending_page
 from digest.wiring import Services
-from tests.conftest import Clock
+from tests.conftest import Clock, on_postgresql_only
 from tests.factories import add_campaign, add_subscriber, add_summaries, days_before, summary_record
 from workers import tasks
 
@@ -91,13 +90,11 @@ class _PausingTransport:
         self.inner.close()
 
 
+# SQLite admits one writer at a time: a pause waits for the batch (the between-batch case is above)
+@on_postgresql_only
 def test_pause_while_a_chunk_is_being_sent(
     services: Services, clock: Clock, smtp_sink: SMTPSink, database_url: str
 ) -> None:
-    if database_url.startswith("sqlite"):
-        pytest.skip(
-            "SQLite admits one writer at a time: a pause waits for the batch; the between-batch case is tested above"
-        )
     issue_id = _seed(services, clock)
     pausing = _PausingTransport(services.transport, services, issue_id)
     services.delivery = DeliveryService(services.sessions, services.composer, pausing, clock=clock)

@@ -12,6 +12,7 @@ import pytest
 from digest.config import Settings
 from digest.db import make_engine, make_session_factory, session_scope, utcnow
 from digest.delivery.sink import SMTPSink
+from tests.conftest import on_postgresql_only
 from tests.factories import add_summaries, bulk_subscribers, days_before, summary_record
 from tests.unit.delivery.test_circuit import Relay
 
@@ -61,6 +62,7 @@ def test_send_reports_a_paused_issue_and_exits_1_until_the_relay_works(  # type:
     assert "nothing due" in cli("send").output
 
 
+@on_postgresql_only
 def test_a_statement_timeout_is_told_in_one_line(  # type: ignore[no-untyped-def]
     cli, settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -70,8 +72,6 @@ def test_a_statement_timeout_is_told_in_one_line(  # type: ignore[no-untyped-def
 
     from digest.cli import run_cli
 
-    if not settings.database_url.startswith("postgresql"):
-        pytest.skip("statement_timeout is PostgreSQL's")
     monkeypatch.setenv("PGOPTIONS", "-c statement_timeout=300")  # what a cautious DBA sets for the role
     monkeypatch.setattr(sys, "argv", ["digest", "send"])
     engine = make_engine(settings.database_url)

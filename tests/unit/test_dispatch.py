@@ -13,7 +13,7 @@ from digest.db import session_scope
 from digest.ledger.models import Delivery, Issue
 from digest.selection.service import pending_page
 from digest.wiring import Services
-from tests.conftest import Clock
+from tests.conftest import Clock, on_postgresql_only
 from tests.factories import planned_issue
 
 
@@ -85,6 +85,7 @@ def test_dispatch_queues_chunks_a_page_at_a_time_and_checkpoints_each_page(
     assert dispatch.dispatch_issue(services, issue_id) == (0 if broker else 13)
 
 
+@on_postgresql_only  # SQLite admits one writer at a time: the second planner waits for the whole first one
 def test_two_dispatches_planning_the_same_period_at_once_both_finish(
     services: Services, clock: Clock, database_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -98,8 +99,6 @@ def test_two_dispatches_planning_the_same_period_at_once_both_finish(
     from digest.selection.service import plan_digests
     from tests.factories import add_campaign, add_summaries, bulk_subscribers, days_before, summary_record
 
-    if not database_url.startswith("postgresql"):
-        pytest.skip("SQLite admits one writer at a time: the second planner waits for the whole first one")
     now = clock()
     with session_scope(services.sessions) as s:
         add_summaries(s, summary_record(id="c1", specialties=["cardiology"], published_at=days_before(now, 1)))

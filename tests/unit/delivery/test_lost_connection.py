@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import pytest
 from sqlalchemy import func, select, text
 
 from digest.config import Settings
@@ -17,7 +16,7 @@ from digest.ledger.models import Delivery, DeliveryStatus
 from digest.providers.smtp.transport import SMTPConfig, SMTPTransport
 from digest.rendering.message import OutgoingMessage
 from digest.wiring import build_services
-from tests.conftest import Clock
+from tests.conftest import Clock, on_postgresql_only
 from tests.factories import planned_issue
 
 PEOPLE = [(f"k{i}@example.org", f"K {i}", ["cardiology"]) for i in range(12)]
@@ -56,11 +55,10 @@ class KillingTransport(SMTPTransport):
         self.admin.dispose()
 
 
+@on_postgresql_only
 def test_killed_connections_hand_the_rest_of_the_chunk_back_at_once(
     settings: Settings, clock: Clock, smtp_sink: SMTPSink
 ) -> None:
-    if not settings.database_url.startswith("postgresql"):
-        pytest.skip("pg_terminate_backend is PostgreSQL's")
     transport = KillingTransport(smtp_sink.url, settings.database_url, kill_at={3, 8})
     svc = build_services(settings, transport=transport, clock=clock)
     ids = planned_issue(svc, clock(), PEOPLE)

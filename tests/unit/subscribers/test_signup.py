@@ -10,6 +10,7 @@ import redis
 from digest.db import session_scope
 from digest.subscribers.signup import DatabaseClientLimiter, RedisClientLimiter
 from digest.wiring import Services, make_client_limiter
+from tests.conftest import on_postgresql_only
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 WINDOW = timedelta(hours=1)
@@ -58,13 +59,10 @@ def test_database_counter_counts_recorded_attempts(services: Services) -> None:
         assert limiter.allow(s, "192.0.2.1", NOW + WINDOW)
 
 
+@on_postgresql_only
 def test_the_daily_confirmation_cap_holds_under_30_concurrent_sign_ups(services: Services) -> None:
     """30 sign-ups of one address at once: exactly 3 are given a confirmation (the cap), not 4.
     PostgreSQL, where requests really run side by side (SQLite refuses a second writer outright)."""
-    import pytest
-
-    if services.engine.dialect.name != "postgresql":
-        pytest.skip("concurrent writers: PostgreSQL only")
     from concurrent.futures import ThreadPoolExecutor
     from threading import Barrier
 
