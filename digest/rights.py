@@ -36,6 +36,7 @@ from digest.integrations.models import WebhookDelivery
 from digest.issues.models import Click
 from digest.ledger.carried import summaries_by_delivery
 from digest.ledger.models import Delivery, Issue
+from digest.ledger.readers import every_issue, rows_of
 from digest.subscribers.consent import choices_of
 from digest.subscribers.lifecycle import cancel_open_deliveries
 from digest.subscribers.models import (
@@ -65,7 +66,7 @@ def export_subscriber(session: Session, row: Subscriber, now: datetime) -> dict[
     deliveries = session.execute(
         select(Delivery, Issue.subject, Issue.kind)
         .join(Issue, Issue.id == Delivery.issue_id)
-        .where(Delivery.subscriber_id == row.id)
+        .where(rows_of(row.id, every_issue()))
         .order_by(Delivery.id)
     ).all()
     carried = summaries_by_delivery(session, [d.id for d, _, _ in deliveries])
@@ -74,7 +75,7 @@ def export_subscriber(session: Session, row: Subscriber, now: datetime) -> dict[
     clicks = session.execute(
         select(Click.delivery_id, Click.url, Click.at)
         .join(Delivery, Delivery.id == Click.delivery_id)
-        .where(Delivery.subscriber_id == row.id)
+        .where(rows_of(row.id, every_issue()))
         .order_by(Click.at, Click.id)
     ).all()
     consent = session.scalars(
@@ -198,7 +199,7 @@ def erase_subscriber(session: Session, row: Subscriber, now: datetime, *, source
     )
     session.execute(
         update(Delivery)
-        .where(Delivery.subscriber_id == row.id, Delivery.error.contains(email, autoescape=True))
+        .where(rows_of(row.id, every_issue()), Delivery.error.contains(email, autoescape=True))
         .values(error=func.replace(Delivery.error, email, placeholder))
         .execution_options(synchronize_session=False)
     )

@@ -38,7 +38,10 @@ def downgrade(engine: Engine, revision: str = "base") -> None:
 
 @contextmanager
 def _migrating(engine: Engine) -> Iterator[Connection]:
-    """One transaction for the migrations; on SQLite, with foreign keys off while it runs.
+    """The connection the migrations run on. PostgreSQL: outside any transaction, as Alembic runs each
+    migration in a transaction of its own (a migration that builds an index with CREATE INDEX
+    CONCURRENTLY commits around it, which it cannot do inside one). SQLite: one transaction for all
+    of them, with foreign keys off while it runs.
 
     SQLite alters a table by copying it and dropping the original, and with foreign keys on, that
     DROP deletes (ON DELETE CASCADE) every row referring to it: upgrading ``issues`` would empty
@@ -47,8 +50,8 @@ def _migrating(engine: Engine) -> Iterator[Connection]:
     """
     with engine.connect() as conn:
         if conn.dialect.name != "sqlite":
-            with conn.begin():
-                yield conn
+            yield conn
+            conn.commit()
             return
         raw = conn.connection.dbapi_connection
         assert raw is not None

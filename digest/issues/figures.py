@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, func, select
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from digest.ingest.models import Summary
@@ -98,14 +98,25 @@ class LinkClicks:
 
 
 def _last_touch(reached: tuple[DeliveryStatus, ...]) -> ColumnElement[bool]:
-    """This delivery is the latest one in ``reached`` states to its subscriber."""
+    """This delivery is the latest one in ``reached`` states to its subscriber.
+
+    A later row belongs to an issue still open at this row's time (an issue is stamped sent after its
+    last row went out), and is reached from those issues through (issue_id, subscriber_id), as
+    digest.ledger.readers reaches a reader's rows. Written as a join, so that PostgreSQL probes that
+    index per issue; as ``issue_id IN (correlated subquery)`` it hashed every sent row of the ledger.
+    """
     later = aliased(Delivery)
+    at = func.coalesce(Delivery.sent_at, Delivery.created_at)
     return ~exists(
-        select(later.id).where(
-            later.subscriber_id == Delivery.subscriber_id,
+        select(later.id)
+        .select_from(Issue)
+        .join(later, and_(later.issue_id == Issue.id, later.subscriber_id == Delivery.subscriber_id))
+        .where(
+            or_(Issue.sent_at.is_(None), Issue.sent_at >= at),
             later.status.in_(reached),
-            func.coalesce(later.sent_at, later.created_at) > func.coalesce(Delivery.sent_at, Delivery.created_at),
+            func.coalesce(later.sent_at, later.created_at) > at,
         )
+        .correlate(Delivery)
     )
 
 

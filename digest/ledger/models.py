@@ -89,14 +89,17 @@ class Delivery(Base):
     __tablename__ = "deliveries"
     __table_args__ = (
         UniqueConstraint("issue_id", "subscriber_id"),
-        UniqueConstraint("subscriber_id", "period_key"),
+        # Period first: a period's entries are adjacent, so planning a day appends to a few leaf
+        # pages instead of touching one page per reader across a year of history (docs/scaling.md).
+        UniqueConstraint("period_key", "subscriber_id"),
         one_of("status", DeliveryStatus),
         Index("ix_deliveries_issue_status", "issue_id", "status"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     issue_id: Mapped[int] = mapped_column(ForeignKey("issues.id", ondelete="CASCADE"))
-    # Looked up through the (subscriber_id, period_key) constraint's index: no index of its own.
+    # No index leads with it: a reader's rows are reached issue by issue through (issue_id,
+    # subscriber_id), see digest.ledger.readers (an index per reader would be written at random).
     subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"))
     # Cadence period served ("daily:2026-11-27", "weekly:2026-W48"); NULL for editor campaigns.
     period_key: Mapped[str | None] = mapped_column(String(32))

@@ -27,6 +27,9 @@ def _run(connection: Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        # PostgreSQL: a transaction per migration, so that one can build an index concurrently
+        # between them (digest/schema.py hands over a connection outside any transaction).
+        transaction_per_migration=connection.dialect.name == "postgresql",
     )
     with context.begin_transaction():
         context.run_migrations()

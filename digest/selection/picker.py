@@ -41,7 +41,8 @@ from sqlalchemy.orm import InstrumentedAttribute, QueryableAttribute, Session, a
 from sqlalchemy.sql.selectable import Subquery
 
 from digest.ingest.models import Summary, SummaryStatus, summary_specialties
-from digest.ledger.models import Delivery, DeliveryStatus, Selection, SelectionItem
+from digest.ledger.models import Delivery, DeliveryStatus, Issue, IssueKind, Selection, SelectionItem
+from digest.ledger.readers import rows_of
 from digest.subscribers.models import Edition, Subscriber, subscriber_specialties
 
 LIVE_STATUSES = (DeliveryStatus.PENDING, DeliveryStatus.SENT)
@@ -60,20 +61,27 @@ def _since(now: datetime, lookback: timedelta) -> ColumnElement[datetime]:
     return func.coalesce(Subscriber.last_digest_at, now - lookback)
 
 
-def _carried_before() -> ColumnElement[bool]:
-    """The enclosing query's summary was carried by a live delivery to its subscriber."""
+def _carried_before(now: datetime, lookback: timedelta) -> ColumnElement[bool]:
+    """The enclosing query's summary was carried by a live delivery to its subscriber.
+
+    Searched in the issues that can have carried a candidate: a candidate was published within the
+    lookback window, and a digest only carries what is published by its planning time, so only the
+    digests planned within the window; campaigns and notices carry what an editor pins, whenever, so
+    all of them (a few a week). The reader's rows are reached issue by issue (digest.ledger.readers).
+    """
+    could_carry = select(Issue.id).where(or_(Issue.kind != IssueKind.DIGEST, Issue.planned_at > now - lookback))
     return exists(
         select(1)
         .select_from(Delivery)
         .join(SelectionItem, SelectionItem.selection_id == Delivery.selection_id)
         .where(
-            Delivery.subscriber_id == Subscriber.id,
+            rows_of(Subscriber.id, could_carry),
             SelectionItem.summary_id == Summary.id,
             Delivery.status.in_(LIVE_STATUSES),
         )
         # Explicitly: correlated to the subscriber and the summary of the enclosing query, whatever
         # nesting it sits in; "carried to anyone" must never stand in for "carried to this subscriber".
-        .correlate_except(Delivery, SelectionItem)
+        .correlate_except(Delivery, SelectionItem, Issue)
     )
 
 
@@ -86,7 +94,7 @@ def _eligible(now: datetime, lookback: timedelta, history: bool) -> ColumnElemen
         Summary.status != SummaryStatus.RETRACTED.value,
         _fits_edition(),
         _fits_relevance(),
-        *([~_carried_before()] if history else []),
+        *([~_carried_before(now, lookback)] if history else []),
     )
 
 

@@ -84,16 +84,9 @@ def _due_subscribers(schedule: Schedule, period: Period, options: PlanOptions) -
     # NOT IN, not a correlated NOT EXISTS: this SELECT feeds an INSERT into deliveries, and on a
     # fresh table the planner picked a nested-loop anti join that re-scanned the table being filled
     # once per subscriber (quadratic: 11 minutes for 200k). NOT IN over a NOT NULL column is the
-    # same test, run once as a hashed subplan.
-    #
-    # Only issues planned since the period's slot can hold its deliveries (planning writes the
-    # current period, and stamps its issue with the same ``now``): the test starts from them, so it
-    # reads this period's rows through the (issue_id, subscriber_id) index whatever the ledger's
-    # age. On ``period_key`` alone it scanned the whole (subscriber_id, period_key) index, every
-    # delivery ever written (docs/scaling.md). The unique (subscriber_id, period_key) constraint
-    # stays the guarantee either way.
-    recent = select(Issue.id).where(Issue.planned_at >= period.slot)
-    served = select(Delivery.subscriber_id).where(Delivery.issue_id.in_(recent), Delivery.period_key == period.key)
+    # same test, run once as a hashed subplan over the period's range of the (period_key,
+    # subscriber_id) index, whatever the ledger's age.
+    served = select(Delivery.subscriber_id).where(Delivery.period_key == period.key)
     suppressed = select(Suppression.id).where(Suppression.value == func.lower(Subscriber.email))
     stmt = select(Subscriber.id).where(
         Subscriber.status == SubscriberStatus.ACTIVE,

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from digest.ingest.specialties import specialty_map
 from digest.integrations.webhooks import emit, listeners, listening
 from digest.ledger.models import Delivery, DeliveryStatus
+from digest.ledger.readers import open_issues, rows_of
 from digest.subscribers.consent import record_consent, subscriber_payload
 from digest.subscribers.models import (
     ConsentAction,
@@ -38,7 +39,7 @@ from digest.subscribers.suppression import lift_unsubscribe, suppress, suppress_
 # statement built per call costs more Python than its round trip (one-click bursts run these).
 _CANCEL_OPEN = (
     update(Delivery)
-    .where(Delivery.subscriber_id == bindparam("who"), Delivery.status == DeliveryStatus.PENDING)
+    .where(rows_of(bindparam("who"), open_issues()), Delivery.status == DeliveryStatus.PENDING)
     .values(status=DeliveryStatus.CANCELLED, error=bindparam("reason"))
 )
 _UNSUBSCRIBE = (

@@ -14,6 +14,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, inspect, text
+from sqlalchemy.exc import IntegrityError
 
 from digest.db import make_engine
 from digest.models import Base
@@ -185,3 +186,42 @@ def _check_fillfactor(empty_engine: Engine) -> None:
     with empty_engine.begin() as conn:
         Base.metadata.create_all(conn)
         assert conn.scalar(text(reloptions)) == ["fillfactor=80"]
+
+
+def test_0020_moves_the_one_digest_per_period_key_and_keeps_its_guarantee(empty_engine: Engine) -> None:
+    """The (subscriber_id, period_key) key becomes (period_key, subscriber_id) on a ledger with rows:
+    they are all there, a second delivery to the same reader in the same period is still refused,
+    and on PostgreSQL an index left INVALID by an interrupted concurrent build is built again."""
+    upgrade(empty_engine, "0019")
+    with empty_engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO issues (id, kind, status, subject, preheader, intro, created_at, timezone, audience_all) "
+                "VALUES (1, 'digest', 'sent', 's', '', '', '2026-11-01', 'UTC', true), "
+                "(2, 'digest', 'sent', 's', '', '', '2026-11-02', 'UTC', true), "
+                "(3, 'digest', 'sent', 's', '', '', '2026-11-02', 'UTC', true)"
+            )
+        )
+        conn.execute(SUBSCRIBER_A)
+        for delivery_id in (1, 2):
+            conn.execute(DELIVERY, {"d": delivery_id, "p": f"daily:2026-11-0{delivery_id}"})
+        if conn.dialect.name == "postgresql":  # what a build stopped half-way leaves behind
+            conn.execute(text("CREATE INDEX uq_deliveries_period_key_subscriber_id ON deliveries (issue_id)"))
+            conn.execute(
+                text(
+                    "UPDATE pg_index SET indisvalid = false "
+                    "WHERE indexrelid = 'uq_deliveries_period_key_subscriber_id'::regclass"
+                )
+            )
+    upgrade(empty_engine)
+    assert _differences(empty_engine) == []
+    names = {u["name"] for u in inspect(empty_engine).get_unique_constraints("deliveries")}
+    assert "uq_deliveries_period_key_subscriber_id" in names
+    assert "uq_deliveries_subscriber_id_period_key" not in names
+    with empty_engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM deliveries")).scalar() == 2
+    with pytest.raises(IntegrityError), empty_engine.begin() as conn:
+        conn.execute(DELIVERY.bindparams(d=3, p="daily:2026-11-02"))
+    downgrade(empty_engine, "0019")
+    with pytest.raises(IntegrityError), empty_engine.begin() as conn:
+        conn.execute(DELIVERY.bindparams(d=3, p="daily:2026-11-02"))
