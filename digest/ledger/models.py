@@ -100,7 +100,11 @@ class Delivery(Base):
     issue_id: Mapped[int] = mapped_column(ForeignKey("issues.id", ondelete="CASCADE"))
     # No index leads with it: a reader's rows are reached issue by issue through (issue_id,
     # subscriber_id), see digest.ledger.readers (an index per reader would be written at random).
-    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"))
+    # No foreign key either: its check locked every reader's subscribers row for each row planned
+    # (half of planning a million readers, docs/scaling.md). Planning inserts rows selected from
+    # subscribers in the same statement, and subscribers are never deleted (erasure anonymises the
+    # row and keeps it, digest/rights.py), so every row's reader exists.
+    subscriber_id: Mapped[int] = mapped_column(Integer)
     # Cadence period served ("daily:2026-11-27", "weekly:2026-W48"); NULL for editor campaigns.
     period_key: Mapped[str | None] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(16), default=DeliveryStatus.PENDING)
