@@ -9,6 +9,7 @@ same sentence in the page's language.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Self
@@ -33,10 +34,33 @@ class OneOf(tuple[str, ...]):
     """Alternatives ("draft or scheduled"), each translated, listed with the locale's "or"."""
 
 
+class Foreign(str):
+    """A parameter in another library's English words (email-validator's reason, pydantic's): as it
+    is in English; elsewhere its translation if the catalogue has one (a sentence marked where it is
+    expected), else ``instead``, a marked sentence that says less, in the reader's words."""
+
+    instead: str
+
+    def __new__(cls, text: str, instead: str) -> Foreign:
+        made = super().__new__(cls, text)
+        made.instead = instead
+        return made
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return Foreign, (str(self), self.instead)
+
+
 def _render(value: object, locale: str) -> object:
     if isinstance(value, Count):
         return number(int(value), locale)
+    if isinstance(value, Explained):  # a reason within a reason ("invalid email address …: <why>")
+        return value.in_locale(locale)
     gettext = translations(locale).gettext
+    if isinstance(value, Foreign):
+        if locale == DEFAULT_LOCALE:
+            return str(value)
+        translated = gettext(value)
+        return translated if translated != value else gettext(value.instead)
     if isinstance(value, Term):
         return gettext(value)
     if isinstance(value, OneOf):
@@ -130,13 +154,60 @@ class InvalidInput(Exception):
         super().__init__(f"{len(errors)} invalid record(s)")
 
 
+# pydantic's commonest messages in its own English words, marked so that they translate; any other
+# shows as ``NOT_VALID`` in another language (and as pydantic wrote it in English).
+PYDANTIC_SENTENCES = (
+    N_("Field required"),
+    N_("Extra inputs are not permitted"),
+    N_("List should have at least 1 item after validation, not 0"),
+    N_("Input should be a valid string"),
+    N_("Input should be a valid list"),
+    N_("Input should be a valid integer, unable to parse string as an integer"),
+    N_("Input should be a valid boolean, unable to interpret input"),
+)
+NOT_VALID = N_("This value is not valid.")
+# Those with values in them, by pydantic's error type: the msgid (pydantic's words) and its parameters.
+_PYDANTIC_PATTERNS: dict[str, tuple[str, Any]] = {
+    "enum": (
+        N_("Input should be %(expected)s"),
+        lambda ctx: {"expected": OneOf(re.findall(r"'[^']*'", str(ctx.get("expected", ""))))},
+    ),
+    "literal_error": (
+        N_("Input should be %(expected)s"),
+        lambda ctx: {"expected": OneOf(re.findall(r"'[^']*'", str(ctx.get("expected", ""))))},
+    ),
+    "string_too_long": (
+        N_("String should have at most %(max_length)s characters"),
+        lambda ctx: {"max_length": Count(ctx["max_length"])},
+    ),
+    "greater_than_equal": (N_("Input should be greater than or equal to %(ge)s"), lambda ctx: {"ge": ctx["ge"]}),
+    "less_than_equal": (N_("Input should be less than or equal to %(le)s"), lambda ctx: {"le": ctx["le"]}),
+}
+
+
+def pydantic_reason(err: Mapping[str, Any]) -> Explained:
+    """One of pydantic's errors as a translatable reason whose English is pydantic's message."""
+    message = str(err["msg"]).removeprefix("Value error, ")
+    ctx = err.get("ctx") or {}
+    if isinstance(ctx.get("error"), Explained):
+        return ctx["error"]
+    pattern = _PYDANTIC_PATTERNS.get(str(err.get("type")))
+    if pattern is not None:
+        try:
+            reason = Explained(pattern[0], **pattern[1](ctx))
+        except (KeyError, TypeError, ValueError):
+            pass
+        else:
+            if str(reason) == message:  # else pydantic words it otherwise ("'a', 'b' or 'c'", "1 character")
+                return reason
+    return Explained("%(message)s", message=Foreign(message, NOT_VALID))
+
+
 def from_validation_error(record: int, exc: ValidationError, source: str = "") -> list[InputError]:
-    """Turn pydantic's errors into InputErrors with dotted field paths."""
+    """Turn pydantic's errors into InputErrors with dotted field paths (their reasons translatable)."""
     out = []
     for err in exc.errors():
         field = ".".join(str(p) for p in err["loc"])
         message = err["msg"].removeprefix("Value error, ")
-        reason = err.get("ctx", {}).get("error")
-        explained = reason if isinstance(reason, Explained) else None
-        out.append(InputError(record=record, field=field, message=message, source=source, reason=explained))
+        out.append(InputError(record=record, field=field, message=message, source=source, reason=pydantic_reason(err)))
     return out

@@ -204,5 +204,7 @@ def send_test(
     )
     (result,) = transport.send([msg])
     if not result.accepted:
-        raise TestSendFailed(f"the test message to {address} was not accepted: {result.error}")
+        raise TestSendFailed(
+            N_("the test message to %(address)s was not accepted: %(error)s"), address=address, error=result.error
+        )
     return msg

@@ -73,6 +73,18 @@ def localized_note(note: str, locale: str) -> str:
     return note
 
 
+def localized_changes(words: str, locale: str) -> str:
+    """What changed as a correction stores it, in English ("key takeaway and outcomes", several
+    joined by "; "), in ``locale``; words that do not name fields are left as they are."""
+    if locale == DEFAULT_LOCALE or not words:
+        return words
+    parts = []
+    for part in words.split("; "):
+        fields = _fields(part)
+        parts.append(join_fields(fields, locale) if fields else part)
+    return "; ".join(parts)
+
+
 def localize_issue(issue: dict[str, Any], title: str, retracted: bool, locale: str) -> dict[str, Any]:
     """A notice's or digest's issue context in the reader's locale: a notice's subject (about the
     summary ``title``) and its note, and the default notes of folded corrections. English is left

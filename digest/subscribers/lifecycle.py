@@ -19,6 +19,8 @@ from typing import Any
 from sqlalchemy import Integer, Select, String, Text, bindparam, case, exists, insert, literal, select, true, update
 from sqlalchemy.orm import Session
 
+from digest.errors import Invalid, Term
+from digest.i18n import N_
 from digest.ingest.specialties import specialty_map
 from digest.integrations.webhooks import emit, listeners, listening
 from digest.ledger.models import Delivery, DeliveryStatus
@@ -225,7 +227,11 @@ def update_preferences(
     """The preference centre's save: choices plus pause/resume (only for active or paused subscribers),
     recorded as a consent event."""
     if row.status not in (SubscriberStatus.ACTIVE, SubscriberStatus.PAUSED):
-        raise ValueError(f"subscriber {row.id} is {row.status}; only active or paused subscribers have preferences")
+        raise Invalid(
+            N_("subscriber %(id)s is %(status)s; only active or paused subscribers have preferences"),
+            id=row.id,
+            status=Term(row.status),
+        )
     apply_preferences(session, row, prefs)
     row.status = SubscriberStatus.PAUSED if paused else SubscriberStatus.ACTIVE
     if paused:

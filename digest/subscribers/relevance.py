@@ -14,7 +14,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from digest.config import DEFAULT_LOCALE
-from digest.i18n import translations
+from digest.errors import Invalid
+from digest.i18n import N_, translations
 from digest.ingest.models import Summary
 from digest.subscribers.models import Subscriber
 
@@ -34,7 +35,7 @@ class RelevanceIn(BaseModel):
     @classmethod
     def _lower(cls, value: list[str]) -> list[str]:
         if any(SEPARATOR in v for v in value):
-            raise ValueError(f"a study type may not contain {SEPARATOR!r}")
+            raise Invalid(N_("a study type may not contain %(separator)s"), separator=repr(SEPARATOR))
         return sorted({v.lower() for v in value})
 
 

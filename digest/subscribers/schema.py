@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from typing import Annotated
 from zoneinfo import available_timezones
@@ -17,7 +18,7 @@ from pydantic import (
 )
 
 from digest.config import DEFAULT_LOCALE, LOCALES
-from digest.errors import Invalid, Term
+from digest.errors import Explained, Foreign, Invalid, Term
 from digest.i18n import N_, supported
 from digest.ingest.specialties import check_slugs
 from digest.subscribers.models import Cadence, Edition
@@ -51,7 +52,46 @@ def _zones_by_folded_name() -> dict[str, str]:
 
 
 class InvalidAddress(Invalid):
-    """An email address that is not one; the reason (the validator's) stays in English."""
+    """An email address that is not one; the reason is email-validator's, in its English words in
+    English and translated elsewhere (``email_reason``)."""
+
+
+# What email-validator says about the commonest mistakes, in its words, marked so that they translate.
+EMAIL_SENTENCES = (
+    N_("An email address must have an @-sign."),
+    N_("There must be something before the @-sign."),
+    N_("The part after the @-sign is not valid. It should have a period."),
+    N_("An email address cannot have two periods in a row."),
+    N_("An email address cannot start with a period."),
+    N_("An email address cannot end with a period."),
+    N_("An email address cannot have a period immediately before the @-sign."),
+    N_("An email address cannot have a period immediately after the @-sign."),
+    N_("An email address cannot have a hyphen immediately after the @-sign."),
+    N_("The email address contains an invalid character."),
+    N_("There can't be anything after the email address."),
+    N_("The part after the @-sign is a special-use or reserved name that cannot be used with email."),
+    N_("The part after the @-sign is not valid. It is not within a valid top-level domain."),
+)
+# ... and those that name the characters at fault.
+_EMAIL_PATTERNS = (
+    (
+        re.compile(r"The email address contains invalid characters before the @-sign: (?P<characters>.+)\."),
+        N_("The email address contains invalid characters before the @-sign: %(characters)s."),
+    ),
+    (
+        re.compile(r"The part after the @-sign contains invalid characters: (?P<characters>.+)\."),
+        N_("The part after the @-sign contains invalid characters: %(characters)s."),
+    ),
+)
+
+
+def email_reason(message: str) -> Explained | Foreign:
+    """email-validator's ``message`` as it is in English and translated elsewhere (a reason it
+    words otherwise: "This value is not valid." in the reader's language)."""
+    for pattern, msgid in _EMAIL_PATTERNS:
+        if (match := pattern.fullmatch(message)) is not None:
+            return Explained(msgid, characters=match["characters"])
+    return Foreign(message, N_("This is not a valid email address."))
 
 
 def normalize_email(value: str) -> str:
@@ -60,7 +100,7 @@ def normalize_email(value: str) -> str:
         result = validate_email(value.strip(), check_deliverability=False)
     except EmailNotValidError as exc:
         raise InvalidAddress(
-            N_("invalid email address %(address)s: %(reason)s"), address=repr(value), reason=str(exc)
+            N_("invalid email address %(address)s: %(reason)s"), address=repr(value), reason=email_reason(str(exc))
         ) from None
     return result.normalized.lower()
 

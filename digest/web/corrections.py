@@ -25,6 +25,7 @@ from digest.i18n import N_
 from digest.ingest.models import Summary, SummaryStatus
 from digest.issues.figures import issue_figures
 from digest.ledger.models import Issue, IssueKind
+from digest.rendering.notices import localized_changes
 from digest.web.deps import ServicesDep, explain, page_gettext, request_locale
 from digest.web.editor import RECENT_SUMMARIES, EditorDep, current_editor, editor_page, local
 
@@ -56,7 +57,7 @@ def _page(request: Request, services: Any, editor: Any, *, error: str = "", stat
                     "title": summary.title if summary else c.summary_id,
                     "version": c.version,
                     "standalone": c.standalone,
-                    "changed": c.changed,
+                    "changed": localized_changes(c.changed, locale),
                     "note": c.note,
                     "readers": readers_by_edition(db, c),
                     "created": local(c.created_at, editor.timezone, locale),

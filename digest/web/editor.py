@@ -40,6 +40,7 @@ from digest.editors.throttle import LoginThrottle
 from digest.errors import InvalidInput
 from digest.i18n import N_, moment, number, short_moment, translations
 from digest.ingest.models import Specialty, Summary
+from digest.ingest.specialties import specialty_name
 from digest.issues.figures import Figures, Tally, history, issue_figures, link_clicks, summary_clicks
 from digest.issues.models import issue_specialties
 from digest.issues.outlook import in_audience, outlook
@@ -666,7 +667,7 @@ def _issue_page(
         audience = (
             _("All active subscribers")
             if issue.audience_all
-            else ", ".join(names.get(s, s) for s in values["specialties"])
+            else ", ".join(specialty_name(names.get(s, s), locale) for s in values["specialties"])
         )
     view = outlook(services.sessions, issue_id, now, services.plan_options())
     return editor_page(
@@ -1054,6 +1055,7 @@ def _subscribers(
     status: int = 200,
 ) -> HTMLResponse:
     _ = page_gettext(request)
+    locale = request_locale(request)
     page_no = min(max(1, page_no), MAX_PAGE)  # ?page=2**63 is an empty page, not an offset overflow
     with session_scope(services.sessions) as db:
         counts = dict(
@@ -1074,7 +1076,7 @@ def _subscribers(
                 "cadence": r.cadence,
                 "edition": r.edition,
                 "timezone": r.timezone,
-                "specialties": ", ".join(s.name for s in r.specialties),
+                "specialties": ", ".join(specialty_name(s.name, locale) for s in r.specialties),
             }
             for r in rows[:SUBSCRIBERS_PER_PAGE]
         ]

@@ -57,7 +57,19 @@ def _known(session: Session) -> set[str]:
 
 
 # Form fields in page order: the first one with an error takes the focus.
-FIELD_ORDER = ("email", "specialties", "cadence", "send_hour", "send_weekday", "edition", "timezone", "locale")
+FIELD_ORDER = (
+    "email",
+    "specialties",
+    "cadence",
+    "send_hour",
+    "send_weekday",
+    "edition",
+    "timezone",
+    "locale",
+    "min_evidence_level",
+    "study_types",
+    "max_items",
+)
 
 
 def _errors(exc: ValidationError, values: dict[str, Any], locale: str) -> dict[str, str]:
@@ -95,6 +107,10 @@ def _plain_message(field: str, values: dict[str, Any], gettext: Callable[[str], 
         return gettext("Choose the edition for clinicians or the one for patients and carers.")
     if field == "locale":
         return gettext("Choose a language from the list.")
+    if field == "study_types":
+        return gettext("Choose study types from the list.")
+    if field in ("min_evidence_level", "max_items"):
+        return gettext("Choose an answer from the list.")
     return gettext("Check this answer.")
 
 

@@ -7,6 +7,13 @@ loopback port, the shipped sample data at a fixed date), sends the digests and a
 walks the pages in Debian's Chromium (/usr/bin/chromium, or DIGEST_TEST_CHROMIUM). PNGs go to
 docs/screenshots/ with an index (README.md). To keep the folder small each image is cut at
 ``MAX_HEIGHT`` CSS pixels and reduced to a 64-colour palette.
+
+    .venv/bin/python -m tests.browser.screenshots --locale es   # or fr
+
+takes the same site in another language: every reader's locale is set to it and Chromium asks for it
+(Accept-Language, which the editor's pages follow), plus the forms with mistakes in them (sign-up,
+preference centre, compose, a subscriber import with bad rows). Light only, ``<name>-es-375.png``,
+indexed in README-es.md, to look for English left on a translated page.
 """
 
 from __future__ import annotations
@@ -22,14 +29,15 @@ from pathlib import Path
 
 from PIL import Image
 from playwright.sync_api import Browser, Page, sync_playwright
-from sqlalchemy import select
+from sqlalchemy import select, update
 
-from digest.config import Settings
+from digest.config import DEFAULT_LOCALE, Settings
 from digest.db import session_scope
 from digest.delivery.sink import SMTPSink
 from digest.demo import seed
 from digest.dispatch import send_due
 from digest.editors.service import EditorIn, create_editor
+from digest.i18n import translations
 from digest.ingest.models import Summary
 from digest.issues.service import schedule_issue
 from digest.ledger.models import Delivery, Issue, IssueStatus
@@ -93,8 +101,10 @@ def _post_form(url: str, path: str, data: dict[str, str], tick: tuple[str, ...] 
     return show
 
 
-def build_site(tmp: Path, sink: SMTPSink) -> tuple[Settings, dict[str, EmailMessage]]:
-    """The throw-away site, with its mail sent: returns the settings and the emails by role."""
+def build_site(tmp: Path, sink: SMTPSink, locale: str = DEFAULT_LOCALE) -> tuple[Settings, dict[str, EmailMessage]]:
+    """The throw-away site, with its mail sent: returns the settings and the emails by role (every
+    reader's emails and pages in ``locale``)."""
+    gettext = translations(locale).gettext
     settings = loopback_settings(
         Settings(
             var_dir=tmp,
@@ -116,6 +126,7 @@ def build_site(tmp: Path, sink: SMTPSink) -> tuple[Settings, dict[str, EmailMess
     upgrade(services.engine)
     with session_scope(services.sessions) as s:
         seed(s, NOW)
+        s.execute(update(Subscriber).values(locale=locale))
         for summary in s.scalars(select(Summary)):
             for key, title in PATIENT_TITLES.items():
                 if summary.id.startswith(key):
@@ -124,7 +135,8 @@ def build_site(tmp: Path, sink: SMTPSink) -> tuple[Settings, dict[str, EmailMess
     send_due(services, NOW, include_new_subscribers=True)
     emails: dict[str, EmailMessage] = {}
     for received in sink.received:
-        role = "digest-patient" if "What this means for patients" in _html(received.message) else "digest-clinician"
+        patient = gettext("What this means for patients") in _html(received.message)
+        role = "digest-patient" if patient else "digest-clinician"
         if role not in emails or len(_html(received.message)) > len(_html(emails[role])):
             emails[role] = received.message  # the fullest of each edition
     with session_scope(services.sessions) as s:
@@ -148,10 +160,10 @@ def build_site(tmp: Path, sink: SMTPSink) -> tuple[Settings, dict[str, EmailMess
     campaign = [r.message for r in sink.received if r.message["Subject"] == "Winter picks from the editors"]
     emails["campaign"] = campaign[0]
     sink.clear()
-    services.queue.send_confirmation(_a_pending_reader(services))
+    services.queue.send_confirmation(_a_pending_reader(services, locale))
     emails["confirmation"] = sink.messages[0]
     sink.clear()
-    _notices_and_account_mail(services, sink, emails, now)
+    _notices_and_account_mail(services, sink, emails, now, locale)
     tasks.use_services(None)
     services.close()
     return settings, emails
@@ -163,7 +175,9 @@ def build_site(tmp: Path, sink: SMTPSink) -> tuple[Settings, dict[str, EmailMess
 CHOSEN: dict[str, str] = {}
 
 
-def _notices_and_account_mail(services, sink: SMTPSink, emails: dict[str, EmailMessage], now: list[datetime]) -> None:  # type: ignore[no-untyped-def]
+def _notices_and_account_mail(  # type: ignore[no-untyped-def]
+    services, sink: SMTPSink, emails: dict[str, EmailMessage], now: list[datetime], locale: str = DEFAULT_LOCALE
+) -> None:
     """A correction approved and sent, a safety alert, a correction left pending, a draft campaign,
     an editor invitation and a password reset: the emails by role into ``emails``."""
     from digest.corrections.alerts import send_alert
@@ -180,6 +194,13 @@ def _notices_and_account_mail(services, sink: SMTPSink, emails: dict[str, EmailM
     records = {str(r["id"]): r for r in newest}
     CHOSEN.update(zip(("corrected", "pending", "alerted"), (str(r["id"]) for r in newest), strict=False))
     CORRECTED, PENDING, ALERTED = CHOSEN["corrected"], CHOSEN["pending"], CHOSEN["alerted"]
+    gettext = translations(locale).gettext
+    corrected_subject, alert_subject = (
+        gettext(subject) % {"title": ""} for subject in ("Correction: %(title)s", "Safety alert: %(title)s")
+    )
+    wrong = gettext(
+        "We got something wrong in a summary we sent you. Here is the corrected version, in plain words."
+    ).split(".")[0]
     now[0] = NOW + timedelta(hours=1)
     with session_scope(services.sessions) as s:
         record = records[CORRECTED]
@@ -195,8 +216,8 @@ def _notices_and_account_mail(services, sink: SMTPSink, emails: dict[str, EmailM
             approve(s, correction.id, by=EDITOR[0], now=now[0])
     send_due(services, now[0])
     for received in sink.received:
-        if str(received.message["Subject"]).startswith("Correction:"):
-            role = "correction-patient" if "We got something wrong" in _html(received.message) else "correction"
+        if str(received.message["Subject"]).startswith(corrected_subject):
+            role = "correction-patient" if wrong in _html(received.message) else "correction"
             emails.setdefault(role, received.message)
     sink.clear()
     with session_scope(services.sessions) as s:
@@ -206,7 +227,7 @@ def _notices_and_account_mail(services, sink: SMTPSink, emails: dict[str, EmailM
             s, summary, "The regulator asks prescribers to check for gallbladder disease before each dose.", now[0]
         )
     send_due(services, now[0])
-    emails["alert"] = next(r.message for r in sink.received if str(r.message["Subject"]).startswith("Safety alert"))
+    emails["alert"] = next(r.message for r in sink.received if str(r.message["Subject"]).startswith(alert_subject))
     sink.clear()
     with session_scope(services.sessions) as s:
         record = records[PENDING]
@@ -238,16 +259,23 @@ def _notices_and_account_mail(services, sink: SMTPSink, emails: dict[str, EmailM
             links.url(LinkPurpose.INVITE, invited),
             now[0],
             invited_by=EDITOR[0],
+            locale=locale,
         )
         me = get_editor(s, EDITOR[0])
         send_account_email(
-            services.composer, services.transport, LinkPurpose.RESET, me.email, links.url(LinkPurpose.RESET, me), now[0]
+            services.composer,
+            services.transport,
+            LinkPurpose.RESET,
+            me.email,
+            links.url(LinkPurpose.RESET, me),
+            now[0],
+            locale=locale,
         )
     emails["invite"], emails["reset"] = sink.messages[-2:]
     sink.clear()
 
 
-def _a_pending_reader(services) -> int:  # type: ignore[no-untyped-def]
+def _a_pending_reader(services, locale: str = DEFAULT_LOCALE) -> int:  # type: ignore[no-untyped-def]
     """A new sign-up (weekly, Berlin) waiting for its confirmation."""
     from digest.subscribers.schema import SubscriberIn
     from digest.subscribers.signup import request_signup
@@ -259,6 +287,7 @@ def _a_pending_reader(services) -> int:  # type: ignore[no-untyped-def]
         timezone="Europe/Berlin",
         send_weekday=0,
         send_hour=7,
+        locale=locale,
     )
     with session_scope(services.sessions) as s:
         subscriber_id = request_signup(s, data, "127.0.0.1", NOW, per_address_per_day=10)
@@ -266,7 +295,8 @@ def _a_pending_reader(services) -> int:  # type: ignore[no-untyped-def]
     return subscriber_id
 
 
-def shots(url: str, settings: Settings, emails: dict[str, EmailMessage]) -> list[Shot]:
+def shots(url: str, settings: Settings, emails: dict[str, EmailMessage], locale: str = DEFAULT_LOCALE) -> list[Shot]:
+    gettext = translations(locale).gettext
     services = build_services(settings, clock=lambda: NOW)
     with session_scope(services.sessions) as s:
         reader = s.scalars(select(Subscriber).where(Subscriber.status == "active").order_by(Subscriber.id)).first()
@@ -296,8 +326,9 @@ def shots(url: str, settings: Settings, emails: dict[str, EmailMessage]) -> list
 
     def unsubscribed(page: Page) -> None:
         page.goto(unsub)
-        if page.get_by_role("button", name="Unsubscribe").count():
-            page.get_by_role("button", name="Unsubscribe").click()
+        button = page.get_by_role("button", name=gettext("Unsubscribe"))
+        if button.count():
+            button.click()
             page.wait_for_load_state()
 
     def editor(path: str) -> Callable[[Page], None]:
@@ -305,8 +336,8 @@ def shots(url: str, settings: Settings, emails: dict[str, EmailMessage]) -> list
             page.goto(url + "/editor/login")
             page.locator("input[name=email]").fill(EDITOR[0])
             page.locator("input[name=password]").fill(EDITOR[1])
-            page.locator("form button[type=submit]").first.click()
-            page.wait_for_load_state()
+            with page.expect_navigation():  # logged in (the cookie set) before the next page is asked for
+                page.locator("form button[type=submit]").first.click()
             page.goto(url + path)
 
         return show
@@ -339,10 +370,14 @@ def shots(url: str, settings: Settings, emails: dict[str, EmailMessage]) -> list
         Shot(
             "page-check-inbox",
             "Check your inbox",
-            _post_form(url, "/", {"email": "someone@example.org", "timezone": "Europe/Paris"}, ("Cardiology",)),
+            _post_form(
+                url, "/", {"email": "someone@example.org", "timezone": "Europe/Paris"}, (gettext("Cardiology"),)
+            ),
         ),
         Shot("page-confirmed", "You are subscribed", goto(_link(confirmation, "confirm"))),
         Shot("page-preferences", "Preference centre", goto(prefs)),
+        # (before the reader unsubscribes below)
+        *(mistakes(url, prefs, editor, gettext) if locale != DEFAULT_LOCALE else []),
         Shot("page-web-version", "Web version of a digest", goto(_link(emails["digest-clinician"], "web"))),
         Shot("page-archive", "Past issues", goto("/issues")),
         Shot("page-summary-history", "A summary and its versions", goto(f"/summaries/{first_summary}")),
@@ -380,14 +415,75 @@ def shots(url: str, settings: Settings, emails: dict[str, EmailMessage]) -> list
     ]
 
 
-def take(browser: Browser, shot: Shot, width: int, scheme: str, out: Path) -> Path:
-    context = browser.new_context(viewport={"width": width, "height": 900}, color_scheme=scheme)  # type: ignore[arg-type]
+def mistakes(
+    url: str, prefs: str, editor: Callable[[str], Callable[[Page], None]], gettext: Callable[[str], str]
+) -> list[Shot]:
+    """The forms with mistakes in them, for the translated runs: what each page says is wrong must
+    be in the page's language too."""
+
+    def preferences_wrong(page: Page) -> None:
+        page.goto(prefs)
+        page.evaluate("document.querySelectorAll('input[name=specialties]').forEach(e => { e.checked = false })")
+        page.locator("#timezone").fill("Mars/Base")
+        page.locator("form[method=post] button[type=submit]").first.click()
+        page.wait_for_load_state()
+
+    def compose_wrong(page: Page) -> None:
+        editor("/editor/issues/new")(page)
+        page.evaluate("document.querySelectorAll('[required]').forEach(e => e.removeAttribute('required'))")
+        page.locator("#subject").fill("   ")
+        page.locator("form[action='/editor/issues'] button[type=submit]").click()
+        page.wait_for_load_state()
+
+    def import_wrong(page: Page) -> None:
+        editor("/editor/subscribers")(page)
+        rows = "email,specialties,cadence,timezone\nnot-an-address,cardiology,daily,UTC\n"
+        rows += "ok@example.org,no-such-specialty,daily,UTC\nok2@example.org,cardiology,hourly,Mars/Base\n"
+        page.locator("#file").set_input_files({"name": "readers.csv", "mimeType": "text/csv", "buffer": rows.encode()})
+        page.locator("form.import button[type=submit]").first.click()
+        page.wait_for_load_state()
+
+    return [
+        Shot(
+            "page-signup-bad-email",
+            "Sign-up form: a bad address, no specialty",
+            _post_form(url, "/", {"email": "someone@@example", "timezone": "Europe/Madrid"}),
+        ),
+        Shot("page-preferences-errors", "Preference centre: no specialty, an unknown time zone", preferences_wrong),
+        Shot("editor-compose-errors", "Editor: compose, an empty subject", compose_wrong),
+        Shot("editor-subscribers-import-errors", "Editor: a subscriber import with bad rows", import_wrong),
+        Shot(
+            "page-summary-missing",
+            "A summary that does not exist",
+            lambda page: page.goto(url + "/summaries/no-such-summary") and None,
+        ),
+        Shot(
+            "page-issue-missing",
+            "An issue that does not exist",
+            lambda page: page.goto(url + "/issues/999999") and None,
+        ),
+    ]
+
+
+def take(
+    browser: Browser, shot: Shot, width: int, scheme: str, out: Path, locale: str = DEFAULT_LOCALE, text: bool = False
+) -> Path:
+    context = browser.new_context(viewport={"width": width, "height": 900}, color_scheme=scheme, locale=locale)  # type: ignore[arg-type]
     try:
         page = context.new_page()
         shot.show(page)
         height = min(int(page.evaluate("document.documentElement.scrollHeight")), MAX_HEIGHT[width])
-        path = out / f"{shot.name}-{width}-{scheme}.png"
+        variant = f"{width}-{scheme}" if locale == DEFAULT_LOCALE else f"{locale}-{width}"
+        path = out / f"{shot.name}-{variant}.png"
         page.screenshot(path=str(path), full_page=True, clip={"x": 0, "y": 0, "width": width, "height": height})
+        if text:  # the whole page's words, past the image's cut too (and the title, the alt texts)
+            words = page.evaluate(
+                "[document.title, document.body.innerText,"
+                " ...[...document.querySelectorAll('[alt],[title],[aria-label],[placeholder]')].map("
+                "e => e.getAttribute('alt') || e.getAttribute('title') || e.getAttribute('aria-label')"
+                " || e.getAttribute('placeholder'))].join('\\n')"
+            )
+            path.with_suffix(".txt").write_text(words, encoding="utf-8")
     finally:
         context.close()
     with Image.open(path) as image:
@@ -414,24 +510,52 @@ def write_index(out: Path, taken: list[Shot]) -> Path:
     return path
 
 
+def write_locale_index(out: Path, taken: list[Shot], locale: str) -> Path:
+    lines = [
+        f"# Screenshots in {locale}",
+        "",
+        f"The pages and emails with every reader and the browser in `{locale}`, light, taken by",
+        f"`python -m tests.browser.screenshots --locale {locale}` (the English ones: README.md).",
+        "",
+        "| | 375 | 1280 |",
+        "|---|---|---|",
+    ]
+    for shot in taken:
+        cells = [f"[{w}]({shot.name}-{locale}-{w}.png)" for w in WIDTHS]
+        lines.append(f"| {shot.title} | " + " | ".join(cells) + " |")
+    path = out / f"README-{locale}.md"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--locale", default=DEFAULT_LOCALE, help="the readers' and the browser's language")
+    parser.add_argument("--only", default="", help="take only the shots whose name contains this")
+    parser.add_argument("--text", action="store_true", help="also write each page's text beside its image (.txt)")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
+    schemes = SCHEMES if args.locale == DEFAULT_LOCALE else ("light",)
     with tempfile.TemporaryDirectory() as tmp, SMTPSink() as sink:
-        settings, emails = build_site(Path(tmp), sink)
+        settings, emails = build_site(Path(tmp), sink, args.locale)
         services = build_services(settings, clock=lambda: NOW)
         with serving(services) as url, sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-            taken = shots(url, settings, emails)
+            taken = [s for s in shots(url, settings, emails, args.locale) if args.only in s.name]
             for shot in taken:
                 for width in WIDTHS:
-                    for scheme in SCHEMES:
-                        print(take(browser, shot, width, scheme, args.out).name)
+                    for scheme in schemes:
+                        print(take(browser, shot, width, scheme, args.out, args.locale, args.text).name)
             browser.close()
         services.close()
-    print(write_index(args.out, taken))
+    if args.only:
+        return
+    print(
+        write_index(args.out, taken)
+        if args.locale == DEFAULT_LOCALE
+        else write_locale_index(args.out, taken, args.locale)
+    )
 
 
 if __name__ == "__main__":

@@ -5,12 +5,18 @@ from __future__ import annotations
 
 import pickle
 from datetime import datetime
+from typing import Annotated
 
 import pytest
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from digest.editors.service import EditorError, validate_password
-from digest.errors import Count, Explained, InputError, OneOf, Term
+from digest.errors import Count, Explained, Foreign, InputError, Invalid, OneOf, Term, from_validation_error
 from digest.issues.service import CANNOT, IllegalTransition, InvalidIssue, IssueNotFound, local_to_utc
+from digest.subscribers.lifecycle import update_preferences
+from digest.subscribers.models import Cadence, Subscriber, SubscriberStatus
+from digest.subscribers.relevance import RelevanceIn
+from digest.subscribers.schema import InvalidAddress, PreferencesIn, normalize_email
 from digest.untrusted import InvisibleCharacter, refuse_invisible
 
 
@@ -80,3 +86,72 @@ def test_an_input_error_keeps_its_english_and_translates_its_frame() -> None:
         == "people.csv: enregistrement 4, champ « email » : adresse en double (aussi à la ligne 2)"
     )
     assert str(InputError(0, "", "cannot read file: gone")) == "record 0: cannot read file: gone"
+
+
+def _pydantic_errors(model: type[BaseModel], data: dict[str, object]) -> list[InputError]:
+    with pytest.raises(ValidationError) as caught:
+        model.model_validate(data)
+    return from_validation_error(2, caught.value, "people.csv")
+
+
+def test_pydantics_reasons_keep_its_english_and_translate() -> None:
+    class Row(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        cadence: Cadence
+        name: Annotated[str, StringConstraints(max_length=5)] = ""
+        size: Annotated[int, Field(ge=1)] = 1
+        kinds: Annotated[list[str], Field(min_length=1)] = ["x"]
+        when: datetime | None = None
+
+    errors = _pydantic_errors(Row, {"cadence": "hourly", "name": "far too long", "size": 0, "kinds": [], "extra": 1})
+    assert [str(e) for e in errors] == [
+        "people.csv: record 2 field 'cadence': Input should be 'daily' or 'weekly'",
+        "people.csv: record 2 field 'name': String should have at most 5 characters",
+        "people.csv: record 2 field 'size': Input should be greater than or equal to 1",
+        "people.csv: record 2 field 'kinds': List should have at least 1 item after validation, not 0",
+        "people.csv: record 2 field 'extra': Extra inputs are not permitted",
+    ]
+    assert [e.in_locale("es").split(": ", 2)[-1] for e in errors] == [
+        "El valor debe ser 'daily' o 'weekly'",
+        "El texto debe tener como máximo 5 caracteres",
+        "El valor debe ser mayor o igual que 1",
+        "La lista debe tener al menos 1 elemento, no 0",
+        "No se admiten datos adicionales",
+    ]
+    assert errors[0].in_locale("fr").endswith("La valeur doit être 'daily' ou 'weekly'")
+    # A message this list does not know: pydantic's English, and a plain sentence elsewhere.
+    (odd,) = _pydantic_errors(Row, {"cadence": "daily", "when": "yesterday-ish"})
+    assert str(odd).startswith("people.csv: record 2 field 'when': Input should be a valid datetime")
+    assert odd.in_locale("es") == "people.csv: registro 2, campo «when»: Este valor no es válido."
+    assert pickle.loads(pickle.dumps(odd.reason)).in_locale("fr") == "Cette valeur n\u2019est pas valide."
+
+
+def test_email_validators_reasons_keep_its_english_and_translate() -> None:
+    with pytest.raises(InvalidAddress) as caught:
+        normalize_email("someone@@example")
+    assert str(caught.value) == (
+        "invalid email address 'someone@@example': The part after the @-sign contains invalid characters: '@'."
+    )
+    assert caught.value.in_locale("es") == (
+        "dirección de correo electrónico no válida 'someone@@example': "
+        "La parte que sigue a la @ contiene caracteres no válidos: '@'."
+    )
+    again = pickle.loads(pickle.dumps(caught.value))
+    assert str(again) == str(caught.value) and again.in_locale("es") == caught.value.in_locale("es")
+    # A reason the catalogue does not have: its English, or a plain sentence in the reader's language.
+    rare = Foreign("The email address is too long (2 characters too many).", "This is not a valid email address.")
+    reason = Explained("invalid email address %(address)s: %(reason)s", address="'x'", reason=rare)
+    assert str(reason) == "invalid email address 'x': The email address is too long (2 characters too many)."
+    assert reason.in_locale("fr") == "adresse e-mail non valide 'x' : Ce n\u2019est pas une adresse e-mail valide."
+
+
+def test_the_lifecycles_and_relevances_refusals_translate() -> None:
+    row = Subscriber(id=7, email="gone@example.org", status=SubscriberStatus.UNSUBSCRIBED, locale="es")
+    prefs = PreferencesIn(specialties=["cardiology"])
+    with pytest.raises(Invalid) as caught:
+        update_preferences(None, row, prefs, paused=False, now=datetime(2026, 12, 5))  # type: ignore[arg-type]
+    assert str(caught.value) == "subscriber 7 is unsubscribed; only active or paused subscribers have preferences"
+    assert caught.value.in_locale("es").startswith("el suscriptor 7 está en estado «dado de baja»; solo")
+    (refused,) = _pydantic_errors(RelevanceIn, {"study_types": ["cohort|trial"]})
+    assert str(refused) == "people.csv: record 2 field 'study_types': a study type may not contain '|'"
+    assert refused.in_locale("es").endswith("un tipo de estudio no puede contener '|'")

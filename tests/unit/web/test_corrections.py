@@ -40,6 +40,11 @@ def test_editor_approves_with_an_edited_note_seeing_readers_per_edition(
     assert page.status_code == 200
     assert "Readers who got an earlier version:</strong>\n  2 clinician, 1 patient" in page.text
     assert "outcomes and safety" in page.text and "as a notice of its own" in page.text
+    # What changed, in the editor's language (stored in English, as readers' notices are).
+    spanish = editor_client.get("/editor/corrections", headers={"Accept-Language": "es"}).text
+    assert "cambia resultados y seguridad." in spanish and "changed outcomes" not in spanish
+    french = editor_client.get("/editor/corrections", headers={"Accept-Language": "fr"}).text
+    assert "critères de jugement et sécurité" in french
     note = "We left out two deaths from rhabdomyolysis and an outcome we could not verify."
     approve_url = page.text.split('action="/editor/corrections/', 1)[1].split('"', 1)[0]
     response = editor_client.post(

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import html
+from types import SimpleNamespace
 
 import pytest
 from fastapi.testclient import TestClient
@@ -12,7 +13,7 @@ from fastapi.testclient import TestClient
 from digest.db import session_scope
 from digest.delivery.sink import SMTPSink
 from digest.wiring import Services
-from tests.factories import add_campaign
+from tests.factories import add_campaign, add_subscriber, add_summaries, summary_record
 from tests.unit.web.conftest import csrf_of
 from tests.unit.web.test_accounts import _link
 
@@ -133,3 +134,108 @@ def test_import_errors_on_the_subscribers_page_in_spanish(editor_client: TestCli
         text = html.unescape(refused.text)
         for line in shown:
             assert line in text, line
+
+
+BAD_ROWS = (
+    "email,specialties,cadence\n"
+    "not-an-address,cardiology,daily\n"
+    "a b@example.org,cardiology,daily\n"
+    "new@example.org,cardiology,hourly\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("language", "shown"),
+    [
+        (
+            "es",
+            (
+                "people.csv: registro 2, campo «email»: dirección de correo electrónico no válida 'not-an-address': "
+                "Una dirección de correo electrónico debe llevar una @.",
+                "people.csv: registro 3, campo «email»: dirección de correo electrónico no válida 'a b@example.org': "
+                "La dirección de correo electrónico contiene caracteres no válidos antes de la @: SPACE.",
+                "people.csv: registro 4, campo «cadence»: El valor debe ser 'daily' o 'weekly'",
+            ),
+        ),
+        (
+            "fr",
+            (
+                "Une adresse e-mail doit contenir un @.",
+                "L\u2019adresse e-mail contient des caractères non valides avant le @ : SPACE.",
+                "La valeur doit être 'daily' ou 'weekly'",
+            ),
+        ),
+        (
+            "en",
+            (
+                "people.csv: record 2 field 'email': invalid email address 'not-an-address': "
+                "An email address must have an @-sign.",
+                "people.csv: record 3 field 'email': invalid email address 'a b@example.org': "
+                "The email address contains invalid characters before the @-sign: SPACE.",
+                "people.csv: record 4 field 'cadence': Input should be 'daily' or 'weekly'",
+            ),
+        ),
+    ],
+)
+def test_why_an_imported_row_is_refused_in_the_editors_language(
+    editor_client: TestClient, language: str, shown: tuple[str, ...]
+) -> None:
+    """email-validator's reasons and pydantic's are translated too (their English kept as they word it)."""
+    headers = {"Accept-Language": language}
+    token = csrf_of(editor_client.get("/editor/subscribers", headers=headers).text)
+    refused = editor_client.post(
+        "/editor/subscribers/import",
+        headers=headers,
+        data={"csrf_token": token},
+        files={"file": ("people.csv", BAD_ROWS, "text/csv")},
+    )
+    assert refused.status_code == 400
+    text = html.unescape(refused.text)
+    for line in shown:
+        assert line in text, line
+    if language != "en":
+        for english in ("@-sign", "Input should"):
+            assert english not in text
+
+
+def test_the_subscribers_table_names_specialties_in_the_editors_language(
+    editor_client: TestClient, services: Services
+) -> None:
+    with session_scope(services.sessions) as s:
+        add_subscriber(s, "cardio@example.org", ["cardiology", "primary-care"])
+    spanish = html.unescape(editor_client.get("/editor/subscribers", headers=SPANISH).text)
+    assert ">Cardiología, Atención Primaria</td>" in spanish and "Primary Care" not in spanish
+    english = html.unescape(editor_client.get("/editor/subscribers", headers={"Accept-Language": "en"}).text)
+    assert ">Cardiology, Primary Care</td>" in english
+
+
+def test_a_refused_test_send_in_the_editors_language(
+    editor_client: TestClient, services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An address that is none, and a relay that refuses the message: both said in Spanish (the
+    relay's own answer is shown as it gave it)."""
+    with session_scope(services.sessions) as s:
+        add_subscriber(s, "cardio@example.org", ["cardiology"])
+        record = summary_record(specialties=["cardiology"])
+        add_summaries(s, record)
+        issue_id = add_campaign(s, services.clock(), subject="Picks", pinned=[record["id"]])
+
+    def send(to: str) -> str:
+        page = editor_client.get(f"/editor/issues/{issue_id}", headers=SPANISH)
+        response = editor_client.post(
+            f"/editor/issues/{issue_id}/test-send",
+            headers=SPANISH,
+            data={"csrf_token": csrf_of(page.text), "to": to, "specialty": "cardiology"},
+        )
+        assert response.status_code == 400
+        return html.unescape(response.text)
+
+    assert (
+        "dirección de correo electrónico no válida 'me@example': "
+        "La parte que sigue a la @ no es válida: debe llevar un punto." in send("me@example")
+    )
+    refusal = [SimpleNamespace(accepted=False, error="550 5.1.1 mailbox unavailable")]
+    monkeypatch.setattr(services.transport, "send", lambda messages: refusal)
+    text = send("me@example.net")
+    assert "no se aceptó el mensaje de prueba para me@example.net: 550 5.1.1 mailbox unavailable" in text
+    assert "was not accepted" not in text

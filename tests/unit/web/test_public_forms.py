@@ -154,3 +154,27 @@ def test_the_unsubscribed_page_has_no_unsubscribe_button_and_a_way_back(
         row = s.get(Subscriber, sid)
         assert row is not None and row.status == SubscriberStatus.ACTIVE and row.cadence == "weekly"
     assert web.post("/resubscribe/forged").status_code == 400
+
+
+def test_a_spanish_readers_preferences_refused_in_spanish_never_in_pydantics_words(
+    web: TestClient, services: Services
+) -> None:
+    """No specialty, an unknown zone and a study type no form offers (a "|" in it: the relevance
+    validator's refusal): each explained in the reader's Spanish next to its field."""
+    with session_scope(services.sessions) as s:
+        sid = add_subscriber(s, "lectora@example.org", ["cardiology"], locale="es").id
+    token = services.tokens.make(Purpose.PREFERENCES, sid)
+    response = web.post(
+        f"/preferences/{token}",
+        data={"timezone": "Marte/Base", "study_types": ["cohort|trial"], "max_items": "500"},
+    )
+    assert response.status_code == 400
+    for wording in (*PYDANTIC_WORDING, "Choose", "may not contain", "Check this answer"):
+        assert wording not in response.text
+    summary = _doc(response.text).get_element_by_id("error-summary-title").getparent()
+    assert [a.text_content() for a in summary.iter("a")] == [
+        "Elija al menos una especialidad.",
+        "No conocemos la zona horaria \u00abMarte/Base\u00bb. Escriba una ciudad, como Madrid, y elija de la lista.",
+        "Elija tipos de estudio de la lista.",
+        "Elija una respuesta de la lista.",
+    ]
