@@ -157,7 +157,11 @@ def plan_deliveries(
     dialect = session.get_bind().dialect.name
     grouped = _materialize(session, with_group_key(due.where(Subscriber.id.not_in(planned)), now, lookback, dialect))
     _choose_lists(session, issue_id, grouped, lambda reps: ranker(reps, False), max_items, first)
-    _insert_deliveries(session, issue_id, grouped, now, period_key, skip=carried_again(session, issue_id))
+    skip = carried_again(session, issue_id)
+    _insert_deliveries(session, issue_id, grouped, now, period_key, skip=skip)
+    if skip is None:  # no member was held back: the second pass has nobody (a daily digest, as a rule)
+        grouped.drop(session.connection())
+        return
     listed = select(Selection.key).where(
         Selection.issue_id == issue_id, exists(select(1).where(SelectionItem.selection_id == Selection.id))
     )

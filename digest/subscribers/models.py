@@ -58,7 +58,7 @@ class Subscriber(Base):
         CheckConstraint("send_hour BETWEEN 0 AND 23", name="send_hour"),
         CheckConstraint("send_weekday BETWEEN 0 AND 6", name="send_weekday"),
         # Room on each page for the digest stamp's new row version (migration 0010).
-        {"postgresql_with": {"fillfactor": 80}},
+        {"postgresql_with": {"fillfactor": 50}},
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

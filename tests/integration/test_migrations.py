@@ -163,8 +163,8 @@ def test_upgrading_keeps_every_row(empty_engine: Engine) -> None:
 
 def test_subscribers_keep_room_for_the_digest_stamp() -> None:
     """On PostgreSQL (a storage parameter: SQLite has none) the subscribers table is created by the
-    migrations and by the models with fillfactor 80: the watermark stamp of each digest stays on
-    its page, a HOT update."""
+    migrations and by the models with fillfactor 50: the watermark stamp of each digest stays on
+    its page, a HOT update (tests/unit/selection/test_planning_plans.py counts them)."""
     require(
         PG_URL is not None,
         "PostgreSQL (DIGEST_TEST_DATABASE_URL)",
@@ -178,6 +178,9 @@ def _check_fillfactor(empty_engine: Engine) -> None:
     upgrade(empty_engine)
     reloptions = "SELECT reloptions FROM pg_class WHERE oid = CAST('subscribers' AS regclass)"
     with empty_engine.connect() as conn:
+        assert conn.scalar(text(reloptions)) == ["fillfactor=50"]
+    downgrade(empty_engine, "0020")
+    with empty_engine.connect() as conn:
         assert conn.scalar(text(reloptions)) == ["fillfactor=80"]
     downgrade(empty_engine, "0009")
     with empty_engine.connect() as conn:
@@ -185,7 +188,7 @@ def _check_fillfactor(empty_engine: Engine) -> None:
     downgrade(empty_engine, "base")
     with empty_engine.begin() as conn:
         Base.metadata.create_all(conn)
-        assert conn.scalar(text(reloptions)) == ["fillfactor=80"]
+        assert conn.scalar(text(reloptions)) == ["fillfactor=50"]
 
 
 def test_0020_moves_the_one_digest_per_period_key_and_keeps_its_guarantee(empty_engine: Engine) -> None:
