@@ -97,20 +97,23 @@ class Delivery(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    issue_id: Mapped[int] = mapped_column(ForeignKey("issues.id", ondelete="CASCADE"))
+    # No foreign keys on this table's references (issue, subscriber, selection): each check took an
+    # index probe and a row lock per row planned, half of planning a million readers (docs/scaling.md).
+    # Planning inserts the rows from the issue, subscribers and selections it reads in the same
+    # transaction, and none of those rows is deleted while a delivery points at it: an issue with
+    # rows is never deleted (``digest prune`` deletes its rows and keeps it), subscribers are never
+    # deleted (erasure anonymises the row and keeps it, digest/rights.py), and a list is deleted only
+    # when no delivery points at it (``drop_unused_lists``, and ``digest prune`` after the rows).
+    issue_id: Mapped[int] = mapped_column(Integer)
     # No index leads with it: a reader's rows are reached issue by issue through (issue_id,
     # subscriber_id), see digest.ledger.readers (an index per reader would be written at random).
-    # No foreign key either: its check locked every reader's subscribers row for each row planned
-    # (half of planning a million readers, docs/scaling.md). Planning inserts rows selected from
-    # subscribers in the same statement, and subscribers are never deleted (erasure anonymises the
-    # row and keeps it, digest/rights.py), so every row's reader exists.
     subscriber_id: Mapped[int] = mapped_column(Integer)
     # Cadence period served ("daily:2026-11-27", "weekly:2026-W48"); NULL for editor campaigns.
     period_key: Mapped[str | None] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(16), default=DeliveryStatus.PENDING)
     variant_key: Mapped[str] = mapped_column(String(64), default="")
     # The summaries it carries (NULL: a row from before migration 0007 that carried nothing).
-    selection_id: Mapped[int | None] = mapped_column(ForeignKey("selections.id"), index=True)
+    selection_id: Mapped[int | None] = mapped_column(Integer, index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)  # send attempts (batches that took the row)
     message_id: Mapped[str | None] = mapped_column(String(255))
     provider_message_id: Mapped[str | None] = mapped_column(String(255), index=True)
