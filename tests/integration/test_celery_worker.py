@@ -181,7 +181,9 @@ def test_two_thousand_subscribers_through_a_real_worker(
         issue = s.scalar(select(Issue))
         assert issue is not None and issue.status == IssueStatus.SENT
         rows = s.execute(
-            select(Subscriber.email, Delivery.status, Delivery.message_id, Delivery.id).join(Delivery)
+            select(Subscriber.email, Delivery.status, Delivery.message_id, Delivery.id).join(
+                Delivery, Delivery.subscriber_id == Subscriber.id
+            )
         ).all()
         eligible = set(
             s.scalars(

@@ -139,7 +139,11 @@ def test_killed_worker_connections_hand_the_rows_back_at_once_not_after_the_leas
     assert all(len(ids) == 1 for ids in ids_of.values())  # one Message-ID per reader
     assert sum(copies.values()) - len(READERS) <= in_flight  # re-sent: only what a killed transaction held
     with session_scope(producer.sessions) as s:
-        rows = s.execute(select(Subscriber.email, Delivery.status, Delivery.message_id).join(Subscriber)).all()
+        rows = s.execute(
+            select(Subscriber.email, Delivery.status, Delivery.message_id).join(
+                Subscriber, Subscriber.id == Delivery.subscriber_id
+            )
+        ).all()
         assert {status for _, status, _ in rows} == {DeliveryStatus.SENT}
         assert {email: {mid} for email, _, mid in rows} == dict(ids_of)
         assert s.scalar(select(Issue.status)) == IssueStatus.SENT

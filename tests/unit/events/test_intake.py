@@ -124,7 +124,9 @@ def test_a_hard_bounce_dsn_suppresses_its_subscriber_and_fails_the_delivery(
     assert _suppressed(svc) == {"reader1@example.org": SuppressionReason.HARD_BOUNCE}
     with session_scope(svc.sessions) as s:
         failed = s.execute(
-            select(Subscriber.email).join(Delivery).where(Delivery.status == DeliveryStatus.FAILED)
+            select(Subscriber.email)
+            .join(Delivery, Delivery.subscriber_id == Subscriber.id)
+            .where(Delivery.status == DeliveryStatus.FAILED)
         ).all()
     assert failed == [("reader1@example.org",)]
 
