@@ -85,6 +85,21 @@ def localized_changes(words: str, locale: str) -> str:
     return "; ".join(parts)
 
 
+_SUBJECTS = {msgid: _pattern(msgid) for msgid in (CORRECTION_SUBJECT, RETRACTION_SUBJECT, ALERT_SUBJECT)}
+
+
+def localized_subject(stored: str, kind: str, locale: str) -> str:
+    """An issue's subject as stored, in ``locale`` when the issue is a notice (``kind`` correction or
+    alert: its subject is stored in English, for readers of every locale) and the subject is the
+    notice's own: what the editor's list of notices shows. Any other subject as written."""
+    if locale == DEFAULT_LOCALE or kind not in ("correction", "alert"):
+        return stored
+    for msgid, pattern in _SUBJECTS.items():
+        if match := pattern.fullmatch(stored):
+            return translations(locale).gettext(msgid) % {"title": match["title"]}
+    return stored
+
+
 def localize_issue(issue: dict[str, Any], title: str, retracted: bool, locale: str) -> dict[str, Any]:
     """A notice's or digest's issue context in the reader's locale: a notice's subject (about the
     summary ``title``) and its note, and the default notes of folded corrections. English is left

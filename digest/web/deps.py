@@ -15,6 +15,7 @@ from digest.config import DEFAULT_LOCALE, LOCALES
 from digest.errors import in_locale
 from digest.i18n import install, negotiate, supported, translations
 from digest.ingest.specialties import specialty_name
+from digest.rendering.notices import localized_subject
 from digest.resources import template_loader
 from digest.wiring import Services
 
@@ -22,9 +23,12 @@ from digest.wiring import Services
 @lru_cache(maxsize=len(LOCALES))
 def templates_for(locale: str) -> Jinja2Templates:
     """The page templates in one locale (an environment per locale: digest/i18n.py), with the
-    ``specialty`` filter: a shipped specialty's name in the locale, any other as stored."""
+    ``specialty`` filter (a shipped specialty's name in the locale, any other as stored) and the
+    ``subject`` filter (``subject|subject(kind)``: a notice's stored English subject in the locale,
+    any other as written)."""
     env = install(Environment(loader=template_loader(), autoescape=True), locale)
     env.filters["specialty"] = partial(specialty_name, locale=locale)
+    env.filters["subject"] = lambda stored, kind: localized_subject(stored, kind, locale)
     return Jinja2Templates(env=env)
 
 

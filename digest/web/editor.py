@@ -401,11 +401,14 @@ def run_page(request: Request, period_key: str, editor: EditorDep, services: Ser
     if detail is None:
         return not_found(request, editor, _("No digest served %(period)s.") % {"period": repr(period_key)})
     labels, chart = _timeline_chart(detail.figures, editor.timezone, request_locale(request))
+    # The heading's words: the period as the editor reads it, not the run's key.
+    weekly = detail.figures.cadence == "weekly"
+    heading = _("Weekly digest for %(period)s") if weekly else _("Daily digest for %(period)s")
     return editor_page(
         request,
         "figures",
         editor,
-        title=_("Digest run %(period)s") % {"period": detail.figures.period_key},
+        title=heading % {"period": detail.figures.period},
         figures=detail.figures,
         run=detail.figures,
         chart=chart,

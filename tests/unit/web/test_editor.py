@@ -348,6 +348,10 @@ def test_digest_runs_show_beside_campaigns_with_clicks_per_link(
         per_link and "https://journal.example/c-1" in per_link.group(1) and "Cardiology trial one" in per_link.group(1)
     )
     assert editor_client.get("/editor/runs/daily:1999-01-01").status_code == 404
+    # The page's title says the period in words, in the editor's language, not the run's key.
+    spanish = editor_client.get("/editor/runs/daily:2026-11-27", headers={"Accept-Language": "es"}).text
+    title = re.search(r"<title>(.*?)</title>", spanish, re.S)
+    assert title and "Boletín diario del" in title.group(1) and "daily:" not in title.group(1), title
 
 
 def test_pausing_the_automatic_digests_asks_first_and_the_dispatcher_honours_it(

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import html
+from datetime import UTC, datetime
 from types import SimpleNamespace
 
 import pytest
@@ -12,6 +13,8 @@ from fastapi.testclient import TestClient
 
 from digest.db import session_scope
 from digest.delivery.sink import SMTPSink
+from digest.ledger.models import Issue
+from digest.rendering.notices import localized_subject
 from digest.wiring import Services
 from tests.factories import add_campaign, add_subscriber, add_summaries, summary_record
 from tests.unit.web.conftest import csrf_of
@@ -239,3 +242,27 @@ def test_a_refused_test_send_in_the_editors_language(
     text = send("me@example.net")
     assert "no se aceptó el mensaje de prueba para me@example.net: 550 5.1.1 mailbox unavailable" in text
     assert "was not accepted" not in text
+
+
+def test_notice_subjects_in_the_editors_language(editor_client: TestClient, services: Services) -> None:
+    """A correction notice's or safety alert's subject is stored in English (it goes to readers of every
+    language, each in theirs); the editor's list of notices shows it in the editor's language."""
+    sent = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
+    with session_scope(services.sessions) as s:
+        for kind, subject in (
+            ("correction", "Correction: Statins in the elderly"),
+            ("alert", "Safety alert: Valve recall"),
+        ):
+            s.add(Issue(kind=kind, status="sent", subject=subject, planned_at=sent, sent_at=sent))
+    spanish = html.unescape(editor_client.get("/editor/corrections", headers=SPANISH).text)
+    assert "Corrección: Statins in the elderly" in spanish and "Alerta de seguridad: Valve recall" in spanish
+    assert "Correction: Statins" not in spanish
+    english = html.unescape(editor_client.get("/editor/corrections", headers={"Accept-Language": "en"}).text)
+    assert "Correction: Statins in the elderly" in english and "Safety alert: Valve recall" in english
+
+
+def test_a_campaign_subject_is_shown_as_written() -> None:
+    assert localized_subject("Correction: our own words", "campaign", "es") == "Correction: our own words"
+    assert localized_subject("Correction: a title", "correction", "es") == "Corrección: a title"
+    assert localized_subject("A note of our own", "alert", "es") == "A note of our own"
+    assert localized_subject("Correction: x", "correction", "en") == "Correction: x"
