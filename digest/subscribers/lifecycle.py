@@ -17,7 +17,7 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Integer, Select, String, Text, bindparam, case, exists, insert, literal, select, true, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from digest.errors import Invalid, Term
 from digest.i18n import N_
@@ -39,9 +39,17 @@ from digest.subscribers.suppression import lift_unsubscribe, suppress, suppress_
 
 # Built once: a statement's SQL and cache key are worked out on first use and reused, where a
 # statement built per call costs more Python than its round trip (one-click bursts run these).
+# The reader's rows of the open issues are found through (issue_id, subscriber_id) first, and only
+# then tested for pending. With the status test beside the lookup, PostgreSQL took (issue_id, status),
+# whose statistics on an aged ledger see almost no pending row, and read every pending row of the
+# issue being sent for each unsubscribe: 0.2-1.2 s each at 100k readers on 365 days of history.
+_THEIR_OPEN_ROWS = aliased(Delivery)
 _CANCEL_OPEN = (
     update(Delivery)
-    .where(rows_of(bindparam("who"), open_issues()), Delivery.status == DeliveryStatus.PENDING)
+    .where(
+        Delivery.id.in_(select(_THEIR_OPEN_ROWS.id).where(rows_of(bindparam("who"), open_issues(), _THEIR_OPEN_ROWS))),
+        Delivery.status == DeliveryStatus.PENDING,
+    )
     .values(status=DeliveryStatus.CANCELLED, error=bindparam("reason"))
 )
 _UNSUBSCRIBE = (
