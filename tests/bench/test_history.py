@@ -90,7 +90,7 @@ def test_history_is_what_daily_planning_leaves_and_today_plans_as_on_an_empty_le
     constraints = {r[0] for r in _rows(bench_engine, "SELECT conname FROM pg_constraint "
                                                      "WHERE conrelid = 'deliveries'::regclass")}  # fmt: skip
     assert {"uq_deliveries_issue_id_subscriber_id", "uq_deliveries_period_key_subscriber_id",
-            "fk_deliveries_selection_id_selections", "ck_deliveries_status"} <= constraints  # fmt: skip
+            "ck_deliveries_status"} <= constraints  # fmt: skip
     assert (
         _one(
             bench_engine,

@@ -226,7 +226,7 @@ def run_chaos(tmp_path: Path, database_url: str, redis_server: RedisServer, peop
         with session_scope(web.sessions) as s:
             rows = s.execute(
                 select(Subscriber.id, Subscriber.email, Subscriber.status, Delivery.status, Delivery.message_id).join(
-                    Delivery
+                    Delivery, Delivery.subscriber_id == Subscriber.id
                 )
             ).all()
             suppressed = dict(s.execute(select(Suppression.value, Suppression.reason)).all())
