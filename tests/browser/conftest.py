@@ -127,3 +127,12 @@ def live(settings: Settings, clock: Clock, artifacts: Path) -> Iterator[Live]:
     thread.join(timeout=10)
     tasks.use_services(None)
     services.close()
+
+
+def sign_in(page: Page, base_url: str, path: str, password: str) -> None:
+    """Open the editor's ``path`` as editor@example.org: it asks for the login, then comes back to ``path``."""
+    page.goto(f"{base_url}{path}")
+    page.fill("#email", "editor@example.org")
+    page.fill("#password", password)
+    page.click("button:has-text('Log in')")
+    page.wait_for_url(f"{base_url}{path}")

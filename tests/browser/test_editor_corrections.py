@@ -15,7 +15,7 @@ from digest import dispatch
 from digest.db import session_scope
 from digest.delivery.sink import SMTPSink
 from digest.editors.service import EditorIn, create_editor
-from tests.browser.conftest import Live, Scheme
+from tests.browser.conftest import Live, Scheme, sign_in
 from tests.browser.targets import assert_fits, assert_tables_fit
 from tests.factories import add_subscriber, add_summaries, summary_record
 
@@ -48,11 +48,7 @@ def test_pending_correction_readers_approve_and_alert(
         )
 
     page = new_page(width)
-    page.goto(f"{live.url}/editor/login")
-    page.fill("#email", "editor@example.org")
-    page.fill("#password", PASSWORD)
-    page.click("button:has-text('Log in')")
-    page.wait_for_url(f"{live.url}/editor/issues")
+    sign_in(page, live.url, "/editor/issues", PASSWORD)
     page.goto(f"{live.url}/editor/corrections")
     section = page.locator("section", has_text="Reduced-dose apixaban")
     assert "2 clinician, 1 patient" in section.locator(".readers").inner_text()

@@ -20,7 +20,7 @@ from digest.delivery.sink import SMTPSink
 from digest.editors.service import EditorIn, create_editor
 from digest.issues.links import follow
 from tests.browser.a11y import audit, describe
-from tests.browser.conftest import Live, Scheme
+from tests.browser.conftest import Live, Scheme, sign_in
 from tests.browser.targets import assert_fits
 from tests.conftest import Clock
 from tests.factories import add_subscriber, add_summaries, days_before, summary_record
@@ -97,11 +97,7 @@ def _ledger(live: Live) -> dict[str, int]:
 
 
 def _log_in(page: Page, live: Live) -> None:
-    page.goto(f"{live.url}/editor/issues")
-    page.fill("#email", "editor@example.org")
-    page.fill("#password", PASSWORD)
-    page.click("button:has-text('Log in')")
-    page.wait_for_url(f"{live.url}/editor/issues")
+    sign_in(page, live.url, "/editor/issues", PASSWORD)
 
 
 @pytest.mark.parametrize("width", [375, 1280])

@@ -19,7 +19,7 @@ from digest.editors.service import EditorIn, create_editor
 from digest.subscribers.models import Subscriber
 from digest.subscribers.suppression import is_suppressed
 from tests.browser.a11y import audit, describe
-from tests.browser.conftest import Live, Scheme
+from tests.browser.conftest import Live, Scheme, sign_in
 from tests.browser.targets import assert_fits
 from tests.conftest import Clock
 from tests.factories import add_subscriber
@@ -39,11 +39,7 @@ def test_filter_export_import_unsubscribe_suppress(
             s, "a.very.long.address.for.a.narrow.phone@hospital.example.org", ["oncology"], created_at=clock()
         )
     page = new_page(width)
-    page.goto(f"{live.url}/editor/subscribers")
-    page.fill("#email", "editor@example.org")
-    page.fill("#password", PASSWORD)
-    page.click("button:has-text('Log in')")
-    page.wait_for_url(f"{live.url}/editor/subscribers")
+    sign_in(page, live.url, "/editor/subscribers", PASSWORD)
     assert_fits(page, width, "subscribers page")
     assert not (found := audit(page)), describe(found)
     live.shot(page, f"subscribers-{width}")

@@ -23,6 +23,19 @@ from tests.unit.web.test_accounts import _link
 SPANISH = {"Accept-Language": "es"}
 
 
+def _import(client: TestClient, rows: str, headers: dict[str, str]) -> str:
+    """Post ``rows`` as a CSV import from the subscribers page; the refusal page's text."""
+    token = csrf_of(client.get("/editor/subscribers", headers=headers).text)
+    refused = client.post(
+        "/editor/subscribers/import",
+        headers=headers,
+        data={"csrf_token": token},
+        files={"file": ("people.csv", rows, "text/csv")},
+    )
+    assert refused.status_code == 400
+    return html.unescape(refused.text)
+
+
 def _compose(client: TestClient, subject: str, headers: dict[str, str]) -> str:
     new = client.get("/editor/issues/new", headers=headers)
     response = client.post(
@@ -126,15 +139,7 @@ def test_import_errors_on_the_subscribers_page_in_spanish(editor_client: TestCli
             ),
         ),
     ):
-        token = csrf_of(editor_client.get("/editor/subscribers", headers=headers).text)
-        refused = editor_client.post(
-            "/editor/subscribers/import",
-            headers=headers,
-            data={"csrf_token": token},
-            files={"file": ("people.csv", bad, "text/csv")},
-        )
-        assert refused.status_code == 400
-        text = html.unescape(refused.text)
+        text = _import(editor_client, bad, headers)
         for line in shown:
             assert line in text, line
 
@@ -185,15 +190,7 @@ def test_why_an_imported_row_is_refused_in_the_editors_language(
 ) -> None:
     """email-validator's reasons and pydantic's are translated too (their English kept as they word it)."""
     headers = {"Accept-Language": language}
-    token = csrf_of(editor_client.get("/editor/subscribers", headers=headers).text)
-    refused = editor_client.post(
-        "/editor/subscribers/import",
-        headers=headers,
-        data={"csrf_token": token},
-        files={"file": ("people.csv", BAD_ROWS, "text/csv")},
-    )
-    assert refused.status_code == 400
-    text = html.unescape(refused.text)
+    text = _import(editor_client, BAD_ROWS, headers)
     for line in shown:
         assert line in text, line
     if language != "en":
