@@ -100,5 +100,11 @@ def rows_thrown_away(node: dict[str, Any]) -> float:
     return dropped * node.get("Actual Loops", 1) + sum(rows_thrown_away(child) for child in node.get("Plans", ()))
 
 
+def most_rows(node: dict[str, Any]) -> float:
+    """The most rows any one plan node produced, over all its loops."""
+    own = node.get("Actual Rows", 0) * node.get("Actual Loops", 1)
+    return max([own, *(most_rows(child) for child in node.get("Plans", ()))])
+
+
 def pretty(plan: dict[str, Any]) -> str:
     return json.dumps(plan, indent=1)

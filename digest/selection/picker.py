@@ -37,8 +37,8 @@ from sqlalchemy import (
     or_,
     select,
 )
-from sqlalchemy.orm import InstrumentedAttribute, QueryableAttribute, Session, aliased
-from sqlalchemy.sql.selectable import Subquery
+from sqlalchemy.orm import InstrumentedAttribute, QueryableAttribute, Session
+from sqlalchemy.sql.selectable import FromClause, Subquery
 
 from digest.ingest.models import Summary, SummaryStatus, summary_specialties
 from digest.ledger.models import Delivery, DeliveryStatus, Issue, IssueKind, Selection, SelectionItem
@@ -233,23 +233,27 @@ def ranked_candidates(
     )
 
 
-def carried_again(session: Session, issue_id: int) -> Select[int, int] | None:
-    """(subscriber_id, selection_id of the issue): a live delivery of another issue already carried
-    the subscriber a summary of that list. A group's list is only right for members not named here.
-    None when no earlier list carried any of the issue's summaries (after a daily digest, the rule).
+def carried_again(session: Session, issue_id: int, members: FromClause, items: FromClause) -> Select[int] | None:
+    """The ``members`` (``id``: subscriber, ``key``: the key of their list in the issue) to whom a
+    live delivery of another issue already carried a summary of their list: the group's list is
+    wrong for them. ``items`` holds the issue's lists as (``key``, ``summary_id``). None when no
+    earlier list carried any of the issue's summaries (after a daily digest, the rule).
 
-    Its cost follows how many earlier lists carried the issue's summaries, not how long the ledger
-    is. The lists that did are found first, from the ``selection_items.summary_id`` index, and their
-    deliveries are then reached by value through ``ix_deliveries_selection_id``. Written as one
-    statement, PostgreSQL could not tell the summaries were new, and hash-joined a scan of every
-    delivery of the ledger (the plans in docs/scaling.md).
+    Its cost follows how many earlier deliveries carried the issue's summaries, not how long the
+    ledger is. The lists that did are found first, from the ``selection_items.summary_id`` index,
+    and their deliveries are then reached by value through ``ix_deliveries_selection_id``. Written
+    as one statement, PostgreSQL could not tell the summaries were new, and hash-joined a scan of
+    every delivery of the ledger (the plans in docs/scaling.md). Each earlier (reader, summary) is
+    then matched against that reader's own list, whose items the caller passes in a table it
+    analysed: joined to the issue's selections (no statistics know a new issue's, so they are
+    estimated at one row), each pair was matched through the summary to every list holding it.
     """
     dialect = session.get_bind().dialect.name
+    listed = list(session.scalars(select(items.c.summary_id).distinct()))
     lists = select(Selection.id).where(Selection.issue_id == issue_id)
-    listed = session.scalars(select(SelectionItem.summary_id).where(SelectionItem.selection_id.in_(lists)).distinct())
     earlier_lists = session.scalars(
         select(SelectionItem.selection_id)
-        .where(_among(SelectionItem.summary_id, list(listed), dialect), SelectionItem.selection_id.not_in(lists))
+        .where(_among(SelectionItem.summary_id, listed, dialect), SelectionItem.selection_id.not_in(lists))
         .distinct()
     ).all()
     if not earlier_lists:
@@ -259,17 +263,28 @@ def carried_again(session: Session, issue_id: int) -> Select[int, int] | None:
         .join(SelectionItem, SelectionItem.selection_id == Delivery.selection_id)
         .where(
             _among(Delivery.selection_id, list(earlier_lists), dialect),
+            # Said of the items too, so that they are read by their key, not all of them in a scan.
+            _among(SelectionItem.selection_id, list(earlier_lists), dialect),
+            _among(SelectionItem.summary_id, listed, dialect),
             Delivery.status.in_(LIVE_STATUSES),
             Delivery.issue_id != issue_id,
         )
-        .distinct()
         .subquery("earlier")
     )
-    mine = aliased(SelectionItem)
+    # Each earlier (reader, summary) with the reader's key first, fenced (MATERIALIZED), then
+    # looked up in the reader's own list: left to choose, PostgreSQL joined the summaries to the
+    # issue's items first, a row for every list holding each (268,091 rows for 16,000 at 2,000
+    # readers, and the more groups, the more lists).
+    theirs = (
+        select(members.c.id, members.c.key, earlier.c.summary_id)
+        .join(earlier, earlier.c.subscriber_id == members.c.id)
+        .cte("theirs")
+        .prefix_with("MATERIALIZED")
+    )
     return (
-        select(earlier.c.subscriber_id, mine.selection_id)
-        .join(mine, mine.summary_id == earlier.c.summary_id)
-        .where(mine.selection_id.in_(lists))
+        select(theirs.c.id)
+        .join(items, and_(items.c.key == theirs.c.key, items.c.summary_id == theirs.c.summary_id))
+        .distinct()
     )
 
 

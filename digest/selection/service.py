@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, Unpack
 
 from sqlalchemy import (
     Column,
@@ -37,7 +38,6 @@ from sqlalchemy import (
     or_,
     select,
     text,
-    tuple_,
     union_all,
     update,
 )
@@ -155,56 +155,80 @@ def plan_deliveries(
     """
     planned = select(Delivery.subscriber_id).where(Delivery.issue_id == issue_id)
     dialect = session.get_bind().dialect.name
-    grouped = _materialize(session, with_group_key(due.where(Subscriber.id.not_in(planned)), now, lookback, dialect))
+    grouped = _temporary(
+        session,
+        "planning_members",
+        _members(),
+        with_group_key(due.where(Subscriber.id.not_in(planned)), now, lookback, dialect),
+    )
     _choose_lists(session, issue_id, grouped, lambda reps: ranker(reps, False), max_items, first)
-    skip = carried_again(session, issue_id)
-    _insert_deliveries(session, issue_id, grouped, now, period_key, skip=skip)
-    if skip is None:  # no member was held back: the second pass has nobody (a daily digest, as a rule)
-        grouped.drop(session.connection())
+    items = _temporary(
+        session,
+        "planning_items",
+        [Column("key", Text, primary_key=True), Column("summary_id", Text, primary_key=True)],
+        select(Selection.key, SelectionItem.summary_id)
+        .join(SelectionItem, SelectionItem.selection_id == Selection.id)
+        .where(Selection.issue_id == issue_id),
+    )
+    carried = carried_again(session, issue_id, grouped, items)
+    if carried is None:  # no member is held back: no second pass (a daily digest, as a rule)
+        _insert_deliveries(session, issue_id, grouped, now, period_key)
+        _drop(session, items, grouped)
         return
+    # Materialised with a key, for an index probe per member whatever the row estimates: as a
+    # subquery it was a NOT IN of (reader, list) pairs of every list, which PostgreSQL hashes only
+    # when it expects them to fit in work_mem; on a large list they did not, and every member
+    # scanned the pairs (over an hour for 100k readers on a year of history).
+    held = _temporary(session, "planning_held", [Column("id", Integer, primary_key=True)], carried)
+    _insert_deliveries(session, issue_id, grouped, now, period_key, held=held)
     listed = select(Selection.key).where(
         Selection.issue_id == issue_id, exists(select(1).where(SelectionItem.selection_id == Selection.id))
     )
     # Materialised and analysed too: usually none or a few members. As a subquery PostgreSQL could
     # not tell, and with the issue's new lists estimated at one row (no statistics know them) it
     # evaluated the subquery once per list: 60 s for none at all, 100k readers on 90 days of history.
-    alone = _materialize(
+    alone = _temporary(
         session,
+        "planning_alone",
+        _members(),
         select(grouped.c.id, (grouped.c.key + "#" + cast(grouped.c.id, Text)).label("key")).where(
             grouped.c.key.in_(listed), grouped.c.id.not_in(planned)
         ),
-        "planning_alone",
     )
     _choose_lists(session, issue_id, alone, lambda ids: ranker(ids, True), max_items, first)
     _insert_deliveries(session, issue_id, alone, now, period_key)
-    alone.drop(session.connection())
-    grouped.drop(session.connection())
+    _drop(session, alone, held, items, grouped)
 
 
-def _materialize(session: Session, members: Select[int, str], name: str = "planning_members") -> Table:
-    """``members`` (subscriber ``id``, group ``key``) written once into a temporary table of this
-    transaction, and analysed. The key is an aggregate over every due subscriber's specialties; read
-    as a subquery it was computed again by each statement that needs it (three, at about 0.5 s each
-    for 100k subscribers). The caller drops the table when done."""
-    table = Table(
-        name,
-        MetaData(),
-        Column("id", Integer, nullable=False),
-        Column("key", Text, nullable=False),
-        prefixes=["TEMPORARY"],
-    )
+def _members() -> list[Column[Any]]:
+    """The columns of a temporary table of planning members: subscriber ``id`` and the ``key`` of
+    the list they get."""
+    return [Column("id", Integer, nullable=False), Column("key", Text, nullable=False)]
+
+
+def _temporary(session: Session, name: str, columns: list[Column[Any]], rows: Select[Unpack[tuple[Any, ...]]]) -> Table:
+    """``rows`` written once into a temporary table of this transaction, and analysed. Planning's
+    intermediate sets are read by several statements (the members' group key, an aggregate over each
+    reader's specialties, cost about 0.5 s per read for 100k readers) and their sizes are unknown to
+    PostgreSQL as subqueries. The caller drops the table when done."""
+    table = Table(name, MetaData(), *columns, prefixes=["TEMPORARY"])
     connection = session.connection()
     table.create(connection)
-    connection.execute(insert(table).from_select(["id", "key"], members))
+    connection.execute(insert(table).from_select([column.name for column in columns], rows))
     if connection.dialect.name == "postgresql":
         connection.execute(text(f"ANALYZE {name}"))  # temporary tables get no autovacuum statistics
     return table
 
 
+def _drop(session: Session, *tables: Table) -> None:
+    for table in tables:
+        table.drop(session.connection())
+
+
 def _choose_lists(
     session: Session,
     issue_id: int,
-    members: FromClause,
+    members: Table,
     ranked_for: Callable[[Select[int]], Subquery],
     max_items: int,
     first: Sequence[str] = (),
@@ -213,30 +237,34 @@ def _choose_lists(
     the top of ``ranked_for`` applied to one member of the key, ``max_items`` in all. ``members``
     has columns ``id`` (subscriber) and ``key``; all members of a key must be entitled to the same
     list (``picker.with_group_key``, or a key per subscriber)."""
+    # The new lists (key, a member, then the Selection's id), materialised with a key on each side.
+    # No statistics know a new issue's selections (estimated at one row), so joined in a statement
+    # they drove the plan: ranked for "one" list, PostgreSQL walked every summary ever published in
+    # each group's specialties (2.7 s instead of 0.4 s, 10k readers on 90 days of history); with
+    # the lists outside a nested loop, the ranking or the groups were read again for each list
+    # (groups x groups: 45,600 rows for 76 lists at 2,000 readers).
     chosen = select(Selection.key).where(Selection.issue_id == issue_id)
-    session.execute(
-        insert(Selection).from_select(
-            ["issue_id", "key"],
-            select(literal(issue_id), members.c.key).where(members.c.key.not_in(chosen)).distinct(),
-        )
+    fresh = _temporary(
+        session,
+        f"{members.name}_lists",
+        [Column("key", Text, primary_key=True), Column("rep", Integer, nullable=False), Column("id", Integer)],
+        select(members.c.key, func.min(members.c.id), literal(None, Integer))
+        .where(members.c.key.not_in(chosen))
+        .group_by(members.c.key),
     )
-    reps = select(func.min(members.c.id).label("id"), members.c.key).group_by(members.c.key).cte("reps")
-    fresh = (
-        select(Selection.id, reps.c.id.label("rep"))
-        .join(reps, and_(Selection.issue_id == issue_id, Selection.key == reps.c.key))
-        .where(~exists(select(1).where(SelectionItem.selection_id == Selection.id)))
-        .cte("fresh")
+    session.execute(insert(Selection).from_select(["issue_id", "key"], select(literal(issue_id), fresh.c.key)))
+    session.execute(
+        update(fresh).values(
+            id=select(Selection.id)
+            .where(Selection.issue_id == issue_id, Selection.key == fresh.c.key)
+            .scalar_subquery()
+        )
     )
     parts = [
         select(fresh.c.id, literal(summary_id), literal(position)) for position, summary_id in enumerate(first, start=1)
     ]
     if max_items > len(first):
-        # Ranked for every group's representative, then joined to the fresh lists: ``reps`` comes
-        # from the analysed members table, so PostgreSQL knows how many groups it ranks for. Given
-        # ``fresh`` instead, it estimated one group (the issue's new lists are in no statistics) and
-        # walked every summary ever published in each group's specialties before keeping those in
-        # the lookback window: 2.7 s instead of 0.4 s for 10k readers on 90 days of history.
-        ranked = ranked_for(select(reps.c.id))
+        ranked = ranked_for(select(fresh.c.rep))
         parts.append(
             select(fresh.c.id, ranked.c.summary_id, ranked.c.rank + len(first))
             .join(ranked, ranked.c.subscriber_id == fresh.c.rep)
@@ -250,6 +278,7 @@ def _choose_lists(
         session.execute(
             insert(SelectionItem).from_select(["selection_id", "summary_id", "position"], union_all(*parts))
         )
+    _drop(session, fresh)
 
 
 def _insert_deliveries(
@@ -259,10 +288,10 @@ def _insert_deliveries(
     now: datetime,
     period_key: str | None,
     *,
-    skip: Select[int, int] | None = None,
+    held: Table | None = None,
 ) -> None:
-    """A pending delivery for each member whose key has a non-empty Selection, except the
-    (subscriber, selection) pairs ``skip`` names; grouped by selection in id order."""
+    """A pending delivery for each member whose key has a non-empty Selection, except the members
+    ``held`` names (its ``id``); grouped by selection in id order."""
     rows = (
         select(
             literal(issue_id),
@@ -278,8 +307,8 @@ def _insert_deliveries(
         .where(exists(select(1).where(SelectionItem.selection_id == Selection.id)))
         .order_by(Selection.id, members.c.id)
     )
-    if skip is not None:
-        rows = rows.where(tuple_(members.c.id, Selection.id).not_in(skip))
+    if held is not None:
+        rows = rows.where(~exists(select(1).where(held.c.id == members.c.id)))
     session.execute(
         insert(Delivery).from_select(
             [
