@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Unpack
+from typing import Any
 
 from sqlalchemy import (
     Column,
@@ -206,7 +206,7 @@ def _members() -> list[Column[Any]]:
     return [Column("id", Integer, nullable=False), Column("key", Text, nullable=False)]
 
 
-def _temporary(session: Session, name: str, columns: list[Column[Any]], rows: Select[Unpack[tuple[Any, ...]]]) -> Table:
+def _temporary(session: Session, name: str, columns: list[Column[Any]], rows: Select[*tuple[Any, ...]]) -> Table:
     """``rows`` written once into a temporary table of this transaction, and analysed. Planning's
     intermediate sets are read by several statements (the members' group key, an aggregate over each
     reader's specialties, cost about 0.5 s per read for 100k readers) and their sizes are unknown to
