@@ -161,34 +161,44 @@ def test_upgrading_keeps_every_row(empty_engine: Engine) -> None:
         assert conn.execute(text("SELECT count(*) FROM issues")).scalar() == 1
 
 
-def test_subscribers_keep_room_for_the_digest_stamp() -> None:
-    """On PostgreSQL (a storage parameter: SQLite has none) the subscribers table is created by the
-    migrations and by the models with fillfactor 50: the watermark stamp of each digest stays on
-    its page, a HOT update (tests/unit/selection/test_planning_plans.py counts them)."""
+def test_the_ledger_tables_keep_the_room_their_updates_need() -> None:
+    """On PostgreSQL (a storage parameter: SQLite has none) the migrations and the models create
+    ``subscribers`` with fillfactor 50, so the watermark stamp of each digest stays on its page (a
+    HOT update; tests/unit/selection/test_planning_plans.py counts them), and ``deliveries`` with
+    fillfactor 90, so a day's planned rows are appended rather than put in the leftovers of the
+    history's pages (the same file follows where they land)."""
     require(
         PG_URL is not None,
         "PostgreSQL (DIGEST_TEST_DATABASE_URL)",
         "set DIGEST_TEST_DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/test",
     )
     for empty_engine in _postgres():
-        _check_fillfactor(empty_engine)
+        _check_fillfactors(empty_engine)
 
 
-def _check_fillfactor(empty_engine: Engine) -> None:
+def _check_fillfactors(empty_engine: Engine) -> None:
+    def options() -> dict[str, list[str] | None]:
+        with empty_engine.connect() as conn:
+            rows = conn.execute(
+                text(
+                    "SELECT relname, reloptions FROM pg_class WHERE oid IN "
+                    "(CAST('subscribers' AS regclass), CAST('deliveries' AS regclass))"
+                )
+            )
+            return dict(rows.tuples().all())
+
     upgrade(empty_engine)
-    reloptions = "SELECT reloptions FROM pg_class WHERE oid = CAST('subscribers' AS regclass)"
-    with empty_engine.connect() as conn:
-        assert conn.scalar(text(reloptions)) == ["fillfactor=50"]
+    assert options() == {"subscribers": ["fillfactor=50"], "deliveries": ["fillfactor=90"]}
+    downgrade(empty_engine, "0021")
+    assert options() == {"subscribers": ["fillfactor=50"], "deliveries": None}
     downgrade(empty_engine, "0020")
-    with empty_engine.connect() as conn:
-        assert conn.scalar(text(reloptions)) == ["fillfactor=80"]
+    assert options() == {"subscribers": ["fillfactor=80"], "deliveries": None}
     downgrade(empty_engine, "0009")
-    with empty_engine.connect() as conn:
-        assert conn.scalar(text(reloptions)) is None
+    assert options() == {"subscribers": None, "deliveries": None}
     downgrade(empty_engine, "base")
     with empty_engine.begin() as conn:
         Base.metadata.create_all(conn)
-        assert conn.scalar(text(reloptions)) == ["fillfactor=50"]
+    assert options() == {"subscribers": ["fillfactor=50"], "deliveries": ["fillfactor=90"]}
 
 
 def test_0020_moves_the_one_digest_per_period_key_and_keeps_its_guarantee(empty_engine: Engine) -> None:
