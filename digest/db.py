@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -16,7 +16,7 @@ from sqlalchemy import (
     DateTime,
     Engine,
     MetaData,
-    Text,
+    String,
     any_,
     bindparam,
     cast,
@@ -29,7 +29,7 @@ from sqlalchemy.orm import DeclarativeBase, QueryableAttribute, Session, session
 from sqlalchemy.pool import NullPool
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.visitors import InternalTraversal
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy.types import TypeDecorator, TypeEngine, UserDefinedType
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -73,22 +73,33 @@ def one_of(column: str, values: type[StrEnum]) -> CheckConstraint:
     return CheckConstraint(f"{column} IN ({allowed})", name=column)
 
 
-class ArrayLiteral(TypeDecorator[list[Any]]):
+class ArrayLiteral(UserDefinedType[list[Any]]):
     """A list of ints or strings bound as one string in PostgreSQL's array syntax (``{1,2}``,
     ``{"a","b \\"c\\""}``), for SQL that casts it to an array: ``CAST(:ids AS integer[])``.
 
     Why: psycopg dumps a list parameter element by element in Python (a regular-expression search
     per string to decide its quoting): 104 us for a chunk's 250 ids, 86 us for 50 Message-IDs, a few
     times per batch on the send path. Here each string is quoted whole and escaped by two
-    replacements, so any value goes through unchanged."""
+    replacements, so any value goes through unchanged.
 
-    impl = Text
+    The parameter goes untyped (no ``::VARCHAR`` after it, psycopg sends a ``str`` as unknown), so
+    PostgreSQL gives it the array type of the CAST around it, once. Typed ``varchar``, the CAST is a
+    conversion of a value, and a generic plan that filters a scan by it evaluated it again for every
+    row: 26 ms for a batch's suppression lookup on 2,000 entries, against 0.8 ms untyped."""
+
     cache_ok = True
 
-    def process_bind_param(self, value: list[Any] | None, dialect: Dialect) -> str | None:
-        if value is None:
-            return None
-        return "{" + ",".join(map(_array_element, value)) + "}"
+    def get_col_spec(self, **kw: Any) -> str:
+        return "TEXT"
+
+    def bind_processor(self, dialect: Dialect) -> Callable[[list[Any] | None], str | None]:
+        return _array_literal
+
+
+def _array_literal(value: list[Any] | None) -> str | None:
+    if value is None:
+        return None
+    return "{" + ",".join(map(_array_element, value)) + "}"
 
 
 def _array_element(value: object) -> str:
@@ -129,8 +140,15 @@ def _in_expanding(element: InList, compiler: SQLCompiler, **kw: Any) -> str:
 
 @compiles(InList, "postgresql")
 def _in_array(element: InList, compiler: SQLCompiler, **kw: Any) -> str:
-    array = cast(bindparam(element.name, type_=ArrayLiteral()), ARRAY(element.column.type))
+    array = cast(bindparam(element.name, type_=ArrayLiteral()), ARRAY(_unbounded(element.column.type)))
     return compiler.process(element.column == any_(array), **kw)
+
+
+def _unbounded(type_: TypeEngine[Any]) -> TypeEngine[Any]:
+    """The array's element type: a string column's without its length. Cast to ``varchar(320)[]``,
+    each element is coerced to the length, an expression PostgreSQL evaluates for every row a
+    generic plan filters by it (6 ms against 0.7 ms on 2,000 rows); ``varchar`` compares the same."""
+    return String() if isinstance(type_, String) else type_
 
 
 def rowcount(result: Result[Any]) -> int:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import Engine, bindparam, select, text
+from sqlalchemy.dialects import postgresql
 
 from digest.db import ArrayLiteral, InList, make_engine
 from digest.subscribers.models import Suppression, SuppressionReason
@@ -76,4 +77,4 @@ def test_an_array_literal_reads_back_as_the_same_list(engine: Engine) -> None:
 
 def test_an_array_literal_refuses_what_it_cannot_write() -> None:
     with pytest.raises(TypeError, match="ints or strings"):
-        ArrayLiteral().process_bind_param([1.5], None)  # type: ignore[arg-type]
+        ArrayLiteral().bind_processor(postgresql.dialect())([1.5])
