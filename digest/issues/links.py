@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from digest.issues.models import Click
 from digest.ledger.models import Delivery
-from digest.subscribers.tokens import BadToken
+from digest.subscribers.tokens import BadToken, IdSigner
 
 SEPARATOR = "~"  # not in itsdangerous' URL-safe alphabet, and unreserved in URLs
 ALLOWED_SCHEMES = ("http", "https")
@@ -28,12 +28,13 @@ class ClickLinks:
     def __init__(self, secret_key: str, old_keys: list[str] | None, base_url: str):
         keys = [*(old_keys or []), secret_key]
         self._delivery = URLSafeSerializer(keys, salt="digest.click.delivery")
+        self._delivery_signer = IdSigner(self._delivery)  # once per message on the send path
         self._url = URLSafeSerializer(keys, salt="digest.click.url")
         self.base_url = base_url.rstrip("/")
 
     def click_base(self, delivery_id: int) -> str:
         """The per-recipient start of every tracked link in one message (ends with the separator)."""
-        return f"{self.base_url}/r/{self._delivery.dumps(delivery_id)}{SEPARATOR}"
+        return f"{self.base_url}/r/{self._delivery_signer.dumps(delivery_id)}{SEPARATOR}"
 
     def sign_url(self, url: str) -> str:
         """The per-variant end of a tracked link; only http(s) URLs can be tracked."""

@@ -30,31 +30,42 @@ class BadToken(Exception):
     """The token is forged, garbled, or for another purpose."""
 
 
+class IdSigner:
+    """What ``serializer.dumps(an int)`` gives, for an itsdangerous ``URLSafeSerializer``: the id's
+    JSON in base64, signed with the newest key.
+
+    Why: the send path signs three ids per message (unsubscribe and preferences tokens, the tracked
+    links' delivery part), and the serializer's signer derives its key again for every signature.
+    Here the derived key of the newest secret is kept, and the MAC comes from its keyed state
+    (digest.macs). itsdangerous compresses a payload when zlib makes it 2 bytes shorter, which it
+    cannot below 10 bytes (zlib adds 6 bytes to at least 2 of data); longer ids go its way."""
+
+    def __init__(self, serializer: URLSafeSerializer):
+        signer = serializer.make_signer(serializer.salt)
+        self._serializer = serializer
+        self._sep = signer.sep
+        self._key = signer.derive_key()
+        self._digestmod: DigestMod = signer.algorithm.digest_method  # type: ignore[attr-defined]  # HMACAlgorithm's
+
+    def dumps(self, value: int) -> str:
+        json = str(int(value)).encode("ascii")
+        payload = base64_encode(json) if len(json) < 10 else self._serializer.dump_payload(value)
+        return (payload + self._sep + base64_encode(mac(self._key, payload, self._digestmod).digest())).decode("ascii")
+
+
 class Tokens:
     def __init__(self, secret_key: str, old_keys: list[str] | None = None):
         # itsdangerous signs with the last key and verifies with any of them.
         self._keys = [*(old_keys or []), secret_key]
         self._serializers = {p: URLSafeSerializer(self._keys, salt=f"digest.{p.value}") for p in Purpose}
-        # The send path makes two tokens per message. The serializer's signer derives its key again
-        # for every signature; here the derived key of the newest secret is kept, and the MAC comes
-        # from its keyed state (digest.macs).
-        self._signing: dict[Purpose, tuple[bytes, bytes, DigestMod]] = {}
-        for purpose, serializer in self._serializers.items():
-            signer = serializer.make_signer(serializer.salt)
-            digest_method = signer.algorithm.digest_method  # type: ignore[attr-defined]  # HMACAlgorithm's
-            self._signing[purpose] = (signer.sep, signer.derive_key(), digest_method)
+        self._signers = {p: IdSigner(serializer) for p, serializer in self._serializers.items()}
 
     def _serializer(self, purpose: Purpose) -> URLSafeSerializer:
         return self._serializers[purpose]
 
     def make(self, purpose: Purpose, subscriber_id: int) -> str:
-        """What ``URLSafeSerializer.dumps(subscriber_id)`` gives: the id's JSON in base64, signed with
-        the newest key. itsdangerous compresses a payload when zlib makes it 2 bytes shorter, which
-        it cannot below 10 bytes (zlib adds 6 bytes to at least 2 of data)."""
-        sep, key, digestmod = self._signing[purpose]
-        json = str(int(subscriber_id)).encode("ascii")
-        payload = base64_encode(json) if len(json) < 10 else self._serializers[purpose].dump_payload(subscriber_id)
-        return (payload + sep + base64_encode(mac(key, payload, digestmod).digest())).decode("ascii")
+        """A token for ``subscriber_id``: what ``URLSafeSerializer.dumps`` gives (see ``IdSigner``)."""
+        return self._signers[purpose].dumps(subscriber_id)
 
     def read(self, purpose: Purpose, token: str) -> int:
         """Return the subscriber id, or raise BadToken."""
