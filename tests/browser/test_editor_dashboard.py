@@ -185,3 +185,19 @@ def test_digest_runs_on_the_dashboard_and_pause_resume(
     dispatch.send_due(live.services, clock())
     dispatch.send_due(live.services, clock())
     assert sorted(r.rcpt_tos[0] for r in smtp_sink.received) == ["both@example.org", "cara@example.org"]
+
+
+def test_the_dashboard_in_french_reads_whole_on_a_phone(
+    live: Live, new_page: Callable[[int, Scheme], Page], smtp_sink: SMTPSink, clock: Clock
+) -> None:
+    """French headings are longer than English ones: stacked at 375 px, each keeps its words whole
+    ("Désabonnements" broke mid-word), and the tables' captions span the page."""
+    _seed_and_send(live, smtp_sink, clock)
+    page = new_page(375)
+    _log_in(page, live)
+    page.set_extra_http_headers({"Accept-Language": "fr"})
+    page.reload()
+    assert page.locator('tr[data-run] td[data-label="Désabonnements"]').count() == 1
+    assert page.locator("#runs caption").inner_text().startswith("Un envoi par période")
+    assert_fits(page, 375, "the French dashboard")
+    live.shot(page, "runs-dashboard-fr-375")
