@@ -84,26 +84,35 @@ def _literal(value: Any) -> str:
     return f"'{value}'"
 
 
-def rows_read(node: dict[str, Any], relation: str) -> float:
+def nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every node of a plan, the plan itself first."""
+    yield plan
+    for child in plan.get("Plans", ()):
+        yield from nodes(child)
+
+
+def rows_read(plan: dict[str, Any], relation: str) -> float:
     """Rows of ``relation`` a plan node produced or threw away, and rows any join threw away, over all
     loops, with its children's."""
-    keys = ["Rows Removed by Join Filter"]
-    if node.get("Relation Name") == relation:
-        keys += ["Actual Rows", "Rows Removed by Filter"]
-    own = sum(node.get(key, 0) for key in keys) * node.get("Actual Loops", 1)
-    return own + sum(rows_read(child, relation) for child in node.get("Plans", ()))
+
+    def own(node: dict[str, Any]) -> float:
+        keys = ["Rows Removed by Join Filter"]
+        if node.get("Relation Name") == relation:
+            keys += ["Actual Rows", "Rows Removed by Filter"]
+        return sum(node.get(key, 0) for key in keys) * node.get("Actual Loops", 1)
+
+    return sum(own(node) for node in nodes(plan))
 
 
-def rows_thrown_away(node: dict[str, Any]) -> float:
+def rows_thrown_away(plan: dict[str, Any]) -> float:
     """Rows any plan node read and then dropped by a filter or a join filter, over all loops."""
-    dropped = sum(node.get(key, 0) for key in ("Rows Removed by Filter", "Rows Removed by Join Filter"))
-    return dropped * node.get("Actual Loops", 1) + sum(rows_thrown_away(child) for child in node.get("Plans", ()))
+    dropped = ("Rows Removed by Filter", "Rows Removed by Join Filter")
+    return sum(sum(node.get(key, 0) for key in dropped) * node.get("Actual Loops", 1) for node in nodes(plan))
 
 
-def most_rows(node: dict[str, Any]) -> float:
+def most_rows(plan: dict[str, Any]) -> float:
     """The most rows any one plan node produced, over all its loops."""
-    own = node.get("Actual Rows", 0) * node.get("Actual Loops", 1)
-    return max([own, *(most_rows(child) for child in node.get("Plans", ()))])
+    return max(node.get("Actual Rows", 0) * node.get("Actual Loops", 1) for node in nodes(plan))
 
 
 def pretty(plan: dict[str, Any]) -> str:

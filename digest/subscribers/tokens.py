@@ -34,8 +34,8 @@ class IdSigner:
     """What ``serializer.dumps(an int)`` gives, for an itsdangerous ``URLSafeSerializer``: the id's
     JSON in base64, signed with the newest key.
 
-    Why: the send path signs three ids per message (unsubscribe and preferences tokens, the tracked
-    links' delivery part), and the serializer's signer derives its key again for every signature.
+    Why: the send path signs four ids per message (the unsubscribe, preferences and web-version
+    tokens, the tracked links' delivery part), and the serializer's signer derives its key again for every signature.
     Here the derived key of the newest secret is kept, and the MAC comes from its keyed state
     (digest.macs). itsdangerous compresses a payload when zlib makes it 2 bytes shorter, which it
     cannot below 10 bytes (zlib adds 6 bytes to at least 2 of data); longer ids go its way."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from sqlalchemy import Engine, text
@@ -19,7 +18,7 @@ from sqlalchemy.orm import Session
 from digest.delivery import service
 from digest.selection.service import PlanOptions, plan_digests
 from digest.subscribers.suppression import suppression_keys
-from tests.plans import NOW, READERS, aged_ledger, explain, pretty, rows_read
+from tests.plans import NOW, READERS, aged_ledger, explain, nodes, pretty, rows_read
 
 pytestmark = pytest.mark.integration
 
@@ -129,16 +128,10 @@ def test_the_suppression_check_compares_each_entry_with_the_batch_keys_as_they_c
     plan = explain(engine, service._BLOCKED, {"ids": batch, "keys": _batch_keys(batch)}, "force_generic_plan")
     conditions = [
         node[key]
-        for node in _nodes(plan)
+        for node in nodes(plan)
         for key in ("Filter", "Index Cond", "Recheck Cond")
         if key in node and "value" in node[key]
     ]
     assert conditions, pretty(plan)
     for condition in conditions:
         assert re.search(r"ANY \(\(?\$\d+\)?(::text\[\])?\)", condition), condition
-
-
-def _nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    yield plan
-    for child in plan.get("Plans", ()):
-        yield from _nodes(child)
