@@ -88,6 +88,8 @@ class PipelineResult:
     peak_rss_mb: dict[int, float]
     statements: int
     commits: int
+    variant_renders: int  # bodies the worker processes rendered themselves (the rest were shared)
+    variants: int  # distinct variants the issue's sent messages carried
     usage: dict[str, GroupUsage]
     wal_bytes: int
     database_bytes_before: int
@@ -195,13 +197,14 @@ def stop_workers(procs: list[subprocess.Popen[bytes]]) -> None:
             p.wait()
 
 
-def read_stats(stats_dir: Path) -> tuple[int, int]:
-    statements = commits = 0
+def read_stats(stats_dir: Path) -> dict[str, int]:
+    """The worker processes' totals: statements, commits, variant renders."""
+    totals = {"statements": 0, "commits": 0, "renders": 0}
     for path in stats_dir.glob("*.json"):
         data = json.loads(path.read_text())
-        statements += data["statements"]
-        commits += data["commits"]
-    return statements, commits
+        for name in totals:
+            totals[name] += data.get(name, 0)
+    return totals
 
 
 def run_pipeline(
@@ -270,7 +273,8 @@ def run_pipeline(
         answered = unsubscribing.result() if unsubscribing is not None else None
         with session_scope(svc.sessions) as session:
             ledger = _ledger_counts(session, plan.issue_id, leaving)
-    statements, commits = read_stats(stats_dir)
+            variants = _variants_sent(session, plan.issue_id)
+    stats = read_stats(stats_dir)
     return PipelineResult(
         deliveries=plan.deliveries,
         received=received,
@@ -280,8 +284,10 @@ def run_pipeline(
         first_message_s=first or end,
         end_to_end_s=end,
         peak_rss_mb=usage["workers"].peak_rss_mb,
-        statements=statements,
-        commits=commits,
+        statements=stats["statements"],
+        commits=stats["commits"],
+        variant_renders=stats["renders"],
+        variants=variants,
         usage=usage,
         wal_bytes=wal_after - wal_before,
         database_bytes_before=db_before,
@@ -346,6 +352,12 @@ def _follow(
             expected = planned - counts["cancelled"]
             if counts["pending"] == 0 and received >= expected:
                 return received, last_change
+
+
+def _variants_sent(session: Session, issue_id: int) -> int:
+    """How many distinct variants the issue's sent messages carried."""
+    sent = (Delivery.issue_id == issue_id, Delivery.status == "sent")
+    return session.scalar(select(func.count(func.distinct(Delivery.variant_key))).where(*sent)) or 0
 
 
 def _ledger_counts(session: Session, issue_id: int, leaving: list[int]) -> dict[str, int]:

@@ -22,7 +22,7 @@ FIELDS = (
     "ratio_to_naive", "time_to_first_message_s", "planning_s", "peak_rss_mb_max", "peak_rss_mb_per_process",
     "db_statements_per_message", "db_commits_per_message", "smtp_source", "naive", "naive_cached_stylesheet",
     "ratio_to_naive_cached_stylesheet", "sink", "workers",
-    "concurrency", "connections", "all_delivered",
+    "concurrency", "connections", "all_delivered", "variants", "variant_renders",
 )  # fmt: skip
 
 
@@ -63,6 +63,8 @@ def table(result: dict[str, Any]) -> Table:
         ("peak RSS, largest worker process (MB)", "peak_rss_mb_max", 1),
         ("database statements per message", "db_statements_per_message", 2),
         ("database commits per message", "db_commits_per_message", 2),
+        ("variants sent", "variants", 0),
+        ("variants rendered, all worker processes", "variant_renders", 0),
         ("unsubscribe p99 during the send (ms)", "unsubscribe_p99_ms", 0),
         ("peak RSS, largest PostgreSQL backend (MB)", "postgres_rss_mb_max", 1),
         ("WAL per message (bytes, whole cluster)", "wal_bytes_per_message", 0),

@@ -128,6 +128,8 @@ def run_once(console: Console, options: RunOptions, sink: Sink, bar: Progress | 
         **resources(result),
         "db_statements_per_message": result.statements / max(1, result.received),
         "db_commits_per_message": result.commits / max(1, result.received),
+        "variants": result.variants,
+        "variant_renders": result.variant_renders,
         "db_count_method": (
             "SQLAlchemy before_cursor_execute/commit listeners in every worker process (workers/stats.py)"
         ),

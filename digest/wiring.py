@@ -35,6 +35,7 @@ from digest.queue import BrokerQueue, InProcessQueue, TaskQueue
 from digest.rendering.compiled import EmailRenderer
 from digest.rendering.compose import MessageComposer
 from digest.rendering.dkim import DKIMSigner, check_alignment
+from digest.rendering.shared_bodies import BodyStore, RedisBodyStore
 from digest.selection.service import PlanOptions
 from digest.subscribers.signup import ClientLimiter, DatabaseClientLimiter, RedisClientLimiter
 from digest.subscribers.tokens import Tokens
@@ -107,6 +108,15 @@ def make_rate_limiter(settings: Settings) -> RateLimiter:
             )
         return Unlimited()
     return AdaptiveRate.from_url(url, settings.send_rate, floor=settings.send_rate_floor)
+
+
+def make_body_store(settings: Settings) -> Callable[[str], BodyStore] | None:
+    """With Redis, rendered variant bodies are shared by every process (each variant rendered once
+    per send, not once per process); without it each process renders its own."""
+    url = settings.shared_redis_url
+    if url is None:
+        return None
+    return lambda fingerprint: RedisBodyStore.from_url(url, fingerprint, settings.secret_key)
 
 
 def make_signer(settings: Settings) -> Callable[[bytes], bytes] | None:
@@ -187,6 +197,7 @@ def build_services(
         list_name=settings.list_name,
         link_signer=links.sign_url,
         postal_address=settings.postal_address,
+        shared=make_body_store(settings),
     )
     transport = transport or make_transport(settings)
     composer = MessageComposer(

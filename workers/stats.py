@@ -1,8 +1,10 @@
-"""Database statement counts of a worker process, for the benchmark (``DIGEST_BENCH_STATS_DIR``).
+"""Database statement counts and variant renders of a worker process, for the benchmark
+(``DIGEST_BENCH_STATS_DIR``).
 
 A SQLAlchemy listener counts every statement sent to the server (``before_cursor_execute``) and every
-commit; after each task the process writes its totals to ``<dir>/<pid>.json``. The benchmark adds the
-files up and divides by the messages sent. Off unless the variable is set.
+commit, and the renderer counts the variants this process rendered itself (not read back from the
+other processes: digest/rendering/shared_bodies.py); after each task the process writes its totals
+to ``<dir>/<pid>.json``. The benchmark adds the files up. Off unless the variable is set.
 """
 
 from __future__ import annotations
@@ -14,11 +16,14 @@ from typing import Any
 
 from sqlalchemy import Engine, event
 
+from digest.rendering.compiled import EmailRenderer
+
 RECORD_BYTES = 128  # JSON padded with spaces: each write covers the last one whole
 
 
 class StatementCounter:
-    def __init__(self, engine: Engine, directory: Path):
+    def __init__(self, engine: Engine, renderer: EmailRenderer, directory: Path):
+        self.renderer = renderer
         self.statements = 0
         self.commits = 0
         self.path = directory / f"{os.getpid()}.json"
@@ -38,7 +43,8 @@ class StatementCounter:
         temporary file renamed over the old one after every task put a journalled metadata
         change on the send path, and the worker sometimes waited on it behind the database's
         WAL flushes."""
-        record = json.dumps({"statements": self.statements, "commits": self.commits}).encode().ljust(RECORD_BYTES)
+        totals = {"statements": self.statements, "commits": self.commits, "renders": self.renderer.passes}
+        record = json.dumps(totals).encode().ljust(RECORD_BYTES)
         if self._fd is None:
             self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         os.pwrite(self._fd, record, 0)

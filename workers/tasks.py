@@ -60,7 +60,7 @@ def services() -> Services:
         settings = get_settings()
         _services = build_services(settings)
         if settings.bench_stats_dir is not None:
-            _counter = StatementCounter(_services.engine, settings.bench_stats_dir)
+            _counter = StatementCounter(_services.engine, _services.renderer, settings.bench_stats_dir)
     return _services
 
 

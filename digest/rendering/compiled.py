@@ -18,13 +18,16 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property, partial
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 from typing import Any
 
 from jinja2 import Environment, StrictUndefined, Template, select_autoescape
 
+from digest import __version__
 from digest.config import DEFAULT_LOCALE
 from digest.i18n import N_, install, translations
 from digest.lru import LRUCache
@@ -33,8 +36,9 @@ from digest.rendering.headers import one_line
 from digest.rendering.inlining import BlockInliner, VariantText, inline_css
 from digest.rendering.marked import MarkedText
 from digest.rendering.personalisation import RECIPIENT_FIELDS, Recipient, RenderedEmail, VariantBody, personalise
+from digest.rendering.shared_bodies import BodyStore
 from digest.rendering.subjects import digest_subject, heading
-from digest.resources import template_loader
+from digest.resources import PACKAGE, template_loader
 
 EVIDENCE_LEVELS = {  # in English; translated where shown
     1: N_("Level 1: systematic review or meta-analysis of randomised trials"),
@@ -107,7 +111,10 @@ class EmailRenderer:
         cache_size: int = 512,
         link_signer: Callable[[str], str] | None = None,
         postal_address: str = "",
+        shared: Callable[[str], BodyStore] | None = None,
     ):
+        """``shared``: given this renderer's ``fingerprint``, the store through which processes
+        share the bodies they render (digest/rendering/shared_bodies.py); None: this process alone."""
         self._envs: dict[str, Environment] = {}
         self.base_url = base_url.rstrip("/")
         self.list_name = list_name
@@ -118,7 +125,8 @@ class EmailRenderer:
         self._variant_marker = f"%%{self._nonce}:variant-text%%"
         self._cache: LRUCache[str, VariantBody] = LRUCache(cache_size)
         self._blocks = BlockInliner(self._nonce, cache_size * 8)
-        self.passes = 0  # render + inline passes so far: one per distinct variant
+        self.shared = shared(self.fingerprint) if shared is not None else None
+        self.passes = 0  # render + inline passes in this process: one per variant not found shared
 
     @property
     def env(self) -> Environment:
@@ -199,21 +207,44 @@ class EmailRenderer:
         self.passes += 1
         return RenderedEmail(subject=raw.subject, html=texts.fill(self._blocks.inline(raw.html)), text=raw.text)
 
+    @cached_property
+    def fingerprint(self) -> str:
+        """What, besides the variant, decides a rendered body: the rendering code, the templates and
+        catalogues it reads, the list's settings, and the key that signs tracked links (a signed
+        sample). Bodies are shared between processes only under the same fingerprint."""
+        h = hashlib.sha256()
+        package = files(PACKAGE)
+        for folder in ("rendering", "templates/email", "locales"):
+            for path, data in sorted(_tree(package.joinpath(folder), folder)):
+                h.update(f"{len(path)}:{path}:{len(data)}:".encode() + data)
+        signed = self.link_signer("https://fingerprint.invalid/") if self.link_signer is not None else ""
+        settings = [__version__, self.base_url, self.list_name, self.postal_address, signed]
+        h.update(json.dumps(settings).encode())
+        return h.hexdigest()[:24]
+
     def variant_body(self, variant: Variant) -> VariantBody:
-        """The inlined body of a variant with recipient markers; rendered once, then cached."""
+        """The inlined body of a variant with recipient markers: kept in this process, read from the
+        shared store when another process rendered it, else rendered here (and shared)."""
         key = variant.key
         body = self._cache.get(key)
         if body is None:
-            marked = self._render(variant, self._markers)
-            fields = {marker: name for name, marker in self._markers.items()}
-            body = VariantBody(
-                subject=marked.subject,
-                preheader=str(variant.issue.get("preheader", "")),
-                html=MarkedText(marked.html, fields),
-                text=MarkedText(marked.text, fields),
-            )
+            body = self.shared.get(key) if self.shared is not None else None
+            if body is None:
+                body = self._render_body(variant)
+                if self.shared is not None:
+                    self.shared.put(key, body)
             self._cache[key] = body
         return body
+
+    def _render_body(self, variant: Variant) -> VariantBody:
+        marked = self._render(variant, self._markers)
+        fields = {marker: name for name, marker in self._markers.items()}
+        return VariantBody(
+            subject=marked.subject,
+            preheader=str(variant.issue.get("preheader", "")),
+            html=MarkedText(marked.html, fields),
+            text=MarkedText(marked.text, fields),
+        )
 
     def render(self, variant: Variant, recipient: Recipient) -> RenderedEmail:
         """The email for one recipient (through the shared variant body)."""
@@ -245,6 +276,17 @@ class EmailRenderer:
         """
         raw = self.render_uninlined(variant, recipient.values())
         return RenderedEmail(subject=raw.subject, html=inline_css(raw.html), text=raw.text)
+
+
+def _tree(node: Traversable, path: str) -> Iterator[tuple[str, bytes]]:
+    """(path, bytes) of every file under ``node``, compiled caches left out."""
+    for child in node.iterdir():
+        name = f"{path}/{child.name}"
+        if child.is_dir():
+            if child.name != "__pycache__":
+                yield from _tree(child, name)
+        elif not child.name.endswith((".pyc", ".mo")):
+            yield name, child.read_bytes()
 
 
 class References:

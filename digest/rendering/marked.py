@@ -25,14 +25,25 @@ class MarkedText:
 
     def __init__(self, text: str, markers: Mapping[str, str]):
         pattern = re.compile("|".join(re.escape(m) for m in markers))
-        parts = pattern.split(text)
-        found = pattern.findall(text)
-        self.pieces: tuple[str, ...] = tuple(parts)  # one more than fields
-        self.fields: tuple[str, ...] = tuple(markers[m] for m in found)
+        self._set(tuple(pattern.split(text)), tuple(markers[m] for m in pattern.findall(text)))
+
+    @classmethod
+    def from_parts(cls, pieces: tuple[str, ...], fields: tuple[str, ...]) -> MarkedText:
+        """The text already cut: ``pieces`` around the ``fields`` (one more piece than fields), as
+        another process cut it (digest/rendering/shared_bodies.py)."""
+        if len(pieces) != len(fields) + 1:
+            raise ValueError(f"{len(pieces)} pieces around {len(fields)} fields")
+        marked = cls.__new__(cls)
+        marked._set(pieces, fields)
+        return marked
+
+    def _set(self, pieces: tuple[str, ...], fields: tuple[str, ...]) -> None:
+        self.pieces = pieces  # one more than fields
+        self.fields = fields
         self._encoded: tuple[bytes, ...] | None = None
         # A CR next to a marker could pair with an LF across an empty value; such (rare) bodies
         # are encoded whole, where line ends are normalised over the complete text.
-        self._piecewise = "\r" not in text
+        self._piecewise = not any("\r" in piece for piece in pieces)
 
     def fill(self, values: Mapping[str, str]) -> str:
         out = [self.pieces[0]]

@@ -35,5 +35,8 @@ def test_smoke_run_delivers_everything_and_reports_every_field(tmp_path: Path) -
     assert result["messages"] == result["deliveries_planned"] == result["sent_in_ledger"]
     assert result["all_delivered"] is True
     assert result["peak_rss_mb_per_process"] and result["db_statements_per_message"] > 0
+    # Every variant sent was rendered by some process (the counts reach the result); sharing itself
+    # is tested in tests/unit/rendering/test_shared_bodies.py.
+    assert 0 < result["variants"] <= result["variant_renders"]
     assert result["naive"]["sample"] > 0 and result["naive"]["inliner"] == "premailer"
     assert result["naive_cached_stylesheet"]["sample"] > 0
