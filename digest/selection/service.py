@@ -156,16 +156,12 @@ def plan_deliveries(
     planned = select(Delivery.subscriber_id).where(Delivery.issue_id == issue_id)
     dialect = session.get_bind().dialect.name
     grouped = _temporary(
-        session,
-        "planning_members",
-        _members(),
-        with_group_key(due.where(Subscriber.id.not_in(planned)), now, lookback, dialect),
+        session, _GROUPED, with_group_key(due.where(Subscriber.id.not_in(planned)), now, lookback, dialect)
     )
     _choose_lists(session, issue_id, grouped, lambda reps: ranker(reps, False), max_items, first)
     items = _temporary(
         session,
-        "planning_items",
-        [Column("key", Text, primary_key=True), Column("summary_id", Text, primary_key=True)],
+        _ITEMS,
         select(Selection.key, SelectionItem.summary_id)
         .join(SelectionItem, SelectionItem.selection_id == Selection.id)
         .where(Selection.issue_id == issue_id),
@@ -179,7 +175,7 @@ def plan_deliveries(
     # subquery it was a NOT IN of (reader, list) pairs of every list, which PostgreSQL hashes only
     # when it expects them to fit in work_mem; on a large list they did not, and every member
     # scanned the pairs (over an hour for 100k readers on a year of history).
-    held = _temporary(session, "planning_held", [Column("id", Integer, primary_key=True)], carried)
+    held = _temporary(session, _HELD, carried)
     _insert_deliveries(session, issue_id, grouped, now, period_key, held=held)
     listed = select(Selection.key).where(
         Selection.issue_id == issue_id, exists(select(1).where(SelectionItem.selection_id == Selection.id))
@@ -189,8 +185,7 @@ def plan_deliveries(
     # evaluated the subquery once per list: 60 s for none at all, 100k readers on 90 days of history.
     alone = _temporary(
         session,
-        "planning_alone",
-        _members(),
+        _ALONE,
         select(grouped.c.id, (grouped.c.key + "#" + cast(grouped.c.id, Text)).label("key")).where(
             grouped.c.key.in_(listed), grouped.c.id.not_in(planned)
         ),
@@ -200,23 +195,59 @@ def plan_deliveries(
     _drop(session, alone, held, items, grouped)
 
 
-def _members() -> list[Column[Any]]:
-    """The columns of a temporary table of planning members: subscriber ``id`` and the ``key`` of
-    the list they get."""
-    return [Column("id", Integer, nullable=False), Column("key", Text, nullable=False)]
+# Planning's intermediate sets, each a temporary table of the planning transaction. Described once,
+# here: a statement that names a Table is cached by that Table object, so a table described anew per
+# run made every planning statement a cache miss (compiled again each run, 12 statements a run
+# pushing the send path's statements out of SQLAlchemy's cache).
+_TEMPORARY = MetaData()
 
 
-def _temporary(session: Session, name: str, columns: list[Column[Any]], rows: Select[*tuple[Any, ...]]) -> Table:
-    """``rows`` written once into a temporary table of this transaction, and analysed. Planning's
+def _members_table(name: str) -> Table:
+    """Planning members: subscriber ``id`` and the ``key`` of the list they get."""
+    return Table(
+        name,
+        _TEMPORARY,
+        Column("id", Integer, nullable=False),
+        Column("key", Text, nullable=False),
+        prefixes=["TEMPORARY"],
+    )
+
+
+def _lists_table(members: Table) -> Table:
+    """The new lists of ``members``: each key, a member, then the Selection's id."""
+    return Table(
+        f"{members.name}_lists",
+        _TEMPORARY,
+        Column("key", Text, primary_key=True),
+        Column("rep", Integer, nullable=False),
+        Column("id", Integer),
+        prefixes=["TEMPORARY"],
+    )
+
+
+_GROUPED = _members_table("planning_members")
+_ALONE = _members_table("planning_alone")
+_LISTS = {members: _lists_table(members) for members in (_GROUPED, _ALONE)}
+_ITEMS = Table(
+    "planning_items",
+    _TEMPORARY,
+    Column("key", Text, primary_key=True),
+    Column("summary_id", Text, primary_key=True),
+    prefixes=["TEMPORARY"],
+)
+_HELD = Table("planning_held", _TEMPORARY, Column("id", Integer, primary_key=True), prefixes=["TEMPORARY"])
+
+
+def _temporary(session: Session, table: Table, rows: Select[*tuple[Any, ...]]) -> Table:
+    """``rows`` written once into ``table``, created for this transaction, and analysed. Planning's
     intermediate sets are read by several statements (the members' group key, an aggregate over each
     reader's specialties, cost about 0.5 s per read for 100k readers) and their sizes are unknown to
     PostgreSQL as subqueries. The caller drops the table when done."""
-    table = Table(name, MetaData(), *columns, prefixes=["TEMPORARY"])
     connection = session.connection()
     table.create(connection)
-    connection.execute(insert(table).from_select([column.name for column in columns], rows))
+    connection.execute(insert(table).from_select([column.name for column in table.columns], rows))
     if connection.dialect.name == "postgresql":
-        connection.execute(text(f"ANALYZE {name}"))  # temporary tables get no autovacuum statistics
+        connection.execute(text(f"ANALYZE {table.name}"))  # temporary tables get no autovacuum statistics
     return table
 
 
@@ -246,8 +277,7 @@ def _choose_lists(
     chosen = select(Selection.key).where(Selection.issue_id == issue_id)
     fresh = _temporary(
         session,
-        f"{members.name}_lists",
-        [Column("key", Text, primary_key=True), Column("rep", Integer, nullable=False), Column("id", Integer)],
+        _LISTS[members],
         select(members.c.key, func.min(members.c.id), literal(None, Integer))
         .where(members.c.key.not_in(chosen))
         .group_by(members.c.key),

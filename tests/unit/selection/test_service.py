@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
+from sqlalchemy.engine.default import CACHE_MISS
 
 from digest.db import session_scope
 from digest.ledger.carried import summaries_by_delivery
@@ -172,3 +174,42 @@ def test_a_member_who_had_part_of_the_group_list_gets_the_rest(services: Service
         assert plan_digests(s, now, PlanOptions()).deliveries == 2
     assert _items(services, "fresh@example.org") == [["best", "next"]]
     assert _items(services, "had-best@example.org") == [["best"], ["next"]]
+
+
+def test_planning_statements_are_compiled_once_not_in_every_run(services: Services, clock: Clock) -> None:
+    """Both passes of planning (the groups, then a member planned alone), run twice: the second run
+    takes every statement from SQLAlchemy's compiled cache. Temporary tables described anew in each
+    run made each statement naming them a new cache entry, compiled again every minute."""
+    from digest.issues.service import start_sending
+    from tests.factories import add_campaign
+
+    now = clock()
+    with session_scope(services.sessions) as s:
+        add_summaries(
+            s,
+            summary_record(id="best", study={"type": "x", "evidence_level": 1}, published_at=days_before(now, 1)),
+            summary_record(id="next", study={"type": "x", "evidence_level": 2}, published_at=days_before(now, 1)),
+        )
+        add_subscriber(s, "had-best@example.org", ["cardiology"], created_at=now - timedelta(days=3))
+        start_sending(s, add_campaign(s, now, pinned=["best"]), now, PlanOptions(max_items=1))
+        add_subscriber(s, "fresh@example.org", ["cardiology"], created_at=now - timedelta(days=3))
+
+    def plan_then_roll_back() -> list[str]:
+        compiled: list[str] = []
+
+        def executed(_conn: Any, _cursor: Any, statement: str, _params: Any, context: Any, _many: bool) -> None:
+            if context.cache_hit == CACHE_MISS:
+                compiled.append(statement)
+
+        event.listen(services.engine, "before_cursor_execute", executed)
+        try:
+            with services.sessions() as s:
+                assert plan_digests(s, now, PlanOptions()).deliveries == 2  # one of them planned alone
+                s.rollback()
+        finally:
+            event.remove(services.engine, "before_cursor_execute", executed)
+        return compiled
+
+    assert any("planning_alone" in statement for statement in plan_then_roll_back())
+    plan_then_roll_back()  # the watermark's UPDATE reuses a select the ORM ran first: keyed anew once
+    assert plan_then_roll_back() == []
