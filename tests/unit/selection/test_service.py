@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import event, func, select
 from sqlalchemy.engine.default import CACHE_MISS
+from sqlalchemy.orm import Session
 
 from digest.db import session_scope
 from digest.ledger.carried import summaries_by_delivery
@@ -154,45 +155,39 @@ def test_subscribers_with_the_same_specialties_share_one_list(services: Services
     assert _items(services, "both@example.org") in ([["c1", "o1"]], [["o1", "c1"]])
 
 
-def test_a_member_who_had_part_of_the_group_list_gets_the_rest(services: Services, clock: Clock) -> None:
-    """Same specialties, edition and watermark, but a campaign already carried one of the
-    summaries to one of them: that one gets the group's list without it, the other the whole list."""
+def _two_readers_one_had_the_best(session: Session, now: datetime) -> None:
+    """Two cardiology readers with the same key; a campaign already carried "best" to one of them."""
     from digest.issues.service import start_sending
     from tests.factories import add_campaign
 
+    add_summaries(
+        session,
+        summary_record(id="best", study={"type": "x", "evidence_level": 1}, published_at=days_before(now, 1)),
+        summary_record(id="next", study={"type": "x", "evidence_level": 2}, published_at=days_before(now, 1)),
+    )
+    add_subscriber(session, "had-best@example.org", ["cardiology"], created_at=now - timedelta(days=3))
+    start_sending(session, add_campaign(session, now, pinned=["best"]), now, PlanOptions(max_items=1))
+    add_subscriber(session, "fresh@example.org", ["cardiology"], created_at=now - timedelta(days=3))
+
+
+def test_a_member_who_had_part_of_the_group_list_gets_the_rest(services: Services, clock: Clock) -> None:
+    """Same specialties, edition and watermark, but a campaign already carried one of the
+    summaries to one of them: that one gets the group's list without it, the other the whole list."""
     now = clock()
     with session_scope(services.sessions) as s:
-        add_summaries(
-            s,
-            summary_record(id="best", study={"type": "x", "evidence_level": 1}, published_at=days_before(now, 1)),
-            summary_record(id="next", study={"type": "x", "evidence_level": 2}, published_at=days_before(now, 1)),
-        )
-        add_subscriber(s, "had-best@example.org", ["cardiology"], created_at=now - timedelta(days=3))
-        issue_id = add_campaign(s, now, pinned=["best"])
-        start_sending(s, issue_id, now, PlanOptions(max_items=1))
-        add_subscriber(s, "fresh@example.org", ["cardiology"], created_at=now - timedelta(days=3))
+        _two_readers_one_had_the_best(s, now)
         assert plan_digests(s, now, PlanOptions()).deliveries == 2
     assert _items(services, "fresh@example.org") == [["best", "next"]]
     assert _items(services, "had-best@example.org") == [["best"], ["next"]]
 
 
 def test_planning_statements_are_compiled_once_not_in_every_run(services: Services, clock: Clock) -> None:
-    """Both passes of planning (the groups, then a member planned alone), run twice: the second run
-    takes every statement from SQLAlchemy's compiled cache. Temporary tables described anew in each
+    """Both passes of planning (the groups, then a member planned alone), run three times: the third
+    run takes every statement from SQLAlchemy's compiled cache. Temporary tables described anew in each
     run made each statement naming them a new cache entry, compiled again every minute."""
-    from digest.issues.service import start_sending
-    from tests.factories import add_campaign
-
     now = clock()
     with session_scope(services.sessions) as s:
-        add_summaries(
-            s,
-            summary_record(id="best", study={"type": "x", "evidence_level": 1}, published_at=days_before(now, 1)),
-            summary_record(id="next", study={"type": "x", "evidence_level": 2}, published_at=days_before(now, 1)),
-        )
-        add_subscriber(s, "had-best@example.org", ["cardiology"], created_at=now - timedelta(days=3))
-        start_sending(s, add_campaign(s, now, pinned=["best"]), now, PlanOptions(max_items=1))
-        add_subscriber(s, "fresh@example.org", ["cardiology"], created_at=now - timedelta(days=3))
+        _two_readers_one_had_the_best(s, now)
 
     def plan_then_roll_back() -> list[str]:
         compiled: list[str] = []
