@@ -203,7 +203,7 @@ def read_stats(stats_dir: Path) -> dict[str, int]:
     for path in stats_dir.glob("*.json"):
         data = json.loads(path.read_text())
         for name in totals:
-            totals[name] += data.get(name, 0)
+            totals[name] += data[name]
     return totals
 
 

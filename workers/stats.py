@@ -21,7 +21,7 @@ from digest.rendering.compiled import EmailRenderer
 RECORD_BYTES = 128  # JSON padded with spaces: each write covers the last one whole
 
 
-class StatementCounter:
+class WorkerStats:
     def __init__(self, engine: Engine, renderer: EmailRenderer, directory: Path):
         self.renderer = renderer
         self.statements = 0

@@ -29,7 +29,7 @@ from digest.queue import (
 )
 from digest.wiring import Services, build_services
 from workers.app import celery_app
-from workers.stats import StatementCounter
+from workers.stats import WorkerStats
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ BACKOFF_CAP = 600.0  # far below the broker's visibility timeout: no countdown o
 assert BACKOFF_CAP < VISIBILITY_TIMEOUT
 
 _services: Services | None = None
-_counter: StatementCounter | None = None
+_counter: WorkerStats | None = None
 
 
 def use_services(services: Services | None) -> None:
@@ -60,7 +60,7 @@ def services() -> Services:
         settings = get_settings()
         _services = build_services(settings)
         if settings.bench_stats_dir is not None:
-            _counter = StatementCounter(_services.engine, _services.renderer, settings.bench_stats_dir)
+            _counter = WorkerStats(_services.engine, _services.renderer, settings.bench_stats_dir)
     return _services
 
 
